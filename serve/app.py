@@ -1,0 +1,112 @@
+"""The FastAPI application: :func:`create_app` wires settings, store, engine, middleware, routes and error handlers.
+
+``uvicorn --factory serve.app:app_from_env`` serves it with settings from the
+environment (this is what ``targeting serve`` does).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from serve.audit import record_event
+from serve.db import Database, upgrade_to_head
+from serve.deps import ungated_routes
+from serve.errors import install_error_handlers
+from serve.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from serve.routes import ROUTERS
+from serve.runtime import EngineFactory, EngineHolder, load_engine_factory
+from serve.settings import Settings, harden_process_environment
+from serve.store.rulesets import ensure_seeded
+from targeting.engine import TargetingEngine
+
+logger = logging.getLogger("serve")
+SYSTEM_ACTOR = "system"
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> Database:
+    """Open the store, migrate it to the newest schema and seed rule-set version 1 (both idempotent)."""
+    if migrate:
+        upgrade_to_head(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    database = Database.from_url(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    if migrate:
+        with database.write() as session:
+            seeded = ensure_seeded(session, actor=SYSTEM_ACTOR)
+            if seeded is not None:
+                record_event(
+                    session,
+                    action="ruleset.seed",
+                    actor=SYSTEM_ACTOR,
+                    object_type="ruleset_version",
+                    object_id=str(seeded.version),
+                    detail={"ruleset_hash": seeded.ruleset_hash},
+                )
+    return database
+
+
+def create_app(
+    settings: Settings,
+    engine: TargetingEngine | None = None,
+    engine_factory: EngineFactory | None = None,
+    *,
+    migrate: bool = True,
+) -> FastAPI:
+    """Build the service.
+
+    Parameters
+    ----------
+    settings
+        Validated settings (unsafe configurations were refused when they were created).
+    engine
+        The targeting engine to serve. When ``None``, ``engine_factory`` (or the
+        ``CCP_ENGINE_FACTORY`` setting) is called once with ``settings``; if
+        that fails or there is none, the service runs without an engine: list,
+        risk and model routes answer 503 and ``/readyz`` is 503 until
+        ``POST /v1/models/reload`` manages to create one.
+    engine_factory
+        ``Callable[[Settings], TargetingEngine]``.
+    migrate
+        Migrate and seed the store at start-up (idempotent).
+
+    Returns
+    -------
+    FastAPI
+        The app. Its ``state`` holds ``settings``, ``database`` and ``engine_holder``.
+
+    Raises
+    ------
+    RuntimeError
+        When a route has no authorization rule (deny by default).
+    """
+    harden_process_environment()
+    if engine is None and engine_factory is None and settings.engine_factory:
+        engine_factory = load_engine_factory(settings.engine_factory)
+    database = open_store(settings, migrate=migrate)
+    holder = EngineHolder(settings, engine, engine_factory)
+    if engine is None:
+        holder.try_create()
+
+    app = FastAPI(
+        title="ccp-targeting",
+        version="0.1.0",
+        summary="Container risk targeting for port control units.",
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.engine_holder = holder
+    for router in ROUTERS:
+        app.include_router(router)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # added last: outermost, so even a 413 carries the request id
+
+    ungated = ungated_routes(app)
+    if ungated:
+        raise RuntimeError(f"routes without exactly one authorization rule: {', '.join(ungated)}")
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from ``CCP_*`` environment variables."""
+    return create_app(Settings())

@@ -1,0 +1,200 @@
+"""The append-only, hash-chained audit trail.
+
+Each row stores ``prev_hash`` (the previous row's ``hash``; 64 zeros for the
+first row) and ``hash = sha256(prev_hash + canonical_json(fields))`` where
+``fields`` are every other column of the row, ``seq`` included. Rows are only
+ever inserted by :func:`record_event` inside a write unit of work
+(:meth:`serve.db.Database.write`), which holds the store's write lock, so two
+writers never read the same chain head and the chain cannot fork.
+
+Tampering with any field, deleting a row or inserting one in the middle breaks
+the chain at the first affected row, which :func:`verify_chain` names.
+Truncating the newest rows is only detectable against an externally kept head
+hash (``targeting audit verify`` prints it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from serve.db import utcnow
+from serve.tables import AuditEvent
+from targeting.lists import canonical_json
+
+GENESIS_HASH = "0" * 64
+HASHED_FIELDS = (
+    "seq",
+    "event_id",
+    "occurred_at",
+    "actor",
+    "role",
+    "port",
+    "action",
+    "object_type",
+    "object_id",
+    "model_version",
+    "request_id",
+    "result",
+    "status_code",
+    "detail",
+)
+"""The columns covered by a row's hash (every column but ``prev_hash`` and ``hash``)."""
+
+
+def event_fields(row: AuditEvent) -> dict[str, Any]:
+    """The hashed fields of ``row`` as JSON-ready values (timestamps as ISO 8601 UTC)."""
+    values = {name: getattr(row, name) for name in HASHED_FIELDS}
+    occurred_at: datetime = values["occurred_at"]
+    values["occurred_at"] = occurred_at.isoformat(timespec="microseconds")
+    return values
+
+
+def chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    """``sha256(prev_hash + canonical_json(fields))`` as hex.
+
+    Examples
+    --------
+    >>> len(chain_hash(GENESIS_HASH, {"seq": 1}))
+    64
+    """
+    return hashlib.sha256((prev_hash + canonical_json(fields)).encode()).hexdigest()
+
+
+def _truncate(value: str | None, limit: int) -> str | None:
+    return None if value is None else value[:limit]
+
+
+def record_event(
+    session: Session,
+    *,
+    action: str,
+    actor: str | None = None,
+    role: str | None = None,
+    port: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    model_version: str | None = None,
+    request_id: str | None = None,
+    result: str = "ok",
+    status_code: int | None = None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Append one event to the audit trail within the caller's write unit of work.
+
+    Parameters
+    ----------
+    session
+        A session of :meth:`serve.db.Database.write` (it holds the write lock;
+        calling this from any other session may fork the chain). The event is
+        durable when that unit of work commits, together with the change it
+        describes.
+    action
+        What happened, dotted lower case (``list.create``, ``outcome.create``,
+        ``auth.failure``, ``model.promote`` ...).
+    actor
+        Who: an API key id, or ``cli:<user>`` for command-line actions.
+    role, port, object_type, object_id, model_version, request_id
+        Context of the action; ``None`` when not applicable.
+    result
+        ``ok``, ``denied``, ``not_found``, ``invalid``, ``conflict``,
+        ``unauthenticated`` or ``error``.
+    status_code
+        HTTP status returned, when the action is an HTTP request.
+    detail
+        Small JSON-ready dict of extra facts (no secrets, no personal data
+        beyond ids).
+    at
+        Event time (timezone-aware); now by default.
+
+    Returns
+    -------
+    AuditEvent
+        The inserted row (flushed).
+    """
+    head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
+    row = AuditEvent(
+        seq=seq,
+        event_id=str(uuid.uuid4()),
+        occurred_at=at or utcnow(),
+        actor=_truncate(actor, 64),
+        role=_truncate(role, 32),
+        port=_truncate(port, 5),
+        action=action[:64],
+        object_type=_truncate(object_type, 64),
+        object_id=_truncate(object_id, 128),
+        model_version=_truncate(model_version, 64),
+        request_id=_truncate(request_id, 64),
+        result=result[:32],
+        status_code=status_code,
+        detail=None if detail is None else canonical_json(detail),
+        prev_hash=prev_hash,
+        hash="",
+    )
+    row.occurred_at = row.occurred_at.astimezone(timezone.utc)
+    row.hash = chain_hash(prev_hash, event_fields(row))
+    session.add(row)
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :func:`verify_chain`.
+
+    ``first_bad_seq`` names the first row whose ``prev_hash`` or ``hash`` does
+    not match (``None`` when the chain is intact); ``head_hash`` is the last
+    row's hash, to be kept outside the store to detect truncation.
+    """
+
+    ok: bool
+    rows_checked: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def verify_chain(session: Session, *, batch_size: int = 1000) -> VerifyResult:
+    """Recompute the audit chain from the first row and report the first broken row.
+
+    Reads the table in ``seq`` order in batches (memory stays bounded).
+    """
+    prev_hash = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    last_seq = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch_size)
+        ).all()
+        if not rows:
+            return VerifyResult(ok=True, rows_checked=checked, head_hash=prev_hash)
+        for row in rows:
+            problem = _row_problem(row, prev_hash, expected_seq)
+            if problem is not None:
+                return VerifyResult(
+                    ok=False, rows_checked=checked, head_hash=prev_hash, first_bad_seq=row.seq, problem=problem
+                )
+            prev_hash = row.hash
+            expected_seq = row.seq + 1
+            checked += 1
+        last_seq = rows[-1].seq
+        session.expunge_all()
+
+
+def _row_problem(row: AuditEvent, prev_hash: str, expected_seq: int) -> str | None:
+    if row.seq != expected_seq:
+        return f"row {row.seq} follows row {expected_seq - 1}: rows are missing"
+    if row.prev_hash != prev_hash:
+        return f"row {row.seq} does not link to the previous row's hash"
+    if row.hash != chain_hash(prev_hash, event_fields(row)):
+        return f"row {row.seq} was modified after it was written (hash mismatch)"
+    return None

@@ -1,0 +1,261 @@
+"""Every FastAPI dependency of the service, as ``Annotated`` aliases.
+
+Authorization has exactly one mechanism: a route declares the permission it
+needs by taking a :func:`require` dependency (usually through one of the
+``*Caller`` aliases below), or declares itself public with :data:`PublicDep`.
+:func:`route_rules` finds that declaration on any route and
+:func:`ungated_routes` lists routes with none, so deny-by-default is checked
+when the app is built and by a test.
+
+Authentication failures (401) and permission denials (403) are audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from serve.audit import record_event
+from serve.db import Database
+from serve.middleware import request_id_of
+from serve.runtime import EngineHolder
+from serve.security import Permission, Principal
+from serve.settings import MAX_PAGE_SIZE_CEILING, Settings
+from serve.store.keys import principal_for_key
+
+AUTHZ_ATTRIBUTE = "__ccp_authorization__"
+PUBLIC = "public"
+FRAMEWORK_PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+"""Documentation routes FastAPI adds itself; explicitly public (they show no data)."""
+
+
+# --------------------------------------------------------------------------- app state
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    return request.app.state.settings
+
+
+def get_database(request: Request) -> Database:
+    """The app's store."""
+    return request.app.state.database
+
+
+def get_engine_holder(request: Request) -> EngineHolder:
+    """The app's engine holder (the engine itself may be absent)."""
+    return request.app.state.engine_holder
+
+
+def get_request_id(request: Request) -> str:
+    """The id of this request (see :class:`serve.middleware.RequestIdMiddleware`)."""
+    return request_id_of(request.scope) or ""
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+EngineHolderDep = Annotated[EngineHolder, Depends(get_engine_holder)]
+RequestIdDep = Annotated[str, Depends(get_request_id)]
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer ccp_...`")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+# --------------------------------------------------------------------------- the caller
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated principal of a request, with what audit events need."""
+
+    principal: Principal
+    request_id: str
+
+    @property
+    def key_id(self) -> str:
+        return self.principal.key_id
+
+    def can_access_port(self, port: str) -> bool:
+        """Whether the caller may see or write ``port``'s data."""
+        return self.principal.can_access_port(port)
+
+    def audit(self, session: Session, *, action: str, **fields: Any) -> None:
+        """Record an audit event by this caller in ``session`` (a write unit of work)."""
+        record_event(
+            session,
+            action=action,
+            actor=self.principal.key_id,
+            role=self.principal.role.value,
+            request_id=self.request_id,
+            **fields,
+        )
+
+
+def _route_path(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or request.url.path[:200]
+
+
+def _audit_refusal(request: Request, database: Database, *, action: str, result: str, status: int, **fields: Any) -> None:
+    with database.write() as session:
+        record_event(
+            session,
+            action=action,
+            request_id=request_id_of(request.scope),
+            result=result,
+            status_code=status,
+            detail={"method": request.method, "path": _route_path(request)},
+            **fields,
+        )
+
+
+def authenticate(request: Request, credentials: BearerDep, database: DatabaseDep, request_id: RequestIdDep) -> Caller:
+    """The caller of a bearer API key; 401 (audited) when the key is missing, unknown or revoked."""
+    principal = None
+    if credentials is not None:
+        with database.read() as session:
+            principal = principal_for_key(session, credentials.credentials)
+    if principal is None:
+        _audit_refusal(
+            request,
+            database,
+            action="auth.failure",
+            result="unauthenticated",
+            status=401,
+            object_type="credentials",
+            object_id="missing" if credentials is None else "invalid",
+        )
+        raise HTTPException(status_code=401, detail="not authenticated", headers={"WWW-Authenticate": "Bearer"})
+    return Caller(principal=principal, request_id=request_id)
+
+
+_REQUIREMENTS: dict[Permission, Callable[..., Caller]] = {}
+
+
+def require(permission: Permission) -> Callable[..., Caller]:
+    """The dependency that authenticates the caller and demands ``permission`` (403, audited, otherwise).
+
+    One dependency object exists per permission; it carries the permission
+    in the attribute :data:`AUTHZ_ATTRIBUTE`, which :func:`route_rules` reads.
+    """
+    if permission in _REQUIREMENTS:
+        return _REQUIREMENTS[permission]
+
+    def dependency(request: Request, caller: Annotated[Caller, Depends(authenticate)], database: DatabaseDep) -> Caller:
+        if not caller.principal.has(permission):
+            _audit_refusal(
+                request,
+                database,
+                action="auth.denied",
+                result="denied",
+                status=403,
+                actor=caller.key_id,
+                role=caller.principal.role.value,
+                object_type="permission",
+                object_id=permission.value,
+            )
+            raise HTTPException(status_code=403, detail="not permitted")
+        return caller
+
+    dependency.__name__ = f"require_{permission.name.lower()}"
+    setattr(dependency, AUTHZ_ATTRIBUTE, permission)
+    _REQUIREMENTS[permission] = dependency
+    return dependency
+
+
+def public_route() -> None:
+    """Marks a route as deliberately public (no authentication)."""
+
+
+setattr(public_route, AUTHZ_ATTRIBUTE, PUBLIC)
+
+PublicDep = Depends(public_route)
+"""Use as ``dependencies=[PublicDep]`` on the few public routes."""
+
+ListCreator = Annotated[Caller, Depends(require(Permission.LISTS_CREATE))]
+ListReader = Annotated[Caller, Depends(require(Permission.LISTS_READ))]
+RiskReader = Annotated[Caller, Depends(require(Permission.RISK_READ))]
+OutcomeWriter = Annotated[Caller, Depends(require(Permission.OUTCOMES_CREATE))]
+WatchlistReader = Annotated[Caller, Depends(require(Permission.WATCHLIST_READ))]
+WatchlistWriter = Annotated[Caller, Depends(require(Permission.WATCHLIST_WRITE))]
+RuleReader = Annotated[Caller, Depends(require(Permission.RULES_READ))]
+RuleWriter = Annotated[Caller, Depends(require(Permission.RULES_WRITE))]
+ModelReader = Annotated[Caller, Depends(require(Permission.MODELS_READ))]
+ModelReloader = Annotated[Caller, Depends(require(Permission.MODELS_RELOAD))]
+AuditReader = Annotated[Caller, Depends(require(Permission.AUDIT_READ))]
+
+
+# --------------------------------------------------------------------------- pagination
+
+
+@dataclass(frozen=True)
+class Page:
+    """Validated offset pagination."""
+
+    limit: int
+    offset: int
+
+
+def page_params(
+    settings: SettingsDep,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE_CEILING)] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Page:
+    """``limit`` (default ``settings.default_page_size``, at most ``settings.max_page_size``) and ``offset``."""
+    if limit is not None and limit > settings.max_page_size:
+        raise HTTPException(status_code=422, detail=f"limit must be at most {settings.max_page_size}")
+    return Page(limit=limit or settings.default_page_size, offset=offset)
+
+
+PageDep = Annotated[Page, Depends(page_params)]
+
+
+# --------------------------------------------------------------------------- route audit
+
+
+def _dependency_calls(dependant: Any) -> list[Any]:
+    calls = []
+    for sub in getattr(dependant, "dependencies", ()):
+        calls.append(sub.call)
+        calls.extend(_dependency_calls(sub))
+    return calls
+
+
+def route_rules(route: Any) -> list[Any]:
+    """The authorization rules (permissions or :data:`PUBLIC`) a route declares, directly or in sub-dependencies.
+
+    ``route`` is a :class:`fastapi.routing.RouteContext` (see :func:`iter_app_routes`)
+    or a plain route; router- and include-level dependencies count.
+    """
+    original = getattr(route, "original_route", route)
+    if not isinstance(original, APIRoute):
+        return [PUBLIC] if getattr(route, "path", None) in FRAMEWORK_PUBLIC_PATHS else []
+    dependant = getattr(route, "dependant", None) or original.dependant
+    rules = []
+    for call in _dependency_calls(dependant):
+        rule = getattr(call, AUTHZ_ATTRIBUTE, None)
+        if rule is not None and rule not in rules:
+            rules.append(rule)
+    return rules
+
+
+def iter_app_routes(app: FastAPI) -> list[Any]:
+    """Every effective route of ``app``, included routers flattened (FastAPI's ``iter_route_contexts``)."""
+    return list(iter_route_contexts(app.routes))
+
+
+def describe_route(route: Any) -> str:
+    """``"GET,HEAD /path"`` for messages."""
+    methods = ",".join(sorted(getattr(route, "methods", None) or ()))
+    return f"{methods} {getattr(route, 'path', route)}"
+
+
+def ungated_routes(app: FastAPI) -> list[str]:
+    """Routes declaring no authorization rule, or more than one (as :func:`describe_route` strings)."""
+    return [describe_route(r) for r in iter_app_routes(app) if len(route_rules(r)) != 1]

@@ -1,0 +1,14 @@
+"""One router per resource; :data:`ROUTERS` lists them in mounting order."""
+
+from serve.routes import audit, containers, health, lists, models, outcomes, rules, watchlist
+
+ROUTERS = (
+    health.router,
+    lists.router,
+    outcomes.router,
+    containers.router,
+    watchlist.router,
+    rules.router,
+    models.router,
+    audit.router,
+)

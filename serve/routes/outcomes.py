@@ -1,0 +1,115 @@
+"""Inspection outcomes: idempotent, durable writes.
+
+``POST /v1/inspection-outcomes`` needs an ``Idempotency-Key`` header (400
+without one). The first request with a key stores the outcome and its exact
+response; a retry with the same key and the same body gets that response
+again (same status, same bytes); the same key with another body gets 422.
+Keys are scoped to the API key that used them. The response is sent only
+after the write has committed (SQLite ``synchronous=FULL``), so an
+acknowledged outcome survives a crash.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException
+from fastapi.responses import Response
+
+from serve.db import utcnow
+from serve.deps import DatabaseDep, OutcomeWriter
+from serve.schemas.common import ErrorBody
+from serve.schemas.outcomes import OutcomeCreate, OutcomePublic
+from serve.store.outcomes import (
+    find_by_idempotency_key,
+    find_by_natural_key,
+    insert_outcome,
+    new_outcome_id,
+    request_sha256,
+)
+from targeting.lists import canonical_json
+
+router = APIRouter(prefix="/v1", tags=["inspection-outcomes"])
+
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="1-128 of A-Za-z0-9._:- ; reuse it when retrying the same outcome"),
+]
+
+
+def check_idempotency_key(value: str | None) -> str:
+    """The header value, or 400 when it is missing or malformed."""
+    if value is None:
+        raise HTTPException(status_code=400, detail="the Idempotency-Key header is required")
+    if not IDEMPOTENCY_KEY_RE.match(value):
+        raise HTTPException(status_code=400, detail="Idempotency-Key must be 1-128 of A-Za-z0-9._:-")
+    return value
+
+
+def _json_response(status: int, body: str) -> Response:
+    return Response(content=body, status_code=status, media_type="application/json")
+
+
+@router.post(
+    "/inspection-outcomes",
+    status_code=201,
+    response_model=OutcomePublic,
+    responses={400: {"model": ErrorBody}, 403: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+def create_outcome(
+    body: OutcomeCreate, caller: OutcomeWriter, database: DatabaseDep, idempotency_key: IdempotencyKeyHeader = None
+) -> Response:
+    """Record an exam's outcome at one of the caller's ports."""
+    key = check_idempotency_key(idempotency_key)
+    fields = body.contract_fields()
+    request_hash = request_sha256(body.model_dump(mode="json"))
+    audit = {"action": "outcome.create", "object_type": "outcome", "port": body.port}
+    if not caller.can_access_port(body.port):
+        with database.write() as session:
+            caller.audit(session, **audit, result="denied", status_code=403)
+        raise HTTPException(status_code=403, detail="not permitted for this port")
+    with database.write() as session:
+        existing = find_by_idempotency_key(session, caller.key_id, key)
+        if existing is not None:
+            same = existing.request_sha256 == request_hash
+            caller.audit(
+                session,
+                **{**audit, "action": "outcome.replay" if same else "outcome.create"},
+                object_id=existing.id,
+                result="ok" if same else "invalid",
+                status_code=existing.response_status if same else 422,
+                detail={"idempotency_key": key},
+            )
+            replay = (existing.response_status, existing.response_json) if same else None
+        else:
+            replay = None
+            clash = find_by_natural_key(session, body.manifest_id, body.exam_type, body.inspected_at)
+            if clash is None:
+                outcome_id, now = new_outcome_id(), utcnow()
+                response_json = canonical_json(
+                    OutcomePublic(id=outcome_id, created_at=now, **fields).model_dump(mode="json")
+                )
+                insert_outcome(
+                    session,
+                    outcome_id=outcome_id,
+                    fields=fields,
+                    api_key_id=caller.key_id,
+                    idempotency_key=key,
+                    request_hash=request_hash,
+                    response_status=201,
+                    response_json=response_json,
+                    at=now,
+                )
+                caller.audit(session, **audit, object_id=outcome_id, status_code=201, detail={"idempotency_key": key})
+                replay = (201, response_json)
+            else:
+                caller.audit(session, **audit, object_id=clash.id, result="conflict", status_code=409)
+    if existing is not None and replay is None:
+        raise HTTPException(status_code=422, detail="Idempotency-Key was already used with a different request body")
+    if replay is None:
+        raise HTTPException(
+            status_code=409, detail="an outcome for this manifest, exam type and inspection time already exists"
+        )
+    return _json_response(*replay)

@@ -1,0 +1,133 @@
+"""Rule profiles and rule-set versions: read by every role; created and expired by admins and data scientists."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from serve.deps import DatabaseDep, RuleReader, RuleWriter
+from serve.schemas.rules import (
+    RuleChange,
+    RuleCreate,
+    RuleList,
+    RulePublic,
+    RuleSetVersionDetail,
+    RuleSetVersionPublic,
+)
+from serve.store.rulesets import (
+    RuleConflictError,
+    RuleNotFoundError,
+    add_rule,
+    expire_rule,
+    latest_version,
+    list_rule_rows,
+    list_versions,
+)
+from serve.tables import RuleProfileRow, RuleSetVersion
+
+router = APIRouter(prefix="/v1", tags=["rules"])
+
+RuleCodePath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Z0-9_-]+$")]
+
+
+def rule_public(row: RuleProfileRow) -> RulePublic:
+    """Response body of a stored profile."""
+    return RulePublic.model_validate(
+        {name: getattr(row, name) for name in RulePublic.model_fields}
+    )
+
+
+def version_public(row: RuleSetVersion) -> RuleSetVersionPublic:
+    """Response body of a rule-set version (without its rules)."""
+    return RuleSetVersionPublic(
+        version=row.version,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        change=row.change,
+        ruleset_hash=row.ruleset_hash,
+        rule_count=len(json.loads(row.rules_json)),
+    )
+
+
+@router.get("/rules", response_model=RuleList)
+def get_rules(
+    caller: RuleReader, database: DatabaseDep, include_expired: Annotated[bool, Query()] = False
+) -> RuleList:
+    """Stored profiles ordered by code (active only unless ``include_expired``) and the current version."""
+    with database.read() as session:
+        rows = list_rule_rows(session, include_expired=include_expired)
+        version = latest_version(session) or 0
+    return RuleList(ruleset_version=version, items=[rule_public(r) for r in rows])
+
+
+@router.get("/rules/versions", response_model=list[RuleSetVersionPublic])
+def get_rule_versions(caller: RuleReader, database: DatabaseDep) -> list[RuleSetVersionPublic]:
+    """Every rule-set version, oldest first."""
+    with database.read() as session:
+        return [version_public(v) for v in list_versions(session)]
+
+
+@router.get("/rules/versions/{version}", response_model=RuleSetVersionDetail)
+def get_rule_version(
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: RuleReader, database: DatabaseDep
+) -> RuleSetVersionDetail:
+    """One rule-set version with its rules (what lists recording this version were built with)."""
+    with database.read() as session:
+        row = session.get(RuleSetVersion, version)
+    if row is None:
+        raise HTTPException(status_code=404, detail="rule-set version not found")
+    return RuleSetVersionDetail(**version_public(row).model_dump(), rules=json.loads(row.rules_json))
+
+
+@router.post("/rules", status_code=201, response_model=RuleChange)
+def create_rule(body: RuleCreate, caller: RuleWriter, database: DatabaseDep) -> RuleChange:
+    """Add a profile (409 while a profile with its code is active); writes a new rule-set version."""
+    profile = body.to_profile()
+    conflict = None
+    with database.write() as session:
+        try:
+            row, version = add_rule(session, profile, actor=caller.key_id)
+        except RuleConflictError as exc:
+            conflict = str(exc)
+        caller.audit(
+            session,
+            action="rule.create",
+            object_type="rule_profile",
+            object_id=profile.code,
+            port=profile.port,
+            result="ok" if conflict is None else "conflict",
+            status_code=201 if conflict is None else 409,
+            detail=None if conflict else {"ruleset_version": version.version, "ruleset_hash": version.ruleset_hash},
+        )
+        change = None if conflict else RuleChange(rule=rule_public(row), ruleset_version=version_public(version))
+    if change is None:
+        raise HTTPException(status_code=409, detail=conflict)
+    return change
+
+
+@router.post("/rules/{code}/expire", response_model=RuleChange)
+def expire_rule_profile(code: RuleCodePath, caller: RuleWriter, database: DatabaseDep) -> RuleChange:
+    """Expire the active profile ``code``; writes a new rule-set version."""
+    change = None
+    with database.write() as session:
+        try:
+            row, version = expire_rule(session, code, actor=caller.key_id)
+            change = RuleChange(rule=rule_public(row), ruleset_version=version_public(version))
+        except RuleNotFoundError:
+            pass
+        caller.audit(
+            session,
+            action="rule.expire",
+            object_type="rule_profile",
+            object_id=code,
+            result="ok" if change else "not_found",
+            status_code=200 if change else 404,
+            detail=None
+            if change is None
+            else {"ruleset_version": change.ruleset_version.version, "ruleset_hash": change.ruleset_version.ruleset_hash},
+        )
+    if change is None:
+        raise HTTPException(status_code=404, detail="no active rule profile with this code")
+    return change

@@ -1,0 +1,111 @@
+"""Schemas of inspection lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field, StrictInt, model_validator
+
+from serve.schemas.common import InputModel, OutputModel, PageInfo
+
+MAX_CAPACITY = 5000
+MAX_EXPLORATION_SHARE = 0.5
+MAX_SEED = 2**63 - 1
+
+
+class ListCreate(InputModel):
+    """What a port control unit asks for (the port is in the path).
+
+    ``nii_capacity`` and ``physical_capacity`` come together or not at all and
+    then add up to ``capacity``.
+    """
+
+    date: dt.date
+    capacity: StrictInt = Field(ge=1, le=MAX_CAPACITY)
+    nii_capacity: StrictInt | None = Field(default=None, ge=0, le=MAX_CAPACITY)
+    physical_capacity: StrictInt | None = Field(default=None, ge=0, le=MAX_CAPACITY)
+    exploration_share: float = Field(default=0.10, ge=0.0, le=MAX_EXPLORATION_SHARE, allow_inf_nan=False, strict=True)
+    seed: StrictInt | None = Field(default=None, ge=0, le=MAX_SEED)
+
+    @model_validator(mode="after")
+    def _split_capacity(self) -> ListCreate:
+        split = (self.nii_capacity, self.physical_capacity)
+        if (split[0] is None) != (split[1] is None):
+            raise ValueError("give both nii_capacity and physical_capacity, or neither")
+        if split[0] is not None and split[0] + split[1] != self.capacity:
+            raise ValueError("nii_capacity + physical_capacity must equal capacity")
+        if not dt.date(2000, 1, 1) <= self.date <= dt.date(2100, 1, 1):
+            raise ValueError("date is out of range")
+        return self
+
+
+class ListItemPublic(OutputModel):
+    """A selected container, with why it was selected."""
+
+    rank: int
+    container_number: str
+    manifest_id: str
+    score: float
+    source: str
+    selection_probability: float
+    reasons: list[str]
+    exam_type: str | None
+
+
+class DeferredItemPublic(OutputModel):
+    """A candidate cut by capacity."""
+
+    container_number: str
+    manifest_id: str
+    score: float
+    source_if_selected: str
+
+
+class InspectionListPublic(OutputModel):
+    """A served list: its store metadata and its full record."""
+
+    id: str
+    created_at: dt.datetime
+    created_by: str
+    content_sha256: str
+    port: str
+    list_date: dt.date
+    decision_at: dt.datetime
+    capacity: int
+    nii_capacity: int | None
+    physical_capacity: int | None
+    exploration_share: float
+    seed: int
+    model_name: str
+    model_version: str
+    model_artifact_sha256: str
+    ruleset_version: int
+    input_data_sha256: str
+    candidate_count: int
+    items: list[ListItemPublic]
+    deferred: list[DeferredItemPublic]
+    mandatory_exceeds_capacity: bool
+    warnings: list[str]
+
+
+class ListSummary(OutputModel):
+    """A served list without its items."""
+
+    id: str
+    port: str
+    list_date: dt.date
+    created_at: dt.datetime
+    created_by: str
+    ruleset_version: int
+    model_name: str
+    model_version: str
+    content_sha256: str
+    item_count: int
+    mandatory_exceeds_capacity: bool
+
+
+class ListPage(OutputModel):
+    """A page of a port's lists, newest first."""
+
+    items: list[ListSummary]
+    page: PageInfo

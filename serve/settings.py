@@ -1,0 +1,123 @@
+"""Service configuration: one ``Settings`` object read from ``CCP_*`` environment variables.
+
+``Settings`` refuses unsafe configurations when it is created (at start-up), so
+a misconfigured service never starts: binding a non-loopback address without
+``CCP_ALLOW_REMOTE=true``, pickle deserialisation enabled in MLflow, an
+in-memory database (acknowledged writes would vanish), page-size limits out of
+range.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PICKLE_ENV = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+"""MLflow's switch for unpickling model artifacts; the service requires it to be false."""
+
+_FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+MAX_PAGE_SIZE_CEILING = 1000
+"""No configuration may allow pages larger than this."""
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{Path.cwd().resolve() / 'var' / 'ccp.db'}"
+
+
+def _default_tracking_uri() -> str:
+    return f"sqlite:///{Path.cwd().resolve() / 'mlruns' / 'mlflow.db'}"
+
+
+def _default_lake_dir() -> Path:
+    return Path.cwd().resolve() / "lake"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine.
+
+    Examples
+    --------
+    >>> is_loopback_host("127.0.0.1"), is_loopback_host("::1"), is_loopback_host("0.0.0.0")
+    (True, True, False)
+    """
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def pickle_setting_is_safe(value: str | None) -> bool:
+    """Whether the ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` value disables unpickling (unset counts as safe: we set it)."""
+    return value is None or value.strip().lower() in _FALSE_WORDS
+
+
+class Settings(BaseSettings):
+    """Configuration of the service, its store and its engine.
+
+    Every field is read from the environment variable ``CCP_<FIELD>`` (upper
+    case). Paths default to locations under the current working directory,
+    resolved to absolute paths when the settings are created.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CCP_", extra="ignore", frozen=True)
+
+    database_url: str = Field(default_factory=_default_database_url, min_length=1)
+    """SQLAlchemy URL of the operational store (SQLite file or PostgreSQL)."""
+    lake_dir: Path = Field(default_factory=_default_lake_dir)
+    """Directory of the data lake the engine reads."""
+    mlflow_tracking_uri: str = Field(default_factory=_default_tracking_uri, min_length=1)
+    """MLflow tracking and registry URI."""
+    model_name: str = Field(default="container-risk", min_length=1, max_length=100)
+    """Registered model name whose ``champion`` alias is served."""
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    port: int = Field(default=8000, ge=1, le=65535)
+    allow_remote: bool = False
+    """Must be true to bind a non-loopback address."""
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    """Largest request body accepted; larger bodies get 413."""
+    default_page_size: int = Field(default=50, ge=1)
+    max_page_size: int = Field(default=200, ge=1)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+    """How long an SQLite writer waits for the write lock before the request fails with 503."""
+    engine_factory: str | None = Field(default=None, max_length=200)
+    """``module:callable`` building the targeting engine from ``Settings``; none means no engine (503 on model routes)."""
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        problems = unsafe_configuration_problems(self, os.environ.get(PICKLE_ENV))
+        if problems:
+            raise ValueError("unsafe configuration: " + "; ".join(problems))
+        return self
+
+
+def unsafe_configuration_problems(settings: Settings, pickle_env: str | None) -> list[str]:
+    """Every reason ``settings`` (with the given pickle environment value) is unsafe; empty when safe."""
+    problems: list[str] = []
+    if not settings.allow_remote and not is_loopback_host(settings.host):
+        problems.append(f"host {settings.host!r} is not a loopback address; set CCP_ALLOW_REMOTE=true to bind it")
+    if not pickle_setting_is_safe(pickle_env):
+        problems.append(f"{PICKLE_ENV} must be false")
+    if not 1 <= settings.max_page_size <= MAX_PAGE_SIZE_CEILING:
+        problems.append(f"max_page_size must be between 1 and {MAX_PAGE_SIZE_CEILING}")
+    if not 1 <= settings.default_page_size <= settings.max_page_size:
+        problems.append("default_page_size must be between 1 and max_page_size")
+    url = settings.database_url.strip().lower()
+    if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite+pysqlite:") or "mode=memory" in url):
+        problems.append("an in-memory SQLite database loses acknowledged writes; use a file")
+    if not (url.startswith("sqlite") or url.startswith("postgresql")):
+        problems.append("database_url must be an SQLite or PostgreSQL URL")
+    if settings.engine_factory is not None and settings.engine_factory.count(":") != 1:
+        problems.append("engine_factory must look like 'package.module:callable'")
+    return problems
+
+
+def harden_process_environment() -> None:
+    """Disable pickle deserialisation in MLflow for this process (idempotent)."""
+    os.environ[PICKLE_ENV] = "false"

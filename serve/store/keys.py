@@ -1,0 +1,89 @@
+"""API keys in the store: create (the plain key is returned once), authenticate, list, revoke."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from serve.db import utcnow
+from serve.security import Principal, Role, generate_key, hash_key, key_matches, parse_key_id, validate_role_ports
+from serve.tables import ApiKey
+from serve.validators import normalize_locode
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """A new key: ``key`` is the only copy of the secret and must be shown once."""
+
+    key_id: str
+    key: str
+    role: Role
+    ports: tuple[str, ...]
+    label: str | None
+
+
+def create_key(
+    session: Session,
+    *,
+    role: Role,
+    ports: tuple[str, ...] = (),
+    label: str | None = None,
+    created_by: str,
+    at: datetime | None = None,
+) -> CreatedKey:
+    """Create a key for ``role`` (officers: at least one port); only its sha256 is stored.
+
+    Raises
+    ------
+    ValueError
+        For an officer without ports, a port given to another role, a
+        malformed UN/LOCODE or a label longer than 200 characters.
+    """
+    ports = tuple(sorted({normalize_locode(p) for p in ports}))
+    validate_role_ports(role, ports)
+    if label is not None and len(label) > 200:
+        raise ValueError("label is longer than 200 characters")
+    key_id, key = generate_key()
+    session.add(
+        ApiKey(
+            id=key_id,
+            key_hash=hash_key(key),
+            role=role.value,
+            ports=list(ports),
+            label=label,
+            created_at=at or utcnow(),
+            created_by=created_by,
+            revoked_at=None,
+        )
+    )
+    session.flush()
+    return CreatedKey(key_id=key_id, key=key, role=role, ports=ports, label=label)
+
+
+def principal_for_key(session: Session, key: str) -> Principal | None:
+    """The principal of a presented key, ``None`` when it is malformed, unknown or revoked."""
+    key_id = parse_key_id(key)
+    if key_id is None:
+        return None
+    row = session.get(ApiKey, key_id)
+    if row is None or row.revoked_at is not None or not key_matches(key, row.key_hash):
+        return None
+    return Principal(key_id=row.id, role=Role(row.role), ports=tuple(row.ports))
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    """Every key (hashes included), oldest first."""
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
+
+
+def revoke_key(session: Session, key_id: str, *, at: datetime | None = None) -> bool:
+    """Revoke ``key_id``; ``False`` when there is no such active key."""
+    row = session.get(ApiKey, key_id)
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = at or utcnow()
+    session.flush()
+    return True

@@ -1,0 +1,149 @@
+"""Served inspection lists: store the full record, fetch it back (integrity-checked), page, export CSV.
+
+A stored list keeps the canonical JSON of :func:`targeting.lists.list_to_dict`
+and its ``content_sha256``; reading it back recomputes the hash and refuses a
+record that no longer matches (:class:`StoredListCorruptError`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from serve.db import utcnow
+from serve.tables import StoredList
+from targeting.lists import InspectionList, canonical_json, list_from_dict, list_to_dict
+
+CSV_COLUMNS = (
+    "rank",
+    "container_number",
+    "manifest_id",
+    "score",
+    "source",
+    "exam_type",
+    "selection_probability",
+    "reasons",
+)
+REASON_SEPARATOR = " | "
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class StoredListCorruptError(RuntimeError):
+    """A stored list's record no longer matches its content hash."""
+
+
+def store_list(
+    session: Session,
+    record: InspectionList,
+    *,
+    created_by: str,
+    watchlist_as_of: datetime,
+    list_id: str | None = None,
+    at: datetime | None = None,
+) -> StoredList:
+    """Insert a generated list with its record JSON and ``content_sha256``.
+
+    Parameters
+    ----------
+    record
+        The list as returned by the engine; its ``ruleset_version`` must exist.
+    created_by
+        Key id of the caller.
+    watchlist_as_of
+        The store time whose watchlist entries were given to the engine
+        (replays rebuild the watchlist from it).
+    list_id
+        UUID to use; a new uuid4 by default.
+    """
+    row = StoredList(
+        id=list_id or str(uuid.uuid4()),
+        port=record.port,
+        list_date=record.list_date,
+        created_at=at or utcnow(),
+        created_by=created_by,
+        ruleset_version=record.ruleset_version,
+        watchlist_as_of=watchlist_as_of,
+        model_name=record.model_name,
+        model_version=record.model_version,
+        content_sha256=record.content_sha256(),
+        mandatory_exceeds_capacity=record.mandatory_exceeds_capacity,
+        item_count=len(record.items),
+        record_json=canonical_json(list_to_dict(record)),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_list(session: Session, list_id: str) -> StoredList | None:
+    """The stored list ``list_id``, ``None`` when absent."""
+    return session.get(StoredList, list_id)
+
+
+def load_record(row: StoredList) -> InspectionList:
+    """The :class:`InspectionList` of ``row``, after checking it against ``content_sha256``.
+
+    Raises
+    ------
+    StoredListCorruptError
+        When the record does not parse or its hash differs from the stored one.
+    """
+    try:
+        record = list_from_dict(json.loads(row.record_json))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StoredListCorruptError(f"stored list {row.id} does not parse") from exc
+    if record.content_sha256() != row.content_sha256:
+        raise StoredListCorruptError(f"stored list {row.id} does not match its content hash")
+    return record
+
+
+def lists_for_port(
+    session: Session, port: str, *, list_date: date | None = None, limit: int, offset: int = 0
+) -> tuple[list[StoredList], int]:
+    """A page of a port's lists, newest first, and the total count matching the filter."""
+    query = select(StoredList).where(StoredList.port == port)
+    if list_date is not None:
+        query = query.where(StoredList.list_date == list_date)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(StoredList.created_at.desc(), StoredList.id).limit(limit).offset(offset)
+    ).all()
+    return list(rows), int(total)
+
+
+def csv_safe(value: str) -> str:
+    """Neutralise spreadsheet formulas: prefix a quote to text starting with ``= + - @`` or a control character.
+
+    Examples
+    --------
+    >>> csv_safe("=HYPERLINK()"), csv_safe("Reefer")
+    ("'=HYPERLINK()", 'Reefer')
+    """
+    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+
+
+def items_csv(record: InspectionList) -> str:
+    """CSV of a list's selected items (header :data:`CSV_COLUMNS`; reasons joined by ``' | '``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in record.items:
+        writer.writerow(
+            [
+                item.rank,
+                csv_safe(item.container_number),
+                csv_safe(item.manifest_id),
+                repr(float(item.score)),
+                item.source,
+                item.exam_type or "",
+                repr(float(item.selection_probability)),
+                csv_safe(REASON_SEPARATOR.join(item.reasons)),
+            ]
+        )
+    return buffer.getvalue()

@@ -1,0 +1,133 @@
+"""Inspection outcomes: idempotent inserts and the export that feeds the next training run.
+
+Each outcome row keeps the idempotency key it was posted with (unique per API
+key), the sha256 of the canonical request and the exact response that was
+returned, so a retried POST replays the stored response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from features.contracts import INSPECTION_OUTCOMES
+from serve.db import Database, utcnow
+from serve.tables import OutcomeRow
+from targeting.lists import canonical_json
+
+CONTRACT_FIELDS: tuple[str, ...] = tuple(INSPECTION_OUTCOMES.column_names)
+
+
+def request_sha256(payload: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of a validated request payload.
+
+    Examples
+    --------
+    >>> request_sha256({"b": 1, "a": 2}) == request_sha256({"a": 2, "b": 1})
+    True
+    """
+    return hashlib.sha256(canonical_json(dict(payload)).encode()).hexdigest()
+
+
+def find_by_idempotency_key(session: Session, api_key_id: str, idempotency_key: str) -> OutcomeRow | None:
+    """The outcome posted by ``api_key_id`` with ``idempotency_key``, ``None`` when none."""
+    return session.scalar(
+        select(OutcomeRow).where(OutcomeRow.api_key_id == api_key_id, OutcomeRow.idempotency_key == idempotency_key)
+    )
+
+
+def find_by_natural_key(session: Session, manifest_id: str, exam_type: str, inspected_at: datetime) -> OutcomeRow | None:
+    """The outcome with this contract key (manifest, exam type, inspection time), ``None`` when none."""
+    return session.scalar(
+        select(OutcomeRow).where(
+            OutcomeRow.manifest_id == manifest_id,
+            OutcomeRow.exam_type == exam_type,
+            OutcomeRow.inspected_at == inspected_at,
+        )
+    )
+
+
+def new_outcome_id() -> str:
+    """A fresh outcome id (uuid4)."""
+    return str(uuid.uuid4())
+
+
+def insert_outcome(
+    session: Session,
+    *,
+    outcome_id: str,
+    fields: Mapping[str, Any],
+    api_key_id: str,
+    idempotency_key: str,
+    request_hash: str,
+    response_status: int,
+    response_json: str,
+    at: datetime | None = None,
+) -> OutcomeRow:
+    """Insert one outcome with its idempotency record.
+
+    ``fields`` holds exactly the INSPECTION_OUTCOMES contract columns, already
+    validated. Call inside a write unit of work; the outcome is durable when
+    it commits.
+    """
+    unknown = set(fields) - set(CONTRACT_FIELDS)
+    if unknown:
+        raise ValueError(f"not outcome contract fields: {', '.join(sorted(unknown))}")
+    row = OutcomeRow(
+        id=outcome_id,
+        api_key_id=api_key_id,
+        idempotency_key=idempotency_key,
+        request_sha256=request_hash,
+        response_status=response_status,
+        response_json=response_json,
+        created_at=at or utcnow(),
+        **{name: fields.get(name) for name in CONTRACT_FIELDS},
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def export_outcomes(
+    source: Session | Database,
+    *,
+    port: str | None = None,
+    inspected_before: datetime | None = None,
+) -> pl.DataFrame:
+    """Every stored outcome as a frame typed exactly like ``INSPECTION_OUTCOMES.schema``.
+
+    Parameters
+    ----------
+    source
+        An open session, or a :class:`~serve.db.Database` (a read unit of work is used).
+    port
+        Only this port's outcomes.
+    inspected_before
+        Only outcomes with ``inspected_at`` strictly before this (timezone-aware) time.
+
+    Returns
+    -------
+    pl.DataFrame
+        Sorted by ``inspected_at``, ``manifest_id``, ``exam_type``; timestamps
+        ``Datetime("us", "UTC")``.
+    """
+    if isinstance(source, Database):
+        with source.read() as session:
+            return export_outcomes(session, port=port, inspected_before=inspected_before)
+    query = select(*(getattr(OutcomeRow, name) for name in CONTRACT_FIELDS)).order_by(
+        OutcomeRow.inspected_at, OutcomeRow.manifest_id, OutcomeRow.exam_type
+    )
+    if port is not None:
+        query = query.where(OutcomeRow.port == port)
+    if inspected_before is not None:
+        query = query.where(OutcomeRow.inspected_at < inspected_before)
+    rows = source.execute(query).all()
+    data = {name: [row[i] for row in rows] for i, name in enumerate(CONTRACT_FIELDS)}
+    return pl.DataFrame(data, schema=INSPECTION_OUTCOMES.schema)

@@ -1,0 +1,28 @@
+"""Command-line entry point: the one place that wires features, models, targeting and serve together.
+
+Each command group lives in its own module of this package and is registered here.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="targeting",
+    help="ccp-targeting: container risk targeting for port control units.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from targeting.cli import data  # noqa: F401  (registers ingest)
+    from targeting.cli import world  # noqa: F401  (registers simulate)
+    from targeting.cli import service  # noqa: F401  (registers serve, keys, audit, rules, watchlist, outcomes)
+
+
+def main() -> None:
+    """Run the ``targeting`` command."""
+    _register()
+    app()

@@ -1,0 +1,129 @@
+"""Value types of an inspection list: the request, its selected and deferred items, and the record.
+
+These types are shared by the selection policy (which builds lists), the service
+(which stores and serves them) and the audit replay (which regenerates them).
+They are plain frozen dataclasses so a list can be serialised to JSON
+canonically (:func:`list_to_dict`) and hashed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+SOURCES = ("WATCHLIST", "RULE", "MODEL", "RANDOM", "OFFICER")
+EXAM_TYPES = ("NII", "PHYSICAL")
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """What a port control unit asks for.
+
+    ``capacity`` is the total number of exams. When ``nii_capacity`` and
+    ``physical_capacity`` are given they must add up to ``capacity``; items are
+    then assigned an exam type (physical exams go to the highest-risk items).
+    ``exploration_share`` is the share of capacity drawn at random from the
+    non-selected candidates; ``seed`` makes that draw reproducible (derived from
+    port and date when ``None``).
+    """
+
+    port: str
+    list_date: date
+    capacity: int
+    exploration_share: float = 0.10
+    nii_capacity: int | None = None
+    physical_capacity: int | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ListItem:
+    """A selected container. ``reasons`` holds at most five plain-language reasons."""
+
+    rank: int
+    container_number: str
+    manifest_id: str
+    score: float
+    source: str
+    selection_probability: float
+    reasons: tuple[str, ...]
+    exam_type: str | None = None
+
+
+@dataclass(frozen=True)
+class DeferredItem:
+    """A candidate cut by capacity, reported with its score (never silently dropped)."""
+
+    container_number: str
+    manifest_id: str
+    score: float
+    source_if_selected: str = "MODEL"
+
+
+@dataclass(frozen=True)
+class InspectionList:
+    """A generated list and everything needed to regenerate it.
+
+    ``decision_at`` is the moment the list is generated for (UTC); every input
+    used is restricted to data available strictly before it.
+    """
+
+    port: str
+    list_date: date
+    decision_at: datetime
+    capacity: int
+    nii_capacity: int | None
+    physical_capacity: int | None
+    exploration_share: float
+    seed: int
+    model_name: str
+    model_version: str
+    model_artifact_sha256: str
+    ruleset_version: int
+    input_data_sha256: str
+    candidate_count: int
+    items: tuple[ListItem, ...]
+    deferred: tuple[DeferredItem, ...]
+    mandatory_exceeds_capacity: bool = False
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def content_sha256(self) -> str:
+        """sha256 of the canonical JSON of the list (stable across processes)."""
+        return hashlib.sha256(canonical_json(list_to_dict(self)).encode()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def list_to_dict(inspection_list: InspectionList) -> dict[str, Any]:
+    """JSON-ready dict of a list (dates as ISO 8601 strings, tuples as lists)."""
+    return _jsonable(dataclasses.asdict(inspection_list))
+
+
+def list_from_dict(data: dict[str, Any]) -> InspectionList:
+    """Inverse of :func:`list_to_dict`."""
+    d = dict(data)
+    d["list_date"] = date.fromisoformat(d["list_date"])
+    d["decision_at"] = datetime.fromisoformat(d["decision_at"])
+    d["items"] = tuple(ListItem(**{**i, "reasons": tuple(i["reasons"])}) for i in d["items"])
+    d["deferred"] = tuple(DeferredItem(**i) for i in d["deferred"])
+    d["warnings"] = tuple(d.get("warnings", ()))
+    return InspectionList(**d)
+
+
+def canonical_json(data: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, floats as repr."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)

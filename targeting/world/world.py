@@ -1,0 +1,749 @@
+"""A simulated port world: legitimate trade, trafficking, intelligence, and a historical inspection policy.
+
+The world is generated day by day (by arrival date). Each day, the
+trafficking organisations ship; the port control units inspect what their
+historical policy selects (watchlist hits, rule profiles, a small random
+slice); seizures make the organisations adapt. The world keeps its hidden
+truth (which containers really carried contraband) in an oracle table that
+the engine's feature inputs never read.
+
+Deterministic for a seed: every random draw comes from one
+``numpy.random.Generator`` and every frame operation keeps row order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Callable, Protocol
+
+import numpy as np
+import polars as pl
+
+from features.checks import iso6346_check_digit_expr
+from features.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS
+from features.intel import match_alerts
+from features.reference import known_locodes
+from features.rules import RuleProfile, default_rule_profiles, evaluate_rules
+from targeting.world.catalogue import (
+    COMMODITY_BY_HS,
+    CONTAINER_OWNERS,
+    NVOCC_PREFIXES,
+    REEFER_OWNERS,
+    VAGUE_DESCRIPTIONS,
+)
+from targeting.world.parties import make_trade, make_vessels, party_name, ports_by_country
+from targeting.world.trafficking import (
+    Organisation,
+    adapt_after_seizure,
+    make_organisations,
+    replace_dissolved,
+    use_front,
+)
+from targeting.world.voyages import build_events, voyage_hours
+
+HOUR = timedelta(hours=1)
+TARE_KG = {"22G1": 2200.0, "42G1": 3750.0, "45G1": 3900.0, "22R1": 3000.0, "45R1": 4600.0}
+MAX_CARGO_KG = {20: 27_000.0, 40: 27_500.0}
+DEPARTURE_LAG_DAYS = 30
+TRUTH_SCHEMA = {
+    "org_id": pl.String,
+    "method": pl.String,
+    "category": pl.String,
+    "quantity_kg": pl.Float64,
+    "concealment": pl.String,
+    "manifest_id": pl.String,
+}
+ISSUING_UNITS = ("MAOC-N", "EUROPOL", "INTERPOL", "JPCU GUAYAQUIL", "PCU SANTOS", "PCU CARTAGENA", "NATIONAL TARGETING CENTRE")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Parameters of a simulated world.
+
+    ``containers_per_day`` is the mean number of arriving containers per day
+    over all ``ports``; ``illicit_rate`` the share of them carrying contraband
+    (the base rate, well under 1%); ``inspection_rate`` the historical
+    inspection capacity as a share of arrivals; ``random_rate`` the random
+    quality-control slice as a share of arrivals; ``malformed_rate`` the share
+    of rows written malformed on purpose.
+    """
+
+    seed: int = 7
+    start: date = date(2025, 1, 1)
+    days: int = 120
+    ports: tuple[str, ...] = ("NLRTM", "BEANR", "DEHAM")
+    containers_per_day: int = 600
+    illicit_rate: float = 0.004
+    inspection_rate: float = 0.015
+    random_rate: float = 0.002
+    malformed_rate: float = 0.005
+    organisations: int = 14
+    adapt_probability: float = 0.7
+    tip_probability: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.days < 1 or self.containers_per_day < 1:
+            raise ValueError("days and containers_per_day must be >= 1")
+        if not 0 < self.illicit_rate < 0.05:
+            raise ValueError("illicit_rate must be in (0, 0.05)")
+        for name in ("inspection_rate", "random_rate", "malformed_rate"):
+            if not 0 <= getattr(self, name) < 0.5:
+                raise ValueError(f"{name} must be in [0, 0.5)")
+        unknown = [p for p in self.ports if p not in known_locodes()]
+        if unknown:
+            raise ValueError(f"unknown port(s) {', '.join(unknown)}: not in the port reference")
+
+    @property
+    def start_at(self) -> datetime:
+        return datetime(self.start.year, self.start.month, self.start.day, tzinfo=UTC)
+
+
+@dataclass
+class DayBatch:
+    """One arrival day: the manifests due, with the hidden truth beside them."""
+
+    day: int
+    manifests: pl.DataFrame  # typed MANIFESTS columns + hidden columns prefixed "_"
+    truth: pl.DataFrame  # manifest_id, illicit, category, quantity_kg, org_id, method, concealment
+
+
+class Inspector(Protocol):
+    """Selects, for one arrival day, which candidates get inspected at each port.
+
+    ``candidates`` are the day's manifests for all ports (``port_of_discharge``
+    is the inspecting port) with their hidden columns; the inspector may only
+    use the contract columns and ``alerts``. Returns ``manifest_id``,
+    ``selection_source`` and ``exam_type`` per inspected row.
+    """
+
+    def __call__(self, day: int, candidates: pl.DataFrame, alerts: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame: ...
+
+
+@dataclass
+class HistoricalInspector:
+    """The unit's historical policy per port-day: watchlist hits, rule profiles by weight, and a random slice.
+
+    Capacity is ``inspection_rate`` of the port-day's arrivals (watchlist hits
+    first, then rule hits by score with random tie-break); the random slice
+    inspects each other candidate with probability ``random_rate``.
+    """
+
+    rules: list[RuleProfile]
+    inspection_rate: float
+    random_rate: float
+    start_at: datetime
+
+    def __call__(self, day, candidates, alerts, rng):
+        if candidates.height == 0:
+            return _empty_selection()
+        decision_at = self.start_at + timedelta(days=day)
+        frame = candidates.lazy().with_columns(pl.lit(decision_at).alias("decision_at"))
+        hits = match_alerts(frame, alerts.lazy()).select("manifest_id", "alert_count")
+        scored = evaluate_rules(self.rules, frame, at=decision_at, port=None).select("manifest_id", "rule_score")
+        ranked = (
+            frame.select("manifest_id", "port_of_discharge")
+            .join(hits, on="manifest_id", how="left", maintain_order="left")
+            .join(scored, on="manifest_id", how="left", maintain_order="left")
+            .collect()
+            .with_columns(pl.Series("_tiebreak", rng.random(candidates.height)), pl.Series("_random", rng.random(candidates.height)))
+        )
+        selections = [self._select_port(group, rng) for group in ranked.partition_by("port_of_discharge", maintain_order=True)]
+        return pl.concat(selections) if selections else _empty_selection()
+
+    def _select_port(self, ranked: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+        capacity = max(1, round(self.inspection_rate * ranked.height))
+        watch = ranked.filter(pl.col("alert_count") > 0)
+        rules = (
+            ranked.filter((pl.col("alert_count") == 0) & (pl.col("rule_score") > 0))
+            .sort(["rule_score", "_tiebreak"], descending=[True, False])
+            .head(max(0, capacity - watch.height))
+        )
+        chosen = set(watch["manifest_id"].to_list()) | set(rules["manifest_id"].to_list())
+        random = ranked.filter((pl.col("_random") < self.random_rate) & ~pl.col("manifest_id").is_in(list(chosen)))
+        selection = pl.concat(
+            [
+                watch.with_columns(pl.lit("WATCHLIST").alias("selection_source")),
+                rules.with_columns(pl.lit("RULE").alias("selection_source")),
+                random.with_columns(pl.lit("RANDOM").alias("selection_source")),
+            ]
+        )
+        physical = (pl.col("selection_source") == "WATCHLIST") | (pl.col("rule_score") >= 30) | pl.Series(rng.random(selection.height) < 0.3)
+        return selection.select(
+            "manifest_id", "selection_source", pl.when(physical).then(pl.lit("PHYSICAL")).otherwise(pl.lit("NII")).alias("exam_type")
+        )
+
+
+def _empty_selection() -> pl.DataFrame:
+    return pl.DataFrame(schema={"manifest_id": pl.String, "selection_source": pl.String, "exam_type": pl.String})
+
+
+@dataclass
+class World:
+    """A world being generated; see the module docstring."""
+
+    config: WorldConfig
+    rng: np.random.Generator = field(init=False)
+    orgs: list[Organisation] = field(init=False)
+    parties: pl.DataFrame = field(init=False)
+    alerts: list[dict] = field(default_factory=list)
+    _front_counter: list[int] = field(default_factory=lambda: [0])
+    _manifest_counter: int = 0
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self.rng = np.random.default_rng(cfg.seed)
+        self.ports_of_country = ports_by_country(known_locodes())
+        self.fleets = make_vessels(self.rng, per_carrier=40)
+        n_consignees = max(30, int(cfg.containers_per_day * 0.9))
+        trade = make_trade(rng=self.rng, dest_ports=cfg.ports, n_consignees=n_consignees, days=cfg.days, ports_of_country=self.ports_of_country)
+        self.relationships = trade.relationships
+        self.parties = trade.parties
+        self.orgs = make_organisations(
+            n=cfg.organisations,
+            daily_illicit=cfg.illicit_rate * cfg.containers_per_day,
+            dest_ports=cfg.ports,
+            ports_of_country=self.ports_of_country,
+            rng=self.rng,
+        )
+        legit = assign_containers(self._build(self._plan_legit()), self.rng)
+        self._legit_columns = legit.columns
+        self._empty = legit.clear()
+        self._legit_by_day = legit.partition_by("_day", as_dict=True, maintain_order=True)
+        del legit
+        self._party_ids = set(self.parties["party_id"].to_list())
+        self._new_parties: list[dict] = []
+        self._front_by_day: dict[int, tuple[pl.DataFrame, pl.DataFrame]] = {}
+        self._shippers_by_country = _shippers_by_country(self.relationships)
+        self._seed_false_alerts()
+
+    # ------------------------------------------------------------------ legitimate trade
+    def _season(self, day: int) -> float:
+        d = self.config.start + timedelta(days=day)
+        weekly = (0.85, 1.05, 1.1, 1.1, 1.05, 0.95, 0.9)[d.weekday()]
+        return weekly * (1.0 + 0.12 * math.sin(2 * math.pi * (d.timetuple().tm_yday - 80) / 365.25))
+
+    def _plan_legit(self) -> pl.DataFrame:
+        cfg = self.config
+        rel = self.relationships
+        weights = rel["weight"].to_numpy()
+        starts = rel["start_day"].to_numpy()
+        months = np.array([COMMODITY_BY_HS[h].season_peak for h in rel["hs_code"].to_list()])
+        amplitude = np.array([COMMODITY_BY_HS[h].season_amplitude for h in rel["hs_code"].to_list()])
+        dest_codes = rel["dest_port"].to_numpy()
+        port_share = {p: 1.0 / len(cfg.ports) for p in cfg.ports}
+        rows_rel, rows_day = [], []
+        for day in range(cfg.days):
+            month = (cfg.start + timedelta(days=day)).month
+            season = 1.0 + amplitude * np.cos(2 * np.pi * (month - months) / 12.0)
+            w = weights * season * (starts <= day)
+            for port in cfg.ports:
+                mask = dest_codes == port
+                p = w * mask
+                total = p.sum()
+                if total <= 0:
+                    continue
+                n = self.rng.poisson(cfg.containers_per_day * port_share[port] * self._season(day))
+                rows_rel.append(self.rng.choice(len(p), size=n, p=p / total))
+                rows_day.append(np.full(n, day))
+        idx = np.concatenate(rows_rel) if rows_rel else np.array([], dtype=np.int64)
+        days = np.concatenate(rows_day) if rows_day else np.array([], dtype=np.int64)
+        plan = rel[idx].with_columns(pl.Series("day", days, dtype=pl.Int64))
+        return plan.with_columns(
+            pl.lit("legit").alias("kind"),
+            pl.col("hs_code").alias("declared_hs"),
+            pl.lit(None, pl.String).alias("org_id"),
+        ).drop("relationship", "weight", "start_day")
+
+    # ------------------------------------------------------------------ manifests
+    def _next_ids(self, n: int) -> list[str]:
+        start = self._manifest_counter
+        self._manifest_counter += n
+        return [f"M{start + i:09d}" for i in range(n)]
+
+    def _build(self, plan: pl.DataFrame) -> pl.DataFrame:
+        """Turn plan rows (who ships what, where, when) into full manifests with hidden timing columns."""
+        rng = self.rng
+        cfg = self.config
+        n = plan.height
+        front = (plan["kind"] == "front").to_numpy()
+        hs = plan["hs_code"].to_list()
+        com = [COMMODITY_BY_HS[h] for h in hs]
+        reefer = np.array([c.reefer for c in com])
+        size = np.array([c.size for c in com])
+        vpk = np.array([c.value_per_kg for c in com])
+        cargo = np.array([c.cargo_kg for c in com])
+        packages = np.array([c.packages for c in com])
+        route_len = plan["route"].list.len().fill_null(0).to_numpy()
+
+        ctype = np.where(reefer, np.where(size == 20, "22R1", "45R1"), np.where(size == 20, "22G1", np.where(rng.random(n) < 0.6, "45G1", "42G1")))
+        mass = np.minimum(cargo * rng.lognormal(0, 0.08, n), np.where(size == 20, MAX_CARGO_KG[20], MAX_CARGO_KG[40]))
+        mass = np.round(mass, 1)
+        value = np.round(mass * vpk * rng.lognormal(0, 0.25, n) * np.where(front & (rng.random(n) < 0.5), rng.uniform(0.3, 0.7, n), 1.0), 2)
+        currency = rng.choice(["USD", "EUR", "CNY"], size=n, p=[0.88, 0.1, 0.02])
+        value = np.where(currency == "EUR", np.round(value * 0.92, 2), np.where(currency == "CNY", np.round(value * 7.2, 2), value))
+        tare = np.array([TARE_KG[t] for t in ctype])
+        vgm_extra = np.where(front & (rng.random(n) < 0.5), rng.uniform(150, 1200, n), 0.0)
+        vgm = np.round(mass + tare + rng.normal(0, 0.004, n) * mass + vgm_extra, 1)
+        vgm_present = rng.random(n) < 0.8
+
+        dwell_ts = [list(np.round(np.clip(rng.lognormal(np.log(55), 0.5, k), 10, 240), 1)) for k in route_len]
+        origin_dwell = np.round(np.clip(rng.lognormal(np.log(70), 0.55, n), 8, 400), 1)
+        timing = plan.select(pl.int_range(n, dtype=pl.Int64).alias("row"), "origin_port", "route", "dest_port").with_columns(
+            pl.Series("ts_dwell_h", dwell_ts, dtype=pl.List(pl.Float64))
+        )
+        voyage_h = voyage_hours(timing)["voyage_h"].to_numpy()
+        eta_h = plan["day"].to_numpy() * 24.0 + np.round(rng.uniform(0, 24, n), 2)
+        etd_h = eta_h - voyage_h
+        late_filing = rng.random(n) < np.where(front, 0.15, 0.02)
+        filed_h = np.where(late_filing, etd_h + rng.uniform(1, 24, n), etd_h - rng.uniform(24, 72, n))
+        filed_h = np.minimum(filed_h, eta_h - 24)
+        short_notice = rng.random(n) < np.where(front, 0.4, 0.05)
+        booked_h = filed_h - np.where(short_notice, rng.uniform(6, 48, n), rng.uniform(72, 480, n))
+        amended = rng.random(n) < np.where(front, 0.22, 0.07)
+        amend_frac = np.where(front, rng.uniform(0.75, 0.98, n), rng.uniform(0.05, 0.9, n))
+        amended_h = filed_h + (eta_h - 6 - filed_h) * amend_frac
+        fields_legit = ["description", "mass", "value", "notify", "consignee", "destination"]
+        fields_front = ["consignee", "destination", "description"]
+        amended_fields = [
+            (sorted(set(rng.choice(fields_front if f else fields_legit, size=int(rng.integers(1, 3)), replace=True).tolist())) if a else None)
+            for a, f in zip(amended, front)
+        ]
+        vague = rng.random(n) < np.where(front, 0.2, 0.025)
+        descriptions = [
+            VAGUE_DESCRIPTIONS[int(rng.integers(len(VAGUE_DESCRIPTIONS)))] if v else c.descriptions[int(rng.integers(len(c.descriptions)))]
+            for v, c in zip(vague, com)
+        ]
+        declared_hs = plan["declared_hs"].to_list()
+        declared_desc = [
+            ("CHEMICAL RAW MATERIAL" if rng.random() < 0.5 else "ORGANIC CHEMICAL INTERMEDIATE") if d != h and not v else desc
+            for d, h, v, desc in zip(declared_hs, hs, vague, descriptions)
+        ]
+        nvocc = plan["nvocc"].to_numpy() | (front & (rng.random(n) < 0.3))
+        house_bl = [f"{NVOCC_PREFIXES[int(rng.integers(len(NVOCC_PREFIXES)))]}{int(rng.integers(10**8, 10**9))}" if x else None for x in nvocc]
+        freight = plan["freight_payment"].to_numpy().copy()
+        switch = front & (rng.random(n) < 0.5)
+        freight[switch] = rng.choice(["CC", "TP"], size=int(switch.sum()), p=[0.5, 0.5])
+        seal_missing = rng.random(n) < np.where(front, 0.05, 0.01)
+        carriers = plan["carrier"].to_numpy()
+        seals = [None if m else f"{c[:2]}{int(rng.integers(10**6, 10**7))}" for m, c in zip(seal_missing, carriers)]
+        week = (eta_h // (24 * 7)).astype(int)
+        vessel_idx = (np.array([hash((c, d, o[:2])) % 97 for c, d, o in zip(carriers, plan["dest_port"].to_list(), plan["origin_port"].to_list())]) + week) % 40
+        vessels = [self.fleets[c][i] for c, i in zip(carriers, vessel_idx)]
+        second_vessel = [self.fleets[c][(i + 17) % 40] if k > 0 else None for c, i, k in zip(carriers, vessel_idx, route_len)]
+        voyage = [f"{w % 1000:03d}{'N' if i % 2 else 'E'}" for w, i in zip(week, vessel_idx)]
+        master_bl = [f"{c}{int(rng.integers(10**9, 10**10))}" for c in carriers]
+
+        start = cfg.start_at
+        ts = lambda hours: _utc_series(start, hours)  # noqa: E731
+        parties = self.parties
+        manifests = plan.with_columns(
+            pl.Series("manifest_id", self._next_ids(n)),
+            pl.Series("container_type", ctype),
+            pl.Series("reefer", reefer),
+            pl.Series("seal_number", seals, dtype=pl.String),
+            pl.Series("master_bl", master_bl),
+            pl.Series("house_bl", house_bl, dtype=pl.String),
+            pl.Series("vessel_imo", vessels),
+            pl.Series("voyage", voyage),
+            pl.col("origin_port").alias("place_of_receipt"),
+            pl.col("origin_port").alias("port_of_loading"),
+            pl.col("route").alias("transshipment_ports"),
+            pl.col("dest_port").alias("port_of_discharge"),
+            pl.col("dest_port").alias("place_of_delivery"),
+            pl.Series("hs_code_declared", declared_hs),
+            pl.Series("goods_description", declared_desc),
+            pl.Series("packages", np.maximum(1, (packages * rng.uniform(0.9, 1.1, n)).astype(np.int64))),
+            pl.Series("gross_mass_kg", mass),
+            pl.Series("verified_gross_mass_kg", np.where(vgm_present, vgm, np.nan)).fill_nan(None),
+            pl.Series("declared_value", value),
+            pl.Series("currency", currency),
+            pl.Series("freight_payment", freight),
+            ts(booked_h).alias("booked_at"),
+            ts(filed_h).alias("filed_at"),
+            pl.when(pl.Series(amended)).then(ts(amended_h)).otherwise(None).alias("amended_at"),
+            pl.Series("amended_fields", amended_fields, dtype=pl.List(pl.String)),
+            ts(etd_h).alias("etd"),
+            ts(eta_h).alias("eta"),
+            pl.Series("_origin_dwell_h", origin_dwell),
+            pl.Series("_ts_dwell_h", dwell_ts, dtype=pl.List(pl.Float64)),
+            pl.lit(0.0).alias("_ripon_hub_extra_h"),
+            pl.Series("_second_vessel", second_vessel, dtype=pl.String),
+            pl.col("day").alias("_day"),
+        ).with_columns(pl.col("seal_number").alias("_event_seal"))
+        manifests = self._with_party_columns(manifests)
+        return manifests.drop("hs_code").rename({"hs_code_declared": "hs_code"})
+
+    def _with_party_columns(self, manifests: pl.DataFrame) -> pl.DataFrame:
+        parties = self.parties
+        for role in ("shipper", "consignee", "notify"):
+            manifests = manifests.join(
+                parties.rename({"party_id": f"{role}_id", "name": f"{role}_name", "country": f"{role}_country"}),
+                on=f"{role}_id",
+                how="left",
+                maintain_order="left",
+            )
+        return manifests
+
+    # ------------------------------------------------------------------ trafficking
+    def _register_party(self, party_id: str, country: str, hint: str | None = None) -> None:
+        if party_id not in self._party_ids:
+            self._party_ids.add(party_id)
+            self._new_parties.append({"party_id": party_id, "name": party_name(self.rng, country, hint), "country": country})
+
+    def _flush_parties(self) -> None:
+        if self._new_parties:
+            self.parties = pl.concat([self.parties, pl.DataFrame(self._new_parties, schema=self.parties.schema)])
+            self._new_parties = []
+
+    def _plan_front_shipment(self, org: Organisation, day: int) -> tuple[dict, dict]:
+        """One front-company shipment arriving on ``day``, configured as the organisation was ~30 days earlier (departure)."""
+        cfg = org.config_at(day - DEPARTURE_LAG_DAYS)
+        front, front_shipper = use_front(org, self.rng, self._front_counter)
+        dest = org.dest_ports[int(self.rng.integers(len(org.dest_ports)))]
+        consignee = f"C{dest[:2]}{front}"
+        self._register_party(consignee, dest[:2], "Trading")
+        origin = cfg["origin_port"]
+        if front_shipper:
+            shipper = f"S{origin[:2]}{front_shipper}"
+        else:
+            pool = self._shippers_by_country.get(origin[:2], [])
+            shipper = pool[int(self.rng.integers(len(pool)))] if pool else f"S{origin[:2]}{front}"
+        self._register_party(shipper, origin[:2])
+        declared = org.method.declared_hs[int(self.rng.integers(len(org.method.declared_hs)))] if org.method.declared_hs else cfg["cover_hs"]
+        plan = {
+            "shipper_id": shipper,
+            "consignee_id": consignee,
+            "notify_id": consignee if self.rng.random() < 0.5 else None,
+            "hs_code": cfg["cover_hs"],
+            "declared_hs": declared,
+            "origin_port": origin,
+            "dest_port": dest,
+            "carrier": ("MAEU", "MSCU", "CMDU", "HLCU", "ONEY")[int(self.rng.integers(5))],
+            "route": [h for h in cfg["route"] if h not in (origin, dest)],
+            "freight_payment": "PP",
+            "nvocc": bool(self.rng.random() < 0.35),
+            "day": day,
+            "kind": "front",
+            "org_id": org.org_id,
+        }
+        truth = self._truth_row(org, float(np.round(self.rng.uniform(*org.method.quantity_kg), 1)))
+        org.shipments += 1
+        return plan, truth
+
+    def _front_chunk(self, first_day: int) -> None:
+        """Plan and build front-company shipments for ``DEPARTURE_LAG_DAYS`` arrival days at once.
+
+        Shipments arriving on day ``d`` departed ~``DEPARTURE_LAG_DAYS`` earlier,
+        so their configuration is already fixed when the chunk starts.
+        """
+        plans, truths = [], []
+        last = min(self.config.days, first_day + DEPARTURE_LAG_DAYS)
+        for day in range(first_day, last):
+            for org in self.orgs:
+                if org.method.rip_on:
+                    continue
+                for _ in range(self.rng.poisson(org.rate_per_day)):
+                    plan, truth = self._plan_front_shipment(org, day)
+                    plans.append(plan)
+                    truths.append(truth)
+        self._front_by_day = {}
+        if not plans:
+            return
+        self._flush_parties()
+        built = self._build(pl.DataFrame(plans, schema_overrides={"route": pl.List(pl.String), "notify_id": pl.String}))
+        built = _number_new_containers(built, self.rng, offset=self._manifest_counter)
+        for t, mid in zip(truths, built["manifest_id"].to_list()):
+            t["manifest_id"] = mid
+        truth_frame = pl.DataFrame(truths, schema=TRUTH_SCHEMA)
+        for (day,), frame in built.partition_by("_day", as_dict=True, maintain_order=True).items():
+            self._front_by_day[day] = (frame.select(self._legit_columns), truth_frame.filter(pl.col("manifest_id").is_in(frame["manifest_id"].implode())))
+
+    def _truth_row(self, org: Organisation, qty: float) -> dict:
+        return {
+            "org_id": org.org_id,
+            "method": org.method.name,
+            "category": org.method.category,
+            "quantity_kg": qty,
+            "concealment": org.method.concealments[int(self.rng.integers(len(org.method.concealments)))],
+        }
+
+    def _rip_on(self, day: int, legit: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
+        """Contaminate legitimate containers: abnormal dwell at the origin terminal or first hub, sometimes a new seal."""
+        truths: list[dict] = []
+        for org in self.orgs:
+            if not org.method.rip_on:
+                continue
+            k = self.rng.poisson(org.rate_per_day)
+            if k == 0:
+                continue
+            cfg = org.config_at(day - 30)
+            country = cfg["origin_port"][:2]
+            pool = legit.filter(
+                (pl.col("port_of_loading").str.slice(0, 2) == country)
+                & pl.col("port_of_discharge").is_in(list(org.dest_ports))
+                & pl.col("hs_code").is_in(list(org.method.cover_hs))
+                & ~pl.col("manifest_id").is_in([t["manifest_id"] for t in truths])
+            )
+            if pool.height == 0:
+                pool = legit.filter(pl.col("port_of_loading").str.slice(0, 2) == country)
+            if pool.height == 0:
+                continue
+            picks = self.rng.choice(pool.height, size=min(k, pool.height), replace=False)
+            for i in sorted(int(p) for p in picks):
+                mid = pool["manifest_id"][i]
+                at_hub = pool["transshipment_ports"][i] is not None and len(pool["transshipment_ports"][i]) > 0 and self.rng.random() < 0.5
+                abnormal = self.rng.random() < 0.75
+                swap = self.rng.random() < 0.45
+                row_mask = pl.col("manifest_id") == mid
+                updates = []
+                if abnormal and at_hub:
+                    extra = float(self.rng.uniform(96, 360))
+                    updates.append(pl.when(row_mask).then(pl.lit(extra)).otherwise(pl.col("_ripon_hub_extra_h")).alias("_ripon_hub_extra_h"))
+                elif abnormal:
+                    updates.append(pl.when(row_mask).then(pl.col("_origin_dwell_h") + float(self.rng.uniform(150, 480))).otherwise(pl.col("_origin_dwell_h")).alias("_origin_dwell_h"))
+                if swap:
+                    updates.append(
+                        pl.when(row_mask).then(pl.lit(f"RS{int(self.rng.integers(10**6, 10**7))}")).otherwise(pl.col("_event_seal")).alias("_event_seal")
+                    )
+                if updates:
+                    legit = legit.with_columns(updates)
+                truth = self._truth_row(org, float(np.round(self.rng.uniform(*org.method.quantity_kg), 1)))
+                truth["manifest_id"] = mid
+                truths.append(truth)
+                org.shipments += 1
+        return legit, truths
+
+    # ------------------------------------------------------------------ intelligence
+    def _alert(self, kind: str, value: str, reason: str, severity: int, valid_from: datetime, valid_to: datetime | None) -> None:
+        self.alerts.append(
+            {
+                "alert_id": f"A{len(self.alerts) + 1:07d}",
+                "kind": kind,
+                "value": value,
+                "reason": reason,
+                "issuing_unit": ISSUING_UNITS[int(self.rng.integers(len(ISSUING_UNITS)))],
+                "severity": severity,
+                "valid_from": valid_from,
+                "valid_to": valid_to,
+            }
+        )
+
+    def _seed_false_alerts(self) -> None:
+        """Intelligence is imperfect: some alerts name legitimate parties."""
+        consignees = self.relationships["consignee_id"].unique(maintain_order=True).to_list()
+        for _ in range(max(1, self.config.days // 20)):
+            day = int(self.rng.integers(0, self.config.days))
+            at = self.config.start_at + timedelta(days=day)
+            party = consignees[int(self.rng.integers(len(consignees)))]
+            self._alert("PARTY", party, "Reported by a partner agency: possible links to a trafficking network", int(self.rng.integers(2, 4)), at, at + timedelta(days=int(self.rng.integers(30, 120))))
+        self._alert("HS_CODE", "293941", "Ephedrine salts: scheduled precursor, verify pre-export notification", 4, self.config.start_at - timedelta(days=365), None)
+
+    def _tip_offs(self, batch: DayBatch) -> None:
+        illicit = batch.truth.join(batch.manifests.select("manifest_id", "container_number", "etd", "eta"), on="manifest_id", how="left")
+        for row in illicit.iter_rows(named=True):
+            if self.rng.random() < self.config.tip_probability:
+                issued = row["etd"] + (row["eta"] - row["etd"]) * float(self.rng.uniform(0.2, 0.9))
+                self._alert("CONTAINER", row["container_number"], "Intelligence tip-off: container suspected to carry drugs", int(self.rng.integers(4, 6)), issued, row["eta"] + timedelta(days=15))
+
+    def _after_seizure(self, day: int, seized: pl.DataFrame) -> None:
+        at = self.config.start_at + timedelta(days=day + 1)
+        for row in seized.iter_rows(named=True):
+            org = next((o for o in self.orgs if o.org_id == row["org_id"]), None)
+            if org is None:
+                continue
+            if row["method"] == "cocaine-rip-on":  # the trader was used unknowingly: no alert on the parties
+                pass
+            elif row["shipper_id"] and self.rng.random() < 0.3:
+                self._alert("PARTY", row["shipper_id"], f"Shipper of a {row['category'].lower()} seizure", 4, at, at + timedelta(days=365))
+            if row["method"] != "cocaine-rip-on" and self.rng.random() < 0.4:
+                self._alert("PARTY", row["consignee_id"], f"Consignee of a {row['category'].lower()} seizure", 5, at, at + timedelta(days=365))
+            adapt_after_seizure(org, day, self.ports_of_country, self.rng, self._front_counter, adapt_probability=self.config.adapt_probability)
+        replace_dissolved(self.orgs, day, self.ports_of_country, self.rng, max_seizures=4)
+
+    def alerts_frame(self) -> pl.DataFrame:
+        return pl.DataFrame(self.alerts, schema=ALERTS.schema)
+
+    # ------------------------------------------------------------------ day loop
+    def day(self, day: int) -> DayBatch:
+        """Generate the manifests arriving on ``day`` (0-based) with their truth. Days must be generated in order."""
+        if day % DEPARTURE_LAG_DAYS == 0:
+            self._front_chunk(day)
+        legit = self._legit_by_day.pop((day,), self._empty)
+        legit, ripon_truth = self._rip_on(day, legit)
+        front, front_truth = self._front_by_day.pop(day, (self._empty, pl.DataFrame(schema=TRUTH_SCHEMA)))
+        manifests = pl.concat([legit, front])
+        truth = pl.concat([pl.DataFrame(ripon_truth, schema=TRUTH_SCHEMA), front_truth])
+        batch = DayBatch(day=day, manifests=manifests, truth=truth)
+        self._tip_offs(batch)
+        return batch
+
+    def inspect(self, batch: DayBatch, inspector: Inspector) -> pl.DataFrame:
+        """Apply ``inspector`` to the day's arrivals; return outcome rows and let traffickers react to seizures."""
+        selection = inspector(batch.day, batch.manifests, self.alerts_frame(), self.rng)
+        if selection.height == 0:
+            return pl.DataFrame(schema=INSPECTION_OUTCOMES.schema)
+        result = self._examine(batch, selection)
+        seized = (
+            result.filter(pl.col("result") == "SEIZURE")
+            .join(batch.truth, on="manifest_id", how="inner")
+            .join(batch.manifests.select("manifest_id", "shipper_id", "consignee_id"), on="manifest_id", how="left")
+        )
+        if seized.height:
+            self._after_seizure(batch.day, seized)
+        return result
+
+    def _examine(self, batch: DayBatch, selection: pl.DataFrame) -> pl.DataFrame:
+        rng = self.rng
+        columns = ("manifest_id", "container_number", "port_of_discharge", "eta", "seal_number", "_event_seal")
+        rows = selection.join(batch.manifests.select(columns), on="manifest_id", how="left")
+        rows = rows.join(batch.truth.select("manifest_id", "category", "quantity_kg", "concealment"), on="manifest_id", how="left")
+        n = rows.height
+        physical = (rows["exam_type"] == "PHYSICAL").to_numpy()
+        illicit = rows["category"].is_not_null().to_numpy()
+        found = illicit & (rng.random(n) < np.where(physical, 0.92, 0.75))
+        discrepancy = ~illicit & (rng.random(n) < 0.04)
+        seal_swapped = (rows["seal_number"] != rows["_event_seal"]).fill_null(False).to_numpy()
+        result = np.where(found, "SEIZURE", np.where(discrepancy, "DISCREPANCY", "NO_FINDING"))
+        seal_status = np.where(seal_swapped & physical, "MISMATCH", np.where(physical, "INTACT", "NOT_CHECKED"))
+        hours = rng.uniform(6, 60, n)
+        return rows.select(
+            "manifest_id",
+            "container_number",
+            pl.col("port_of_discharge").alias("port"),
+            (pl.col("eta") + pl.Series(hours * 3_600_000_000).cast(pl.Int64).cast(pl.Duration("us"))).alias("inspected_at"),
+            "exam_type",
+            pl.Series("result", result),
+            pl.when(pl.Series(found)).then(pl.col("category")).otherwise(None).alias("seizure_category"),
+            pl.when(pl.Series(found)).then((pl.col("quantity_kg") * pl.Series(rng.uniform(0.9, 1.0, n))).round(1)).otherwise(None).alias("quantity_kg"),
+            pl.when(pl.Series(found)).then(pl.col("concealment")).otherwise(None).alias("concealment_method"),
+            pl.Series("seal_status", seal_status),
+            (pl.lit("EX-") + pl.col("port_of_discharge") + pl.lit("-") + pl.Series(rng.integers(1, 40, n)).cast(pl.String).str.zfill(3)).alias("examiner"),
+            "selection_source",
+        )
+
+
+@dataclass
+class WorldTables:
+    """Everything a simulation produces (typed, before any deliberate corruption)."""
+
+    manifests: pl.DataFrame
+    events: pl.DataFrame
+    outcomes: pl.DataFrame
+    alerts: pl.DataFrame
+    oracle: pl.DataFrame
+    rules: list[RuleProfile]
+    summary: dict
+
+
+def assign_containers(manifests: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """Give each manifest a real-looking ISO 6346 container number, reusing containers across trips.
+
+    Containers cycle through a pool sized to ~75 days of arrivals per equipment
+    type, so one container's trips never overlap.
+    """
+    ordered = manifests.with_columns(pl.col("reefer").alias("_pool")).with_row_index("_i")
+    ranked = ordered.with_columns(pl.col("eta").rank("ordinal").over("_pool").cast(pl.Int64).alias("_k"))
+    days = max(1, int((manifests["eta"].max() - manifests["eta"].min()).days) + 1) if manifests.height else 1
+    per_pool = ranked.group_by("_pool").agg(pl.len().alias("_n"))
+    ranked = ranked.join(per_pool, on="_pool").with_columns(
+        (pl.col("_n") * 75 // days).clip(lower_bound=50).alias("_size")
+    ).with_columns((pl.col("_k") % pl.col("_size")).alias("_slot"))
+    owners_dry = np.array(CONTAINER_OWNERS)
+    owners_reefer = np.array(REEFER_OWNERS)
+    serial_base = int(rng.integers(100_000, 400_000))
+    ranked = ranked.with_columns(
+        pl.when(pl.col("_pool"))
+        .then(pl.lit(pl.Series(owners_reefer)).gather(pl.col("_slot") % len(owners_reefer)))
+        .otherwise(pl.lit(pl.Series(owners_dry)).gather(pl.col("_slot") % len(owners_dry)))
+        .alias("_owner"),
+        (pl.col("_slot") * 7 + serial_base + pl.col("_pool").cast(pl.Int64) * 500_000).mod(1_000_000).cast(pl.String).str.zfill(6).alias("_serial"),
+    ).with_columns((pl.col("_owner") + pl.col("_serial")).alias("_prefix"))
+    ranked = ranked.with_columns(_with_check_digit(pl.col("_prefix")).alias("container_number"))
+    return ranked.sort("_i").drop("_i", "_pool", "_k", "_n", "_size", "_slot", "_owner", "_serial", "_prefix")
+
+
+def simulate_world(config: WorldConfig, *, inspector: Inspector | None = None, progress: Callable[[int], None] | None = None) -> WorldTables:
+    """Run the world for ``config.days`` days under ``inspector`` (default: the historical policy)."""
+    world = World(config)
+    rules = default_rule_profiles()
+    inspector = inspector or HistoricalInspector(rules, config.inspection_rate, config.random_rate, config.start_at)
+    batches, truths, outcomes = [], [], []
+    for day in range(config.days):
+        batch = world.day(day)
+        outcomes.append(world.inspect(batch, inspector))
+        batches.append(batch.manifests)
+        truths.append(batch.truth)
+        if progress:
+            progress(day)
+    manifests = pl.concat(batches).sort("eta", "manifest_id")
+    events = build_events(manifests.with_row_index("_row"), world.rng).drop("row")
+    truth = pl.concat(truths)
+    oracle = manifests.select("manifest_id", "container_number", "port_of_discharge", "eta").join(truth, on="manifest_id", how="left").with_columns(
+        pl.col("category").is_not_null().alias("illicit")
+    )
+    hidden = [c for c in manifests.columns if c.startswith("_") or c not in MANIFESTS.column_names]
+    outcome_frame = pl.concat(outcomes).select(INSPECTION_OUTCOMES.column_names)
+    tables = WorldTables(
+        manifests=manifests.drop(hidden).select(MANIFESTS.column_names),
+        events=events.select(CONTAINER_EVENTS.column_names),
+        outcomes=outcome_frame,
+        alerts=world.alerts_frame(),
+        oracle=oracle.select("manifest_id", "container_number", "port_of_discharge", "eta", "illicit", "category", "quantity_kg", "org_id", "method", "concealment"),
+        rules=rules,
+        summary={},
+    )
+    tables.summary = summarise(config, tables)
+    return tables
+
+
+def _shippers_by_country(relationships: pl.DataFrame) -> dict[str, list[str]]:
+    """Legitimate shipper ids per origin country (for organisations that borrow a real exporter's name)."""
+    grouped = relationships.group_by(pl.col("origin_port").str.slice(0, 2).alias("country"), maintain_order=True).agg(
+        pl.col("shipper_id").unique(maintain_order=True)
+    )
+    return dict(zip(grouped["country"].to_list(), grouped["shipper_id"].to_list()))
+
+
+def _utc_series(start: datetime, hours: np.ndarray) -> pl.Series:
+    """UTC timestamps ``start + hours`` (microsecond precision)."""
+    micros = (int(start.timestamp()) + np.round(np.asarray(hours, dtype=float) * 3600).astype(np.int64)) * 1_000_000
+    return pl.Series(micros).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+
+def _number_new_containers(fresh: pl.DataFrame, rng: np.random.Generator, offset: int) -> pl.DataFrame:
+    """Number containers of shipments created during the run (outside the reused legit pools)."""
+    owners = np.array(CONTAINER_OWNERS)
+    prefixes = [f"{owners[int(rng.integers(len(owners)))]}{(900_000 + (offset + i) * 13) % 1_000_000:06d}" for i in range(fresh.height)]
+    frame = fresh.with_columns(pl.Series("_prefix", prefixes))
+    return frame.with_columns(_with_check_digit(pl.col("_prefix")).alias("container_number")).drop("_prefix")
+
+
+def _with_check_digit(prefix10: pl.Expr) -> pl.Expr:
+    """Append the ISO 6346 check digit to 10-character prefixes."""
+    return prefix10 + iso6346_check_digit_expr(prefix10 + "0").cast(pl.String)
+
+
+def summarise(config: WorldConfig, tables: WorldTables) -> dict:
+    """Headline figures of a simulated world (base rate, inspections, seizures per source)."""
+    o = tables.outcomes
+    illicit = int(tables.oracle["illicit"].sum())
+    by_source = (
+        o.group_by("selection_source")
+        .agg(pl.len().alias("inspected"), (pl.col("result") == "SEIZURE").sum().alias("seizures"))
+        .sort("selection_source")
+        .to_dicts()
+    )
+    return {
+        "config": {k: (v.isoformat() if isinstance(v, date) else list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+        "manifests": tables.manifests.height,
+        "events": tables.events.height,
+        "outcomes": o.height,
+        "alerts": tables.alerts.height,
+        "illicit": illicit,
+        "base_rate": illicit / max(1, tables.manifests.height),
+        "seizures": int((o["result"] == "SEIZURE").sum()),
+        "by_source": by_source,
+        "illicit_by_method": tables.oracle.filter(pl.col("illicit")).group_by("method").len().sort("method").to_dicts(),
+    }

@@ -120,7 +120,9 @@ def _general_section() -> list[str]:
         "row are accepted once (later copies: `<key>: duplicate row`) and rows sharing a key with "
         "different contents are all rejected (`<key>: conflicting duplicate`); these two checks apply "
         "to rows that pass every other rule. A valid row whose key is already in the lake with "
-        "different content is quarantined (`<key>: conflicts with row already in the lake`).",
+        "different content is quarantined (`<key>: conflicts with row already in the lake`); correct "
+        "such a row under a new key. A quarantined row already in the quarantine with the same values "
+        "is not written again (`quarantine_unchanged` in the summary).",
         "- **Exit codes**: 0 when the ingest ran (quarantined rows included), 2 when a file cannot be "
         "ingested at all (unsupported type, unreadable, truncated, not UTF-8, empty, missing column): "
         "nothing is written then.",

@@ -23,6 +23,7 @@ nothing is written.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import io
 import os
@@ -168,13 +169,22 @@ def _error_text(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+def _check_utf8(path: Path, data: bytes, *, chunk: int = 1 << 24) -> None:
+    """Raise :class:`IngestFileError` naming the first invalid byte unless ``data`` is UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pieces = [(o, data[o : o + chunk], False) for o in range(0, len(data), chunk)] + [(len(data), b"", True)]
+    for offset, piece, final in pieces:
+        base = offset - len(decoder.getstate()[0])  # bytes held back from the previous piece
+        try:
+            decoder.decode(piece, final=final)
+        except UnicodeDecodeError as exc:
+            raise IngestFileError(
+                f"{path}: not valid UTF-8 (byte {base + exc.start}); convert the file to UTF-8"
+            ) from None
+
+
 def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise IngestFileError(
-            f"{path}: not valid UTF-8 (byte {exc.start}); convert the file to UTF-8"
-        ) from None
+    _check_utf8(path, data)
     try:
         df = pl.read_csv(io.BytesIO(data), infer_schema=False, raise_if_empty=True)
     except pl.exceptions.NoDataError:
@@ -203,13 +213,8 @@ def _read_parquet(path: Path, data: bytes) -> pl.DataFrame:
 
 
 def _read_jsonl(path: Path, data: bytes) -> pl.DataFrame:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise IngestFileError(
-            f"{path}: not valid UTF-8 (byte {exc.start}); convert the file to UTF-8"
-        ) from None
-    if not text.strip():
+    _check_utf8(path, data)
+    if not data.strip():
         raise IngestFileError(f"{path}: file is empty (no JSON object)")
     try:
         df = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)

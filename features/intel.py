@@ -40,15 +40,15 @@ _HS_PREFIX_LENGTHS = (2, 4, 6, 8, 10)
 
 
 def _keys(candidates: pl.LazyFrame) -> pl.LazyFrame:
-    """(``__cand``, kind, value) pairs a candidate can be matched on, for exact-match kinds and HS prefixes."""
+    """(``__alert_row``, kind, value) pairs a candidate can be matched on, for exact-match kinds and HS prefixes."""
     parts = [
-        candidates.select("__cand", pl.lit(kind).alias("kind"), pl.col(column).alias("value"))
+        candidates.select("__alert_row", pl.lit(kind).alias("kind"), pl.col(column).alias("value"))
         for kind, columns in _EXACT_MATCH_COLUMNS.items()
         for column in columns
     ]
     parts += [
         candidates.filter(pl.col("hs_code").str.len_chars() >= n).select(
-            "__cand", pl.lit("HS_CODE").alias("kind"), pl.col("hs_code").str.slice(0, n).alias("value")
+            "__alert_row", pl.lit("HS_CODE").alias("kind"), pl.col("hs_code").str.slice(0, n).alias("value")
         )
         for n in _HS_PREFIX_LENGTHS
     ]
@@ -67,7 +67,7 @@ def _route_matches(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFra
         pl.col("value").str.split(">").list.get(1, null_on_oob=True).alias("route_to"),
     )
     origins = candidates.select(
-        "__cand",
+        "__alert_row",
         "decision_at",
         pl.concat_list(pl.col("place_of_receipt"), pl.col("port_of_loading"), pl.col("transshipment_ports").fill_null([])).alias("_origin_ports"),
         pl.concat_list(pl.col("port_of_discharge"), pl.col("place_of_delivery")).alias("_dest_ports"),
@@ -75,10 +75,10 @@ def _route_matches(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFra
     pairs = origins.join(routes, how="cross")
     exploded_from = pairs.explode("_origin_ports").filter(_side_matches(pl.col("route_from"), pl.col("_origin_ports")))
     matched = (
-        exploded_from.unique(["__cand", "alert_id"], maintain_order=True)
+        exploded_from.unique(["__alert_row", "alert_id"], maintain_order=True)
         .explode("_dest_ports")
         .filter(_side_matches(pl.col("route_to"), pl.col("_dest_ports")))
-        .unique(["__cand", "alert_id"], maintain_order=True)
+        .unique(["__alert_row", "alert_id"], maintain_order=True)
     )
     return matched.drop("_origin_ports", "_dest_ports", "route_from", "route_to")
 
@@ -105,19 +105,19 @@ def match_alerts(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame
     id) and ``alert_count_<kind>`` per kind. Only alerts active at the row's
     ``decision_at`` count.
     """
-    indexed = candidates.with_row_index("__cand")
-    keyed = _keys(indexed).join(indexed.select("__cand", "decision_at"), on="__cand")
+    indexed = candidates.with_row_index("__alert_row")
+    keyed = _keys(indexed).join(indexed.select("__alert_row", "decision_at"), on="__alert_row")
     exact = keyed.join(alerts, on=["kind", "value"], how="inner")
     route = _route_matches(indexed, alerts)
-    columns = ["__cand", "decision_at", "alert_id", "kind", "reason", "severity", "valid_from", "valid_to"]
+    columns = ["__alert_row", "decision_at", "alert_id", "kind", "reason", "severity", "valid_from", "valid_to"]
     hits = (
         pl.concat([exact.select(columns), route.select(columns)])
         .filter(_active(pl.col("decision_at")))
-        .unique(["__cand", "alert_id"], maintain_order=True)
-        .sort(["__cand", "severity", "alert_id"], descending=[False, True, False])
+        .unique(["__alert_row", "alert_id"], maintain_order=True)
+        .sort(["__alert_row", "severity", "alert_id"], descending=[False, True, False])
     )
     per_kind = [(pl.col("kind") == kind).sum().cast(pl.Int64).alias(f"alert_count_{kind.lower()}") for kind in ALERT_KINDS]
-    summary = hits.group_by("__cand", maintain_order=True).agg(
+    summary = hits.group_by("__alert_row", maintain_order=True).agg(
         pl.len().cast(pl.Int64).alias("alert_count"),
         pl.col("severity").max().cast(pl.Int64).alias("alert_max_severity"),
         pl.col("alert_id").alias("alert_ids"),
@@ -126,11 +126,11 @@ def match_alerts(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame
     )
     counts = ["alert_count", "alert_max_severity", *(f"alert_count_{k.lower()}" for k in ALERT_KINDS)]
     return (
-        indexed.join(summary, on="__cand", how="left", maintain_order="left")
+        indexed.join(summary, on="__alert_row", how="left", maintain_order="left")
         .with_columns(
             *(pl.col(c).fill_null(0) for c in counts),
             pl.col("alert_ids").fill_null(pl.lit([], dtype=pl.List(pl.String))),
             pl.col("alert_reasons").fill_null(pl.lit([], dtype=pl.List(pl.String))),
         )
-        .drop("__cand")
+        .drop("__alert_row")
     )

@@ -92,6 +92,7 @@ __all__ = [
     "key_label",
     "canonical_frame",
     "max_gross_kg_expr",
+    "reason_counts",
 ]
 
 # --------------------------------------------------------------------------- constants
@@ -181,12 +182,12 @@ _ENUMS: dict[str, tuple[str, ...]] = {
 }
 
 
-def s(name: str) -> pl.Expr:
+def _s(name: str) -> pl.Expr:
     """Canonical string of column ``name`` (stripped; null when empty)."""
     return pl.col(f"{_P}s.{name}")
 
 
-def v(name: str) -> pl.Expr:
+def _v(name: str) -> pl.Expr:
     """Typed canonical value of column ``name`` (null when missing or unparseable)."""
     return pl.col(f"{_P}v.{name}")
 
@@ -272,51 +273,51 @@ def _type_rules(c: TableContract, *, now: datetime) -> list[Rule]:
     for col in c.columns:
         name = col.name
         if not col.nullable:
-            rules.append(Rule(name, "required value missing", s(name).is_null()))
-        present_but_unparsed = s(name).is_not_null() & v(name).is_null()
+            rules.append(Rule(name, "required value missing", _s(name).is_null()))
+        present_but_unparsed = _s(name).is_not_null() & _v(name).is_null()
         dtype = col.dtype
         if dtype == pl.Int64:
             rules.append(Rule(name, "not an integer", present_but_unparsed))
         elif dtype == pl.Float64:
             rules.append(Rule(name, "not a number", present_but_unparsed))
-            rules.append(Rule(name, "not finite", v(name).is_infinite() | v(name).is_nan()))
+            rules.append(Rule(name, "not finite", _v(name).is_infinite() | _v(name).is_nan()))
         elif dtype == pl.Boolean:
             rules.append(Rule(name, "not a boolean (true/false/1/0/yes/no)", present_but_unparsed))
         elif isinstance(dtype, pl.Datetime):
-            naive = s(name).str.to_uppercase().str.contains(_TS_NAIVE_PATTERN)
+            naive = _s(name).str.to_uppercase().str.contains(_TS_NAIVE_PATTERN)
             rules.append(Rule(name, "timezone missing", present_but_unparsed & naive))
             rules.append(Rule(name, "not an ISO 8601 timestamp", present_but_unparsed & ~naive))
-            rules.append(Rule(name, "before 1900-01-01", v(name) < pl.lit(MIN_TIMESTAMP).dt.cast_time_unit("us")))
+            rules.append(Rule(name, "before 1900-01-01", _v(name) < pl.lit(MIN_TIMESTAMP).dt.cast_time_unit("us")))
             if name not in UNBOUNDED_FUTURE_COLUMNS:
                 tol = SCHEDULE_FUTURE_TOLERANCE if name in SCHEDULE_COLUMNS else FUTURE_TOLERANCE
                 limit = pl.lit(now + tol).dt.cast_time_unit("us").dt.convert_time_zone("UTC")
-                rules.append(Rule(name, f"more than {_days(tol)} after now", v(name) > limit))
+                rules.append(Rule(name, f"more than {_days(tol)} after now", _v(name) > limit))
         elif isinstance(dtype, pl.List):
-            rules.append(Rule(name, "empty list element", v(name).list.eval(pl.element() == "").list.any()))
+            rules.append(Rule(name, "empty list element", _v(name).list.eval(pl.element() == "").list.any()))
     return rules
 
 
 def _container_number_rules(name: str) -> list[Rule]:
-    shape = checks.iso6346_shape_expr(v(name))
+    shape = checks.iso6346_shape_expr(_v(name))
     return [
-        Rule(name, "not an ISO 6346 container number", v(name).is_not_null() & ~shape),
-        Rule(name, "ISO 6346 check digit mismatch", shape & ~checks.iso6346_valid_expr(v(name))),
+        Rule(name, "not an ISO 6346 container number", _v(name).is_not_null() & ~shape),
+        Rule(name, "ISO 6346 check digit mismatch", shape & ~checks.iso6346_valid_expr(_v(name))),
     ]
 
 
 def _imo_rules(name: str) -> list[Rule]:
-    shape = checks.imo_shape_expr(v(name))
+    shape = checks.imo_shape_expr(_v(name))
     return [
-        Rule(name, "not a 7-digit IMO number", v(name).is_not_null() & ~shape),
-        Rule(name, "IMO check digit mismatch", shape & ~checks.imo_valid_expr(v(name))),
+        Rule(name, "not a 7-digit IMO number", _v(name).is_not_null() & ~shape),
+        Rule(name, "IMO check digit mismatch", shape & ~checks.imo_valid_expr(_v(name))),
     ]
 
 
 def _port_rules(name: str, known: frozenset[str] | None) -> list[Rule]:
-    shape = checks.locode_shape_expr(v(name))
-    rules = [Rule(name, "not a UN/LOCODE", v(name).is_not_null() & ~shape)]
+    shape = checks.locode_shape_expr(_v(name))
+    rules = [Rule(name, "not a UN/LOCODE", _v(name).is_not_null() & ~shape)]
     if known is not None:
-        rules.append(Rule(name, "unknown UN/LOCODE (not in the port reference)", shape & ~_is_in(v(name), known)))
+        rules.append(Rule(name, "unknown UN/LOCODE (not in the port reference)", shape & ~_is_in(_v(name), known)))
     return rules
 
 
@@ -324,41 +325,41 @@ def _port_list_rules(name: str, known: frozenset[str]) -> list[Rule]:
     elem = pl.element()
     shape = elem.str.contains(checks.LOCODE_PATTERN)
     return [
-        Rule(name, "not a UN/LOCODE", v(name).list.eval((elem != "") & ~shape).list.any()),
+        Rule(name, "not a UN/LOCODE", _v(name).list.eval((elem != "") & ~shape).list.any()),
         Rule(
             name,
             "unknown UN/LOCODE (not in the port reference)",
-            v(name).list.eval(shape & ~_is_in(elem, known)).list.any(),
+            _v(name).list.eval(shape & ~_is_in(elem, known)).list.any(),
         ),
     ]
 
 
 def _mass_rules(name: str) -> list[Rule]:
-    max_gross = max_gross_kg_expr(v("container_type"))
-    valid_type = v("container_type").str.contains(CONTAINER_TYPE_PATTERN).fill_null(False)
-    finite = v(name).is_finite()
+    max_gross = max_gross_kg_expr(_v("container_type"))
+    valid_type = _v("container_type").str.contains(CONTAINER_TYPE_PATTERN).fill_null(False)
+    finite = _v(name).is_finite()
     message = pl.concat_str(
         [
             pl.lit(f"{name}: above max gross "),
             max_gross.cast(pl.Int64).cast(pl.String),
             pl.lit(" kg for "),
-            _length_label_expr(v("container_type")),
+            _length_label_expr(_v("container_type")),
             pl.lit(" container"),
         ]
     )
     return [
-        Rule(name, "not positive", finite & (v(name) <= 0)),
+        Rule(name, "not positive", finite & (_v(name) <= 0)),
         Rule(
             name,
             "above max gross {max_kg} kg for {length} container",
-            valid_type & finite & (v(name) > max_gross),
+            valid_type & finite & (_v(name) > max_gross),
             message=message,
         ),
     ]
 
 
 def _code_rule(name: str, pattern: str, rule: str) -> Rule:
-    return Rule(name, rule, v(name).is_not_null() & ~v(name).str.contains(pattern))
+    return Rule(name, rule, _v(name).is_not_null() & ~_v(name).str.contains(pattern))
 
 
 def _column_rules(c: TableContract, known: frozenset[str] | None) -> list[Rule]:
@@ -377,64 +378,70 @@ def _column_rules(c: TableContract, known: frozenset[str] | None) -> list[Rule]:
             rules.append(_code_rule(name, _COUNTRY_PATTERN, "not a 2-letter country code"))
         elif name in _ENUMS:
             values = _ENUMS[name]
-            rules.append(Rule(name, f"not one of {', '.join(values)}", v(name).is_not_null() & ~_is_in(v(name), values)))
+            rules.append(Rule(name, f"not one of {', '.join(values)}", _v(name).is_not_null() & ~_is_in(_v(name), values)))
     return rules
 
 
 def _manifest_rules() -> list[Rule]:
-    reefer_type = v("container_type").str.slice(2, 1) == REEFER_TYPE_GROUP
-    valid_type = v("container_type").str.contains(CONTAINER_TYPE_PATTERN)
-    route = pl.concat_list([v("port_of_loading"), v("transshipment_ports"), v("port_of_discharge")])
+    reefer_type = _v("container_type").str.slice(2, 1) == REEFER_TYPE_GROUP
+    valid_type = _v("container_type").str.contains(CONTAINER_TYPE_PATTERN)
+    pol, ts, pod = _v("port_of_loading"), _v("transshipment_ports"), _v("port_of_discharge")
+    repeated = (
+        (ts.list.first() == pol)
+        | (ts.list.last() == pod)
+        | ((ts.list.len() == 0) & (pol == pod))
+        | ((ts.list.len() > 1) & ts.list.eval(pl.element() == pl.element().shift(1)).list.any())
+    )
     return [
         _code_rule("container_type", CONTAINER_TYPE_PATTERN, "not an ISO 6346 size-type code"),
-        Rule("reefer", "set but container type is not a reefer (R) type", v("reefer") & valid_type & ~reefer_type),
-        Rule("route", "port repeated consecutively", route.list.eval(pl.element() == pl.element().shift(1)).list.any()),
-        Rule("hs_code", "not 6, 8 or 10 digits", v("hs_code").is_not_null() & ~checks.hs_code_digits_expr(v("hs_code"))),
+        Rule("reefer", "set but container type is not a reefer (R) type", _v("reefer") & valid_type & ~reefer_type),
+        Rule("route", "port repeated consecutively", repeated),
+        Rule("hs_code", "not 6, 8 or 10 digits", _v("hs_code").is_not_null() & ~checks.hs_code_digits_expr(_v("hs_code"))),
         Rule(
             "hs_code",
             "invalid HS chapter (01-97, not 77)",
-            checks.hs_code_digits_expr(v("hs_code")) & ~checks.hs_chapter_expr(v("hs_code")),
+            checks.hs_code_digits_expr(_v("hs_code")) & ~checks.hs_chapter_expr(_v("hs_code")),
         ),
-        Rule("packages", "less than 1", v("packages") < 1),
+        Rule("packages", "less than 1", _v("packages") < 1),
         *_mass_rules("gross_mass_kg"),
         *_mass_rules("verified_gross_mass_kg"),
-        Rule("declared_value", "negative", v("declared_value").is_finite() & (v("declared_value") < 0)),
+        Rule("declared_value", "negative", _v("declared_value").is_finite() & (_v("declared_value") < 0)),
         _code_rule("currency", _CURRENCY_PATTERN, "not a 3-letter currency code"),
-        Rule("filed_at", "earlier than booked_at", v("filed_at") < v("booked_at")),
-        Rule("eta", "earlier than filed_at", v("eta") < v("filed_at")),
-        Rule("eta", "earlier than etd", v("eta") < v("etd")),
-        Rule("amended_at", "earlier than filed_at", v("amended_at") < v("filed_at")),
+        Rule("filed_at", "earlier than booked_at", _v("filed_at") < _v("booked_at")),
+        Rule("eta", "earlier than filed_at", _v("eta") < _v("filed_at")),
+        Rule("eta", "earlier than etd", _v("eta") < _v("etd")),
+        Rule("amended_at", "earlier than filed_at", _v("amended_at") < _v("filed_at")),
         Rule(
             "amended_fields",
             "set but amended_at missing",
-            (v("amended_fields").list.len() > 0) & v("amended_at").is_null(),
+            (_v("amended_fields").list.len() > 0) & _v("amended_at").is_null(),
         ),
     ]
 
 
 def _outcome_rules() -> list[Rule]:
-    seizure = v("result") == "SEIZURE"
+    seizure = _v("result") == "SEIZURE"
     return [
-        Rule("seizure_category", "required when result is SEIZURE", seizure & v("seizure_category").is_null()),
+        Rule("seizure_category", "required when result is SEIZURE", seizure & _v("seizure_category").is_null()),
         Rule(
             "seizure_category",
             "set but result is not SEIZURE",
-            _is_in(v("result"), RESULTS) & ~seizure & v("seizure_category").is_not_null(),
+            _is_in(_v("result"), RESULTS) & ~seizure & _v("seizure_category").is_not_null(),
         ),
-        Rule("quantity_kg", "negative", v("quantity_kg").is_finite() & (v("quantity_kg") < 0)),
+        Rule("quantity_kg", "negative", _v("quantity_kg").is_finite() & (_v("quantity_kg") < 0)),
     ]
 
 
 def _alert_rules(known: frozenset[str]) -> list[Rule]:
-    kind, value = v("kind"), v("value")
+    kind, value = _v("kind"), _v("value")
     sides = value.str.split(">")
     unknown_side = sides.list.eval(
         (pl.element().str.len_chars() == 5) & ~_is_in(pl.element(), known)
     ).list.any()
     route_ok = value.str.contains(_ROUTE_PATTERN)
     return [
-        Rule("severity", "not between 1 and 5", ~v("severity").is_between(1, 5)),
-        Rule("valid_to", "not after valid_from", v("valid_to") <= v("valid_from")),
+        Rule("severity", "not between 1 and 5", ~_v("severity").is_between(1, 5)),
+        Rule("valid_to", "not after valid_from", _v("valid_to") <= _v("valid_from")),
         Rule(
             "value",
             "not a valid ISO 6346 container number",
@@ -464,12 +471,12 @@ def _port_table_rules() -> list[Rule]:
         Rule(
             "locode",
             "country prefix differs from country",
-            checks.locode_shape_expr(v("locode"))
-            & v("country").str.contains(_COUNTRY_PATTERN)
-            & (v("locode").str.slice(0, 2) != v("country")),
+            checks.locode_shape_expr(_v("locode"))
+            & _v("country").str.contains(_COUNTRY_PATTERN)
+            & (_v("locode").str.slice(0, 2) != _v("country")),
         ),
-        Rule("latitude", "outside -90..90", v("latitude").is_finite() & ~v("latitude").is_between(-90, 90)),
-        Rule("longitude", "outside -180..180", v("longitude").is_finite() & ~v("longitude").is_between(-180, 180)),
+        Rule("latitude", "outside -90..90", _v("latitude").is_finite() & ~_v("latitude").is_between(-90, 90)),
+        Rule("longitude", "outside -180..180", _v("longitude").is_finite() & ~_v("longitude").is_between(-180, 180)),
     ]
 
 
@@ -557,7 +564,7 @@ def _parse_timestamp(expr: pl.Expr) -> pl.Expr:
 def _typed_value(c: TableContract, name: str) -> pl.Expr:
     """Typed canonical value of column ``name`` from its canonical string."""
     dtype = c.column(name).dtype
-    text = s(name)
+    text = _s(name)
     if dtype == pl.Int64:
         return pl.when(text.str.contains(_INT_PATTERN)).then(text.str.to_integer(strict=False))
     if dtype == pl.Float64:
@@ -576,7 +583,7 @@ def _typed_value(c: TableContract, name: str) -> pl.Expr:
             .otherwise(text.str.split(LIST_SEPARATOR).list.eval(elem))
         )
     if name == "value" and c.name == "alerts":
-        kind = s("kind").str.to_uppercase()
+        kind = _s("kind").str.to_uppercase()
         return (
             pl.when(kind == "VESSEL")
             .then(checks.imo_normalize_expr(text))
@@ -741,7 +748,7 @@ def validate(
         .sort(_POS)
         .drop(_POS)
     )
-    accepted = good.select([v(n).alias(n) for n in c.column_names]).cast(dict(c.schema))
+    accepted = good.select([_v(n).alias(n) for n in c.column_names]).cast(dict(c.schema))
     return ValidationResult(accepted=accepted, rejected=rejected, accepted_index=good[_POS].alias("index"))
 
 
@@ -750,14 +757,18 @@ def _split_duplicates(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split valid rows into kept rows and rejected duplicates (first copy of identical rows kept)."""
     key = [f"{_P}v.{k}" for k in c.key]
-    content = pl.struct([v(n) for n in c.column_names])
-    marked = good.with_columns(
+    shared = good.select(pl.len().over(key) > 1).to_series()
+    if not shared.any():
+        return good, good.clear().select(_POS, *raw_columns, pl.lit([], dtype=pl.List(pl.String)).alias(REASONS_COLUMN))
+    content = pl.struct([_v(n) for n in c.column_names])
+    marked = good.filter(shared).with_columns(
         (content.n_unique().over(key) > 1).alias(f"{_P}conflict"),
         (pl.col(_POS) != pl.col(_POS).min().over(key)).alias(f"{_P}later"),
     )
     conflict, later = pl.col(f"{_P}conflict"), pl.col(f"{_P}later")
-    kept = marked.filter(~conflict & ~later)
-    rejected = marked.filter(conflict | later).select(
+    drop = marked.filter(conflict | later)
+    kept = good.filter(~pl.col(_POS).is_in(drop[_POS].implode()))
+    rejected = drop.select(
         _POS,
         *raw_columns,
         pl.when(conflict)

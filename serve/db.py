@@ -36,6 +36,15 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def to_utc(value: datetime | None) -> datetime | None:
+    """``value`` converted to UTC (``None`` stays ``None``); ``ValueError`` for a naive value."""
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("naive datetime where a timezone-aware one is required")
+    return value.astimezone(timezone.utc)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp on every backend.
 

@@ -18,7 +18,8 @@ from serve.db import utcnow
 from serve.deps import Caller, DatabaseDep, EngineHolderDep, ListCreator, ListReader, PageDep
 from serve.schemas.common import PageInfo
 from serve.schemas.lists import InspectionListPublic, ListCreate, ListPage, ListSummary
-from serve.store.lists import StoredList, StoredListCorruptError, get_list, items_csv, lists_for_port, load_record, store_list
+from serve.store.lists import StoredListCorruptError, get_list, items_csv, lists_for_port, load_record, store_list
+from serve.tables import StoredList
 from serve.store.rulesets import current_ruleset
 from serve.store.watchlist import watchlist_frame_at
 from serve.validators import normalize_locode

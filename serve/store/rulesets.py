@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from features.rules import RuleProfile, default_rule_profiles, ruleset_hash
-from serve.db import utcnow
+from serve.db import to_utc, utcnow
 from serve.tables import RuleProfileRow, RuleSetVersion
 from targeting.engine import RuleSetSnapshot, ruleset_from
 from targeting.lists import canonical_json
@@ -104,8 +104,8 @@ def _insert_profile(session: Session, profile: RuleProfile, *, version: int, act
         code=profile.code,
         reason=profile.reason,
         expression=profile.expression,
-        valid_from=profile.valid_from,
-        valid_to=profile.valid_to,
+        valid_from=to_utc(profile.valid_from),
+        valid_to=to_utc(profile.valid_to),
         level=profile.level,
         port=profile.port,
         weight=float(profile.weight),

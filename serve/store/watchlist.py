@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from features.contracts import ALERT_KINDS, ALERTS
-from serve.db import utcnow
+from serve.db import to_utc, utcnow
 from serve.tables import WatchlistEntry
 from serve.validators import normalize_alert_value
 
@@ -96,8 +96,8 @@ def add_entry(session: Session, entry: NewEntry, *, actor: str, at: datetime | N
         reason=entry.reason,
         issuing_unit=entry.issuing_unit,
         severity=entry.severity,
-        valid_from=entry.valid_from,
-        valid_to=entry.valid_to,
+        valid_from=to_utc(entry.valid_from),
+        valid_to=to_utc(entry.valid_to),
         created_at=at or utcnow(),
         created_by=actor,
     )

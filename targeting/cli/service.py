@@ -91,6 +91,14 @@ def parse_aware(value: str | None, name: str) -> datetime | None:
     return parsed
 
 
+def _table(*columns: str) -> Table:
+    """A table whose first column (an id or code) is never truncated; other cells wrap."""
+    table = Table()
+    for i, name in enumerate(columns):
+        table.add_column(name, no_wrap=i == 0, overflow="fold")
+    return table
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err_console.print(f"[red]{message}[/red]")
     return typer.Exit(code)
@@ -162,7 +170,7 @@ def keys_list() -> None:
     try:
         with database.read() as session:
             rows = list_keys(session)
-            table = Table("id", "role", "ports", "label", "created", "revoked")
+            table = _table("id", "role", "ports", "label", "created", "revoked")
             for row in rows:
                 table.add_row(
                     row.id, row.role, ",".join(row.ports), row.label or "", row.created_at.isoformat(),
@@ -267,7 +275,7 @@ def rules_list(
         with database.read() as session:
             rows = list_rule_rows(session, include_expired=all_)
             version = latest_version(session)
-            table = Table("code", "level", "port", "weight", "valid from", "valid to", "expired", "reason")
+            table = _table("code", "level", "port", "weight", "valid from", "valid to", "expired", "reason")
             for r in rows:
                 table.add_row(
                     r.code, r.level, r.port or "", f"{r.weight:g}", r.valid_from.isoformat(),
@@ -357,7 +365,7 @@ def watchlist_list(
     try:
         with database.read() as session:
             rows = list_entries(session, include_expired=all_, limit=limit)
-            table = Table("alert id", "kind", "value", "severity", "valid from", "valid to", "expired", "issuing unit")
+            table = _table("alert id", "kind", "value", "severity", "valid from", "valid to", "expired", "issuing unit")
             for r in rows:
                 table.add_row(
                     r.alert_id, r.kind, r.value, str(r.severity), r.valid_from.isoformat(),

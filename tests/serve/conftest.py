@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -13,6 +15,10 @@ from serve.db import Database
 from serve.security import Role
 from serve.settings import Settings
 from serve.store.keys import create_key
+
+# The test modules import plain helpers from serve_helpers.py (pytest runs with --import-mode=importlib).
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
 
 KeyMaker = Callable[..., dict[str, str]]
 

@@ -1,0 +1,367 @@
+"""Entity history features: how well the engine knows each party, lane, commodity and route at decision time.
+
+For every entity family (consignee, shipper, shipper-consignee pair, lane,
+HS heading by origin country, container, loading port, origin country,
+transshipment hubs, and the route/commodity novelty keys) a candidate gets,
+from data strictly before its ``decision_at``:
+
+- ``<family>_n_prior``: other manifests of the entity filed before decision_at;
+- ``<family>_n_<W>d``: other manifests filed in ``[decision_at - W days, decision_at)``;
+- ``<family>_days_since_first``: days since the entity's first manifest was filed (the candidate's own filing counts);
+- ``<family>_n_inspections`` / ``<family>_n_findings``: inspections and seizures recorded before decision_at;
+- ``<family>_finding_rate``: ``(findings + prior * s) / (inspections + s)``, the prior rate and strength ``s`` fitted at training time;
+- ``<family>_days_since_last_finding``: days since the last seizure recorded before decision_at (3650 when none).
+
+Two implementations share these semantics:
+
+- :func:`entity_features_batch` for many rows with different decision times
+  (training): one time-ordered stream of history events and candidate queries,
+  with cumulative counts per entity key;
+- :class:`EntityState` for many rows sharing one decision time (a port-day
+  list): the state of every entity at that moment, aggregated once, then
+  joined by key.
+
+Precondition for both: each candidate's own manifest is part of the history
+(``build_features`` guarantees it). The candidate itself never counts as
+"other manifests".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from features.registry import declare
+from features.stats import FeatureStats
+
+NEVER_DAYS = 3650.0
+US_PER_DAY = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class EntityFamily:
+    """An entity key and which statistics it gets.
+
+    ``explode`` names a list column: the candidate has one key per element
+    (e.g. each transshipment hub) and the family reports the maximum finding
+    rate and the total findings over them.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    description: str
+    windows: tuple[int, ...] = ()
+    manifests: bool = True
+    outcomes: bool = False
+    first_seen: bool = False
+    last_finding: bool = False
+    explode: str | None = None
+
+
+FAMILIES: tuple[EntityFamily, ...] = (
+    EntityFamily("consignee", ("consignee_id",), "the consignee", (30, 90, 365), True, True, True, True),
+    EntityFamily("shipper", ("shipper_id",), "the shipper", (30, 365), True, True, True, True),
+    EntityFamily("pair", ("shipper_id", "consignee_id"), "the shipper-consignee pair", (365,), True, True, True),
+    EntityFamily("lane", ("port_of_loading", "port_of_discharge"), "the lane (loading port to discharge port)", (30,), True, True),
+    EntityFamily("hs_origin", ("hs_heading", "origin_country"), "the HS heading from the origin country", (365,), True, True),
+    EntityFamily("consignee_heading", ("consignee_id", "hs_heading"), "the consignee with this HS heading (new commodity for a known trader)"),
+    EntityFamily("consignee_route", ("consignee_id", "route_signature"), "the consignee on this exact route (new route for a known trader)"),
+    EntityFamily("lane_route", ("port_of_loading", "port_of_discharge", "route_signature"), "this exact routing on the lane (route novelty)"),
+    EntityFamily("container", ("container_number",), "the container number", (), False, True, False, True),
+    EntityFamily("loading_port", ("port_of_loading",), "the port of loading (learned risk of the origin port)", (), False, True),
+    EntityFamily("origin_country", ("origin_country",), "the origin country (learned risk)", (), False, True),
+    EntityFamily("hub", ("hub",), "the transshipment hubs (learned risk; max rate over the route's hubs)", (), False, True, explode="transshipment_ports"),
+)
+
+
+def family_columns(f: EntityFamily) -> list[str]:
+    """Output columns of a family, in canonical order."""
+    cols = []
+    if f.manifests:
+        cols.append(f"{f.name}_n_prior")
+        cols += [f"{f.name}_n_{w}d" for w in f.windows]
+    if f.first_seen:
+        cols.append(f"{f.name}_days_since_first")
+    if f.outcomes:
+        cols += [f"{f.name}_n_inspections", f"{f.name}_n_findings", f"{f.name}_finding_rate"]
+    if f.last_finding:
+        cols.append(f"{f.name}_days_since_last_finding")
+    return cols
+
+
+def _declare_family(f: EntityFamily) -> None:
+    before = "strictly before decision_at"
+    what = f.description
+    if f.manifests:
+        declare(f"{f.name}_n_prior", "entity", f"Other manifests of {what} filed {before} (all history).")
+        for w in f.windows:
+            declare(f"{f.name}_n_{w}d", "entity", f"Other manifests of {what} filed in the trailing {w} days, [decision_at - {w} d, decision_at).")
+    if f.first_seen:
+        declare(f"{f.name}_days_since_first", "entity", f"Days from the first manifest of {what} filed {before} to decision_at (own filing included).")
+    if f.outcomes:
+        declare(f"{f.name}_n_inspections", "entity", f"Inspections of {what} recorded {before}" + (" (summed over hubs)." if f.explode else "."))
+        declare(f"{f.name}_n_findings", "entity", f"Seizures involving {what} recorded {before}" + (" (summed over hubs)." if f.explode else "."))
+        declare(
+            f"{f.name}_finding_rate",
+            "entity",
+            f"Smoothed seizure rate of {what} among inspections recorded {before}: (findings + prior x s) / (inspections + s), "
+            "prior and s fitted at training time" + ("; maximum over the hubs, the prior when direct." if f.explode else "."),
+        )
+    if f.last_finding:
+        declare(f"{f.name}_days_since_last_finding", "entity", f"Days since the last seizure involving {what} recorded {before}; 3650 when none.")
+
+
+for _family in FAMILIES:
+    _declare_family(_family)
+
+
+def entity_columns() -> list[str]:
+    return [c for f in FAMILIES for c in family_columns(f)]
+
+
+# ----------------------------------------------------------------------------- shared inputs
+def history_rows(manifests: pl.LazyFrame) -> pl.LazyFrame:
+    """History manifests with the key columns of every family and ``t = filed_at``."""
+    keys = sorted({k for f in FAMILIES for k in f.keys if k != "hub"} | {"transshipment_ports"})
+    return manifests.select("manifest_id", pl.col("filed_at").alias("t"), *keys)
+
+
+def outcome_rows(outcomes: pl.LazyFrame, manifests: pl.LazyFrame) -> pl.LazyFrame:
+    """Outcomes with the inspected manifest's keys, ``t = inspected_at`` and ``finding`` (seizure)."""
+    keys = history_rows(manifests).drop("t")
+    return outcomes.select("manifest_id", pl.col("inspected_at").alias("t"), (pl.col("result") == "SEIZURE").alias("finding")).join(
+        keys, on="manifest_id", how="inner"
+    )
+
+
+def _days(delta: pl.Expr) -> pl.Expr:
+    return delta.dt.total_microseconds().cast(pl.Float64) / US_PER_DAY
+
+
+def _finish(frame: pl.LazyFrame, f: EntityFamily, stats: FeatureStats) -> pl.LazyFrame:
+    """Turn raw counts (``_m0`` all-time, ``_m<W>`` window counts, ``_self*``, ``_first``, ``_insp``, ``_find``, ``_last``) into features."""
+    out = []
+    if f.manifests:
+        out.append((pl.col("_m0") - pl.col("_self0")).cast(pl.Float64).alias(f"{f.name}_n_prior"))
+        out += [(pl.col(f"_m{w}") - pl.col(f"_self{w}")).cast(pl.Float64).alias(f"{f.name}_n_{w}d") for w in f.windows]
+    if f.first_seen:
+        out.append(pl.when(pl.col("_first").is_null()).then(-1.0).otherwise(_days(pl.col("decision_at") - pl.col("_first"))).alias(f"{f.name}_days_since_first"))
+    if f.outcomes:
+        prior, s = stats.prior_finding_rate, stats.prior_strength
+        out += [
+            pl.col("_insp").cast(pl.Float64).alias(f"{f.name}_n_inspections"),
+            pl.col("_find").cast(pl.Float64).alias(f"{f.name}_n_findings"),
+            pl.col("_rate").fill_null((pl.col("_find") + prior * s) / (pl.col("_insp") + s)).alias(f"{f.name}_finding_rate")
+            if f.explode
+            else ((pl.col("_find") + prior * s) / (pl.col("_insp") + s)).alias(f"{f.name}_finding_rate"),
+        ]
+    if f.last_finding:
+        out.append(
+            pl.when(pl.col("_last").is_null()).then(NEVER_DAYS).otherwise(_days(pl.col("decision_at") - pl.col("_last")).clip(upper_bound=NEVER_DAYS)).alias(
+                f"{f.name}_days_since_last_finding"
+            )
+        )
+    return frame.select("__cand", *out)
+
+
+def _self_counts(candidates: pl.LazyFrame, f: EntityFamily) -> list[pl.Expr]:
+    """The candidate's own manifest, counted in ``_m*`` by construction, to subtract."""
+    exprs = [(pl.col("filed_at") < pl.col("decision_at")).cast(pl.Int64).alias("_self0")]
+    exprs += [
+        ((pl.col("filed_at") < pl.col("decision_at")) & (pl.col("filed_at") >= pl.col("decision_at") - timedelta(days=w))).cast(pl.Int64).alias(f"_self{w}")
+        for w in f.windows
+    ]
+    return exprs
+
+
+# ----------------------------------------------------------------------------- batch path
+def _key_hash(keys: tuple[str, ...]) -> pl.Expr:
+    return pl.struct(keys).hash(seed=0) if len(keys) > 1 else pl.col(keys[0]).hash(seed=0)
+
+
+def _stream_counts(events: pl.LazyFrame, queries: pl.LazyFrame, *, first_seen: bool, last_finding: bool) -> pl.LazyFrame:
+    """Counts of events with the query's key and ``t`` strictly before the query's ``t``.
+
+    ``events``: ``key``, ``t``, ``m`` (manifest 0/1), ``i`` (inspection 0/1), ``fnd`` (finding 0/1).
+    ``queries``: ``key``, ``t``, ``__q``. Sorting by time with queries first among equal times makes
+    every count strict.
+    """
+    stream = pl.concat(
+        [
+            events.select("key", "t", pl.lit(1, pl.Int8).alias("_order"), "m", "i", "fnd", pl.lit(None, pl.UInt64).alias("__q")),
+            queries.select("key", "t", pl.lit(0, pl.Int8).alias("_order"), pl.lit(0, pl.Int32).alias("m"), pl.lit(0, pl.Int32).alias("i"), pl.lit(0, pl.Int32).alias("fnd"), "__q"),
+        ]
+    ).sort("t", "_order")
+    exprs = [
+        pl.col("m").cum_sum().over("key").alias("_m"),
+        pl.col("i").cum_sum().over("key").alias("_insp"),
+        pl.col("fnd").cum_sum().over("key").alias("_find"),
+    ]
+    if first_seen:
+        exprs.append(pl.col("t").filter(pl.col("m") == 1).min().over("key").alias("_first_any"))
+    if last_finding:
+        exprs.append(pl.when(pl.col("fnd") == 1).then(pl.col("t")).forward_fill().over("key").alias("_last"))
+    return stream.with_columns(exprs).filter(pl.col("__q").is_not_null())
+
+
+def _batch_family(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFrame, f: EntityFamily, stats: FeatureStats) -> pl.LazyFrame:
+    if f.explode:
+        return _batch_exploded(candidates, outc, f, stats)
+    key = _key_hash(f.keys)
+    parts = []
+    if f.manifests:
+        parts.append(hist.select(key.alias("key"), "t", pl.lit(1, pl.Int32).alias("m"), pl.lit(0, pl.Int32).alias("i"), pl.lit(0, pl.Int32).alias("fnd")))
+    if f.outcomes:
+        parts.append(outc.select(key.alias("key"), "t", pl.lit(0, pl.Int32).alias("m"), pl.lit(1, pl.Int32).alias("i"), pl.col("finding").cast(pl.Int32).alias("fnd")))
+    windows = (0, *f.windows)
+    n_windows = len(windows)
+    queries = pl.concat(
+        [
+            candidates.select(
+                key.alias("key"),
+                (pl.col("decision_at") - timedelta(days=w)).alias("t"),
+                (pl.col("__cand").cast(pl.UInt64) * n_windows + i).alias("__q"),
+            )
+            for i, w in enumerate(windows)
+        ]
+    )
+    counts = _stream_counts(pl.concat(parts), queries, first_seen=f.first_seen, last_finding=f.last_finding)
+    counts = counts.with_columns((pl.col("__q") // n_windows).alias("__cand"), (pl.col("__q") % n_windows).alias("_w"))
+    now = counts.filter(pl.col("_w") == 0).select(
+        "__cand",
+        pl.col("_m").alias("_m0"),
+        "_insp",
+        "_find",
+        *([pl.when(pl.col("_m") > 0).then(pl.col("_first_any")).alias("_first")] if f.first_seen else []),
+        *(["_last"] if f.last_finding else []),
+    )
+    frame = candidates.select("__cand", "decision_at", *_self_counts(candidates, f)).join(now, on="__cand", how="left")
+    for i, w in enumerate(f.windows, start=1):
+        before_window = counts.filter(pl.col("_w") == i).select("__cand", pl.col("_m").alias(f"_before{w}"))
+        frame = frame.join(before_window, on="__cand", how="left").with_columns((pl.col("_m0") - pl.col(f"_before{w}")).alias(f"_m{w}"))
+    frame = frame.with_columns(pl.col("_m0", "_insp", "_find").fill_null(0), *(pl.col(f"_m{w}").fill_null(0) for w in f.windows))
+    return _finish(frame, f, stats)
+
+
+def _exploded_queries(candidates: pl.LazyFrame, f: EntityFamily) -> pl.LazyFrame:
+    return candidates.select("__cand", "decision_at", pl.col(f.explode).alias(f.keys[0])).explode(f.keys[0]).drop_nulls(f.keys[0])
+
+
+def _exploded_outcomes(outc: pl.LazyFrame, f: EntityFamily) -> pl.LazyFrame:
+    return outc.select("t", "finding", pl.col(f.explode).alias(f.keys[0])).explode(f.keys[0]).drop_nulls(f.keys[0])
+
+
+def _aggregate_exploded(per_key: pl.LazyFrame, candidates: pl.LazyFrame, f: EntityFamily, stats: FeatureStats) -> pl.LazyFrame:
+    """Per (candidate, hub) counts -> per candidate: summed counts, max smoothed rate."""
+    prior, s = stats.prior_finding_rate, stats.prior_strength
+    agg = per_key.group_by("__cand").agg(
+        pl.col("_insp").sum(), pl.col("_find").sum(), ((pl.col("_find") + prior * s) / (pl.col("_insp") + s)).max().alias("_rate")
+    )
+    frame = candidates.select("__cand", "decision_at").join(agg, on="__cand", how="left").with_columns(pl.col("_insp", "_find").fill_null(0))
+    return _finish(frame, f, stats)
+
+
+def _batch_exploded(candidates: pl.LazyFrame, outc: pl.LazyFrame, f: EntityFamily, stats: FeatureStats) -> pl.LazyFrame:
+    key_col = f.keys[0]
+    queries = _exploded_queries(candidates, f).with_row_index("__q")
+    events = _exploded_outcomes(outc, f).select(
+        pl.col(key_col).hash(seed=0).alias("key"), "t", pl.lit(0, pl.Int32).alias("m"), pl.lit(1, pl.Int32).alias("i"), pl.col("finding").cast(pl.Int32).alias("fnd")
+    )
+    counts = _stream_counts(events, queries.select(pl.col(key_col).hash(seed=0).alias("key"), pl.col("decision_at").alias("t"), pl.col("__q").cast(pl.UInt64)), first_seen=False, last_finding=False)
+    per_key = queries.select("__q", "__cand").join(counts.select(pl.col("__q").cast(pl.UInt32), "_insp", "_find"), on="__q", how="left")
+    return _aggregate_exploded(per_key, candidates, f, stats)
+
+
+def entity_features_batch(candidates: pl.LazyFrame, manifests: pl.LazyFrame, outcomes: pl.LazyFrame, stats: FeatureStats) -> pl.LazyFrame:
+    """Entity features for candidates with arbitrary decision times (``__cand`` + feature columns).
+
+    ``candidates`` need ``__cand``, ``decision_at``, ``filed_at`` and the key columns;
+    ``manifests`` must include every candidate's own manifest.
+    """
+    hist = history_rows(manifests)
+    outc = outcome_rows(outcomes, manifests)
+    result = candidates.select("__cand")
+    for f in FAMILIES:
+        result = result.join(_batch_family(candidates, hist, outc, f, stats), on="__cand", how="left")
+    return result
+
+
+# ----------------------------------------------------------------------------- snapshot path
+@dataclass(frozen=True)
+class EntityState:
+    """Every entity's history aggregated at one decision time ``at``.
+
+    Built once per decision time (e.g. each morning, for the daily lists) from
+    the full history; scoring a port-day's candidates is then a hash join per
+    family. Same semantics as :func:`entity_features_batch` for candidates whose
+    ``decision_at`` equals ``at``.
+    """
+
+    at: datetime
+    tables: dict[str, pl.DataFrame]
+
+    @classmethod
+    def build(cls, manifests: pl.LazyFrame, outcomes: pl.LazyFrame, at: datetime) -> "EntityState":
+        hist = history_rows(manifests).filter(pl.col("t") < at)
+        outc = outcome_rows(outcomes, manifests).filter(pl.col("t") < at)
+        plans = {f.name: _snapshot_plan(f, hist, outc, at) for f in FAMILIES}
+        frames = pl.collect_all(list(plans.values()))
+        return cls(at=at, tables=dict(zip(plans, frames)))
+
+    def features(self, candidates: pl.LazyFrame, stats: FeatureStats) -> pl.LazyFrame:
+        """Entity features for candidates whose ``decision_at`` all equal ``self.at``."""
+        result = candidates.select("__cand")
+        for f in FAMILIES:
+            result = result.join(self._family(candidates, f, stats), on="__cand", how="left")
+        return result
+
+    def _family(self, candidates: pl.LazyFrame, f: EntityFamily, stats: FeatureStats) -> pl.LazyFrame:
+        table = self.tables[f.name].lazy()
+        if f.explode:
+            per_key = _exploded_queries(candidates, f).join(table, on=list(f.keys), how="left").with_columns(pl.col("_insp", "_find").fill_null(0))
+            return _aggregate_exploded(per_key, candidates, f, stats)
+        frame = (
+            candidates.select("__cand", "decision_at", *f.keys, *_self_counts(candidates, f))
+            .join(table, on=list(f.keys), how="left", nulls_equal=True)
+            .with_columns(pl.col(c).fill_null(0) for c in _count_columns(f))
+        )
+        return _finish(frame, f, stats)
+
+
+def _count_columns(f: EntityFamily) -> list[str]:
+    cols = []
+    if f.manifests:
+        cols += ["_m0", *(f"_m{w}" for w in f.windows)]
+    if f.outcomes:
+        cols += ["_insp", "_find"]
+    return cols
+
+
+def _snapshot_plan(f: EntityFamily, hist: pl.LazyFrame, outc: pl.LazyFrame, at: datetime) -> pl.LazyFrame:
+    keys = list(f.keys)
+    if f.explode:
+        exploded = _exploded_outcomes(outc, f)
+        return exploded.group_by(keys).agg(pl.len().cast(pl.Int64).alias("_insp"), pl.col("finding").sum().cast(pl.Int64).alias("_find"))
+    tables = []
+    if f.manifests:
+        tables.append(
+            hist.group_by(keys).agg(
+                pl.len().cast(pl.Int64).alias("_m0"),
+                *(((pl.col("t") >= at - timedelta(days=w)).sum().cast(pl.Int64)).alias(f"_m{w}") for w in f.windows),
+                *([pl.col("t").min().alias("_first")] if f.first_seen else []),
+            )
+        )
+    if f.outcomes:
+        tables.append(
+            outc.group_by(keys).agg(
+                pl.len().cast(pl.Int64).alias("_insp"),
+                pl.col("finding").sum().cast(pl.Int64).alias("_find"),
+                *([pl.col("t").filter(pl.col("finding")).max().alias("_last")] if f.last_finding else []),
+            )
+        )
+    frame = tables[0]
+    for other in tables[1:]:
+        frame = frame.join(other, on=keys, how="full", coalesce=True, nulls_equal=True)
+    return frame

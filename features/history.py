@@ -1,0 +1,140 @@
+"""The history a feature row may look at, and columns derived from a manifest.
+
+:class:`History` bundles the lake tables as lazy frames. Feature functions
+restrict every table to what was available strictly before each candidate's
+``decision_at``: manifests by ``filed_at``, events by ``event_time``, outcomes
+by ``inspected_at``, alerts by their validity window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from features.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS, UTC_DATETIME
+
+DECISION_COLUMN = "decision_at"
+ROUTE_SEPARATOR = ">"
+
+
+@dataclass(frozen=True)
+class History:
+    """Lake tables as lazy frames (contract schemas)."""
+
+    manifests: pl.LazyFrame
+    events: pl.LazyFrame
+    outcomes: pl.LazyFrame
+    alerts: pl.LazyFrame
+
+    @classmethod
+    def from_lake(cls, lake, *, as_of: int | None = None) -> "History":
+        """The lake's committed tables (optionally as of log sequence ``as_of``)."""
+        return cls(
+            manifests=lake.scan("manifests", as_of=as_of),
+            events=lake.scan("events", as_of=as_of),
+            outcomes=lake.scan("outcomes", as_of=as_of),
+            alerts=lake.scan("alerts", as_of=as_of),
+        )
+
+    @classmethod
+    def from_frames(
+        cls,
+        manifests: pl.DataFrame | pl.LazyFrame,
+        events: pl.DataFrame | pl.LazyFrame | None = None,
+        outcomes: pl.DataFrame | pl.LazyFrame | None = None,
+        alerts: pl.DataFrame | pl.LazyFrame | None = None,
+    ) -> "History":
+        """History from in-memory frames; missing tables are empty."""
+
+        def lazy(frame, schema) -> pl.LazyFrame:
+            if frame is None:
+                return pl.LazyFrame(schema=schema)
+            return frame.lazy()
+
+        return cls(
+            manifests=lazy(manifests, MANIFESTS.schema),
+            events=lazy(events, CONTAINER_EVENTS.schema),
+            outcomes=lazy(outcomes, INSPECTION_OUTCOMES.schema),
+            alerts=lazy(alerts, ALERTS.schema),
+        )
+
+    def with_alerts(self, extra: pl.DataFrame | pl.LazyFrame | None) -> "History":
+        """This history plus ``extra`` alert rows (e.g. watchlist entries created through the service)."""
+        if extra is None:
+            return self
+        combined = pl.concat([self.alerts, extra.lazy().select(ALERTS.column_names).cast(ALERTS.schema)]).unique(
+            "alert_id", keep="last", maintain_order=True
+        )
+        return History(self.manifests, self.events, self.outcomes, combined)
+
+
+def origin_country() -> pl.Expr:
+    """Country of the port of loading (first two letters of its UN/LOCODE)."""
+    return pl.col("port_of_loading").str.slice(0, 2).alias("origin_country")
+
+
+def hs_chapter() -> pl.Expr:
+    """HS chapter: first two digits of the HS code."""
+    return pl.col("hs_code").str.slice(0, 2).alias("hs_chapter")
+
+
+def hs_heading() -> pl.Expr:
+    """HS heading: first four digits of the HS code."""
+    return pl.col("hs_code").str.slice(0, 4).alias("hs_heading")
+
+
+def route_signature() -> pl.Expr:
+    """The sailing route as text: loading port, transshipment ports in order, discharge port."""
+    return (
+        pl.concat_list(pl.col("port_of_loading"), pl.col("transshipment_ports").fill_null([]), pl.col("port_of_discharge"))
+        .list.join(ROUTE_SEPARATOR)
+        .alias("route_signature")
+    )
+
+
+def last_hub() -> pl.Expr:
+    """Last transshipment port before discharge, or ``DIRECT``."""
+    return pl.col("transshipment_ports").list.last().fill_null("DIRECT").alias("last_hub")
+
+
+def with_derived_columns(manifests: pl.LazyFrame) -> pl.LazyFrame:
+    """Add the derived manifest columns used as entity keys and categoricals."""
+    return manifests.with_columns(origin_country(), hs_chapter(), hs_heading(), route_signature(), last_hub())
+
+
+def decision_time_for_arrival(eta: pl.Expr) -> pl.Expr:
+    """The moment a list covering an arrival is generated: 00:00 UTC of the arrival day.
+
+    Training rows use this for their decision time; the daily list for date D
+    uses D 00:00 UTC, so the two agree.
+    """
+    return eta.dt.truncate("1d").alias(DECISION_COLUMN)
+
+
+def decision_time_for_date(day) -> datetime:
+    """00:00 UTC of ``day`` (a ``datetime.date``) as an aware datetime."""
+    from datetime import UTC
+
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Reject naive datetimes; convert aware ones to UTC."""
+    if value.tzinfo is None:
+        raise ValueError("decision times must be timezone-aware")
+    from datetime import UTC
+
+    return value.astimezone(UTC)
+
+
+def days(n: int) -> timedelta:
+    return timedelta(days=n)
+
+
+def ensure_decision_column(candidates: pl.LazyFrame) -> pl.LazyFrame:
+    """Cast ``decision_at`` to UTC microseconds; raise if it is missing."""
+    if DECISION_COLUMN not in candidates.collect_schema().names():
+        raise ValueError("candidates need a 'decision_at' column (UTC) stating when each row is scored")
+    return candidates.with_columns(pl.col(DECISION_COLUMN).cast(UTC_DATETIME))

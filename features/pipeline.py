@@ -1,0 +1,146 @@
+"""The feature pipeline: one code path for training and for serving.
+
+:func:`build_features` turns candidate manifests (each with a ``decision_at``)
+into one row of finite numeric features per candidate, using only history
+available strictly before each row's decision time. Training passes the raw
+history (:func:`features.entity.entity_features_batch` handles per-row
+decision times); a daily list passes an :class:`~features.entity.EntityState`
+built for its single decision time. Both give identical frames (tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from features import manifest, routing  # noqa: F401  (registers their features)
+from features.contracts import ALERT_KINDS, MANIFESTS
+from features.entity import EntityState, entity_columns, entity_features_batch
+from features.history import DECISION_COLUMN, History, ensure_decision_column, with_derived_columns
+from features.intel import match_alerts
+from features.manifest import row_feature_functions, with_norm_deviations
+from features.registry import REGISTRY, categorical_columns, declare, feature_columns
+from features.routing import with_event_features, with_route_geometry
+from features.stats import CATEGORICAL_SOURCES, FeatureStats, encode_categoricals
+
+KEY_COLUMNS = ("manifest_id", "container_number", "port_of_discharge", DECISION_COLUMN)
+"""Identifying columns kept beside the features (not model inputs)."""
+
+ALERT_FEATURES = {
+    "alert_count": "Watchlist/intelligence alerts active at decision_at (valid_from <= decision_at < valid_to) matching the manifest.",
+    "alert_max_severity": "Highest severity (1-5) among the active matching alerts; 0 when none.",
+    **{f"alert_count_{k.lower()}": f"Active matching alerts of kind {k} at decision_at." for k in ALERT_KINDS},
+}
+for _name, _text in ALERT_FEATURES.items():
+    declare(_name, "intelligence", _text)
+for _column, _source in CATEGORICAL_SOURCES.items():
+    declare(
+        _column,
+        "categorical",
+        f"Code of `{_source}` in the vocabulary fitted at training time (1..K; 0 = unknown or missing). Passed to LightGBM as categorical.",
+        categorical=True,
+    )
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The features of a batch of candidates: key columns + :func:`feature_columns` in order."""
+
+    frame: pl.DataFrame
+
+    @property
+    def matrix(self) -> pl.DataFrame:
+        return self.frame.select(feature_columns())
+
+
+def _candidates(candidates: pl.LazyFrame) -> pl.LazyFrame:
+    return with_derived_columns(ensure_decision_column(candidates)).with_row_index("__cand")
+
+
+def _history_with_candidates(history: History, candidates: pl.LazyFrame) -> pl.LazyFrame:
+    """History manifests plus the candidates themselves (each candidate's own manifest must be in history)."""
+    own = candidates.select(MANIFESTS.column_names)
+    return with_derived_columns(pl.concat([history.manifests.select(MANIFESTS.column_names), own]).unique("manifest_id", keep="first"))
+
+
+def _row_features(frame: pl.LazyFrame, stats: FeatureStats, alerts: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
+    rowwise = [fn() for fn in row_feature_functions("manifest")] + [fn() for fn in row_feature_functions("routing")]
+    frame = frame.with_columns(rowwise)
+    frame = with_norm_deviations(frame, stats)
+    frame = with_route_geometry(frame)
+    frame = with_event_features(frame, events)
+    frame = match_alerts(frame, alerts).with_columns(pl.col(c).cast(pl.Float64) for c in ALERT_FEATURES)
+    return encode_categoricals(frame, stats)
+
+
+def build_features_lazy(
+    candidates: pl.LazyFrame | pl.DataFrame,
+    history: History,
+    stats: FeatureStats,
+    *,
+    state: EntityState | None = None,
+) -> pl.LazyFrame:
+    """Lazy version of :func:`build_features` (no ``collect`` inside)."""
+    cands = _candidates(candidates.lazy())
+    if state is None:
+        entity = entity_features_batch(cands, _history_with_candidates(history, cands), history.outcomes, stats)
+    else:
+        entity = state.features(cands, stats)
+    rows = _row_features(cands, stats, history.alerts, history.events)
+    out_columns = [*KEY_COLUMNS, *feature_columns()]
+    return rows.join(entity, on="__cand", how="left").sort("__cand").select(out_columns).with_columns(
+        pl.col(c).cast(pl.Float64) for c in feature_columns() if c not in categorical_columns()
+    )
+
+
+def build_features(
+    candidates: pl.LazyFrame | pl.DataFrame,
+    history: History,
+    stats: FeatureStats,
+    *,
+    state: EntityState | None = None,
+) -> pl.DataFrame:
+    """Features for ``candidates``, one row each, in input order.
+
+    Parameters
+    ----------
+    candidates
+        Manifest rows (MANIFESTS contract) with a ``decision_at`` column (UTC):
+        the moment each row is scored. Every feature of a row uses only data
+        available strictly before its ``decision_at``.
+    history
+        The lake's tables. The candidates' own manifests are added to it if missing.
+    stats
+        Statistics fitted at training time (vocabularies, norms, rate prior).
+    state
+        Pre-aggregated entity state for a single decision time; when given,
+        every candidate's ``decision_at`` must equal ``state.at``.
+
+    Returns
+    -------
+    ``manifest_id``, ``container_number``, ``port_of_discharge``, ``decision_at``
+    and every column of :func:`features.registry.feature_columns`: Float64
+    numerics, Int32 categorical codes, all finite.
+    """
+    if state is not None:
+        times = candidates.lazy().select(pl.col(DECISION_COLUMN).unique()).collect().to_series().to_list()
+        if any(t != state.at for t in times):
+            raise ValueError(f"entity state is for {state.at.isoformat()}; candidates have decision times {sorted(set(times))}")
+    return build_features_lazy(candidates, history, stats, state=state).collect()
+
+
+def entity_state(history: History, at: datetime) -> EntityState:
+    """Pre-aggregate every entity's history at decision time ``at`` (for scoring many candidates at ``at``)."""
+    manifests = with_derived_columns(history.manifests)
+    return EntityState.build(manifests, history.outcomes, at)
+
+
+def assert_registry_complete() -> None:
+    """Every registered feature is produced (guards against a declared-but-missing column)."""
+    produced = set(entity_columns()) | set(ALERT_FEATURES) | set(CATEGORICAL_SOURCES)
+    produced |= {s.name for s in REGISTRY.values() if s.family in ("manifest", "routing")}
+    missing = set(feature_columns()) - produced
+    if missing:
+        raise AssertionError(f"declared features without producer: {sorted(missing)}")

@@ -1,0 +1,149 @@
+"""Routing features: the declared route's shape and what the container's events show before the decision time.
+
+Route geometry uses great-circle distances between ports of the port
+reference. Event features look at the container's events in its voyage window
+``[etd - 45 days, decision_at)``: strictly before the decision time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+
+from features.manifest import MISSING
+from features.reference import haversine_km, load_ports
+from features.registry import declare, feature
+
+VOYAGE_LOOKBACK = timedelta(days=45)
+
+
+@feature("routing")
+def transshipment_count() -> pl.Expr:
+    """Number of declared transshipment ports (0 for a direct call)."""
+    return pl.col("transshipment_ports").list.len().fill_null(0).cast(pl.Float64).alias("transshipment_count")
+
+
+@feature("routing")
+def receipt_differs_from_loading() -> pl.Expr:
+    """1 when the place of receipt is not the port of loading (pre-carriage from elsewhere)."""
+    return (pl.col("place_of_receipt") != pl.col("port_of_loading")).fill_null(False).cast(pl.Int8).alias("receipt_differs_from_loading")
+
+
+ROUTE_KM = declare("route_km", "routing", "Sum of great-circle leg distances loading -> hubs -> discharge, in km; -1 when a port has no coordinates.")
+CIRCUITY = declare(
+    "route_circuity",
+    "routing",
+    "Route length over the direct great-circle distance loading -> discharge (1 = direct); -1 when unknown.",
+)
+ORIGIN_DWELL = declare(
+    "origin_dwell_hours",
+    "routing",
+    "Hours between gate-in and loading at the port of loading, from events strictly before decision_at in the voyage "
+    "window [etd - 45 d, decision_at); time since gate-in when not yet loaded; -1 when no gate-in event.",
+)
+TS_DWELL = declare(
+    "transshipment_dwell_max_hours",
+    "routing",
+    "Longest stay at a transshipment port (transshipment discharge to reload) from events in the voyage window, "
+    "strictly before decision_at; time since discharge when not yet reloaded; -1 when none (rip-on/rip-off exposure).",
+)
+SEAL_MISMATCH = declare(
+    "event_seal_mismatches",
+    "routing",
+    "Number of events in the voyage window, strictly before decision_at, whose seal number differs from the manifest's.",
+)
+EVENT_COUNT = declare("voyage_event_count", "routing", "Number of container events in the voyage window strictly before decision_at.")
+LOAD_MISSING = declare(
+    "load_event_missing",
+    "routing",
+    "1 when the ETD is more than 48 h before decision_at but no load event at the port of loading was seen before decision_at.",
+)
+
+
+def with_route_geometry(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Add ``route_km`` and ``route_circuity`` (needs ``__cand``)."""
+    ports = load_ports().lazy().select("locode", "latitude", "longitude")
+    stops = (
+        frame.select(
+            "__cand",
+            pl.concat_list(pl.col("port_of_loading"), pl.col("transshipment_ports").fill_null([]), pl.col("port_of_discharge")).alias("_stop"),
+        )
+        .with_columns(pl.int_ranges(0, pl.col("_stop").list.len()).alias("_pos"))
+        .explode("_stop", "_pos")
+        .join(ports, left_on="_stop", right_on="locode", how="left")
+        .sort("__cand", "_pos")
+    )
+    legs = stops.with_columns(
+        haversine_km(
+            pl.col("latitude").shift(1).over("__cand"), pl.col("longitude").shift(1).over("__cand"), pl.col("latitude"), pl.col("longitude")
+        ).alias("_leg")
+    )
+    summary = legs.group_by("__cand").agg(
+        pl.col("_leg").filter(pl.col("_pos") > 0).sum().alias("_km"),
+        pl.col("latitude").is_null().any().alias("_unknown"),
+        haversine_km(pl.col("latitude").first(), pl.col("longitude").first(), pl.col("latitude").last(), pl.col("longitude").last()).alias(
+            "_direct"
+        ),
+    )
+    circuity = pl.when(pl.col("_unknown")).then(MISSING).when(pl.col("_direct") < 1.0).then(1.0).otherwise(pl.col("_km") / pl.col("_direct"))
+    return (
+        frame.join(summary, on="__cand", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(pl.col("_unknown")).then(MISSING).otherwise(pl.col("_km")).fill_null(MISSING).alias(ROUTE_KM),
+            circuity.fill_null(MISSING).alias(CIRCUITY),
+        )
+        .drop("_km", "_unknown", "_direct")
+    )
+
+
+def _hours(delta: pl.Expr) -> pl.Expr:
+    return delta.dt.total_microseconds().cast(pl.Float64) / 3_600_000_000
+
+
+def with_event_features(frame: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
+    """Add the event features (needs ``__cand``, ``container_number``, ``etd``, ``seal_number``, ``port_of_loading``, ``decision_at``).
+
+    Only events with ``etd - 45 days <= event_time < decision_at`` count.
+    """
+    keys = frame.select("__cand", "container_number", "etd", "decision_at", pl.col("seal_number").alias("_doc_seal"), "port_of_loading")
+    window = (
+        keys.join(events.select("container_number", "event_time", "locode", "event_type", pl.col("seal_number").alias("_ev_seal")), on="container_number")
+        .filter((pl.col("event_time") >= pl.col("etd") - VOYAGE_LOOKBACK) & (pl.col("event_time") < pl.col("decision_at")))
+    )
+    at_origin = pl.col("locode") == pl.col("port_of_loading")
+    gate_in = pl.col("event_time").filter((pl.col("event_type") == "GATE_IN") & at_origin).min()
+    load = pl.col("event_time").filter((pl.col("event_type") == "LOAD") & at_origin).min()
+    per_cand = window.group_by("__cand").agg(
+        pl.len().cast(pl.Float64).alias(EVENT_COUNT),
+        gate_in.alias("_gate_in"),
+        load.alias("_load"),
+        ((pl.col("_ev_seal") != pl.col("_doc_seal")) & pl.col("_ev_seal").is_not_null()).fill_null(False).sum().cast(pl.Float64).alias(SEAL_MISMATCH),
+        pl.col("decision_at").first().alias("_t"),
+    )
+    ts = (
+        window.filter(pl.col("event_type").is_in(["TS_DISCHARGE", "TS_LOAD"]))
+        .group_by("__cand", "locode")
+        .agg(
+            pl.col("event_time").filter(pl.col("event_type") == "TS_DISCHARGE").min().alias("_in"),
+            pl.col("event_time").filter(pl.col("event_type") == "TS_LOAD").max().alias("_out"),
+            pl.col("decision_at").first().alias("_t"),
+        )
+        .filter(pl.col("_in").is_not_null())
+        .group_by("__cand")
+        .agg(_hours(pl.coalesce(pl.col("_out"), pl.col("_t")) - pl.col("_in")).max().alias(TS_DWELL))
+    )
+    origin_dwell = pl.when(pl.col("_gate_in").is_null()).then(MISSING).otherwise(_hours(pl.coalesce(pl.col("_load"), pl.col("decision_at")) - pl.col("_gate_in")))
+    load_missing = (pl.col("etd") < pl.col("decision_at") - timedelta(hours=48)) & pl.col("_load").is_null()
+    return (
+        frame.join(per_cand, on="__cand", how="left", maintain_order="left")
+        .join(ts, on="__cand", how="left", maintain_order="left")
+        .with_columns(
+            origin_dwell.alias(ORIGIN_DWELL),
+            pl.col(TS_DWELL).fill_null(MISSING),
+            pl.col(SEAL_MISMATCH).fill_null(0.0),
+            pl.col(EVENT_COUNT).fill_null(0.0),
+            load_missing.cast(pl.Int8).alias(LOAD_MISSING),
+        )
+        .drop("_gate_in", "_load", "_t")
+    )

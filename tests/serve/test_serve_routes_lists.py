@@ -1,0 +1,166 @@
+"""Stored inspection lists: fetch, CSV export, paging by port and date, integrity; engine-less 503s."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import replace
+from datetime import date
+
+import pytest
+from sqlalchemy import select, text
+
+from serve.store.lists import StoredListCorruptError, load_record
+from serve.tables import AuditEvent, StoredList
+from serve_helpers import OTHER_PORT, PORT, insert_list, sample_list
+from targeting.lists import ListItem, list_to_dict
+
+
+def test_stored_list_is_returned_whole_with_its_id(client, database, make_key):
+    record = sample_list()
+    list_id = insert_list(database, record)
+    response = client.get(f"/v1/inspection-lists/{list_id}", headers=make_key("officer", PORT))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == list_id
+    assert body["content_sha256"] == record.content_sha256()
+    assert [i["container_number"] for i in body["items"]] == ["CSQU3054383", "TEXU3070079", "MSKU6011672"]
+    assert body["deferred"][0]["container_number"] == "GESU3927660"
+    assert body["mandatory_exceeds_capacity"] is False
+    expected = list_to_dict(record)
+    assert {k: body[k] for k in ("port", "list_date", "seed", "ruleset_version", "model_version")} == {
+        k: expected[k] for k in ("port", "list_date", "seed", "ruleset_version", "model_version")
+    }
+
+
+def test_mandatory_overflow_is_reported(client, database, make_key):
+    record = replace(sample_list(), mandatory_exceeds_capacity=True, warnings=("17 watchlist hits exceed capacity 3",))
+    list_id = insert_list(database, record)
+    body = client.get(f"/v1/inspection-lists/{list_id}", headers=make_key("admin")).json()
+    assert body["mandatory_exceeds_capacity"] is True
+    assert body["warnings"] == ["17 watchlist hits exceed capacity 3"]
+
+
+def test_csv_export_lists_items_with_reasons(client, database, make_key):
+    list_id = insert_list(database)
+    headers = make_key("officer", PORT)
+    first = client.get(f"/v1/inspection-lists/{list_id}.csv", headers=headers)
+    second = client.get(f"/v1/inspection-lists/{list_id}/export.csv", headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content
+    assert first.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(first.text)))
+    assert list(rows[0]) == [
+        "rank", "container_number", "manifest_id", "score", "source", "exam_type", "selection_probability", "reasons"
+    ]
+    assert rows[0]["reasons"] == "Watchlist: consignee alert | =cmd|x"
+    assert rows[1] == {
+        "rank": "2", "container_number": "TEXU3070079", "manifest_id": "M-2", "score": "0.81", "source": "RULE",
+        "exam_type": "NII", "selection_probability": "1.0", "reasons": "Reefer with bananas from EC",
+    }
+
+
+def test_csv_neutralises_formulas(client, database, make_key):
+    record = replace(sample_list(), items=(ListItem(1, "CSQU3054383", "=1+1", 0.5, "MODEL", 1.0, ("@SUM(A1)",), "NII"),))
+    list_id = insert_list(database, record)
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/v1/inspection-lists/{list_id}.csv", headers=make_key("admin")).text)))
+    assert rows[0]["manifest_id"] == "'=1+1" and rows[0]["reasons"] == "'@SUM(A1)"
+
+
+def test_lists_by_port_are_paged_newest_first_and_filtered_by_date(client, database, make_key, settings):
+    ids = [insert_list(database, sample_list(list_date=date(2025, 3, d))) for d in (1, 1, 2)]
+    insert_list(database, sample_list(OTHER_PORT))
+    headers = make_key("officer", PORT)
+    page = client.get(f"/v1/ports/{PORT}/inspection-lists?limit=2", headers=headers).json()
+    assert page["page"] == {"total": 3, "limit": 2, "offset": 0}
+    assert [i["id"] for i in page["items"]] == [ids[2], ids[1]]
+    rest = client.get(f"/v1/ports/{PORT}/inspection-lists?limit=2&offset=2", headers=headers).json()
+    assert [i["id"] for i in rest["items"]] == [ids[0]]
+    dated = client.get(f"/v1/ports/{PORT}/inspection-lists?date=2025-03-01", headers=headers).json()
+    assert {i["id"] for i in dated["items"]} == set(ids[:2])
+    assert "items" not in dated["items"][0]
+
+
+def test_page_size_is_bounded(client, make_key, settings):
+    headers = make_key("admin")
+    assert client.get(f"/v1/ports/{PORT}/inspection-lists?limit={settings.max_page_size + 1}", headers=headers).status_code == 422
+    assert client.get(f"/v1/ports/{PORT}/inspection-lists?limit=5000", headers=headers).status_code == 422
+    assert client.get(f"/v1/ports/{PORT}/inspection-lists?limit=0", headers=headers).status_code == 422
+    default = client.get(f"/v1/ports/{PORT}/inspection-lists", headers=headers).json()["page"]["limit"]
+    assert default == settings.default_page_size
+
+
+def test_officer_cannot_read_other_port_list_by_any_route(client, database, make_key):
+    list_id = insert_list(database, sample_list(OTHER_PORT))
+    officer = make_key("officer", PORT)
+    for path in (
+        f"/v1/inspection-lists/{list_id}",
+        f"/v1/inspection-lists/{list_id}.csv",
+        f"/v1/inspection-lists/{list_id}/export.csv",
+        f"/v1/ports/{OTHER_PORT}/inspection-lists",
+        f"/v1/containers/CSQU3054383/risk?port={OTHER_PORT}",
+    ):
+        response = client.get(path, headers=officer)
+        assert response.status_code == 404, path
+        assert OTHER_PORT not in response.text and "CSQU" not in response.text
+    create = client.post(f"/v1/ports/{OTHER_PORT}/inspection-lists", json={"date": "2025-03-02", "capacity": 5}, headers=officer)
+    assert create.status_code == 404
+
+
+def test_list_fetches_are_audited(client, database, make_key):
+    list_id = insert_list(database)
+    client.get(f"/v1/inspection-lists/{list_id}", headers=make_key("officer", PORT))
+    client.get(f"/v1/inspection-lists/{list_id}", headers=make_key("officer", OTHER_PORT))
+    with database.read() as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.object_id == list_id)).all()
+    assert [(e.action, e.result, e.status_code, e.port) for e in events] == [
+        ("list.fetch", "ok", 200, PORT),
+        ("list.fetch", "not_found", 404, PORT),
+    ]
+    assert events[0].model_version == "4" and events[0].request_id
+
+
+def test_list_routes_need_the_engine(client, make_key):
+    headers = make_key("officer", PORT)
+    create = client.post(f"/v1/ports/{PORT}/inspection-lists", json={"date": "2025-03-02", "capacity": 5}, headers=headers)
+    assert create.status_code == 503 and create.headers["retry-after"]
+    assert client.get("/v1/containers/CSQU3054383/risk", headers=headers).status_code == 503
+
+
+def test_list_request_is_validated_before_the_engine(client, make_key):
+    headers = make_key("admin")
+    for body in (
+        {"date": "2025-03-02", "capacity": 0},
+        {"date": "2025-03-02", "capacity": 5001},
+        {"date": "2025-03-02", "capacity": 10, "exploration_share": 0.6},
+        {"date": "2025-03-02", "capacity": 10, "nii_capacity": 4},
+        {"date": "2025-03-02", "capacity": 10, "nii_capacity": 4, "physical_capacity": 5},
+        {"date": "2025-03-02", "capacity": "10"},
+        {"date": "2025-03-02", "capacity": 10, "colour": "red"},
+    ):
+        assert client.post(f"/v1/ports/{PORT}/inspection-lists", json=body, headers=headers).status_code == 422, body
+    assert client.post("/v1/ports/NL-RT/inspection-lists", json={"date": "2025-03-02", "capacity": 5}, headers=headers).status_code == 422
+
+
+def test_risk_port_is_required_unless_single_port_officer(client, make_key):
+    multi = make_key("officer", PORT, OTHER_PORT)
+    assert client.get("/v1/containers/CSQU3054383/risk", headers=multi).status_code == 422
+    assert client.get("/v1/containers/CSQU3054384/risk?port=NLRTM", headers=multi).status_code == 422
+
+
+def test_tampered_list_record_fails_integrity_with_a_generic_500(client, database, make_key):
+    list_id = insert_list(database)
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE inspection_lists SET record_json = replace(record_json, 'M-1', 'M-9') WHERE id = :id"), {"id": list_id})
+    response = client.get(f"/v1/inspection-lists/{list_id}", headers=make_key("admin"))
+    assert response.status_code == 500
+    body = response.json()
+    assert body == {"detail": "internal server error", "request_id": response.headers["x-request-id"]}
+    assert "Traceback" not in response.text and "StoredListCorrupt" not in response.text
+    with database.read() as session:
+        row = session.get(StoredList, list_id)
+        assert row is not None
+        event = session.scalars(select(AuditEvent).where(AuditEvent.object_id == list_id)).one()
+    assert (event.result, event.status_code) == ("error", 500)
+    with pytest.raises(StoredListCorruptError, match="does not match its content hash"):
+        load_record(row)

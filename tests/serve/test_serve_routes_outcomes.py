@@ -1,0 +1,143 @@
+"""POST /v1/inspection-outcomes: strict validation, idempotency, port scoping; export for training."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+from sqlalchemy import func, select
+
+from features.contracts import INSPECTION_OUTCOMES
+from serve.store.outcomes import export_outcomes
+from serve.tables import AuditEvent, OutcomeRow
+from serve_helpers import OTHER_PORT, PORT, idem, outcome_body
+
+
+@pytest.fixture
+def officer(make_key):
+    return make_key("officer", PORT)
+
+
+def _count(database) -> int:
+    with database.read() as session:
+        return session.scalar(select(func.count()).select_from(OutcomeRow))
+
+
+def test_outcome_is_stored_and_returned(client, officer, database):
+    body = outcome_body(container_number=" csqu3054383 ")
+    response = client.post("/v1/inspection-outcomes", json=body, headers={**officer, **idem()})
+    assert response.status_code == 201, response.text
+    stored = response.json()
+    assert stored["container_number"] == "CSQU3054383"
+    assert stored["inspected_at"] == "2025-03-01T09:15:00Z"
+    assert _count(database) == 1
+
+
+def test_same_key_and_body_replays_the_stored_response(client, officer, database):
+    headers = {**officer, **idem()}
+    body = outcome_body()
+    first = client.post("/v1/inspection-outcomes", json=body, headers=headers)
+    again = client.post("/v1/inspection-outcomes", json=body, headers=headers)
+    assert (again.status_code, again.content) == (first.status_code, first.content) == (201, first.content)
+    assert _count(database) == 1
+    with database.read() as session:
+        actions = session.scalars(select(AuditEvent.action).where(AuditEvent.object_type == "outcome")).all()
+    assert actions == ["outcome.create", "outcome.replay"]
+
+
+def test_same_key_with_another_body_is_422(client, officer, database):
+    headers = {**officer, **idem()}
+    assert client.post("/v1/inspection-outcomes", json=outcome_body(), headers=headers).status_code == 201
+    other = client.post("/v1/inspection-outcomes", json=outcome_body(examiner="EX-99"), headers=headers)
+    assert other.status_code == 422
+    assert other.json()["detail"] == "Idempotency-Key was already used with a different request body"
+    assert _count(database) == 1
+
+
+def test_missing_or_malformed_idempotency_key_is_400(client, officer, database):
+    assert client.post("/v1/inspection-outcomes", json=outcome_body(), headers=officer).status_code == 400
+    bad = {**officer, "Idempotency-Key": "has spaces"}
+    assert client.post("/v1/inspection-outcomes", json=outcome_body(), headers=bad).status_code == 400
+    assert _count(database) == 0
+
+
+def test_idempotency_keys_are_scoped_to_the_api_key(client, make_key, database):
+    key = idem()
+    first = client.post("/v1/inspection-outcomes", json=outcome_body(), headers={**make_key("officer", PORT), **key})
+    second = client.post("/v1/inspection-outcomes", json=outcome_body(), headers={**make_key("officer", PORT), **key})
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json()["id"] != second.json()["id"]
+
+
+def test_the_same_exam_posted_under_two_keys_is_a_conflict(client, officer, database):
+    body = outcome_body()
+    assert client.post("/v1/inspection-outcomes", json=body, headers={**officer, **idem()}).status_code == 201
+    again = client.post("/v1/inspection-outcomes", json=body, headers={**officer, **idem()})
+    assert again.status_code == 409
+    assert _count(database) == 1
+
+
+def test_officer_cannot_post_outcomes_for_another_port(client, officer, database):
+    response = client.post("/v1/inspection-outcomes", json=outcome_body(port=OTHER_PORT), headers={**officer, **idem()})
+    assert response.status_code == 403
+    assert _count(database) == 0
+
+
+def test_multi_port_officer_posts_for_each_port(client, make_key):
+    headers = make_key("officer", PORT, OTHER_PORT)
+    for port in (PORT, OTHER_PORT):
+        assert client.post("/v1/inspection-outcomes", json=outcome_body(port=port), headers={**headers, **idem()}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"unexpected": 1}, "unexpected"),
+        ({"container_number": "CSQU3054384"}, "container_number"),
+        ({"port": "NL-RT"}, "port"),
+        ({"inspected_at": "2025-03-01T10:15:00"}, "inspected_at"),
+        ({"inspected_at": (datetime.now(timezone.utc) + timedelta(days=2)).isoformat()}, "inspected_at"),
+        ({"exam_type": "XRAY"}, "exam_type"),
+        ({"result": "NO_FINDING", "quantity_kg": None}, None),
+        ({"seizure_category": None}, None),
+        ({"quantity_kg": "12"}, "quantity_kg"),
+        ({"quantity_kg": -1}, "quantity_kg"),
+        ({"examiner": "x" * 65}, "examiner"),
+        ({"concealment_method": "y" * 201}, "concealment_method"),
+        ({"selection_source": "GUESS"}, "selection_source"),
+        ({"seal_status": "intact"}, "seal_status"),
+    ],
+)
+def test_invalid_outcomes_are_422_without_echoing_input(client, officer, database, overrides, field):
+    response = client.post("/v1/inspection-outcomes", json=outcome_body(**overrides), headers={**officer, **idem()})
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    assert all(set(e) == {"loc", "msg", "type"} for e in errors)
+    if field is not None:
+        assert any(field in e["loc"] for e in errors), errors
+    assert _count(database) == 0
+
+
+def test_seizure_category_only_with_seizure(client, officer):
+    body = outcome_body(result="NO_FINDING", quantity_kg=None)
+    response = client.post("/v1/inspection-outcomes", json=body, headers={**officer, **idem()})
+    assert response.status_code == 422
+    assert "only allowed when result is SEIZURE" in response.text
+    ok = outcome_body(result="NO_FINDING", seizure_category=None, quantity_kg=None)
+    assert client.post("/v1/inspection-outcomes", json=ok, headers={**officer, **idem()}).status_code == 201
+
+
+def test_export_outcomes_has_the_contract_schema(client, officer, database):
+    for i, exam in enumerate(("NII", "PHYSICAL")):
+        body = outcome_body(exam_type=exam, inspected_at=f"2025-03-0{i + 1}T08:00:00+00:00")
+        assert client.post("/v1/inspection-outcomes", json=body, headers={**officer, **idem()}).status_code == 201
+    frame = export_outcomes(database)
+    assert frame.schema == INSPECTION_OUTCOMES.schema
+    assert frame.height == 2
+    assert frame["inspected_at"].to_list()[0] == datetime(2025, 3, 1, 8, tzinfo=timezone.utc)
+    with database.read() as session:
+        assert export_outcomes(session, port=OTHER_PORT).height == 0
+    empty = export_outcomes(database, inspected_before=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    assert empty.schema == INSPECTION_OUTCOMES.schema and empty.is_empty()
+    assert isinstance(frame, pl.DataFrame)

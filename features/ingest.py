@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import hashlib
 import io
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +36,7 @@ from typing import Any
 import polars as pl
 
 from features.contracts import TableContract, contract
-from features.lake import FILE_COLUMN, Lake, sha256_file
+from features.lake import FILE_COLUMN, Lake, LakeError
 from features.validation import REASONS_COLUMN, ROW_COLUMN, key_label, reason_counts, validate
 
 __all__ = [
@@ -250,6 +251,11 @@ def read_raw(path: str | os.PathLike[str], table: str) -> pl.DataFrame:
         truncated, not UTF-8, empty, duplicate or reserved column names, or
         missing required column(s) (named).
     """
+    return _load(path, table)[0]
+
+
+def _load(path: str | os.PathLike[str], table: str) -> tuple[pl.DataFrame, str]:
+    """:func:`read_raw` plus the sha256 of the exact bytes that were read."""
     c = contract(table)
     p = Path(path)
     suffix = p.suffix.lower()
@@ -279,11 +285,12 @@ def read_raw(path: str | os.PathLike[str], table: str) -> pl.DataFrame:
     missing = [n for n in c.required_columns if n not in df.columns]
     if missing:
         raise IngestFileError(f"{p}: missing required column(s) for table {table!r}: {', '.join(missing)}")
-    return df.select(
+    framed = df.select(
         pl.lit(p.name, dtype=pl.String).alias(FILE_COLUMN),
         pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW_COLUMN),
         pl.all(),
     )
+    return framed, hashlib.sha256(data).hexdigest()
 
 
 # --------------------------------------------------------------------------- dedup
@@ -326,7 +333,7 @@ def _split_against_lake(
     others = [n for n in c.column_names if n not in key]
     joined = accepted.join(existing, on=key, how="left", suffix="__ccp_lake", maintain_order="left")
     if joined.height != accepted.height:
-        raise RuntimeError(f"lake table {c.name!r} holds several rows with one key (corrupt lake)")
+        raise LakeError(f"lake table {c.name!r} holds several rows with one key (corrupt lake)")
     in_lake = joined[marker].fill_null(False)
     same = joined.select(
         pl.all_horizontal([pl.col(n).eq_missing(pl.col(f"{n}__ccp_lake")) for n in others] or [pl.lit(True)])
@@ -411,11 +418,9 @@ def ingest(
     raws, sources = [], []
     for f in files:
         say(f"reading {Path(f).name}")
-        raw = read_raw(f, table)
+        raw, digest = _load(f, table)
         raws.append(raw)
-        sources.append(
-            {"path": str(Path(f).resolve()), "name": Path(f).name, "sha256": sha256_file(f), "rows": raw.height}
-        )
+        sources.append({"path": str(Path(f).resolve()), "name": Path(f).name, "sha256": digest, "rows": raw.height})
     raw = pl.concat(raws, how="diagonal") if len(raws) > 1 else raws[0]
     contract_cols = set(c.column_names)
     ignored = sorted({n for r in raws for n in _raw_value_columns(r.columns) if n not in contract_cols})

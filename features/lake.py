@@ -99,6 +99,21 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def _makedirs_durable(path: Path) -> None:
+    """Create ``path`` and missing parents, fsyncing each parent so the new entries survive a power loss."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir()
+        except FileExistsError:
+            continue
+        _fsync_dir(d.parent)
+
+
 def quarantine_schema(table: str) -> pl.Schema:
     """Minimal schema of quarantined rows: contract columns as String plus metadata columns.
 
@@ -343,7 +358,7 @@ class Lake:
 
     def _write_parquet(self, df: pl.DataFrame, directory: Path) -> dict[str, Any]:
         """Write ``df`` atomically under a fresh unique name in ``directory``."""
-        directory.mkdir(parents=True, exist_ok=True)
+        _makedirs_durable(directory)
         name = f"{uuid.uuid4().hex}.parquet"
         tmp = directory / f".{name}.tmp"
         final = directory / name
@@ -383,7 +398,7 @@ class Lake:
     def _append_log(self, body: dict[str, Any]) -> int:
         """Claim the next sequence number for ``body``; return it."""
         log_dir = self.root / _LOG_DIR
-        log_dir.mkdir(parents=True, exist_ok=True)
+        _makedirs_durable(log_dir)
         tmp = log_dir / f".{uuid.uuid4().hex}.json.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(body, fh, indent=1, sort_keys=True)

@@ -76,7 +76,7 @@ def run_ingest(lake_dir: Path, table: str, files: list[Path], *, as_json: bool, 
     bad argument, with a one-line ``error: ...`` on stderr.
     """
     from features.ingest import IngestFileError, ingest
-    from features.lake import Lake
+    from features.lake import Lake, LakeError
 
     try:
         when = _parse_now(now)
@@ -87,7 +87,7 @@ def run_ingest(lake_dir: Path, table: str, files: list[Path], *, as_json: bool, 
             err = Console(stderr=True)
             progress = lambda msg: err.log(msg)  # noqa: E731
         summary = ingest(Lake(lake_dir), table, files, now=when, progress=progress).to_dict()
-    except (IngestFileError, ValueError) as exc:
+    except (IngestFileError, ValueError, LakeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
     except OSError as exc:

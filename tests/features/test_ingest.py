@@ -15,7 +15,7 @@ from polars.testing import assert_frame_equal
 
 from features.contracts import CONTRACTS
 from features.ingest import IngestFileError, ingest, read_raw
-from features.lake import Lake
+from features.lake import Lake, sha256_file
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest_samples import NOW, SAMPLES, manifest_rows, row  # noqa: E402
@@ -225,7 +225,9 @@ def test_duplicates_across_files_of_one_ingest_are_detected(tmp_path: Path, lake
     summary = ingest(lake, "manifests", [a, b], now=NOW)
     assert summary.accepted == 1 and summary.quarantined == 3
     assert summary.reasons == {"manifest_id: conflicting duplicate": 2, "manifest_id: duplicate row": 1}
-    assert [s["name"] for s in lake.log()[0].sources] == ["a.csv", "b.csv"]
+    sources = lake.log()[0].sources
+    assert [(s["name"], s["rows"]) for s in sources] == [("a.csv", 2), ("b.csv", 2)]
+    assert [s["sha256"] for s in sources] == [sha256_file(a), sha256_file(b)]
 
 
 def test_ports_in_the_lake_extend_the_port_reference(tmp_path: Path, lake: Lake) -> None:

@@ -161,7 +161,8 @@ MANIFESTS = TableContract(
     partition_by="eta",
     notes=(
         "A manifest is known to the engine from `filed_at`; an amendment from `amended_at`.",
-        "booked_at <= filed_at <= etd <= eta (ETA >= ETD is enforced; the other orderings are enforced too).",
+        "Enforced orderings: booked_at <= filed_at, filed_at <= eta, etd <= eta, filed_at <= amended_at. "
+        "Filing after departure (filed_at > etd) is accepted: it is a risk indicator, not an error.",
     ),
 )
 

@@ -1,8 +1,11 @@
 """Routing features: the declared route's shape and what the container's events show before the decision time.
 
 Route geometry uses great-circle distances between ports of the port
-reference. Event features look at the container's events in its voyage window
-``[etd - 45 days, decision_at)``: strictly before the decision time.
+reference. Event features look at the container's events in its voyage window:
+``[etd - 45 days, decision_at)``, strictly before the decision time, and after
+the container's previous trip (its last ``DISCHARGE``, ``GATE_OUT`` or
+``EMPTY_RETURN`` event before ``etd``), so a reused container's earlier
+voyage never counts.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from features.reference import haversine_km, load_ports
 from features.registry import declare, feature
 
 VOYAGE_LOOKBACK = timedelta(days=45)
+TRIP_END_EVENTS = ("DISCHARGE", "GATE_OUT", "EMPTY_RETURN")
+"""Event types that end a container's trip; the last one before a voyage's ETD starts the voyage window."""
 
 
 @feature("routing")
@@ -40,20 +45,28 @@ ORIGIN_DWELL = declare(
     "origin_dwell_hours",
     "routing",
     "Hours between gate-in and loading at the port of loading, from events strictly before decision_at in the voyage "
-    "window [etd - 45 d, decision_at); time since gate-in when not yet loaded; -1 when no gate-in event.",
+    "window [etd - 45 d, decision_at) after the container's previous trip; time since gate-in when not yet loaded; "
+    "-1 when no gate-in event.",
 )
 TS_DWELL = declare(
     "transshipment_dwell_max_hours",
     "routing",
-    "Longest stay at a transshipment port (transshipment discharge to reload) from events in the voyage window, "
-    "strictly before decision_at; time since discharge when not yet reloaded; -1 when none (rip-on/rip-off exposure).",
+    "Longest stay at a transshipment port (transshipment discharge to reload) from events in the voyage window "
+    "(after the container's previous trip), strictly before decision_at; time since discharge when not yet reloaded; "
+    "-1 when none (rip-on/rip-off exposure).",
 )
 SEAL_MISMATCH = declare(
     "event_seal_mismatches",
     "routing",
-    "Number of events in the voyage window, strictly before decision_at, whose seal number differs from the manifest's.",
+    "Number of events in the voyage window (after the container's previous trip), strictly before decision_at, whose "
+    "seal number differs from the manifest's (events without a seal, or a manifest without one, do not count).",
 )
-EVENT_COUNT = declare("voyage_event_count", "routing", "Number of container events in the voyage window strictly before decision_at.")
+EVENT_COUNT = declare(
+    "voyage_event_count",
+    "routing",
+    "Number of container events in the voyage window [etd - 45 d, decision_at) after the container's previous trip "
+    "(its last DISCHARGE, GATE_OUT or EMPTY_RETURN before etd).",
+)
 LOAD_MISSING = declare(
     "load_event_missing",
     "routing",
@@ -104,13 +117,20 @@ def _hours(delta: pl.Expr) -> pl.Expr:
 def with_event_features(frame: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
     """Add the event features (needs ``__cand``, ``container_number``, ``etd``, ``seal_number``, ``port_of_loading``, ``decision_at``).
 
-    Only events with ``etd - 45 days <= event_time < decision_at`` count.
+    Only events with ``etd - 45 days <= event_time < decision_at`` and after the container's last
+    :data:`TRIP_END_EVENTS` event before ``etd`` (its previous trip) count.
     """
     keys = frame.select("__cand", "container_number", "etd", "decision_at", pl.col("seal_number").alias("_doc_seal"), "port_of_loading")
-    window = (
+    lookback = (
         keys.join(events.select("container_number", "event_time", "locode", "event_type", pl.col("seal_number").alias("_ev_seal")), on="container_number")
         .filter((pl.col("event_time") >= pl.col("etd") - VOYAGE_LOOKBACK) & (pl.col("event_time") < pl.col("decision_at")))
     )
+    # The container's previous trip ends with its last DISCHARGE / GATE_OUT / EMPTY_RETURN before this trip's ETD;
+    # only events after that belong to this voyage (without this cut, a reused container's previous trip leaks in).
+    previous_end = (
+        pl.col("event_time").filter(pl.col("event_type").is_in(TRIP_END_EVENTS) & (pl.col("event_time") < pl.col("etd"))).max().over("__cand")
+    )
+    window = lookback.filter(previous_end.is_null() | (pl.col("event_time") > previous_end))
     at_origin = pl.col("locode") == pl.col("port_of_loading")
     gate_in = pl.col("event_time").filter((pl.col("event_type") == "GATE_IN") & at_origin).min()
     load = pl.col("event_time").filter((pl.col("event_type") == "LOAD") & at_origin).min()

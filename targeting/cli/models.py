@@ -1,0 +1,262 @@
+"""Model commands: ``train``, ``promote``, ``models``, ``compare``.
+
+Defaults come from the service settings (``CCP_LAKE_DIR``, ``CCP_MLFLOW_TRACKING_URI``,
+``CCP_DATABASE_URL``): the embedded lake, ``mlruns/mlflow.db`` and ``var/ccp.db``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from targeting.cli import app
+
+console = Console(width=160)
+err = Console(stderr=True)
+SHORT = {
+    "positives": "pos",
+    "base_rate": "base rate",
+    "precision@1": "p@1%",
+    "precision@5": "p@5%",
+    "norm_precision@1": "norm p@1%",
+    "recall@1": "r@1%",
+    "recall@5": "r@5%",
+    "lift@1": "lift@1%",
+    "pr_auc": "PR-AUC",
+    "roc_auc": "ROC-AUC",
+}
+
+
+def _settings():
+    from serve.settings import Settings
+
+    return Settings()
+
+
+def _fail(message: str) -> None:
+    err.print(f"error: {message}")
+    raise typer.Exit(2)
+
+
+def _client(tracking_uri: str | None):
+    from models.tracking import configure
+
+    return configure(tracking_uri or _settings().mlflow_tracking_uri)
+
+
+def _lake(lake_dir: Path | None):
+    from features.lake import Lake
+
+    path = lake_dir or _settings().lake_dir
+    if not Path(path).exists():
+        _fail(f"lake {path} does not exist: run `targeting ingest --lake {path} ...` first")
+    return Lake(path)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "-" if not math.isfinite(value) else f"{value:.3f}"
+    return str(value)
+
+
+def print_metric_table(frame, *, title: str) -> None:
+    """The test-period metric table: one row per stream and scorer."""
+    columns = [c for c in ("stream", "scorer", "version", "n", "positives", "base_rate", "precision@1", "precision@5", "norm_precision@1", "recall@1", "recall@5", "lift@1", "pr_auc", "roc_auc") if c in frame.columns]
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(SHORT.get(c, c), justify="left" if c in ("stream", "scorer", "version") else "right", no_wrap=True)
+    for row in frame.select(columns).iter_rows():
+        table.add_row(*(_fmt(v) for v in row))
+    console.print(table)
+
+
+def sync_outcomes(lake, database_url: str | None) -> int:
+    """Ingest outcomes recorded through the service into the lake (idempotent); returns rows newly accepted."""
+    from features.ingest import ingest
+    from serve.db import Database
+    from serve.store.outcomes import export_outcomes
+
+    if not database_url:
+        return 0
+    path = database_url.removeprefix("sqlite:///")
+    if database_url.startswith("sqlite:///") and not Path(path).exists():
+        return 0
+    database = Database(database_url)
+    try:
+        frame = export_outcomes(database)
+    finally:
+        database.dispose()
+    if frame.height == 0:
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / "service-outcomes.parquet"
+        frame.write_parquet(file)
+        summary = ingest(lake, "outcomes", [file], now=datetime.now(UTC))
+    return summary.accepted
+
+
+def _split(lake, train_start, train_end, valid_end, test_end, warmup_days):
+    from models.dataset import TimeSplit
+    from models.workflow import default_split
+
+    given = [train_start, train_end, valid_end, test_end]
+    if all(v is None for v in given):
+        return default_split(lake, warmup_days=warmup_days)
+    if any(v is None for v in given):
+        _fail("give all of --train-start, --train-end, --valid-end, --test-end, or none")
+    return TimeSplit(*(date.fromisoformat(v) for v in given))
+
+
+@app.command("train")
+def train(
+    lake_dir: Annotated[Optional[Path], typer.Option("--lake", help="Lake directory (default: CCP_LAKE_DIR).")] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow URI (default: CCP_MLFLOW_TRACKING_URI).")] = None,
+    oracle: Annotated[Optional[Path], typer.Option(help="Simulator oracle.parquet: adds evaluation against the hidden truth.")] = None,
+    train_start: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD")] = None,
+    train_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (exclusive)")] = None,
+    valid_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (exclusive)")] = None,
+    test_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (exclusive)")] = None,
+    warmup_days: Annotated[int, typer.Option(help="Days of history before training starts (default split only).")] = 30,
+    unlabelled_weight: Annotated[float, typer.Option(help="Weight of uninspected containers as negatives.")] = 0.05,
+    random_weight: Annotated[float, typer.Option(help="Weight of random-slice inspections.")] = 5.0,
+    seed: Annotated[int, typer.Option()] = 7,
+    threads: Annotated[int, typer.Option(help="LightGBM num_threads.")] = 2,
+    register: Annotated[bool, typer.Option(help="Register the model as a new version of container-risk.")] = True,
+    promote_after: Annotated[bool, typer.Option("--promote", help="Promote if not worse than the champion.")] = False,
+    sync: Annotated[bool, typer.Option(help="First ingest outcomes recorded through the service (CCP_DATABASE_URL).")] = True,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Train on the lake (new outcomes included), log the run to MLflow and register the model."""
+    from models.training import TrainConfig
+    from models.workflow import promote, train_and_register
+
+    lake = _lake(lake_dir)
+    if sync:
+        added = sync_outcomes(lake, _settings().database_url)
+        if added:
+            err.print(f"ingested {added} new outcome(s) recorded through the service")
+    try:
+        split = _split(lake, train_start, train_end, valid_end, test_end, warmup_days)
+    except ValueError as exc:
+        _fail(str(exc))
+    import polars as pl
+
+    oracle_frame = pl.read_parquet(oracle) if oracle else None
+    config = TrainConfig(split=split, unlabelled_weight=unlabelled_weight, random_weight=random_weight, seed=seed, num_threads=threads)
+    client = _client(tracking_uri)
+    with err.status("training") as status:
+        try:
+            result, logged = train_and_register(lake, client, config, oracle=oracle_frame, register=register, progress=lambda m: status.update(m))
+        except ValueError as exc:
+            _fail(str(exc))
+    decision = None
+    if promote_after and logged.version:
+        decision = promote(lake, client, logged.version)
+        _audit_promotion(decision, forced=False)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "run_id": logged.run_id,
+                    "version": logged.version,
+                    "model_sha256": logged.model_sha256,
+                    "counts": result.counts,
+                    "metrics": {k: v for k, v in result.evaluation.headline().items() if v == v},
+                    "promotion": decision.message if decision else None,
+                },
+                indent=2,
+            )
+        )
+        return
+    console.print(f"run {logged.run_id}  version {logged.version or '(not registered)'}  model sha256 {logged.model_sha256[:16]}…")
+    console.print(f"split: train {split.train_start}..{split.train_end}  valid ..{split.valid_end}  test ..{split.test_end}")
+    console.print(", ".join(f"{k} {v:,}" for k, v in result.counts.items()))
+    print_metric_table(result.evaluation.table(), title="test period: model beside baselines")
+    if decision:
+        console.print(decision.message)
+
+
+def _audit_promotion(decision, *, forced: bool) -> None:
+    from targeting.cli.service import audit_cli_event
+
+    audit_cli_event(
+        "model.promote",
+        object_type="model",
+        object_id="container-risk",
+        model_version=decision.version,
+        result="promoted" if decision.promoted else "refused",
+        detail={"message": decision.message, "previous": decision.previous, "forced": forced},
+    )
+
+
+@app.command("promote")
+def promote_command(
+    version: Annotated[str, typer.Option("--version", help="Model version to make champion.")],
+    force: Annotated[bool, typer.Option(help="Promote even if worse than the champion (needs --reason).")] = False,
+    reason: Annotated[Optional[str], typer.Option(help="Why (recorded as a tag).")] = None,
+    lake_dir: Annotated[Optional[Path], typer.Option("--lake")] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri")] = None,
+) -> None:
+    """Move the champion alias to VERSION if it is not worse than the current champion on the same held-out period."""
+    from models.workflow import promote
+
+    if force and not reason:
+        _fail("--force needs --reason")
+    try:
+        decision = promote(_lake(lake_dir), _client(tracking_uri), version, force=force, reason=reason)
+    except Exception as exc:  # noqa: BLE001 - shown as one line
+        _fail(f"cannot promote version {version}: {exc}")
+    _audit_promotion(decision, forced=force)
+    console.print(decision.message)
+    if not decision.promoted:
+        raise typer.Exit(1)
+
+
+@app.command("models")
+def models_command(tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri")] = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List registered versions, aliases and headline metrics."""
+    from models.tracking import list_versions
+
+    frame = list_versions(_client(tracking_uri))
+    if as_json:
+        typer.echo(json.dumps(frame.to_dicts(), indent=2, default=str))
+        return
+    if frame.height == 0:
+        console.print("no registered versions of container-risk yet: run `targeting train`")
+        return
+    table = Table(title="container-risk")
+    for c in ("version", "aliases", "test_period", "pr_auc", "precision_at_1", "oracle_precision_at_1", "oracle_recall_at_5"):
+        table.add_column(c)
+    for row in frame.iter_rows(named=True):
+        table.add_row(*(_fmt(row[c]) for c in ("version", "aliases", "test_period", "pr_auc", "precision_at_1", "oracle_precision_at_1", "oracle_recall_at_5")))
+    console.print(table)
+
+
+@app.command("compare")
+def compare_command(
+    a: Annotated[str, typer.Argument(help="Version A")],
+    b: Annotated[str, typer.Argument(help="Version B (its test period is used)")],
+    lake_dir: Annotated[Optional[Path], typer.Option("--lake")] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri")] = None,
+    oracle: Annotated[Optional[Path], typer.Option(help="Simulator oracle.parquet")] = None,
+) -> None:
+    """Compare two versions on the same test period (metric table)."""
+    import polars as pl
+
+    from models.workflow import compare_versions
+
+    try:
+        frame = compare_versions(_lake(lake_dir), _client(tracking_uri), a, b, oracle=pl.read_parquet(oracle) if oracle else None)
+    except Exception as exc:  # noqa: BLE001
+        _fail(f"cannot compare {a} and {b}: {exc}")
+    print_metric_table(frame, title=f"versions {a} and {b} on version {b}'s test period")

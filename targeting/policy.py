@@ -1,0 +1,728 @@
+"""The selection policy: which candidates of a port-day go on the inspection list, and why.
+
+Pure and deterministic: no I/O, no clock, no global random state. The same
+inputs (in any row order) give the same list, including the random slice,
+whose seed is recorded in the list.
+
+Steps, for a :class:`~targeting.lists.ListRequest` at port ``P`` for date ``D``
+(decision time ``D`` 00:00 UTC):
+
+1. :func:`candidates_for` picks the manifests due at ``P`` on ``D`` and filed
+   strictly before the decision time.
+2. The caller scores them (features, model), matches alerts
+   (:func:`features.intel.match_alerts`) and evaluates the rules
+   (:func:`features.rules.evaluate_rules` with ``at=decision_at, port=P``).
+3. :func:`select` fills the capacity:
+
+   - **WATCHLIST**: every candidate with an active alert hit (mandatory; if
+     they alone exceed the capacity all are still listed,
+     ``mandatory_exceeds_capacity`` is set and a warning says so);
+   - **exploration slots** are then reserved: ``round_half_up(capacity x
+     exploration_share)``, at most what the watchlist left;
+   - **RULE**: rule hits (``rule_score > 0``) by rule score, at most
+     ``floor(capacity x max_rule_share)`` of them and at most what is left;
+   - **MODEL**: the rest of the slots, by model score;
+   - **RANDOM**: the reserved exploration slots, drawn uniformly without
+     replacement from the candidates not selected above, with a numpy
+     ``Generator`` seeded by the request's seed (default :func:`default_seed`).
+     Each drawn item's ``selection_probability`` is ``slots / eligible``;
+     every other selected item has probability 1.0.
+
+   Everything not selected is *deferred* (reported with its score, never
+   dropped).
+4. The caller explains the selected rows only
+   (:func:`targeting.explain.model_reasons_for`) and assembles the record with
+   :func:`build_inspection_list`.
+
+Ordering (the list's ranks 1..n): WATCHLIST, RULE, MODEL, RANDOM; within
+WATCHLIST, MODEL and RANDOM by model score descending; within RULE by rule
+score descending, then model score descending; remaining ties by container
+number, then manifest id, ascending. Deferred items: score descending, then
+container number, then manifest id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+import numpy as np
+import polars as pl
+
+from features.contracts import UTC_DATETIME
+from features.reference import haversine_km, port_coordinates_frame
+from targeting.lists import DeferredItem, InspectionList, ListItem, ListRequest
+
+__all__ = [
+    "CALL_TYPES",
+    "DECISION_COLUMN",
+    "PolicyConfig",
+    "Selection",
+    "build_inspection_list",
+    "candidates_for",
+    "compose_reasons",
+    "decision_time",
+    "default_seed",
+    "exploration_slots",
+    "rule_slots",
+    "select",
+    "watchlist_reasons",
+]
+
+DECISION_COLUMN = "decision_at"
+CALL_TYPES = ("DISCHARGE", "TRANSSHIPMENT")
+MAX_SEED = 2**63 - 1
+"""Seeds are non-negative 63-bit integers (what the service accepts and stores)."""
+
+_SELECTED_SCHEMA: dict[str, pl.DataType] = {
+    "rank": pl.Int64(),
+    "manifest_id": pl.String(),
+    "container_number": pl.String(),
+    "score": pl.Float64(),
+    "source": pl.String(),
+    "selection_probability": pl.Float64(),
+    "exam_type": pl.String(),
+    "alert_count": pl.Int64(),
+    "alert_max_severity": pl.Int64(),
+    "alert_reasons": pl.List(pl.String()),
+    "alert_severities": pl.List(pl.Int64()),
+    "rule_codes": pl.List(pl.String()),
+    "rule_reasons": pl.List(pl.String()),
+    "rule_score": pl.Float64(),
+}
+_DEFERRED_SCHEMA: dict[str, pl.DataType] = {
+    "manifest_id": pl.String(),
+    "container_number": pl.String(),
+    "score": pl.Float64(),
+    "source_if_selected": pl.String(),
+}
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Parameters of the selection policy.
+
+    Attributes
+    ----------
+    exploration_share
+        Share of the capacity drawn at random for quality control (0..1).
+        Used only when the request states none: a
+        :class:`~targeting.lists.ListRequest` always carries its own
+        ``exploration_share`` (default 0.10 as well), which wins, because it
+        is what the stored list records and what a replay reuses.
+    max_rule_share
+        Largest share of the capacity rule hits may take (0..1), so the model
+        keeps slots: at most ``floor(capacity x max_rule_share)`` RULE items.
+    max_reasons
+        Most reasons shown per item (watchlist, then rules, then model).
+    model_reasons
+        Most model (contribution) reasons computed per selected item.
+    """
+
+    exploration_share: float = 0.10
+    max_rule_share: float = 0.50
+    max_reasons: int = 5
+    model_reasons: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("exploration_share", "max_rule_share"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 <= value <= 1.0):
+                raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+        for name in ("max_reasons", "model_reasons"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def decision_time(day: date) -> datetime:
+    """The decision time of the list for ``day``: ``day`` 00:00 UTC (aware)."""
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+def default_seed(port: str, day: date) -> int:
+    """Seed of the random slice when the request gives none.
+
+    The first 8 bytes of ``sha256(f"{port}|{day.isoformat()}")`` as a
+    big-endian integer, masked to 63 bits (stable across processes and
+    platforms).
+
+    >>> default_seed("NLRTM", date(2024, 4, 10)) == default_seed("NLRTM", date(2024, 4, 10))
+    True
+    """
+    digest = hashlib.sha256(f"{port}|{day.isoformat()}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & MAX_SEED
+
+
+def exploration_slots(capacity: int, share: float) -> int:
+    """``capacity x share`` rounded half up, computed in decimal (so 25 x 0.1 is 3 and 5 x 0.1 is 1)."""
+    exact = Decimal(int(capacity)) * Decimal(repr(float(share)))
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def rule_slots(capacity: int, share: float) -> int:
+    """Most RULE items: ``floor(capacity x share)``, computed in decimal."""
+    return int((Decimal(int(capacity)) * Decimal(repr(float(share)))).to_integral_value(rounding=ROUND_FLOOR))
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+def _transshipment_share(rows: pl.LazyFrame, port: str) -> pl.LazyFrame:
+    """``__row`` and ``__share``: the share of the declared route travelled when the container calls at ``port``.
+
+    The route is port of loading -> transshipment ports (in order) ->
+    port of discharge; the share is the great-circle distance from the port of
+    loading to the first occurrence of ``port`` among the transshipment ports
+    over the whole route's great-circle distance. When a port on the route has
+    no coordinates in the port reference (or the route has zero length) the
+    share falls back to the number of legs travelled over the number of legs.
+    """
+    coords = port_coordinates_frame().lazy().select(
+        pl.col("locode").alias("__port"), pl.col("latitude").alias("__lat"), pl.col("longitude").alias("__lon")
+    )
+    legs = (
+        rows.select(
+            "__row",
+            pl.concat_list(pl.col("port_of_loading"), pl.col("transshipment_ports"), pl.col("port_of_discharge")).alias("__port"),
+        )
+        .with_columns(pl.int_ranges(pl.col("__port").list.len()).alias("__pos"))
+        .explode(["__port", "__pos"])
+        .join(coords, on="__port", how="left")
+        .sort("__row", "__pos")
+        .with_columns(
+            haversine_km(
+                pl.col("__lat").shift(1).over("__row"),
+                pl.col("__lon").shift(1).over("__row"),
+                pl.col("__lat"),
+                pl.col("__lon"),
+            ).alias("__leg")
+        )
+        .with_columns(pl.when(pl.col("__pos") == 0).then(pl.lit(0.0)).otherwise(pl.col("__leg")).alias("__leg"))
+    )
+    # first occurrence of the port strictly inside the route (position 0 is the port of loading)
+    target = pl.col("__pos").filter((pl.col("__port") == port) & (pl.col("__pos") > 0)).min()
+    summary = legs.group_by("__row").agg(
+        pl.col("__leg").sum().alias("__total"),
+        pl.col("__leg").is_null().any().alias("__unknown"),
+        (pl.len() - 1).cast(pl.Float64).alias("__n_legs"),
+        target.cast(pl.Float64).alias("__target"),
+        pl.col("__leg").filter(pl.col("__pos") <= target).sum().alias("__travelled"),
+    )
+    by_distance = pl.col("__travelled") / pl.col("__total")
+    by_legs = pl.col("__target") / pl.col("__n_legs")
+    share = pl.when(pl.col("__unknown") | (pl.col("__total") <= 0)).then(by_legs).otherwise(by_distance)
+    return summary.select("__row", share.clip(0.0, 1.0).alias("__share"))
+
+
+def candidates_for(manifests: pl.LazyFrame, port: str, day: date) -> pl.LazyFrame:
+    """The manifests due at ``port`` on ``day``, as known at the decision time.
+
+    The decision time is ``day`` 00:00 UTC. A manifest is a candidate when it
+    was filed strictly before the decision time (``filed_at < decision_at``)
+    and either
+
+    - ``DISCHARGE``: its port of discharge is ``port`` and its ETA falls on
+      ``day`` (``decision_at <= eta < decision_at + 1 day``); or
+    - ``TRANSSHIPMENT``: ``port`` is one of its transshipment ports (and not
+      its port of discharge) and its *estimated* call at ``port`` falls on
+      ``day``.
+
+    The call time at a transshipment port is an **estimate from the manifest
+    alone** (no schedule or AIS data): ``etd + (eta - etd) x s`` where ``s``
+    is the share of the declared route's great-circle distance (port of
+    loading -> transshipment ports -> port of discharge, from
+    :func:`features.reference.load_ports` coordinates and
+    :func:`features.reference.haversine_km`) travelled up to ``port``. It
+    ignores time spent in earlier ports and sea-route detours; when a port on
+    the route is not in the port reference, ``s`` is the share of legs
+    travelled instead.
+
+    Parameters
+    ----------
+    manifests
+        Manifest rows (MANIFESTS contract; timestamps ``Datetime("us", "UTC")``).
+    port
+        UN/LOCODE of the inspecting port.
+    day
+        The list date.
+
+    Returns
+    -------
+    pl.LazyFrame
+        The input columns plus ``decision_at`` (``Datetime("us", "UTC")``,
+        the same for every row) and ``call_type`` (``'DISCHARGE'`` or
+        ``'TRANSSHIPMENT'``), sorted by ``manifest_id`` (so the result does
+        not depend on the lake's row order). Nothing is collected.
+    """
+    if isinstance(day, datetime) or not isinstance(day, date):
+        raise ValueError(f"day must be a datetime.date, got {day!r}")
+    start = decision_time(day)
+    end = start + timedelta(days=1)
+    start_lit = pl.lit(start, dtype=UTC_DATETIME)
+    end_lit = pl.lit(end, dtype=UTC_DATETIME)
+    known = manifests.filter(pl.col("filed_at") < start_lit).with_row_index("__row")
+    columns = [c for c in manifests.collect_schema().names() if c not in (DECISION_COLUMN, "call_type")]
+
+    discharge = known.filter(
+        (pl.col("port_of_discharge") == port) & (pl.col("eta") >= start_lit) & (pl.col("eta") < end_lit)
+    ).with_columns(pl.lit("DISCHARGE").alias("call_type"))
+
+    transshipping = known.filter(
+        pl.col("transshipment_ports").list.contains(port).fill_null(False)
+        & (pl.col("port_of_discharge").ne_missing(pl.lit(port)))
+    )
+    shares = _transshipment_share(transshipping, port)
+    etd_us = pl.col("etd").dt.epoch("us")
+    transit_us = pl.col("eta").dt.epoch("us") - etd_us
+    call_us = etd_us + (transit_us.cast(pl.Float64) * pl.col("__share")).round().cast(pl.Int64)
+    call_at = pl.from_epoch(call_us, time_unit="us").dt.replace_time_zone("UTC")
+    transshipment = (
+        transshipping.join(shares, on="__row", how="left")
+        .filter((call_at >= start_lit) & (call_at < end_lit))
+        .drop("__share")
+        .with_columns(pl.lit("TRANSSHIPMENT").alias("call_type"))
+    )
+    return (
+        pl.concat([discharge, transshipment], how="vertical")
+        .sort("manifest_id", "__row")
+        .select(*columns, start_lit.alias(DECISION_COLUMN), pl.col("call_type"))
+    )
+
+
+# --------------------------------------------------------------------------- selection
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What :func:`select` decided, before reasons are attached.
+
+    Attributes
+    ----------
+    selected
+        One row per selected item in rank order: ``rank`` (1..n),
+        ``manifest_id``, ``container_number``, ``score`` (model probability),
+        ``source`` (WATCHLIST/RULE/MODEL/RANDOM), ``selection_probability``,
+        ``exam_type`` (NII/PHYSICAL, null without a split capacity), the alert
+        columns ``alert_count``, ``alert_max_severity``, ``alert_reasons``,
+        ``alert_severities`` (per reason, when the alert hits give an
+        ``alert_severities`` column; empty otherwise), and the rule columns ``rule_codes``, ``rule_reasons``,
+        ``rule_score``.
+    deferred
+        Every candidate not selected: ``manifest_id``, ``container_number``,
+        ``score``, ``source_if_selected`` (RULE for a rule hit, else MODEL),
+        by score descending, then container number, then manifest id.
+    seed
+        Seed of the random slice (the request's, or :func:`default_seed`).
+    exploration_share
+        The share actually used (the request's).
+    """
+
+    selected: pl.DataFrame
+    deferred: pl.DataFrame
+    seed: int
+    exploration_share: float
+    candidate_count: int
+    warnings: tuple[str, ...] = ()
+    mandatory_exceeds_capacity: bool = False
+
+    @property
+    def manifest_ids(self) -> list[str]:
+        """Selected manifest ids in rank order."""
+        return self.selected.get_column("manifest_id").to_list()
+
+
+def _check_request(request: ListRequest, config: PolicyConfig) -> float:
+    capacity = request.capacity
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
+        raise ValueError(f"capacity must be a non-negative integer, got {capacity!r}")
+    nii, physical = request.nii_capacity, request.physical_capacity
+    if (nii is None) != (physical is None):
+        raise ValueError("give both nii_capacity and physical_capacity, or neither")
+    if nii is not None:
+        for name, value in (("nii_capacity", nii), ("physical_capacity", physical)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if nii + physical != capacity:
+            raise ValueError(f"nii_capacity + physical_capacity must equal capacity ({nii} + {physical} != {capacity})")
+    share = config.exploration_share if request.exploration_share is None else request.exploration_share
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not (0.0 <= share <= 1.0):
+        raise ValueError(f"exploration_share must be a number in [0, 1], got {share!r}")
+    seed = request.seed
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
+        raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {seed!r}")
+    return float(share)
+
+
+def _unique_ids(frame: pl.DataFrame, what: str) -> None:
+    if "manifest_id" not in frame.columns:
+        raise ValueError(f"{what} need a 'manifest_id' column")
+    dupes = frame.filter(pl.col("manifest_id").is_duplicated()).get_column("manifest_id").unique().sort().to_list()
+    if dupes:
+        raise ValueError(f"{what} repeat manifest ids: {', '.join(map(str, dupes[:20]))}")
+
+
+def _check_scores(candidates: pl.DataFrame, scores: np.ndarray) -> np.ndarray:
+    values = np.asarray(scores, dtype=np.float64)
+    if values.ndim != 1 or values.shape[0] != candidates.height:
+        raise ValueError(f"scores must be one value per candidate: got shape {values.shape} for {candidates.height} candidates")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        ids = sorted(candidates.get_column("manifest_id").filter(pl.Series(bad)).to_list())
+        shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+        raise ValueError(f"non-finite scores for manifest ids: {shown}")
+    return values
+
+
+def _alert_frame(alert_hits: pl.DataFrame) -> pl.DataFrame:
+    _unique_ids(alert_hits, "alert hits")
+    for column in ("alert_count", "alert_max_severity", "alert_reasons"):
+        if column not in alert_hits.columns:
+            raise ValueError(f"alert hits need a {column!r} column (the output of features.intel.match_alerts)")
+    severities = (
+        pl.col("alert_severities").cast(pl.List(pl.Int64()))
+        if "alert_severities" in alert_hits.columns
+        else pl.lit([], dtype=pl.List(pl.Int64()))
+    )
+    return alert_hits.select(
+        pl.col("manifest_id"),
+        pl.col("alert_count").cast(pl.Int64()),
+        pl.col("alert_max_severity").cast(pl.Int64()),
+        pl.col("alert_reasons").cast(pl.List(pl.String())),
+        severities.alias("alert_severities"),
+    )
+
+
+def _rule_frame(rule_hits: pl.DataFrame) -> pl.DataFrame:
+    _unique_ids(rule_hits, "rule hits")
+    for column in ("rule_codes", "rule_reasons", "rule_score"):
+        if column not in rule_hits.columns:
+            raise ValueError(f"rule hits need a {column!r} column (the output of features.rules.evaluate_rules)")
+    return rule_hits.select(
+        pl.col("manifest_id"),
+        pl.col("rule_codes").cast(pl.List(pl.String())),
+        pl.col("rule_reasons").cast(pl.List(pl.String())),
+        pl.col("rule_score").cast(pl.Float64()),
+    )
+
+
+_BY_SCORE = (["score", "container_number", "manifest_id"], [True, False, False])
+_BY_RULE = (["rule_score", "score", "container_number", "manifest_id"], [True, True, False, False])
+
+
+def _sorted(frame: pl.DataFrame, order: tuple[list[str], list[bool]]) -> pl.DataFrame:
+    return frame.sort(order[0], descending=order[1], nulls_last=True, maintain_order=True)
+
+
+def _assign_exams(selected: pl.DataFrame, request: ListRequest) -> pl.DataFrame:
+    """PHYSICAL for the highest-risk ``physical_capacity`` items, NII for the rest (null without a split)."""
+    if request.physical_capacity is None:
+        return selected.with_columns(pl.lit(None, dtype=pl.String()).alias("exam_type"))
+    priority = selected.with_columns((pl.col("source") == "WATCHLIST").alias("__watch")).sort(
+        ["__watch", "alert_max_severity", "score", "container_number", "manifest_id"],
+        descending=[True, True, True, False, False],
+        nulls_last=True,
+    )
+    physical = set(priority.head(request.physical_capacity).get_column("manifest_id").to_list())
+    return selected.with_columns(
+        pl.when(pl.col("manifest_id").is_in(list(physical))).then(pl.lit("PHYSICAL")).otherwise(pl.lit("NII")).alias("exam_type")
+    )
+
+
+def select(
+    candidates: pl.DataFrame,
+    scores: np.ndarray,
+    *,
+    alert_hits: pl.DataFrame,
+    rule_hits: pl.DataFrame,
+    request: ListRequest,
+    config: PolicyConfig,
+) -> Selection:
+    """Fill the request's capacity from the candidates (see the module docstring for the policy).
+
+    Parameters
+    ----------
+    candidates
+        Candidate manifests with at least ``manifest_id`` (unique) and
+        ``container_number``; any row order.
+    scores
+        Model probabilities, one finite value per candidate row, aligned with
+        ``candidates``.
+    alert_hits
+        Output of :func:`features.intel.match_alerts` (``manifest_id``,
+        ``alert_count``, ``alert_max_severity``, ``alert_reasons``; an optional
+        ``alert_severities`` list aligned with ``alert_reasons``). Candidates
+        without a row have no hit.
+    rule_hits
+        Output of :func:`features.rules.evaluate_rules` (``manifest_id``,
+        ``rule_codes``, ``rule_reasons``, ``rule_score``). Candidates without
+        a row have no hit.
+    request
+        Port, date, capacity (and optional NII/physical split), exploration
+        share and seed.
+    config
+        Policy parameters.
+
+    Returns
+    -------
+    Selection
+        Selected rows in rank order, deferred rows, the seed, warnings.
+
+    Raises
+    ------
+    ValueError
+        A non-finite score (the message names the manifest ids), scores not
+        aligned with the candidates, repeated manifest ids, a bad capacity
+        split or an out-of-range exploration share or seed.
+    """
+    share = _check_request(request, config)
+    for column in ("manifest_id", "container_number"):
+        if column not in candidates.columns:
+            raise ValueError(f"candidates need a {column!r} column")
+    _unique_ids(candidates, "candidates")
+    values = _check_scores(candidates, scores)
+    seed = default_seed(request.port, request.list_date) if request.seed is None else int(request.seed)
+    capacity = request.capacity
+
+    frame = (
+        candidates.select(pl.col("manifest_id").cast(pl.String()), pl.col("container_number").cast(pl.String()))
+        .with_columns(pl.Series("score", values, dtype=pl.Float64()))
+        .join(_alert_frame(alert_hits), on="manifest_id", how="left")
+        .join(_rule_frame(rule_hits), on="manifest_id", how="left")
+        .with_columns(
+            pl.col("alert_count").fill_null(0),
+            pl.col("alert_max_severity").fill_null(0),
+            pl.col("alert_reasons").fill_null(pl.lit([], dtype=pl.List(pl.String()))),
+            pl.col("alert_severities").fill_null(pl.lit([], dtype=pl.List(pl.Int64()))),
+            pl.col("rule_codes").fill_null(pl.lit([], dtype=pl.List(pl.String()))),
+            pl.col("rule_reasons").fill_null(pl.lit([], dtype=pl.List(pl.String()))),
+            pl.col("rule_score").fill_null(0.0),
+        )
+        # canonical order first, so nothing below depends on the input row order
+        .sort("manifest_id")
+    )
+    warnings: list[str] = []
+
+    watch = _sorted(frame.filter(pl.col("alert_count") > 0), _BY_SCORE)
+    mandatory_exceeds = watch.height > capacity
+    if mandatory_exceeds:
+        warnings.append(
+            f"{watch.height} watchlist/alert hits exceed the capacity of {capacity}: all are listed (mandatory); "
+            "no slots are left for rule profiles, the model or the random slice"
+        )
+    left = max(capacity - watch.height, 0)
+    explore = min(exploration_slots(capacity, share), left)
+    if share > 0 and exploration_slots(capacity, share) == 0 and capacity > 0:
+        warnings.append(f"exploration share {share} of capacity {capacity} rounds to 0 random slots")
+    left -= explore
+
+    rest = frame.filter(pl.col("alert_count") == 0)
+    rules = _sorted(rest.filter(pl.col("rule_score") > 0), _BY_RULE).head(min(rule_slots(capacity, config.max_rule_share), left))
+    left -= rules.height
+    taken = set(rules.get_column("manifest_id").to_list())
+    rest = rest.filter(~pl.col("manifest_id").is_in(list(taken)))
+    model = _sorted(rest, _BY_SCORE).head(left)
+    taken = set(model.get_column("manifest_id").to_list())
+    pool = rest.filter(~pl.col("manifest_id").is_in(list(taken))).sort("container_number", "manifest_id")
+
+    draws = min(explore, pool.height)
+    rng = np.random.default_rng(seed)
+    picked = np.sort(rng.choice(pool.height, size=draws, replace=False)) if draws else np.empty(0, dtype=np.int64)
+    random_probability = draws / pool.height if pool.height else 0.0
+    randoms = _sorted(pool[picked.tolist()] if draws else pool.head(0), _BY_SCORE)
+
+    parts = [
+        watch.with_columns(pl.lit("WATCHLIST").alias("source"), pl.lit(1.0).alias("selection_probability")),
+        rules.with_columns(pl.lit("RULE").alias("source"), pl.lit(1.0).alias("selection_probability")),
+        model.with_columns(pl.lit("MODEL").alias("source"), pl.lit(1.0).alias("selection_probability")),
+        randoms.with_columns(pl.lit("RANDOM").alias("source"), pl.lit(float(random_probability)).alias("selection_probability")),
+    ]
+    selected = pl.concat(parts, how="vertical").with_row_index("rank", offset=1).with_columns(pl.col("rank").cast(pl.Int64()))
+    selected = _assign_exams(selected, request).select(
+        [pl.col(name).cast(dtype) for name, dtype in _SELECTED_SCHEMA.items()]
+    )
+    if request.physical_capacity is not None and selected.height > capacity:
+        warnings.append(
+            f"{selected.height} items for {request.physical_capacity} physical and {request.nii_capacity} NII exams: "
+            "the items beyond capacity are assigned NII"
+        )
+    if frame.height < capacity:
+        warnings.append(f"only {frame.height} candidates for a capacity of {capacity}")
+
+    chosen = set(selected.get_column("manifest_id").to_list())
+    deferred = _sorted(frame.filter(~pl.col("manifest_id").is_in(list(chosen))), _BY_SCORE).select(
+        "manifest_id",
+        "container_number",
+        "score",
+        pl.when(pl.col("rule_score") > 0).then(pl.lit("RULE")).otherwise(pl.lit("MODEL")).alias("source_if_selected"),
+    )
+    return Selection(
+        selected=selected,
+        deferred=deferred.select([pl.col(n).cast(t) for n, t in _DEFERRED_SCHEMA.items()]),
+        seed=seed,
+        exploration_share=share,
+        candidate_count=frame.height,
+        warnings=tuple(warnings),
+        mandatory_exceeds_capacity=mandatory_exceeds,
+    )
+
+
+# --------------------------------------------------------------------------- reasons and the record
+
+
+def _normalised(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold().rstrip(".")
+
+
+def compose_reasons(
+    alert_reasons: Sequence[str],
+    rule_reasons: Sequence[str],
+    model_reasons: Sequence[str],
+    limit: int = 5,
+) -> tuple[str, ...]:
+    """At most ``limit`` reasons: watchlist first, then rules, then the model; duplicates dropped.
+
+    Two reasons are duplicates when they are equal after Unicode (NFKC)
+    normalisation, whitespace collapsing, case folding and dropping a final
+    period; the first occurrence is kept. Blank reasons are skipped.
+
+    >>> compose_reasons(["Alert A"], ["Rule R", "alert a."], ["Model M"], limit=2)
+    ('Alert A', 'Rule R')
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
+    seen: set[str] = set()
+    out: list[str] = []
+    for text in (*alert_reasons, *rule_reasons, *model_reasons):
+        if len(out) >= limit:
+            break
+        if text is None:
+            continue
+        key = _normalised(str(text))
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        out.append(" ".join(str(text).split()))
+    return tuple(out)
+
+
+def watchlist_reasons(reasons: Sequence[str], severities: Sequence[int | None], max_severity: int) -> list[str]:
+    """Officer-readable watchlist reasons with their severity.
+
+    ``reasons`` come sorted by severity descending (as
+    :func:`features.intel.match_alerts` returns them), so the first one has
+    ``max_severity``; later ones carry their own severity only when
+    ``severities`` gives it.
+    """
+    out = []
+    for i, reason in enumerate(reasons):
+        severity = severities[i] if i < len(severities) and severities[i] is not None else (max_severity if i == 0 else None)
+        label = f"Watchlist alert (severity {severity}/5)" if severity else "Watchlist alert"
+        out.append(f"{label}: {reason}")
+    return out
+
+
+def _utc(value: datetime) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError("decision_at must be a timezone-aware datetime")
+    return value.astimezone(timezone.utc)
+
+
+def build_inspection_list(
+    selection: Selection,
+    *,
+    request: ListRequest,
+    model_reasons: Mapping[str, Sequence[str]],
+    decision_at: datetime,
+    model_name: str,
+    model_version: str,
+    model_artifact_sha256: str,
+    ruleset_version: int,
+    input_data_sha256: str,
+    config: PolicyConfig = PolicyConfig(),
+) -> InspectionList:
+    """Assemble the :class:`~targeting.lists.InspectionList` record of a selection.
+
+    Parameters
+    ----------
+    selection
+        The output of :func:`select` for ``request``.
+    request
+        The request the selection was made for.
+    model_reasons
+        Model reasons per selected manifest id (e.g. from
+        :func:`targeting.explain.model_reasons_for`); keys must be exactly the
+        selected manifest ids (a value may be empty). Explanations of
+        non-selected rows are refused: they are never computed.
+    decision_at
+        Timezone-aware decision time (stored in UTC).
+    model_name, model_version, model_artifact_sha256, ruleset_version, input_data_sha256
+        Provenance recorded with the list.
+    config
+        ``max_reasons`` caps each item's reasons (watchlist, then rules, then
+        model, deduplicated by :func:`compose_reasons`).
+
+    Returns
+    -------
+    InspectionList
+        Items in rank order; deferred items in score order.
+    """
+    ids = selection.manifest_ids
+    extra = sorted(set(model_reasons) - set(ids))
+    missing = sorted(set(ids) - set(model_reasons))
+    if extra:
+        raise ValueError(f"model reasons given for manifests that are not selected: {', '.join(extra[:20])}")
+    if missing:
+        raise ValueError(f"model reasons missing for selected manifests: {', '.join(missing[:20])}")
+    items = []
+    for row in selection.selected.iter_rows(named=True):
+        alert_texts = watchlist_reasons(row["alert_reasons"], row["alert_severities"], row["alert_max_severity"])
+        reasons = compose_reasons(alert_texts, row["rule_reasons"], list(model_reasons[row["manifest_id"]]), limit=config.max_reasons)
+        items.append(
+            ListItem(
+                rank=int(row["rank"]),
+                container_number=row["container_number"],
+                manifest_id=row["manifest_id"],
+                score=float(row["score"]),
+                source=row["source"],
+                selection_probability=float(row["selection_probability"]),
+                reasons=reasons,
+                exam_type=row["exam_type"],
+            )
+        )
+    deferred = tuple(
+        DeferredItem(
+            container_number=row["container_number"],
+            manifest_id=row["manifest_id"],
+            score=float(row["score"]),
+            source_if_selected=row["source_if_selected"],
+        )
+        for row in selection.deferred.iter_rows(named=True)
+    )
+    return InspectionList(
+        port=request.port,
+        list_date=request.list_date,
+        decision_at=_utc(decision_at),
+        capacity=request.capacity,
+        nii_capacity=request.nii_capacity,
+        physical_capacity=request.physical_capacity,
+        exploration_share=selection.exploration_share,
+        seed=selection.seed,
+        model_name=model_name,
+        model_version=model_version,
+        model_artifact_sha256=model_artifact_sha256,
+        ruleset_version=int(ruleset_version),
+        input_data_sha256=input_data_sha256,
+        candidate_count=selection.candidate_count,
+        items=tuple(items),
+        deferred=deferred,
+        mandatory_exceeds_capacity=selection.mandatory_exceeds_capacity,
+        warnings=selection.warnings,
+    )

@@ -21,9 +21,11 @@ Two implementations share these semantics:
   list): the state of every entity at that moment, aggregated once, then
   joined by key.
 
-Precondition for both: each candidate's own manifest is part of the history
-(``build_features`` guarantees it). The candidate itself never counts as
-"other manifests".
+Precondition for both: each candidate's own manifest is part of the history.
+``build_features`` adds the candidates to the history on the batch path and
+refuses (``ValueError``) a state built from a history that lacks a candidate
+filed before the state's time (:meth:`EntityState.missing`). The candidate
+itself never counts as "other manifests".
 """
 
 from __future__ import annotations
@@ -176,6 +178,10 @@ def _self_counts(candidates: pl.LazyFrame, f: EntityFamily) -> list[pl.Expr]:
     return exprs
 
 
+def _id_hash() -> pl.Expr:
+    return pl.col("manifest_id").hash(seed=0)
+
+
 # ----------------------------------------------------------------------------- batch path
 def _key_hash(keys: tuple[str, ...]) -> pl.Expr:
     return pl.struct(keys).hash(seed=0) if len(keys) > 1 else pl.col(keys[0]).hash(seed=0)
@@ -301,14 +307,34 @@ class EntityState:
 
     at: datetime
     tables: dict[str, pl.DataFrame]
+    known: pl.Series | None = None
+    """Hashes of the ``manifest_id`` of every manifest filed before ``at`` that the state counts."""
 
     @classmethod
     def build(cls, manifests: pl.LazyFrame, outcomes: pl.LazyFrame, at: datetime) -> "EntityState":
         hist = history_rows(manifests).filter(pl.col("t") < at)
         outc = outcome_rows(outcomes, manifests).filter(pl.col("t") < at)
         plans = {f.name: _snapshot_plan(f, hist, outc, at) for f in FAMILIES}
-        frames = pl.collect_all(list(plans.values()))
-        return cls(at=at, tables=dict(zip(plans, frames)))
+        *frames, known = pl.collect_all([*plans.values(), hist.select(_id_hash().sort())])
+        return cls(at=at, tables=dict(zip(plans, frames)), known=known.to_series())
+
+    def missing(self, candidates: pl.DataFrame | pl.LazyFrame) -> list[str]:
+        """Ids of candidates filed before ``at`` whose manifest is not in the state's history (sorted).
+
+        The state counts every manifest filed before ``at`` and subtracts each
+        candidate's own; a candidate missing from the history it was built from
+        would get counts one too low (and miss its own first filing), unlike the
+        batch path, which adds candidates to the history.
+        """
+        if self.known is None:
+            return []
+        filed = candidates.lazy().filter(pl.col("filed_at") < self.at).select("manifest_id", _id_hash().alias("_h")).collect()
+        if self.known.len() == 0:
+            return sorted(filed["manifest_id"].unique().to_list())
+        # ``known`` is sorted: a binary search per candidate instead of hashing the whole history.
+        position = self.known.search_sorted(filed["_h"]).clip(upper_bound=self.known.len() - 1)
+        found = self.known.gather(position) == filed["_h"]
+        return sorted(filed.filter(~found)["manifest_id"].unique().to_list())
 
     def features(self, candidates: pl.LazyFrame, stats: FeatureStats) -> pl.LazyFrame:
         """Entity features for candidates whose ``decision_at`` all equal ``self.at``."""

@@ -27,6 +27,7 @@ ALERT_OUTPUT_COLUMNS = (
     "alert_max_severity",
     "alert_ids",
     "alert_reasons",
+    "alert_severities",
     *(f"alert_count_{k.lower()}" for k in ALERT_KINDS),
 )
 
@@ -36,7 +37,8 @@ _EXACT_MATCH_COLUMNS: dict[str, tuple[str, ...]] = {
     "BL": ("master_bl", "house_bl"),
     "VESSEL": ("vessel_imo",),
 }
-_HS_PREFIX_LENGTHS = (2, 4, 6, 8, 10)
+_HS_PREFIX_LENGTHS = tuple(range(2, 11))
+"""Every prefix length an HS_CODE alert may have (2-10 digits, odd lengths included: ingest and the service accept them)."""
 
 
 def _keys(candidates: pl.LazyFrame) -> pl.LazyFrame:
@@ -101,8 +103,8 @@ def match_alerts(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame
     Returns
     -------
     The input columns plus ``alert_count``, ``alert_max_severity`` (0 when
-    none), ``alert_ids`` and ``alert_reasons`` (sorted by severity desc then
-    id) and ``alert_count_<kind>`` per kind. Only alerts active at the row's
+    none), ``alert_ids``, ``alert_reasons`` and ``alert_severities`` (sorted by
+    severity desc then id) and ``alert_count_<kind>`` per kind. Only alerts active at the row's
     ``decision_at`` count.
     """
     indexed = candidates.with_row_index("__alert_row")
@@ -122,6 +124,7 @@ def match_alerts(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame
         pl.col("severity").max().cast(pl.Int64).alias("alert_max_severity"),
         pl.col("alert_id").alias("alert_ids"),
         pl.col("reason").alias("alert_reasons"),
+        pl.col("severity").cast(pl.Int64).alias("alert_severities"),
         *per_kind,
     )
     counts = ["alert_count", "alert_max_severity", *(f"alert_count_{k.lower()}" for k in ALERT_KINDS)]
@@ -131,6 +134,7 @@ def match_alerts(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame
             *(pl.col(c).fill_null(0) for c in counts),
             pl.col("alert_ids").fill_null(pl.lit([], dtype=pl.List(pl.String))),
             pl.col("alert_reasons").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            pl.col("alert_severities").fill_null(pl.lit([], dtype=pl.List(pl.Int64))),
         )
         .drop("__alert_row")
     )

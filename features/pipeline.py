@@ -116,7 +116,9 @@ def build_features(
         Statistics fitted at training time (vocabularies, norms, rate prior).
     state
         Pre-aggregated entity state for a single decision time; when given,
-        every candidate's ``decision_at`` must equal ``state.at``.
+        every candidate's ``decision_at`` must equal ``state.at`` and every
+        candidate filed before it must be in the history the state was built
+        from (``ValueError`` otherwise).
 
     Returns
     -------
@@ -128,6 +130,10 @@ def build_features(
         times = candidates.lazy().select(pl.col(DECISION_COLUMN).unique()).collect().to_series().to_list()
         if any(t != state.at for t in times):
             raise ValueError(f"entity state is for {state.at.isoformat()}; candidates have decision times {sorted(set(times))}")
+        missing = state.missing(candidates)
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise ValueError(f"candidates filed before the entity state's time are missing from its history: {shown}")
     return build_features_lazy(candidates, history, stats, state=state).collect()
 
 

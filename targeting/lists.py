@@ -90,6 +90,8 @@ class InspectionList:
     deferred: tuple[DeferredItem, ...]
     mandatory_exceeds_capacity: bool = False
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    data_version: int | None = None
+    """Lake commit-log sequence number the list was built from (replay reads the lake as of it)."""
 
     def content_sha256(self) -> str:
         """sha256 of the canonical JSON of the list (stable across processes)."""

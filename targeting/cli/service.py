@@ -118,7 +118,19 @@ def serve_command(
     from serve.app import create_app
 
     settings = _settings(host=host, port=port)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", server_header=False)
+    app = create_app(settings, engine_factory=_engine_factory(settings))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", server_header=False)
+
+
+def _engine_factory(settings: Any):  # noqa: ANN202 - Callable[[Settings], TargetingEngine]
+    """``CCP_ENGINE_FACTORY`` when set, else the engine over the configured lake and MLflow registry."""
+    from serve.runtime import load_engine_factory
+
+    if settings.engine_factory:
+        return load_engine_factory(settings.engine_factory)
+    from targeting.lake_engine import engine_from_settings
+
+    return engine_from_settings
 
 
 # --------------------------------------------------------------------------- keys
@@ -226,15 +238,12 @@ def audit_verify() -> None:
 def audit_replay(list_id: Annotated[str, typer.Argument(help="Id of a served inspection list")]) -> None:
     """Regenerate a served list with its recorded rule set and watchlist; exit 1 unless byte-identical."""
     from serve.audit import record_event
-    from serve.runtime import load_engine_factory
     from serve.store.lists import get_list, load_record
     from serve.store.rulesets import ruleset_snapshot
     from serve.store.watchlist import watchlist_frame_at
 
     settings = _settings()
-    if not settings.engine_factory:
-        raise _fail("replay needs the engine: set CCP_ENGINE_FACTORY", 2)
-    engine = load_engine_factory(settings.engine_factory)(settings)
+    engine = _engine_factory(settings)(settings)
     database = _store(settings)
     try:
         with database.read() as session:

@@ -531,13 +531,15 @@ class World:
         )
 
     def _seed_false_alerts(self) -> None:
-        """Intelligence is imperfect: some alerts name legitimate parties."""
-        consignees = self.relationships["consignee_id"].unique(maintain_order=True).to_list()
+        """Intelligence is imperfect: some alerts name legitimate (mostly small) traders."""
+        volume = self.relationships.group_by("consignee_id").agg(pl.col("weight").sum()).sort("consignee_id")
+        small = volume.filter(pl.col("weight") <= pl.col("weight").quantile(0.6))["consignee_id"].to_list()
         for _ in range(max(1, self.config.days // 20)):
             day = int(self.rng.integers(0, self.config.days))
             at = self.config.start_at + timedelta(days=day)
-            party = consignees[int(self.rng.integers(len(consignees)))]
-            self._alert("PARTY", party, "Reported by a partner agency: possible links to a trafficking network", int(self.rng.integers(2, 4)), at, at + timedelta(days=int(self.rng.integers(30, 120))))
+            party = small[int(self.rng.integers(len(small)))]
+            reason = "Reported by a partner agency: possible links to a trafficking network"
+            self._alert("PARTY", party, reason, int(self.rng.integers(2, 4)), at, at + timedelta(days=int(self.rng.integers(30, 90))))
         self._alert("HS_CODE", "293941", "Ephedrine salts: scheduled precursor, verify pre-export notification", 4, self.config.start_at - timedelta(days=365), None)
 
     def _tip_offs(self, batch: DayBatch) -> None:

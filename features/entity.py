@@ -286,6 +286,7 @@ def entity_features_batch(candidates: pl.LazyFrame, manifests: pl.LazyFrame, out
     ``candidates`` need ``__cand``, ``decision_at``, ``filed_at`` and the key columns;
     ``manifests`` must include every candidate's own manifest.
     """
+    candidates = candidates.cache()  # used by every family: compute once
     hist = history_rows(manifests)
     outc = outcome_rows(outcomes, manifests)
     result = candidates.select("__cand")
@@ -338,6 +339,7 @@ class EntityState:
 
     def features(self, candidates: pl.LazyFrame, stats: FeatureStats) -> pl.LazyFrame:
         """Entity features for candidates whose ``decision_at`` all equal ``self.at``."""
+        candidates = candidates.cache()  # used by every family: compute once
         result = candidates.select("__cand")
         for f in FAMILIES:
             result = result.join(self._family(candidates, f, stats), on="__cand", how="left")

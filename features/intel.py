@@ -107,7 +107,7 @@ def match_alerts(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame
     severity desc then id) and ``alert_count_<kind>`` per kind. Only alerts active at the row's
     ``decision_at`` count.
     """
-    indexed = candidates.with_row_index("__alert_row")
+    indexed = candidates.with_row_index("__alert_row").cache()  # used many times below: compute once
     keyed = _keys(indexed).join(indexed.select("__alert_row", "decision_at"), on="__alert_row")
     exact = keyed.join(alerts, on=["kind", "value"], how="inner")
     route = _route_matches(indexed, alerts)

@@ -77,6 +77,7 @@ LOAD_MISSING = declare(
 def with_route_geometry(frame: pl.LazyFrame) -> pl.LazyFrame:
     """Add ``route_km`` and ``route_circuity`` (needs ``__cand``)."""
     ports = load_ports().lazy().select("locode", "latitude", "longitude")
+    frame = frame.cache()  # used twice below: compute once (and keep the optimiser's plan small)
     stops = (
         frame.select(
             "__cand",
@@ -120,6 +121,7 @@ def with_event_features(frame: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFra
     Only events with ``etd - 45 days <= event_time < decision_at`` and after the container's last
     :data:`TRIP_END_EVENTS` event before ``etd`` (its previous trip) count.
     """
+    frame = frame.cache()  # used twice below: compute once (and keep the optimiser's plan small)
     keys = frame.select("__cand", "container_number", "etd", "decision_at", pl.col("seal_number").alias("_doc_seal"), "port_of_loading")
     lookback = (
         keys.join(events.select("container_number", "event_time", "locode", "event_type", pl.col("seal_number").alias("_ev_seal")), on="container_number")

@@ -91,7 +91,7 @@ def sync_outcomes(lake, database_url: str | None) -> int:
     path = database_url.removeprefix("sqlite:///")
     if database_url.startswith("sqlite:///") and not Path(path).exists():
         return 0
-    database = Database(database_url)
+    database = Database.from_url(database_url)
     try:
         frame = export_outcomes(database)
     finally:

@@ -1,0 +1,5 @@
+"""``python -m targeting.cli``: same as the ``targeting`` command."""
+
+from targeting.cli import main
+
+main()

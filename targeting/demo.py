@@ -1,0 +1,263 @@
+"""The end-to-end demo: simulate a port world, ingest it, train and promote a champion, then run the
+daily loop through the real HTTP service (started and stopped here): a port officer's inspection list with
+reasons, outcomes posted back, retraining on them, and an auditor's checks.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+console = Console(width=170)
+PORT = "NLRTM"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    workdir: Path
+    days: int = 240
+    containers_per_day: int = 700
+    seed: int = 7
+    capacity: int = 15
+    mlruns: Path = Path("mlruns")
+
+
+def _step(title: str) -> None:
+    console.rule(f"[bold]{title}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(config: DemoConfig, port: int) -> dict[str, str]:
+    work = config.workdir.resolve()
+    return {
+        **os.environ,
+        "CCP_DATABASE_URL": f"sqlite:///{work / 'var' / 'ccp.db'}",
+        "CCP_LAKE_DIR": str(work / "lake"),
+        "CCP_MLFLOW_TRACKING_URI": f"sqlite:///{config.mlruns.resolve() / 'mlflow.db'}",
+        "CCP_HOST": "127.0.0.1",
+        "CCP_PORT": str(port),
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
+    }
+
+
+def simulate_and_ingest(config: DemoConfig) -> tuple[Path, dict]:
+    """Simulate the world into ``workdir/world`` and ingest its four feeds into ``workdir/lake``."""
+    from features.ingest import ingest
+    from features.lake import Lake
+    from targeting.world.run import simulate_to_directory
+    from targeting.world.world import WorldConfig
+
+    world_dir = config.workdir / "world"
+    world = WorldConfig(seed=config.seed, days=config.days, containers_per_day=config.containers_per_day)
+    with console.status("simulating the port world"):
+        summary = simulate_to_directory(world, world_dir)
+    console.print(
+        f"world: {summary['manifests']:,} manifests, {summary['events']:,} events, {summary['outcomes']:,} historical inspections, "
+        f"{summary['alerts']} alerts; base rate {summary['base_rate']:.3%}; {sum(summary['faults'].values())} rows malformed on purpose"
+    )
+    lake = Lake(config.workdir / "lake")
+    end = datetime.combine(world.start + timedelta(days=config.days + 30), datetime.min.time(), tzinfo=UTC)
+    table = Table(title="ingest summary")
+    for column in ("table", "input rows", "accepted", "unchanged", "quarantined", "top quarantine reason"):
+        table.add_column(column)
+    for name in ("manifests", "events", "outcomes", "alerts"):
+        result = ingest(lake, name, [world_dir / f"{name}.parquet"], now=end)
+        top = max(result.reasons.items(), key=lambda kv: kv[1])[0] if result.reasons else "-"
+        table.add_row(name, f"{result.input_rows:,}", f"{result.accepted:,}", f"{result.unchanged:,}", f"{result.quarantined:,}", top)
+    console.print(table)
+    return world_dir, summary
+
+
+def train_and_promote(world_dir: Path, env: dict[str, str], *, label: str) -> None:
+    """Train through the CLI (as a data scientist would), promote if not worse, and print the metric table."""
+    _run([sys.executable, "-m", "targeting.cli", "train", "--oracle", str(world_dir / "oracle.parquet"), "--promote"], env, label)
+
+
+def _run(args: list[str], env: dict[str, str], label: str) -> None:
+    console.print(f"[dim]$ targeting {' '.join(args[3:])}[/dim]")
+    completed = subprocess.run(args, env=env, text=True)
+    if completed.returncode != 0:
+        raise SystemExit(f"{label} failed with exit code {completed.returncode}")
+
+
+def _keys(env: dict[str, str]) -> dict[str, str]:
+    from serve.app import open_store
+    from serve.security import Role
+    from serve.settings import Settings
+    from serve.store.keys import create_key
+
+    settings = Settings(database_url=env["CCP_DATABASE_URL"], lake_dir=Path(env["CCP_LAKE_DIR"]), mlflow_tracking_uri=env["CCP_MLFLOW_TRACKING_URI"])
+    database = open_store(settings)
+    try:
+        with database.write() as session:
+            keys = {
+                "officer": create_key(session, role=Role.OFFICER, ports=(PORT,), label="PCU Rotterdam", created_by="demo").key,
+                "other_officer": create_key(session, role=Role.OFFICER, ports=("BEANR",), label="PCU Antwerp", created_by="demo").key,
+                "data_scientist": create_key(session, role=Role.DATA_SCIENTIST, label="targeting team", created_by="demo").key,
+                "auditor": create_key(session, role=Role.AUDITOR, label="inspectorate", created_by="demo").key,
+            }
+    finally:
+        database.dispose()
+    return keys
+
+
+class Server:
+    """The real service in a subprocess (``targeting serve``) on a free loopback port."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.url = f"http://127.0.0.1:{env['CCP_PORT']}"
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Server":
+        log = open(Path(self.env["CCP_LAKE_DIR"]).parent / "server.log", "w")
+        self.process = subprocess.Popen([sys.executable, "-m", "targeting.cli", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"the service exited early; see {log.name}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise SystemExit("the service did not become ready in 90 s")
+
+    def __exit__(self, *exc) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _client(server: Server, key: str) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+
+
+def print_list(body: dict) -> None:
+    table = Table(title=f"inspection list {body['id']} - {body['port']} {body['list_date']} (model v{body['model_version']}, rules v{body['ruleset_version']})")
+    for column in ("rank", "container", "source", "score", "p(select)", "reasons"):
+        table.add_column(column, overflow="fold")
+    for item in body["items"]:
+        table.add_row(
+            str(item["rank"]),
+            item["container_number"],
+            item["source"],
+            f"{item['score']:.3f}",
+            f"{item['selection_probability']:.3f}",
+            "\n".join(f"- {r}" for r in item["reasons"]),
+        )
+    console.print(table)
+    console.print(f"{body['candidate_count']} candidates; {len(body['deferred'])} deferred (reported with scores); seed {body['seed']}")
+    for warning in body.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def post_outcomes(server: Server, key: str, body: dict, oracle: pl.DataFrame) -> int:
+    """Record the exams of the list: the simulator's truth decides what an inspection finds."""
+    truth = {r["manifest_id"]: r for r in oracle.filter(pl.col("manifest_id").is_in([i["manifest_id"] for i in body["items"]])).iter_rows(named=True)}
+    list_day = date.fromisoformat(body["list_date"])
+    posted, seizures = 0, 0
+    with _client(server, key) as client:
+        for item in body["items"]:
+            row = truth.get(item["manifest_id"], {})
+            found = bool(row.get("illicit"))
+            outcome = {
+                "manifest_id": item["manifest_id"],
+                "container_number": item["container_number"],
+                "port": body["port"],
+                "inspected_at": datetime.combine(list_day, datetime.min.time(), tzinfo=UTC).replace(hour=14).isoformat(),
+                "exam_type": item.get("exam_type") or "PHYSICAL",
+                "result": "SEIZURE" if found else "NO_FINDING",
+                "seizure_category": row.get("category") if found else None,
+                "quantity_kg": float(row.get("quantity_kg") or 0.0) if found else None,
+                "concealment_method": row.get("concealment") if found else None,
+                "seal_status": "INTACT",
+                "examiner": f"EX-{body['port']}-001",
+                "selection_source": item["source"],
+            }
+            key_header = {"Idempotency-Key": f"demo-{body['id']}-{item['rank']}"}
+            response = client.post("/v1/inspection-outcomes", json=outcome, headers=key_header)
+            response.raise_for_status()
+            replay = client.post("/v1/inspection-outcomes", json=outcome, headers=key_header)
+            assert replay.json() == response.json(), "idempotent replay must return the stored response"
+            posted += 1
+            seizures += int(found)
+    console.print(f"posted {posted} outcomes ({seizures} seizures); each POST replayed once with the same Idempotency-Key: same response, stored once")
+    return posted
+
+
+def run_demo(config: DemoConfig) -> None:
+    """The whole loop; see the module docstring."""
+    for sub in ("world", "lake", "var"):
+        shutil.rmtree(config.workdir / sub, ignore_errors=True)
+    config.workdir.mkdir(parents=True, exist_ok=True)
+    config.mlruns.mkdir(parents=True, exist_ok=True)
+    env = _env(config, _free_port())
+
+    _step("1. simulate a port world and ingest it (bad rows are quarantined with their reasons)")
+    world_dir, summary = simulate_and_ingest(config)
+    oracle = pl.read_parquet(world_dir / "oracle.parquet")
+    list_day = date.fromisoformat(summary["config"]["start"]) + timedelta(days=config.days - 1)
+
+    _step("2. data scientist: train, register and promote a champion (metrics beside baselines)")
+    train_and_promote(world_dir, env, label="training")
+
+    _step("3. start the service and issue API keys")
+    keys = _keys(env)
+    with Server(env) as server:
+        console.print(f"service ready at {server.url}")
+        _step(f"4. port officer ({PORT}): the daily inspection list for {list_day}")
+        with _client(server, keys["officer"]) as officer:
+            response = officer.post(f"/v1/ports/{PORT}/inspection-lists", json={"date": list_day.isoformat(), "capacity": config.capacity, "exploration_share": 0.2})
+            response.raise_for_status()
+            body = response.json()
+            print_list(body)
+            fetched = officer.get(f"/v1/inspection-lists/{body['id']}")
+            csv = officer.get(f"/v1/inspection-lists/{body['id']}/export.csv")
+            console.print(f"fetched the stored list: HTTP {fetched.status_code}; CSV export: {len(csv.text.splitlines()) - 1} rows")
+        with _client(server, keys["other_officer"]) as other:
+            console.print(f"an officer of BEANR asking for this {PORT} list gets HTTP {other.get(f'/v1/inspection-lists/' + body['id']).status_code} (no data)")
+
+        _step("5. the unit records its exam outcomes (idempotent POSTs)")
+        post_outcomes(server, keys["officer"], body, oracle)
+
+        _step("6. data scientist: retrain on the new outcomes and promote if not worse")
+        train_and_promote(world_dir, env, label="retraining")
+        with _client(server, keys["data_scientist"]) as scientist:
+            info = scientist.post("/v1/models/reload").json()
+            console.print(f"service reloaded the champion: version {info.get('version')} (sha256 {str(info.get('artifact_sha256'))[:16]}…)")
+
+        _step("7. auditor: audit trail, chain verification and replay of the served list")
+        with _client(server, keys["auditor"]) as auditor:
+            events = auditor.get("/v1/audit/events", params={"limit": 200}).json()
+            verify = auditor.get("/v1/audit/verify").json()
+            items = events.get("items", events if isinstance(events, list) else [])
+            console.print(f"{len(items)} audit events visible; chain verification: {verify}")
+            denied = auditor.post(f"/v1/ports/{PORT}/inspection-lists", json={"date": list_day.isoformat(), "capacity": 5}).status_code
+            console.print(f"an auditor trying to create a list gets HTTP {denied} (read-only)")
+    _run([sys.executable, "-m", "targeting.cli", "audit", "replay", body["id"]], env, "replay")
+    console.rule("[bold green]demo complete")
+    console.print(
+        f"Explore: `mlflow ui --backend-store-uri {env['CCP_MLFLOW_TRACKING_URI']}`; service data in {config.workdir}/var, lake in {config.workdir}/lake."
+    )

@@ -243,16 +243,16 @@ def audit_replay(list_id: Annotated[str, typer.Argument(help="Id of a served ins
     from serve.store.watchlist import watchlist_frame_at
 
     settings = _settings()
-    engine = _engine_factory(settings)(settings)
     database = _store(settings)
     try:
         with database.read() as session:
             row = get_list(session, list_id)
             if row is None:
-                raise _fail(f"no inspection list {list_id!r}")
+                raise _fail(f"no inspection list {list_id!r}", 2)
             record = load_record(row)
             ruleset = ruleset_snapshot(session, row.ruleset_version)
             watchlist = watchlist_frame_at(session, row.watchlist_as_of)
+        engine = _engine_factory(settings)(settings)
         replayed = engine.replay(record, ruleset=ruleset, watchlist=watchlist)
         identical = replayed.content_sha256() == row.content_sha256
         with database.write() as session:

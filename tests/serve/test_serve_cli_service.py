@@ -103,9 +103,9 @@ def test_outcomes_export_writes_the_contract_schema(url, tmp_path):
     assert pl.read_parquet(out).schema == INSPECTION_OUTCOMES.schema
 
 
-def test_replay_needs_an_engine_factory(url):
+def test_replay_of_an_unknown_list_names_it(url):
     result = _run("audit", "replay", "0b6b2a58-8a7c-4a43-9ad2-0cf3a7e0f1a1")
-    assert result.exit_code == 2 and "CCP_ENGINE_FACTORY" in result.output
+    assert result.exit_code == 2 and "no inspection list '0b6b2a58-8a7c-4a43-9ad2-0cf3a7e0f1a1'" in result.output
 
 
 def test_unsafe_settings_are_refused(url, monkeypatch):

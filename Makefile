@@ -24,6 +24,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 serve: $(STAMP)
+	CCP_LAKE_DIR=$${CCP_LAKE_DIR:-$(CURDIR)/$(DEMO_DIR)/lake} \
+	CCP_DATABASE_URL=$${CCP_DATABASE_URL:-sqlite:///$(CURDIR)/$(DEMO_DIR)/var/ccp.db} \
 	$(VENV)/bin/targeting serve
 
 bench: $(STAMP)

@@ -148,7 +148,7 @@ def with_event_features(frame: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFra
         .group_by("__cand", "locode")
         .agg(
             pl.col("event_time").filter(pl.col("event_type") == "TS_DISCHARGE").min().alias("_in"),
-            pl.col("event_time").filter(pl.col("event_type") == "TS_LOAD").max().alias("_out"), pl.len().alias("_n"),
+            pl.col("event_time").filter(pl.col("event_type") == "TS_LOAD").max().alias("_out"),
             pl.col("decision_at").first().alias("_t"),
         )
         .filter(pl.col("_in").is_not_null())

@@ -142,38 +142,45 @@ def _days(delta: pl.Expr) -> pl.Expr:
     return delta.dt.total_microseconds().cast(pl.Float64) / US_PER_DAY
 
 
-def _finish(frame: pl.LazyFrame, f: EntityFamily, stats: FeatureStats) -> pl.LazyFrame:
-    """Turn raw counts (``_m0`` all-time, ``_m<W>`` window counts, ``_self*``, ``_first``, ``_insp``, ``_find``, ``_last``) into features."""
+def _finish_exprs(f: EntityFamily, stats: FeatureStats, raw=pl.col) -> list[pl.Expr]:  # noqa: ANN001
+    """Feature expressions from raw counts: ``_m0`` (all-time), ``_m<W>`` (window counts), ``_self*``, ``_first``,
+    ``_insp``, ``_find``, ``_last`` (and ``_rate`` for exploded families); ``raw(name)`` gives the expression of a raw count.
+    """
     out = []
     if f.manifests:
-        out.append((pl.col("_m0") - pl.col("_self0")).cast(pl.Float64).alias(f"{f.name}_n_prior"))
-        out += [(pl.col(f"_m{w}") - pl.col(f"_self{w}")).cast(pl.Float64).alias(f"{f.name}_n_{w}d") for w in f.windows]
+        out.append((raw("_m0") - pl.col("_self0")).cast(pl.Float64).alias(f"{f.name}_n_prior"))
+        out += [(raw(f"_m{w}") - pl.col(f"_self{w}")).cast(pl.Float64).alias(f"{f.name}_n_{w}d") for w in f.windows]
     if f.first_seen:
-        out.append(pl.when(pl.col("_first").is_null()).then(-1.0).otherwise(_days(pl.col("decision_at") - pl.col("_first"))).alias(f"{f.name}_days_since_first"))
+        out.append(pl.when(raw("_first").is_null()).then(-1.0).otherwise(_days(pl.col("decision_at") - raw("_first"))).alias(f"{f.name}_days_since_first"))
     if f.outcomes:
         prior, s = stats.prior_finding_rate, stats.prior_strength
         out += [
-            pl.col("_insp").cast(pl.Float64).alias(f"{f.name}_n_inspections"),
-            pl.col("_find").cast(pl.Float64).alias(f"{f.name}_n_findings"),
-            pl.col("_rate").fill_null((pl.col("_find") + prior * s) / (pl.col("_insp") + s)).alias(f"{f.name}_finding_rate")
+            raw("_insp").cast(pl.Float64).alias(f"{f.name}_n_inspections"),
+            raw("_find").cast(pl.Float64).alias(f"{f.name}_n_findings"),
+            raw("_rate").fill_null((raw("_find") + prior * s) / (raw("_insp") + s)).alias(f"{f.name}_finding_rate")
             if f.explode
-            else ((pl.col("_find") + prior * s) / (pl.col("_insp") + s)).alias(f"{f.name}_finding_rate"),
+            else ((raw("_find") + prior * s) / (raw("_insp") + s)).alias(f"{f.name}_finding_rate"),
         ]
     if f.last_finding:
         out.append(
-            pl.when(pl.col("_last").is_null()).then(NEVER_DAYS).otherwise(_days(pl.col("decision_at") - pl.col("_last")).clip(upper_bound=NEVER_DAYS)).alias(
+            pl.when(raw("_last").is_null()).then(NEVER_DAYS).otherwise(_days(pl.col("decision_at") - raw("_last")).clip(upper_bound=NEVER_DAYS)).alias(
                 f"{f.name}_days_since_last_finding"
             )
         )
-    return frame.select("__cand", *out)
+    return out
 
 
-def _self_counts(candidates: pl.LazyFrame, f: EntityFamily) -> list[pl.Expr]:
-    """The candidate's own manifest, counted in ``_m*`` by construction, to subtract."""
+def _finish(frame: pl.LazyFrame, f: EntityFamily, stats: FeatureStats) -> pl.LazyFrame:
+    """Turn raw counts (see :func:`_finish_exprs`) into the family's features (``__cand`` + feature columns)."""
+    return frame.select("__cand", *_finish_exprs(f, stats))
+
+
+def _self_counts(candidates: pl.LazyFrame, f: EntityFamily, windows: tuple[int, ...] | None = None) -> list[pl.Expr]:
+    """The candidate's own manifest, counted in ``_m*`` by construction, to subtract (for ``f``'s windows or ``windows``)."""
     exprs = [(pl.col("filed_at") < pl.col("decision_at")).cast(pl.Int64).alias("_self0")]
     exprs += [
         ((pl.col("filed_at") < pl.col("decision_at")) & (pl.col("filed_at") >= pl.col("decision_at") - timedelta(days=w))).cast(pl.Int64).alias(f"_self{w}")
-        for w in f.windows
+        for w in (f.windows if windows is None else windows)
     ]
     return exprs
 
@@ -199,7 +206,7 @@ def _stream_counts(events: pl.LazyFrame, queries: pl.LazyFrame, *, first_seen: b
             events.select("key", "t", pl.lit(1, pl.Int8).alias("_order"), "m", "i", "fnd", pl.lit(None, pl.UInt64).alias("__q")),
             queries.select("key", "t", pl.lit(0, pl.Int8).alias("_order"), pl.lit(0, pl.Int32).alias("m"), pl.lit(0, pl.Int32).alias("i"), pl.lit(0, pl.Int32).alias("fnd"), "__q"),
         ]
-    ).sort("t", "_order")
+    ).sort(_stream_order())
     exprs = [
         pl.col("m").cum_sum().over("key").alias("_m"),
         pl.col("i").cum_sum().over("key").alias("_insp"),
@@ -212,43 +219,94 @@ def _stream_counts(events: pl.LazyFrame, queries: pl.LazyFrame, *, first_seen: b
     return stream.with_columns(exprs).filter(pl.col("__q").is_not_null())
 
 
-def _batch_family(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFrame, f: EntityFamily, stats: FeatureStats) -> pl.LazyFrame:
-    if f.explode:
-        return _batch_exploded(candidates, outc, f, stats)
-    key = _key_hash(f.keys)
-    parts = []
-    if f.manifests:
-        parts.append(hist.select(key.alias("key"), "t", pl.lit(1, pl.Int32).alias("m"), pl.lit(0, pl.Int32).alias("i"), pl.lit(0, pl.Int32).alias("fnd")))
-    if f.outcomes:
-        parts.append(outc.select(key.alias("key"), "t", pl.lit(0, pl.Int32).alias("m"), pl.lit(1, pl.Int32).alias("i"), pl.col("finding").cast(pl.Int32).alias("fnd")))
-    windows = (0, *f.windows)
-    n_windows = len(windows)
-    queries = pl.concat(
-        [
-            candidates.select(
-                key.alias("key"),
-                (pl.col("decision_at") - timedelta(days=w)).alias("t"),
-                (pl.col("__cand").cast(pl.UInt64) * n_windows + i).alias("__q"),
-            )
-            for i, w in enumerate(windows)
-        ]
+def _stream_order() -> pl.Expr:
+    """One Int64 sort key for a stream: time in microseconds, queries (``_order`` 0) before events (1) at equal times.
+
+    Equivalent to sorting by ``("t", "_order")`` (nulls first), in a single-column sort.
+    """
+    return pl.col("t").cast(pl.Datetime("us", "UTC")).dt.epoch("us") * 2 + pl.col("_order").cast(pl.Int64)
+
+
+def _plain_families() -> list[EntityFamily]:
+    return [f for f in FAMILIES if not f.explode]
+
+
+def _batch_plain(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFrame, stats: FeatureStats) -> pl.LazyFrame:
+    """Every non-exploded family from one time-ordered stream of history events and candidate queries.
+
+    The stream (manifests ``m``, inspections ``i`` and findings ``fnd``, each row carrying the key hash of
+    every family) is sorted once; each family then takes cumulative sums over its own key. Each candidate
+    queries at ``decision_at - W`` for every window ``W`` in use (0 = all-time); queries sort before events
+    at equal times, so every count is strictly before the query time.
+    """
+    families = _plain_families()
+    offsets = tuple(sorted({0, *(w for f in families for w in f.windows)}))
+    n = len(offsets)
+    keys = [_key_hash(f.keys).alias(f"_k_{f.name}") for f in families]
+    key_names = [f"_k_{f.name}" for f in families]
+
+    def flags(m: int, i: int, fnd: pl.Expr | int) -> list[pl.Expr]:
+        as_flag = lambda v: v.cast(pl.Int32) if isinstance(v, pl.Expr) else pl.lit(v, pl.Int32)  # noqa: E731
+        return [as_flag(m).alias("m"), as_flag(i).alias("i"), as_flag(fnd).alias("fnd")]
+
+    no_query = [pl.lit(1, pl.Int8).alias("_order"), pl.lit(None, pl.UInt64).alias("__q")]
+    events = [
+        hist.select(*keys, "t", *flags(1, 0, 0), *no_query),
+        outc.select(*keys, "t", *flags(0, 1, pl.col("finding")), *no_query),
+    ]
+    queries = [
+        candidates.select(
+            *keys,
+            (pl.col("decision_at") - timedelta(days=w)).alias("t"),
+            *flags(0, 0, 0),
+            pl.lit(0, pl.Int8).alias("_order"),
+            (pl.col("__cand").cast(pl.UInt64) * n + j).alias("__q"),
+        )
+        for j, w in enumerate(offsets)
+    ]
+    stream = pl.concat([*events, *queries]).sort(_stream_order())
+
+    raw: list[pl.Expr] = []
+    for f, k in zip(families, key_names):
+        if f.manifests:
+            raw.append(pl.col("m").cum_sum().over(k).alias(f"{f.name}:m"))
+        if f.outcomes:
+            raw += [pl.col("i").cum_sum().over(k).alias(f"{f.name}:insp"), pl.col("fnd").cum_sum().over(k).alias(f"{f.name}:find")]
+        if f.first_seen:
+            raw.append(pl.col("t").filter(pl.col("m") == 1).min().over(k).alias(f"{f.name}:first_any"))
+        if f.last_finding:
+            raw.append(pl.when(pl.col("fnd") == 1).then(pl.col("t")).forward_fill().over(k).alias(f"{f.name}:last"))
+    counts = (
+        stream.select("__q", *raw)
+        .filter(pl.col("__q").is_not_null())
+        .with_columns((pl.col("__q") // n).cast(pl.UInt64).alias("__cand"), (pl.col("__q") % n).alias("_w"))
+        .drop("__q")
     )
-    counts = _stream_counts(pl.concat(parts), queries, first_seen=f.first_seen, last_finding=f.last_finding)
-    counts = counts.with_columns((pl.col("__q") // n_windows).alias("__cand"), (pl.col("__q") % n_windows).alias("_w"))
-    now = counts.filter(pl.col("_w") == 0).select(
-        "__cand",
-        pl.col("_m").alias("_m0"),
-        "_insp",
-        "_find",
-        *([pl.when(pl.col("_m") > 0).then(pl.col("_first_any")).alias("_first")] if f.first_seen else []),
-        *(["_last"] if f.last_finding else []),
-    )
-    frame = candidates.select("__cand", "decision_at", *_self_counts(candidates, f)).join(now, on="__cand", how="left")
-    for i, w in enumerate(f.windows, start=1):
-        before_window = counts.filter(pl.col("_w") == i).select("__cand", pl.col("_m").alias(f"_before{w}"))
-        frame = frame.join(before_window, on="__cand", how="left").with_columns((pl.col("_m0") - pl.col(f"_before{w}")).alias(f"_m{w}"))
-    frame = frame.with_columns(pl.col("_m0", "_insp", "_find").fill_null(0), *(pl.col(f"_m{w}").fill_null(0) for w in f.windows))
-    return _finish(frame, f, stats)
+    wide = candidates.select("__cand", "decision_at", *_self_counts(candidates, families[0], offsets[1:]))
+    wide = wide.with_columns(pl.col("__cand").cast(pl.UInt64).alias("__cand_key"))
+    now = counts.filter(pl.col("_w") == 0).drop("_w").rename({"__cand": "__cand_key"})
+    wide = wide.join(now, on="__cand_key", how="left")
+    for j, w in enumerate(offsets[1:], start=1):
+        users = [f for f in families if w in f.windows]
+        before = counts.filter(pl.col("_w") == j).select(pl.col("__cand").alias("__cand_key"), *(pl.col(f"{f.name}:m").alias(f"{f.name}:before{w}") for f in users))
+        wide = wide.join(before, on="__cand_key", how="left")
+
+    out: list[pl.Expr] = []
+    for f in families:
+        def raw_count(name: str, f: EntityFamily = f) -> pl.Expr:
+            if name == "_m0":
+                return pl.col(f"{f.name}:m").fill_null(0)
+            if name.startswith("_m"):
+                w = int(name[2:])
+                return (pl.col(f"{f.name}:m") - pl.col(f"{f.name}:before{w}")).fill_null(0)
+            if name == "_first":
+                return pl.when(pl.col(f"{f.name}:m") > 0).then(pl.col(f"{f.name}:first_any"))
+            if name in ("_insp", "_find"):
+                return pl.col(f"{f.name}:{name[1:]}").fill_null(0)
+            return pl.col(f"{f.name}:{name[1:]}")
+
+        out += _finish_exprs(f, stats, raw_count)
+    return wide.select("__cand", *out)
 
 
 def _exploded_queries(candidates: pl.LazyFrame, f: EntityFamily) -> pl.LazyFrame:
@@ -289,10 +347,11 @@ def entity_features_batch(candidates: pl.LazyFrame, manifests: pl.LazyFrame, out
     candidates = candidates.cache()  # used by every family: compute once
     hist = history_rows(manifests)
     outc = outcome_rows(outcomes, manifests)
-    result = candidates.select("__cand")
+    result = _batch_plain(candidates, hist, outc, stats)
     for f in FAMILIES:
-        result = result.join(_batch_family(candidates, hist, outc, f, stats), on="__cand", how="left")
-    return result
+        if f.explode:
+            result = result.join(_batch_exploded(candidates, outc, f, stats), on="__cand", how="left")
+    return result.select("__cand", *entity_columns())
 
 
 # ----------------------------------------------------------------------------- snapshot path

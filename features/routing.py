@@ -10,9 +10,11 @@ voyage never counts.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
+
+from features.contracts import UTC_DATETIME as UTC
 
 from features.manifest import MISSING
 from features.reference import haversine_km, load_ports
@@ -113,6 +115,30 @@ def with_route_geometry(frame: pl.LazyFrame) -> pl.LazyFrame:
 
 def _hours(delta: pl.Expr) -> pl.Expr:
     return delta.dt.total_microseconds().cast(pl.Float64) / 3_600_000_000
+
+
+def event_horizon(candidates: pl.DataFrame) -> tuple[datetime, datetime] | None:
+    """``(min(etd) - 45 days, max(decision_at))``: every voyage window of ``candidates`` lies in ``[lo, hi)``.
+
+    ``None`` when there are no candidates. ``decision_at`` must already be UTC.
+    """
+    bounds = candidates.select((pl.col("etd").min() - VOYAGE_LOOKBACK).alias("lo"), pl.col("decision_at").max().alias("hi")).row(0)
+    return None if bounds[0] is None or bounds[1] is None else (bounds[0], bounds[1])
+
+
+def restrict_events(events: pl.LazyFrame, candidates: pl.DataFrame) -> pl.LazyFrame:
+    """``events`` limited to the :func:`event_horizon` of ``candidates``, with literal bounds.
+
+    Gives :func:`with_event_features` the same result (it only reads events
+    inside each candidate's voyage window), but the literal bounds let a
+    Parquet scan skip files and row groups by their statistics instead of
+    reading the container's whole history.
+    """
+    horizon = event_horizon(candidates)
+    if horizon is None:
+        return events.head(0)
+    lo, hi = horizon
+    return events.filter((pl.col("event_time") >= pl.lit(lo, dtype=UTC)) & (pl.col("event_time") < pl.lit(hi, dtype=UTC)))
 
 
 def with_event_features(frame: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:

@@ -55,6 +55,13 @@ def ranking_order(scores: np.ndarray, tiebreak: Sequence[str] | np.ndarray | Non
     return np.lexsort(tuple(reversed(keys)))
 
 
+def _check_lengths(n: int, **arrays) -> None:
+    """Every given array has one entry per score (a shorter or longer one would silently misalign the ranking)."""
+    for name, array in arrays.items():
+        if array is not None and len(array) != n:
+            raise ValueError(f"{name} has {len(array)} entries but scores has {n}")
+
+
 @dataclass(frozen=True)
 class RankingReport:
     """Metrics of one score on one evaluation stream."""
@@ -85,6 +92,7 @@ def ranking_metrics(
     scores = np.asarray(scores, dtype=float)
     labels = np.asarray(labels, dtype=bool)
     n = len(scores)
+    _check_lengths(n, labels=labels, values=values, tiebreak=tiebreak)
     positives = int(labels.sum())
     order = ranking_order(scores, tiebreak)
     ranked_labels = labels[order]
@@ -132,6 +140,7 @@ def reliability_curve(probabilities: np.ndarray, labels: np.ndarray, *, bins: in
 def lift_curve(scores: np.ndarray, labels: np.ndarray, *, tiebreak=None, points: int = 100) -> pl.DataFrame:
     """Share inspected vs share of illicit found (cumulative gains), for the lift plot."""
     labels = np.asarray(labels, dtype=bool)
+    _check_lengths(len(scores), labels=labels, tiebreak=tiebreak)
     order = ranking_order(scores, tiebreak)
     hits = np.cumsum(labels[order])
     n = len(labels)

@@ -88,12 +88,20 @@ class RiskModel:
             raise ModelInputError("y must be binary (0/1)")
         if y.sum() == 0:
             raise ModelInputError("no positive labels (seizures) to learn from")
+        if X_valid is not None and y_valid is not None:
+            missing = [c for c in X.columns if c not in X_valid.columns]
+            if missing:
+                raise ModelInputError(f"missing feature columns: {missing}")
+            X_valid = X_valid.select(X.columns)
+            _check_frame(X_valid)
+            if len(y_valid) != X_valid.height:
+                raise ModelInputError(f"y_valid has {len(y_valid)} rows but X_valid has {X_valid.height}")
         categorical = [c for c in self.categorical_features if c in X.columns]
         train = lgb.Dataset(X.to_numpy(), label=y, weight=weight, feature_name=X.columns, categorical_feature=categorical, free_raw_data=False)
         valid_sets, callbacks = [], []
         if X_valid is not None and y_valid is not None and np.sum(y_valid) > 0:
             valid = lgb.Dataset(
-                X_valid.select(X.columns).to_numpy(), label=np.asarray(y_valid, float), weight=weight_valid, reference=train, feature_name=X.columns,
+                X_valid.to_numpy(), label=np.asarray(y_valid, float), weight=weight_valid, reference=train, feature_name=X.columns,
                 categorical_feature=categorical,
             )
             valid_sets = [valid]

@@ -198,6 +198,11 @@ def evaluate_versions(lake, client, versions: list[str], split: TimeSplit, *, or
     return out
 
 
+def _metric(value: float | None) -> str:
+    """A metric for a promotion message; ``n/a`` when the stream is absent (no labelled rows in the period)."""
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 @dataclass(frozen=True)
 class PromotionDecision:
     promoted: bool
@@ -231,9 +236,11 @@ def promote(lake, client, version: str, *, force: bool = False, reason: str | No
     ours = evaluations[str(version)].headline().get(PRIMARY_METRIC)
     theirs = evaluations[previous].headline().get(PRIMARY_METRIC)
     worse = ours is None or theirs is None or not np.isfinite(ours) or (np.isfinite(theirs) and ours < theirs - tolerance)
-    numbers = f"{PRIMARY_METRIC} on {split.valid_end}..{split.test_end}: challenger v{version} {ours:.4f} vs champion v{previous} {theirs:.4f}"
+    numbers = f"{PRIMARY_METRIC} on {split.valid_end}..{split.test_end}: challenger v{version} {_metric(ours)} vs champion v{previous} {_metric(theirs)}"
     if worse and not force:
-        return PromotionDecision(False, str(version), previous, ours, theirs, PRIMARY_METRIC, f"refused: challenger is worse; {numbers}")
+        comparable = ours is not None and theirs is not None and np.isfinite(ours)
+        why = "challenger is worse" if comparable else "the metric is undefined on this period (no labelled test rows, or no seizures among them)"
+        return PromotionDecision(False, str(version), previous, ours, theirs, PRIMARY_METRIC, f"refused: {why}; {numbers}")
     set_champion(client, str(version), reason=reason or numbers, forced=bool(worse and force))
     verb = "forced" if worse else "promoted"
     return PromotionDecision(True, str(version), previous, ours, theirs, PRIMARY_METRIC, f"{verb}: {numbers}")

@@ -19,6 +19,7 @@ app = typer.Typer(
 def _register() -> None:
     from targeting.cli import data  # noqa: F401  (registers ingest)
     from targeting.cli import world  # noqa: F401  (registers simulate)
+    from targeting.cli import features  # noqa: F401  (registers features, docs features)
     from targeting.cli import models  # noqa: F401  (registers train, promote, models, compare)
     from targeting.cli import service  # noqa: F401  (registers serve, keys, audit, rules, watchlist, outcomes)
     from targeting.cli import demo  # noqa: F401  (registers demo)

@@ -42,7 +42,8 @@ def _settings():
 
 
 def _fail(message: str) -> None:
-    err.print(f"error: {message}")
+    # verbatim and on one line: messages carry paths and exception text, which must not be read as markup or wrapped
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import sys
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -57,3 +63,173 @@ def make_key(database) -> KeyMaker:
     return make
 
 
+
+
+# --------------------------------------------------------------------------- the end-to-end world (session)
+#
+# A small real world built once per session for the ``test_serve_e2e_*`` modules:
+# simulated feeds -> a lake -> a champion trained, registered and promoted in an
+# MLflow SQLite store. Only tests that ask for ``e2e_world`` pay for it. The
+# world is placed around today's date (it ends E2E_DAYS_AHEAD days after today)
+# because ``GET /v1/containers/{c}/risk`` scores what is due at the port *now*.
+
+from serve_helpers import OTHER_PORT as E2E_OTHER_PORT  # noqa: E402
+from serve_helpers import PORT as E2E_PORT  # noqa: E402
+
+E2E_DAYS = 120
+E2E_DAYS_AHEAD = 9
+E2E_MODEL = {"n_estimators": 60, "num_leaves": 15, "early_stopping_rounds": 20}
+E2E_ROLES = ("officer_own", "officer_other", "data_scientist", "auditor", "admin")
+
+
+@dataclass(frozen=True)
+class E2EWorld:
+    """Where the session's world lives; treat it as read-only (use :meth:`private_copy` to change it)."""
+
+    root: Path
+    world_dir: Path
+    lake_dir: Path
+    mlruns_dir: Path
+    start: date
+    champion_version: str
+    build_seconds: float
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlruns_dir / 'mlflow.db'}"
+
+    @property
+    def end(self) -> date:
+        """The last arrival day of the world."""
+        return self.start + timedelta(days=E2E_DAYS - 1)
+
+    def split(self):  # noqa: ANN201 - models.dataset.TimeSplit
+        """30 warm-up days, then train 50 days, validate 15, test the rest (arrival dates)."""
+        from models.dataset import TimeSplit
+
+        s = self.start
+        return TimeSplit(s + timedelta(days=30), s + timedelta(days=80), s + timedelta(days=95), s + timedelta(days=E2E_DAYS))
+
+    def train_config(self):  # noqa: ANN201 - models.training.TrainConfig
+        from models.training import TrainConfig
+
+        return TrainConfig(split=self.split(), num_threads=1, model=dict(E2E_MODEL))
+
+    def private_copy(self, dest: Path) -> E2EWorld:
+        """A copy of the lake and the MLflow store that a test may change (new outcomes, retraining).
+
+        Logged artifacts stay where the experiment points (the session's
+        ``mlruns/artifacts``); new runs of the copy add their own run folders there.
+        """
+        shutil.copytree(self.lake_dir, dest / "lake")
+        (dest / "mlruns").mkdir(parents=True)
+        shutil.copy2(self.mlruns_dir / "mlflow.db", dest / "mlruns" / "mlflow.db")
+        return replace(self, root=dest, lake_dir=dest / "lake", mlruns_dir=dest / "mlruns")
+
+
+def build_e2e_world(root: Path, *, seed: int = 11, containers_per_day: int = 300) -> E2EWorld:
+    """Simulate, ingest, train, register and promote (see the section comment)."""
+    from features.ingest import ingest
+    from features.lake import Lake
+    from models.tracking import configure
+    from models.workflow import promote, train_and_register
+    from targeting.world.run import simulate_to_directory
+    from targeting.world.world import WorldConfig
+
+    began = time.perf_counter()
+    start = datetime.now(UTC).date() - timedelta(days=E2E_DAYS - 1 - E2E_DAYS_AHEAD)
+    config = WorldConfig(seed=seed, start=start, days=E2E_DAYS, containers_per_day=containers_per_day, illicit_rate=0.008)
+    world_dir = root / "world"
+    simulate_to_directory(config, world_dir)
+    lake = Lake(root / "lake")
+    after_end = datetime.combine(start + timedelta(days=E2E_DAYS + 30), datetime.min.time(), tzinfo=UTC)
+    for table in ("manifests", "events", "outcomes", "alerts"):
+        ingest(lake, table, [world_dir / f"{table}.parquet"], now=after_end)
+    mlruns = root / "mlruns"
+    mlruns.mkdir()
+    world = E2EWorld(root, world_dir, root / "lake", mlruns, start, "", 0.0)
+    client = configure(world.tracking_uri)
+    _, logged = train_and_register(lake, client, world.train_config())
+    decision = promote(lake, client, logged.version)
+    assert decision.promoted, decision.message
+    return replace(world, champion_version=logged.version, build_seconds=time.perf_counter() - began)
+
+
+@pytest.fixture(scope="session")
+def e2e_world(tmp_path_factory) -> E2EWorld:
+    return build_e2e_world(tmp_path_factory.mktemp("e2e-world"))
+
+
+@pytest.fixture(scope="session")
+def e2e_engine(e2e_world, tmp_path_factory):  # noqa: ANN201 - targeting.lake_engine.LakeEngine
+    """The engine over the session's world, shared (it is thread-safe and caches per decision day)."""
+    from targeting.lake_engine import LakeEngine
+
+    return LakeEngine(lake_dir=e2e_world.lake_dir, tracking_uri=e2e_world.tracking_uri, cache_dir=tmp_path_factory.mktemp("e2e-model-cache"))
+
+
+@dataclass
+class E2EService:
+    """The real app over HTTP (TestClient) with a fresh store and one key per role."""
+
+    client: TestClient
+    app: FastAPI
+    settings: Settings
+    headers: dict[str, dict[str, str]]
+    key_ids: dict[str, str]
+
+    @property
+    def database(self) -> Database:
+        return self.app.state.database
+
+    def as_(self, role: str) -> dict[str, str]:
+        return self.headers[role]
+
+
+def e2e_keys(database: Database) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """Authorization headers and key ids for every role of :data:`E2E_ROLES`."""
+    specs = {
+        "officer_own": (Role.OFFICER, (E2E_PORT,)),
+        "officer_other": (Role.OFFICER, (E2E_OTHER_PORT,)),
+        "data_scientist": (Role.DATA_SCIENTIST, ()),
+        "auditor": (Role.AUDITOR, ()),
+        "admin": (Role.ADMIN, ()),
+    }
+    headers, ids = {}, {}
+    with database.write() as session:
+        for name, (role, ports) in specs.items():
+            created = create_key(session, role=role, ports=ports, label=name, created_by="test")
+            headers[name] = {"Authorization": f"Bearer {created.key}"}
+            ids[name] = created.key_id
+    return headers, ids
+
+
+def e2e_settings(world: E2EWorld, store: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{store / 'ccp.db'}", lake_dir=world.lake_dir, mlflow_tracking_uri=world.tracking_uri)
+
+
+@contextmanager
+def e2e_service_for(world: E2EWorld, engine, store: Path) -> Iterator[E2EService]:  # noqa: ANN001
+    """The app over ``engine`` with a new store under ``store``."""
+    settings = e2e_settings(world, store)
+    app = create_app(settings, engine=engine)
+    headers, ids = e2e_keys(app.state.database)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield E2EService(client, app, settings, headers, ids)
+    finally:
+        app.state.database.dispose()
+
+
+@pytest.fixture
+def e2e_service(e2e_world, e2e_engine, tmp_path, monkeypatch) -> Iterator[E2EService]:
+    monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", raising=False)
+    with e2e_service_for(e2e_world, e2e_engine, tmp_path) as service:
+        yield service
+
+
+@pytest.fixture
+def e2e_service_over(monkeypatch) -> Callable[..., contextlib.AbstractContextManager[E2EService]]:
+    """``with e2e_service_over(world, engine, store_dir) as service``: the app over another engine or world copy."""
+    monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", raising=False)
+    return e2e_service_for

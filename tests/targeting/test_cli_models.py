@@ -1,0 +1,208 @@
+"""Specification of the model commands (targeting.cli.models): ``train``, ``promote``, ``models``, ``compare``, end to end.
+
+Each runs in-process through typer's CliRunner against a real lake built from
+a small simulated world and a real temporary MLflow store (``--tracking-uri``).
+Refusals exit 1, usage and input errors exit 2 with one ``error:`` line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from targeting.cli import _register, app
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+from small_lake import SmallWorld, build_small_world, fresh_store, store_template  # noqa: E402
+
+_register()
+PRIMARY = "labelled/model/pr_auc"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> SmallWorld:  # noqa: ANN001
+    return build_small_world(tmp_path_factory.mktemp("cli-world"))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:  # noqa: ANN001
+    return tmp_path_factory.mktemp("cli-work")
+
+
+@pytest.fixture(scope="module")
+def store(workdir: Path) -> str:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)
+        return fresh_store(store_template(workdir / "template"), workdir)
+
+
+@pytest.fixture(autouse=True)
+def isolated(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defaults point into the temporary work directory, never at the repository's lake, store or service database."""
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("CCP_DATABASE_URL", f"sqlite:///{workdir / 'var' / 'ccp.db'}")
+    monkeypatch.setenv("CCP_LAKE_DIR", str(workdir / "no-lake"))
+    monkeypatch.setenv("CCP_MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'no-store.db'}")
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+
+
+def invoke(*args: str):  # noqa: ANN201
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained(world: SmallWorld, store: str, workdir: Path) -> dict:
+    """``targeting train --json`` on the lake (version 1), then a deliberately worse version 2 registered through the API."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)
+        mp.setenv("CCP_DATABASE_URL", f"sqlite:///{workdir / 'var' / 'ccp.db'}")
+        result = invoke("train", "--lake", world.lake.root, "--tracking-uri", store, "--oracle", world.oracle_path, "--threads", "1", "--no-sync", "--json")
+        assert result.exit_code == 0, result.output
+        body = json.loads(result.stdout)
+
+        from models.tracking import configure
+        from models.training import TrainConfig
+        from models.workflow import default_split, train_and_register
+
+        config = TrainConfig(split=default_split(world.lake), num_threads=1, model={"min_child_samples": 1_000_000})
+        _, worse = train_and_register(world.lake, configure(store), config)
+        assert worse.version == "2"
+    return body
+
+
+def champion_is(store: str, version: str | None) -> None:
+    from models.tracking import CHAMPION, MODEL_NAME, champion_version, configure
+
+    client = configure(store)
+    if version is None:
+        if champion_version(client) is not None:
+            client.delete_registered_model_alias(MODEL_NAME, CHAMPION)
+    else:
+        client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+
+
+def champion(store: str) -> str | None:
+    from models.tracking import champion_version, configure
+
+    return champion_version(configure(store))
+
+
+def audit_events(workdir: Path, action: str) -> list[tuple]:
+    with sqlite3.connect(workdir / "var" / "ccp.db") as db:
+        return db.execute("select model_version, result, detail from audit_events where action = ? order by seq", (action,)).fetchall()
+
+
+def test_train_logs_registers_and_reports_json(trained: dict) -> None:
+    assert trained["version"] == "1"
+    assert re.fullmatch(r"[0-9a-f]{32}", trained["run_id"]) and re.fullmatch(r"[0-9a-f]{64}", trained["model_sha256"])
+    assert trained["counts"]["train_rows"] > 0 and trained["counts"]["test_seizures"] >= 0
+    metrics = trained["metrics"]
+    for name in (PRIMARY, "oracle/model/precision_at_1", "oracle/rules/precision_at_1", "oracle/model/recall_at_5", "labelled/random/pr_auc"):
+        assert name in metrics, name
+    assert trained["promotion"] is None
+
+
+def test_models_lists_versions_with_their_aliases(trained: dict, store: str) -> None:
+    champion_is(store, "1")
+    result = invoke("models", "--tracking-uri", store, "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["version"], r["aliases"]) for r in rows] == [("1", "champion"), ("2", "")]
+    assert rows[0]["run_id"] == trained["run_id"] and rows[0]["pr_auc"] == pytest.approx(trained["metrics"][PRIMARY])
+    table = invoke("models", "--tracking-uri", store)
+    assert table.exit_code == 0 and "container-risk" in table.stdout
+    assert re.search(r"│ 1\s+│ champion\s+│", table.stdout) and re.search(r"│ 2\s+│\s+│", table.stdout)
+
+
+def test_models_on_an_empty_store_says_so(tmp_path: Path) -> None:
+    result = invoke("models", "--tracking-uri", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert result.exit_code == 0
+    assert "no registered versions of container-risk yet: run `targeting train`" in result.stdout
+
+
+def test_promote_makes_the_first_version_champion_and_audits_it(trained: dict, world: SmallWorld, store: str, workdir: Path) -> None:
+    champion_is(store, None)
+    result = invoke("promote", "--version", "1", "--lake", world.lake.root, "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    assert "version 1 is the first champion" in result.stdout
+    assert champion(store) == "1"
+    version, outcome, detail = audit_events(workdir, "model.promote")[-1]
+    assert (version, outcome) == ("1", "promoted") and json.loads(detail)["message"] == "version 1 is the first champion"
+
+
+def test_promote_refuses_a_worse_challenger_with_exit_1_and_the_numbers(trained: dict, world: SmallWorld, store: str, workdir: Path) -> None:
+    champion_is(store, "1")
+    result = invoke("promote", "--version", "2", "--lake", world.lake.root, "--tracking-uri", store)
+    assert result.exit_code == 1, result.output
+    message = " ".join(result.stdout.split())
+    assert re.fullmatch(rf"refused: challenger is worse; {PRIMARY} on \S+: challenger v2 0\.\d{{4}} vs champion v1 [01]\.\d{{4}}", message), message
+    assert champion(store) == "1"
+    assert audit_events(workdir, "model.promote")[-1][:2] == ("2", "refused")
+
+
+def test_promote_force_needs_a_reason(trained: dict, world: SmallWorld, store: str) -> None:
+    champion_is(store, "1")
+    result = invoke("promote", "--version", "2", "--force", "--lake", world.lake.root, "--tracking-uri", store)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: --force needs --reason"
+    assert champion(store) == "1"
+
+
+def test_promote_force_with_a_reason_moves_the_champion(trained: dict, world: SmallWorld, store: str) -> None:
+    champion_is(store, "1")
+    result = invoke("promote", "--version", "2", "--force", "--reason", "roll-back drill", "--lake", world.lake.root, "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"forced: {PRIMARY} on ")
+    assert champion(store) == "2"
+    from models.tracking import MODEL_NAME, configure
+
+    tags = configure(store).get_model_version(MODEL_NAME, "2").tags
+    assert tags["promotion_reason"] == "roll-back drill" and tags["promotion_forced"] == "true"
+
+
+def test_promote_an_unknown_version_fails_with_one_line(trained: dict, world: SmallWorld, store: str) -> None:
+    champion_is(store, "1")
+    result = invoke("promote", "--version", "9", "--lake", world.lake.root, "--tracking-uri", store)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: cannot promote version 9: ") and "Traceback" not in result.output
+    assert champion(store) == "1"
+
+
+def test_compare_prints_both_versions_on_the_same_test_period(trained: dict, world: SmallWorld, store: str) -> None:
+    result = invoke("compare", "1", "2", "--lake", world.lake.root, "--tracking-uri", store, "--oracle", world.oracle_path)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "versions 1 and 2 on version 2's test period" in out
+    for version in ("1", "2"):
+        for stream in ("labelled", "random_slice", "oracle"):
+            assert re.search(rf"│ {stream}\s+│ {version}\s+│", out), (stream, version)
+    assert "PR-AUC" in out and "p@1%" in out
+
+
+def test_train_with_a_partial_split_is_a_usage_error(world: SmallWorld, store: str) -> None:
+    result = invoke("train", "--lake", world.lake.root, "--tracking-uri", store, "--train-start", "2025-02-01", "--no-sync")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: give all of --train-start, --train-end, --valid-end, --test-end, or none"
+
+
+def test_train_with_decreasing_split_dates_is_a_usage_error(world: SmallWorld, store: str) -> None:
+    dates = ("--train-start", "2025-03-01", "--train-end", "2025-02-01", "--valid-end", "2025-03-10", "--test-end", "2025-03-20")
+    result = invoke("train", "--lake", world.lake.root, "--tracking-uri", store, *dates, "--no-sync")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: split dates must increase: train_start 2025-03-01 < train_end 2025-02-01 < valid_end 2025-03-10 < test_end 2025-03-20"
+    )
+
+
+def test_train_on_a_missing_lake_is_an_error_printed_verbatim_on_one_line(tmp_path: Path, store: str) -> None:
+    missing = tmp_path / "[/archive]" / "[bold]lake-of-a-port-control-unit-with-a-long-name"
+    result = invoke("train", "--lake", missing, "--tracking-uri", store, "--no-sync")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: lake {missing} does not exist: run `targeting ingest --lake {missing} ...` first"

@@ -1,0 +1,250 @@
+"""Specification of ``targeting.lake_engine.LakeEngine`` (no HTTP): lists over a real lake and a real MLflow registry.
+
+One small simulated world (fixed dates) is ingested three ways: as is, with every table's rows
+shuffled and split over several commits, and cut at a decision time (only what was known before
+it). A champion is trained, registered and promoted once for the module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import threading
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from features.contracts import ALERTS
+from features.ingest import ingest
+from features.lake import Lake
+from features.rules import default_rule_profiles
+from models.dataset import TimeSplit
+from models.tracking import configure
+from models.training import TrainConfig
+from models.workflow import promote, train_and_register
+from targeting.engine import ModelUnavailableError, UnknownPortError, ruleset_from
+from targeting.lake_engine import LakeEngine, watchlist_sha256
+from targeting.lists import InspectionList, ListRequest
+from targeting.world.run import simulate_to_directory
+from targeting.world.world import WorldConfig
+
+pytestmark = pytest.mark.slow
+
+START = date(2025, 1, 1)
+DAYS = 75
+DAY = START + timedelta(days=70)
+DECISION = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC)
+PORT = "NLRTM"
+TABLES = ("manifests", "events", "outcomes", "alerts")
+RULES = ruleset_from(default_rule_profiles(), 1)
+NO_WATCHLIST = pl.DataFrame(schema=ALERTS.schema)
+PROVENANCE = ("input_data_sha256", "data_version")
+"""Fields that name the lake files and commit a list was read from (the rest is its content)."""
+KNOWN_BEFORE = {"manifests": "filed_at", "events": "event_time", "outcomes": "inspected_at", "alerts": "valid_from"}
+
+
+@dataclass(frozen=True)
+class World:
+    root: Path
+    lake: Path
+    shuffled_lake: Path
+    cut_lake: Path
+    tracking_uri: str
+    version: str
+
+
+def _ingest_frames(lake: Lake, table: str, frames: list[pl.DataFrame], folder: Path, now: datetime) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames):
+        path = folder / f"{table}-{i}.parquet"
+        frame.write_parquet(path)
+        summary = ingest(lake, table, [path], now=now)
+        assert summary.quarantined == 0 and summary.accepted == frame.height
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    root = tmp_path_factory.mktemp("lake-engine")
+    config = WorldConfig(seed=5, start=START, days=DAYS, containers_per_day=240, illicit_rate=0.01)
+    simulate_to_directory(config, root / "world")
+    now = datetime.combine(START + timedelta(days=DAYS + 30), datetime.min.time(), tzinfo=UTC)
+    lake = Lake(root / "lake")
+    for table in TABLES:
+        ingest(lake, table, [root / "world" / f"{table}.parquet"], now=now)
+    shuffled, cut = Lake(root / "shuffled"), Lake(root / "cut")
+    for i, table in enumerate(TABLES):
+        rows = lake.scan(table).collect()
+        mixed = rows.sample(fraction=1.0, shuffle=True, seed=100 + i)
+        half = mixed.height // 2
+        _ingest_frames(shuffled, table, [mixed.slice(half), mixed.slice(0, half)] if half else [mixed], root / "shuffled-input", now)
+        known = rows.filter(pl.col(KNOWN_BEFORE[table]) < DECISION)
+        _ingest_frames(cut, table, [known], root / "cut-input", now)
+    (root / "mlruns").mkdir()
+    tracking_uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    client = configure(tracking_uri)
+    split = TimeSplit(START + timedelta(days=30), START + timedelta(days=55), START + timedelta(days=65), START + timedelta(days=DAYS))
+    config = TrainConfig(split=split, num_threads=1, model={"n_estimators": 40, "num_leaves": 15, "early_stopping_rounds": 15})
+    _, logged = train_and_register(lake, client, config)
+    assert promote(lake, client, logged.version).promoted
+    return World(root, root / "lake", root / "shuffled", root / "cut", tracking_uri, logged.version)
+
+
+def engine_over(world: World, lake: Path, cache: str) -> LakeEngine:
+    return LakeEngine(lake_dir=lake, tracking_uri=world.tracking_uri, cache_dir=world.root / cache)
+
+
+@pytest.fixture(scope="module")
+def engine(world) -> LakeEngine:
+    return engine_over(world, world.lake, "cache")
+
+
+def request(**overrides) -> ListRequest:
+    return ListRequest(**{"port": PORT, "list_date": DAY, "capacity": 12, "exploration_share": 0.25, "nii_capacity": 8, "physical_capacity": 4, **overrides})
+
+
+def content(record: InspectionList) -> dict:
+    """The list without the fields naming its input files."""
+    return {k: v for k, v in dataclasses.asdict(record).items() if k not in PROVENANCE}
+
+
+# --------------------------------------------------------------------------- lists and replay
+
+
+def test_build_list_records_what_a_replay_needs(world, engine):
+    built = engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
+    assert built.model_version == world.version and built.data_version == Lake(world.lake).last_seq()
+    assert built.decision_at == DECISION and built.ruleset_version == 1 and len(built.items) == 12
+    assert built.candidate_count == len(built.items) + len(built.deferred) > 12
+    assert engine.model_info().artifact_sha256 == built.model_artifact_sha256
+    assert engine.ready() == {"model_loaded": True, "lake_readable": True}
+
+
+def test_replay_is_identical_even_after_the_lake_and_watchlist_moved_on(world, tmp_path):
+    shutil.copytree(world.lake, tmp_path / "lake")
+    engine = engine_over(world, tmp_path / "lake", "cache-replay")
+    served = engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
+    listed = served.items[-1]
+    alert = {
+        "alert_id": "LAKE-ALERT-1", "kind": "CONTAINER", "value": listed.container_number, "reason": "Tip-off from PCU Guayaquil",
+        "issuing_unit": "PCU GUAYAQUIL", "severity": 4, "valid_from": DECISION - timedelta(days=3), "valid_to": None,
+    }  # fmt: skip
+    pl.DataFrame([alert], schema=ALERTS.schema).write_parquet(tmp_path / "alert.parquet")
+    assert ingest(Lake(tmp_path / "lake"), "alerts", [tmp_path / "alert.parquet"], now=DECISION + timedelta(days=60)).accepted == 1
+
+    replayed = engine.replay(served, ruleset=RULES, watchlist=NO_WATCHLIST)
+    assert replayed == served and replayed.content_sha256() == served.content_sha256()
+    rebuilt = engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
+    assert rebuilt.data_version == served.data_version + 1 and rebuilt.input_data_sha256 != served.input_data_sha256
+    assert [i.manifest_id for i in rebuilt.items if i.source == "WATCHLIST"] == [listed.manifest_id]
+    assert engine.replay(rebuilt, ruleset=RULES, watchlist=NO_WATCHLIST) == rebuilt
+
+
+def test_replay_refuses_a_record_without_data_version_or_with_another_model(engine):
+    served = engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
+    with pytest.raises(ValueError, match="the stored list has no data version: it cannot be replayed"):
+        engine.replay(dataclasses.replace(served, data_version=None), ruleset=RULES, watchlist=NO_WATCHLIST)
+    with pytest.raises(ValueError, match=f"model version {served.model_version} no longer matches the recorded artifact hash"):
+        engine.replay(dataclasses.replace(served, model_artifact_sha256="0" * 64), ruleset=RULES, watchlist=NO_WATCHLIST)
+
+
+def test_service_watchlist_hits_are_mandatory_and_row_order_free(engine):
+    plain = engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
+    targets = [d for d in plain.deferred[-3:]]  # low scores: only the watchlist can put them on the list
+    rows = [
+        {"alert_id": f"WL-{i}", "kind": "CONTAINER", "value": d.container_number, "reason": f"Alert {i}", "issuing_unit": "MAOC-N",
+         "severity": 2 + i, "valid_from": DECISION - timedelta(days=1), "valid_to": None}
+        for i, d in enumerate(targets)
+    ]  # fmt: skip
+    watchlist = pl.DataFrame(rows, schema=ALERTS.schema)
+    listed = engine.build_list(request(), ruleset=RULES, watchlist=watchlist)
+    reversed_rows = engine.build_list(request(), ruleset=RULES, watchlist=watchlist.reverse())
+    assert listed == reversed_rows and watchlist_sha256(watchlist) == watchlist_sha256(watchlist.reverse())
+    watch = [i for i in listed.items if i.source == "WATCHLIST"]
+    assert {i.manifest_id for i in watch} == {d.manifest_id for d in targets} and listed.items[:3] == tuple(watch)
+    assert all(i.reasons[0].startswith("Watchlist alert (severity") for i in watch)
+    assert listed.input_data_sha256 != plain.input_data_sha256
+    expired = watchlist.with_columns(pl.lit(DECISION, dtype=ALERTS.schema["valid_to"]).alias("valid_to"))  # valid_to is exclusive
+    assert content(engine.build_list(request(), ruleset=RULES, watchlist=expired)) | {"input_data_sha256": None} == content(plain) | {"input_data_sha256": None}
+
+
+# --------------------------------------------------------------------------- invariance
+
+
+def test_row_order_and_commit_layout_of_the_lake_do_not_change_a_list(world, engine):
+    shuffled = engine_over(world, world.shuffled_lake, "cache-shuffled")
+    for req in (request(), request(port="BEANR", capacity=7, nii_capacity=None, physical_capacity=None, seed=99)):
+        a = engine.build_list(req, ruleset=RULES, watchlist=NO_WATCHLIST)
+        b = shuffled.build_list(req, ruleset=RULES, watchlist=NO_WATCHLIST)
+        assert content(a) == content(b)
+
+
+def test_data_known_after_the_decision_time_does_not_change_a_list(world, engine):
+    cut = engine_over(world, world.cut_lake, "cache-cut")
+    full_list = engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
+    cut_list = cut.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
+    assert content(cut_list) == content(full_list)
+    assert Lake(world.cut_lake).scan("manifests").select(pl.len()).collect().item() < Lake(world.lake).scan("manifests").select(pl.len()).collect().item()
+
+
+def test_concurrent_lists_of_one_day_are_identical(world):
+    engine = engine_over(world, world.lake, "cache-threads")  # cold day cache: the threads race to build it
+    results: list[InspectionList] = []
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            results.append(engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 4 and all(r == results[0] for r in results)
+
+
+# --------------------------------------------------------------------------- ad-hoc risk
+
+
+def test_container_risk_scores_the_manifest_due_as_the_days_list_does(engine):
+    served = engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
+    for item in (served.items[0], served.items[-1]):
+        risk = engine.container_risk(PORT, item.container_number, ruleset=RULES, watchlist=NO_WATCHLIST, at=DECISION + timedelta(hours=9))
+        assert (risk.manifest_id, risk.score, risk.reasons, risk.model_version) == (item.manifest_id, item.score, item.reasons, served.model_version)
+    assert engine.container_risk(PORT, "CSQU3054383", ruleset=RULES, watchlist=NO_WATCHLIST, at=DECISION) is None
+    gone = engine.container_risk(PORT, served.items[0].container_number, ruleset=RULES, watchlist=NO_WATCHLIST, at=DECISION + timedelta(days=400))
+    assert gone is None
+
+
+# --------------------------------------------------------------------------- edges
+
+
+def test_unknown_port_is_refused(engine):
+    with pytest.raises(UnknownPortError, match="unknown port 'ZZZZZ': not in the port reference"):
+        engine.build_list(request(port="ZZZZZ"), ruleset=RULES, watchlist=NO_WATCHLIST)
+    with pytest.raises(UnknownPortError, match="unknown port 'ZZZZZ'"):
+        engine.container_risk("ZZZZZ", "CSQU3054383", ruleset=RULES, watchlist=NO_WATCHLIST, at=DECISION)
+
+
+@pytest.mark.parametrize("port, day", [("FRLEH", DAY), (PORT, START - timedelta(days=10))], ids=["port-without-traffic", "day-before-the-world"])
+def test_a_day_without_candidates_gives_an_empty_list(engine, port, day):
+    empty = engine.build_list(request(port=port, list_date=day), ruleset=RULES, watchlist=NO_WATCHLIST)
+    assert (empty.candidate_count, empty.items, empty.deferred, empty.mandatory_exceeds_capacity) == (0, (), (), False)
+    assert empty.warnings == ("only 0 candidates for a capacity of 12",)
+    assert engine.replay(empty, ruleset=RULES, watchlist=NO_WATCHLIST) == empty
+
+
+def test_an_engine_without_a_champion_is_not_ready(world, tmp_path):
+    (tmp_path / "mlruns").mkdir()
+    engine = LakeEngine(lake_dir=world.lake, tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}", cache_dir=tmp_path / "cache")
+    assert engine.ready() == {"model_loaded": False, "lake_readable": True}
+    with pytest.raises(ModelUnavailableError, match="no champion model is loaded"):
+        engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
+    with pytest.raises(ModelUnavailableError):
+        engine.reload()
+    configure(world.tracking_uri)

@@ -45,9 +45,17 @@ def gib(n: int) -> str:
 def phase(results: dict, name: str) -> Iterator[None]:
     """Time a phase and record its wall time and the peak RSS reached during it (``results[name]``)."""
     reset_peak_rss()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     yield
-    results[name] = {"seconds": time.perf_counter() - start, "peak_rss": peak_rss_bytes()}
+    results[name] = {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu, "peak_rss": peak_rss_bytes()}
+
+
+def load_average() -> str:
+    """The 1-minute load average (other processes on the machine inflate wall times)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "n/a"
 
 
 def cpu_count() -> int:

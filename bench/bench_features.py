@@ -32,7 +32,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bench._measure import GIB, cpu_count, gib, peak_rss_bytes, phase, reset_peak_rss, verdict
+from bench._measure import GIB, cpu_count, gib, load_average, peak_rss_bytes, phase, reset_peak_rss, verdict
 
 OUT = Path(__file__).resolve().parent / "out"
 DAYS = 365
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     from features.pipeline import build_features, entity_state
     from features.stats import fit_stats
 
-    print(f"bench_features: scale {args.scale:g}, {cpu_count()} CPU(s), polars {pl.__version__}", flush=True)
+    print(f"bench_features: scale {args.scale:g}, {cpu_count()} CPU(s), load average {load_average()}, polars {pl.__version__}", flush=True)
     root = prepare(args.scale, args.rebuild)
     history = history_of(root)
     latest = pl.scan_parquet(root / "manifests" / "tile-00.parquet")
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         r = results["batch"]
         ok = r["seconds"] < TARGET_BATCH_SECONDS * args.scale and r["peak_rss"] < TARGET_BATCH_RSS
         print(
-            f"  batch (training path): {rows:,} candidates  {r['seconds']:7.1f} s  peak RSS {gib(r['peak_rss'])}"
+            f"  batch (training path): {rows:,} candidates  {r['seconds']:7.1f} s (CPU {r['cpu_seconds']:.1f} s)  peak RSS {gib(r['peak_rss'])}"
             f"   target < {TARGET_BATCH_SECONDS:.0f} s, < {gib(TARGET_BATCH_RSS)} at scale 1: {verdict(ok) if args.scale == 1 else 'n/a'}",
             flush=True,
         )
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     with phase(results, "state"):
         state = entity_state(history, at)
     r = results["state"]
-    print(f"  serving: entity state at {at:%Y-%m-%d} built once  {r['seconds']:7.2f} s  peak RSS {gib(r['peak_rss'])}", flush=True)
+    print(f"  serving: entity state at {at:%Y-%m-%d} built once  {r['seconds']:7.2f} s (CPU {r['cpu_seconds']:.1f} s)  peak RSS {gib(r['peak_rss'])}", flush=True)
     timings = []
     for _ in range(max(1, args.repeat)):
         with phase(results, "port_day"):

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._measure import GIB, cpu_count, gib, peak_rss_bytes, verdict
+from bench._measure import GIB, cpu_count, gib, load_average, peak_rss_bytes, verdict
 
 TARGET_SECONDS = 120.0
 TARGET_RSS = 4 * GIB
@@ -29,16 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     from targeting.world.world import WorldConfig
 
     config = WorldConfig(days=DAYS, containers_per_day=max(1, round(CONTAINERS_PER_DAY * args.scale)))
-    print(f"bench_simulate: {config.days} days x {config.containers_per_day:,} containers/day, {cpu_count()} CPU(s)", flush=True)
+    print(f"bench_simulate: {config.days} days x {config.containers_per_day:,} containers/day, {cpu_count()} CPU(s), load average {load_average()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-simulate-") as tmp:
         out = args.keep or Path(tmp) / "world"
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         summary = simulate_to_directory(config, out)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     peak = peak_rss_bytes()
     print(f"  manifests {summary['manifests']:,}  events {summary['events']:,}  outcomes {summary['outcomes']:,}  alerts {summary['alerts']:,}")
     print(f"  written   {size / 1e6:,.0f} MB")
+    print(f"  CPU time  {cpu:8.1f} s")
     print(f"  wall time {seconds:8.1f} s    target < {TARGET_SECONDS:.0f} s at scale 1: {verdict(seconds < TARGET_SECONDS) if args.scale == 1 else 'n/a'}")
     print(f"  peak RSS  {gib(peak):>10}    target < {gib(TARGET_RSS)} at scale 1: {verdict(peak < TARGET_RSS) if args.scale == 1 else 'n/a'}")
     return 0

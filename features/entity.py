@@ -194,6 +194,22 @@ def _key_hash(keys: tuple[str, ...]) -> pl.Expr:
     return pl.struct(keys).hash(seed=0) if len(keys) > 1 else pl.col(keys[0]).hash(seed=0)
 
 
+_RAW_KEYS: dict[str, pl.Expr] = {
+    "hs_heading": pl.col("hs_code").str.slice(0, 4),
+    "origin_country": pl.col("port_of_loading").str.slice(0, 2),
+    # the route as a value (loading port, hubs in order, discharge port): equal exactly when route_signature is equal,
+    # without building the signature string for every history row
+    "route_signature": pl.struct(pl.col("port_of_loading"), pl.col("transshipment_ports").fill_null(pl.lit([], pl.List(pl.String))), pl.col("port_of_discharge")),
+}
+_RAW_KEY_COLUMNS = ("manifest_id", "consignee_id", "shipper_id", "port_of_loading", "port_of_discharge", "hs_code", "transshipment_ports", "container_number")
+
+
+def _raw_key_hash(keys: tuple[str, ...]) -> pl.Expr:
+    """Hash of a family key computed from manifest columns (derived keys from their sources; see :data:`_RAW_KEYS`)."""
+    parts = [_RAW_KEYS.get(k, pl.col(k)).alias(k) for k in keys]
+    return pl.struct(parts).hash(seed=0) if len(parts) > 1 else parts[0].hash(seed=0)
+
+
 def _stream_counts(events: pl.LazyFrame, queries: pl.LazyFrame, *, first_seen: bool, last_finding: bool) -> pl.LazyFrame:
     """Counts of events with the query's key and ``t`` strictly before the query's ``t``.
 
@@ -242,7 +258,7 @@ def _batch_plain(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFram
     families = _plain_families()
     offsets = tuple(sorted({0, *(w for f in families for w in f.windows)}))
     n = len(offsets)
-    keys = [_key_hash(f.keys).alias(f"_k_{f.name}") for f in families]
+    keys = [_raw_key_hash(f.keys).alias(f"_k_{f.name}") for f in families]
     key_names = [f"_k_{f.name}" for f in families]
 
     def flags(m: int, i: int, fnd: pl.Expr | int) -> list[pl.Expr]:
@@ -345,8 +361,11 @@ def entity_features_batch(candidates: pl.LazyFrame, manifests: pl.LazyFrame, out
     ``manifests`` must include every candidate's own manifest.
     """
     candidates = candidates.cache()  # used by every family: compute once
-    hist = history_rows(manifests)
-    outc = outcome_rows(outcomes, manifests)
+    raw = manifests.select(*_RAW_KEY_COLUMNS, pl.col("filed_at").alias("t"))
+    hist = raw.drop("manifest_id")
+    outc = outcomes.select("manifest_id", pl.col("inspected_at").alias("t"), (pl.col("result") == "SEIZURE").alias("finding")).join(
+        raw.drop("t"), on="manifest_id", how="inner"
+    )
     result = _batch_plain(candidates, hist, outc, stats)
     for f in FAMILIES:
         if f.explode:

@@ -41,8 +41,12 @@ _HS_PREFIX_LENGTHS = tuple(range(2, 11))
 """Every prefix length an HS_CODE alert may have (2-10 digits, odd lengths included: ingest and the service accept them)."""
 
 
-def _keys(candidates: pl.LazyFrame) -> pl.LazyFrame:
-    """(``__alert_row``, kind, value) pairs a candidate can be matched on, for exact-match kinds and HS prefixes."""
+def _keys(candidates: pl.LazyFrame, alerts: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """(``__alert_row``, kind, value) pairs a candidate can be matched on, for exact-match kinds and HS prefixes.
+
+    With ``alerts``, only pairs whose (kind, value) some alert has are kept (the others cannot match): the
+    pairs are filtered before being deduplicated, which keeps large batches cheap.
+    """
     parts = [
         candidates.select("__alert_row", pl.lit(kind).alias("kind"), pl.col(column).alias("value"))
         for kind, columns in _EXACT_MATCH_COLUMNS.items()
@@ -54,6 +58,9 @@ def _keys(candidates: pl.LazyFrame) -> pl.LazyFrame:
         )
         for n in _HS_PREFIX_LENGTHS
     ]
+    if alerts is not None:
+        wanted = alerts.select("kind", "value").unique()
+        parts = [part.join(wanted, on=["kind", "value"], how="semi") for part in parts]
     return pl.concat(parts).drop_nulls("value").unique(maintain_order=True)
 
 
@@ -63,26 +70,41 @@ def _side_matches(side: pl.Expr, port: pl.Expr) -> pl.Expr:
 
 
 def _route_matches(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame:
-    """Candidates x ROUTE alerts whose FROM and TO sides both match."""
+    """Candidates x ROUTE alerts whose FROM and TO sides both match.
+
+    Matched once per distinct route shape (receipt, loading, hubs, discharge, delivery), then joined back to
+    the candidates sharing it.
+    """
     routes = alerts.filter(pl.col("kind") == "ROUTE").with_columns(
         pl.col("value").str.split(">").list.get(0, null_on_oob=True).alias("route_from"),
         pl.col("value").str.split(">").list.get(1, null_on_oob=True).alias("route_to"),
     )
-    origins = candidates.select(
-        "__alert_row",
-        "decision_at",
-        pl.concat_list(pl.col("place_of_receipt"), pl.col("port_of_loading"), pl.col("transshipment_ports").fill_null([])).alias("_origin_ports"),
-        pl.concat_list(pl.col("port_of_discharge"), pl.col("place_of_delivery")).alias("_dest_ports"),
+    shape = pl.struct(
+        pl.col("place_of_receipt"),
+        pl.col("port_of_loading"),
+        pl.col("transshipment_ports").fill_null(pl.lit([], pl.List(pl.String))),
+        pl.col("port_of_discharge"),
+        pl.col("place_of_delivery"),
+    ).alias("_shape")
+    shapes = candidates.select(shape).unique().select(
+        "_shape",
+        pl.concat_list(
+            pl.col("_shape").struct.field("place_of_receipt"),
+            pl.col("_shape").struct.field("port_of_loading"),
+            pl.col("_shape").struct.field("transshipment_ports"),
+        ).alias("_origin_ports"),
+        pl.concat_list(pl.col("_shape").struct.field("port_of_discharge"), pl.col("_shape").struct.field("place_of_delivery")).alias("_dest_ports"),
     )
-    pairs = origins.join(routes, how="cross")
+    pairs = shapes.join(routes, how="cross")
     exploded_from = pairs.explode("_origin_ports").filter(_side_matches(pl.col("route_from"), pl.col("_origin_ports")))
     matched = (
-        exploded_from.unique(["__alert_row", "alert_id"], maintain_order=True)
+        exploded_from.unique(["_shape", "alert_id"])
         .explode("_dest_ports")
         .filter(_side_matches(pl.col("route_to"), pl.col("_dest_ports")))
-        .unique(["__alert_row", "alert_id"], maintain_order=True)
+        .unique(["_shape", "alert_id"])
+        .drop("_origin_ports", "_dest_ports", "route_from", "route_to")
     )
-    return matched.drop("_origin_ports", "_dest_ports", "route_from", "route_to")
+    return candidates.select("__alert_row", "decision_at", shape).join(matched, on="_shape", how="inner").drop("_shape")
 
 
 def _active(at: pl.Expr) -> pl.Expr:
@@ -108,7 +130,7 @@ def match_alerts(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame
     ``decision_at`` count.
     """
     indexed = candidates.with_row_index("__alert_row").cache()  # used many times below: compute once
-    keyed = _keys(indexed).join(indexed.select("__alert_row", "decision_at"), on="__alert_row")
+    keyed = _keys(indexed, alerts).join(indexed.select("__alert_row", "decision_at"), on="__alert_row")
     exact = keyed.join(alerts, on=["kind", "value"], how="inner")
     route = _route_matches(indexed, alerts)
     columns = ["__alert_row", "decision_at", "alert_id", "kind", "reason", "severity", "valid_from", "valid_to"]

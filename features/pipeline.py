@@ -60,12 +60,17 @@ def _candidates(candidates: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _history_with_candidates(history: History, candidates: pl.LazyFrame) -> pl.LazyFrame:
-    """History manifests plus the candidates themselves (each candidate's own manifest must be in history)."""
-    own = candidates.select(MANIFESTS.column_names)
-    # keep the first row of each manifest_id (history before candidates); is_first_distinct is unique(keep="first",
-    # maintain_order=True), several times faster than unique() on the streaming engine
-    combined = pl.concat([history.manifests.select(MANIFESTS.column_names), own])
-    return with_derived_columns(combined.filter(pl.col("manifest_id").is_first_distinct()))
+    """History manifests plus the candidates missing from it (each candidate's own manifest must be in history).
+
+    History manifests are unique by ``manifest_id`` (the lake's key); a candidate whose id is already in
+    history is represented by the history row, and a candidate listed twice is added once.
+    """
+    manifests = history.manifests.select(MANIFESTS.column_names)
+    own = candidates.select(MANIFESTS.column_names).filter(pl.col("manifest_id").is_first_distinct())
+    # probe the history's ids against the (smaller) candidate set instead of hashing the history into a set
+    known = manifests.select("manifest_id").join(own.select("manifest_id"), on="manifest_id", how="semi")
+    missing = own.join(known, on="manifest_id", how="anti")
+    return with_derived_columns(pl.concat([manifests, missing]))
 
 
 def _row_features(frame: pl.LazyFrame, stats: FeatureStats, alerts: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:

@@ -77,39 +77,52 @@ LOAD_MISSING = declare(
 
 
 def with_route_geometry(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Add ``route_km`` and ``route_circuity`` (needs ``__cand``)."""
+    """Add ``route_km`` and ``route_circuity``.
+
+    Computed once per distinct route (loading port, hubs, discharge port) and
+    joined back: many candidates share a route.
+    """
     ports = load_ports().lazy().select("locode", "latitude", "longitude")
-    frame = frame.cache()  # used twice below: compute once (and keep the optimiser's plan small)
+    route = pl.struct(
+        pl.col("port_of_loading"), pl.col("transshipment_ports").fill_null(pl.lit([], pl.List(pl.String))), pl.col("port_of_discharge")
+    ).alias("_route")
+    frame = frame.with_columns(route).cache()  # used twice below: compute once (and keep the optimiser's plan small)
+    routes = frame.select("_route").unique().with_row_index("_rid")
     stops = (
-        frame.select(
-            "__cand",
-            pl.concat_list(pl.col("port_of_loading"), pl.col("transshipment_ports").fill_null([]), pl.col("port_of_discharge")).alias("_stop"),
+        routes.select(
+            "_rid",
+            pl.concat_list(
+                pl.col("_route").struct.field("port_of_loading"),
+                pl.col("_route").struct.field("transshipment_ports"),
+                pl.col("_route").struct.field("port_of_discharge"),
+            ).alias("_stop"),
         )
         .with_columns(pl.int_ranges(0, pl.col("_stop").list.len()).alias("_pos"))
         .explode("_stop", "_pos")
         .join(ports, left_on="_stop", right_on="locode", how="left")
-        .sort("__cand", "_pos")
+        .sort("_rid", "_pos")
     )
     legs = stops.with_columns(
         haversine_km(
-            pl.col("latitude").shift(1).over("__cand"), pl.col("longitude").shift(1).over("__cand"), pl.col("latitude"), pl.col("longitude")
+            pl.col("latitude").shift(1).over("_rid"), pl.col("longitude").shift(1).over("_rid"), pl.col("latitude"), pl.col("longitude")
         ).alias("_leg")
     )
-    summary = legs.group_by("__cand").agg(
+    summary = legs.group_by("_rid").agg(
         pl.col("_leg").filter(pl.col("_pos") > 0).sum().alias("_km"),
         pl.col("latitude").is_null().any().alias("_unknown"),
         haversine_km(pl.col("latitude").first(), pl.col("longitude").first(), pl.col("latitude").last(), pl.col("longitude").last()).alias(
             "_direct"
         ),
     )
+    per_route = routes.join(summary, on="_rid", how="left").drop("_rid")
     circuity = pl.when(pl.col("_unknown")).then(MISSING).when(pl.col("_direct") < 1.0).then(1.0).otherwise(pl.col("_km") / pl.col("_direct"))
     return (
-        frame.join(summary, on="__cand", how="left", maintain_order="left")
+        frame.join(per_route, on="_route", how="left", maintain_order="left")
         .with_columns(
             pl.when(pl.col("_unknown")).then(MISSING).otherwise(pl.col("_km")).fill_null(MISSING).alias(ROUTE_KM),
             circuity.fill_null(MISSING).alias(CIRCUITY),
         )
-        .drop("_km", "_unknown", "_direct")
+        .drop("_route", "_km", "_unknown", "_direct")
     )
 
 

@@ -64,7 +64,8 @@ import hashlib
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -286,7 +287,7 @@ class BacktestConfig:
     learning_rate: float = 0.05
     num_leaves: int = 31
     min_child_samples: int = 20
-    num_threads: int = 2
+    num_threads: int = 1
 
     def __post_init__(self) -> None:
         positive = ("days", "containers_per_day", "period_days", "retrain_every", "train_window_days", "n_estimators", "num_leaves", "num_threads")
@@ -335,6 +336,16 @@ class BacktestConfig:
 
 
 # --------------------------------------------------------------------------- small pure functions
+
+
+@contextmanager
+def _timed(timers: dict[str, float], key: str) -> Iterator[None]:
+    """Add the wall time of the block to ``timers[key]``."""
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        timers[key] = timers.get(key, 0.0) + time.perf_counter() - began
 
 
 def derive_seed(*parts: object) -> int:
@@ -743,39 +754,42 @@ class Learner:
         keep = selected | set(unlabelled_sample(others, self.config.unlabelled_sample, seed=self.seed, day=day))
         self.rows.append(features.filter(pl.col("manifest_id").is_in(list(keep))).with_columns(pl.col("manifest_id").is_in(list(selected)).alias("selected")))
 
-    def train(self, at: datetime, outcomes: pl.DataFrame) -> dict:
-        """Retrain on the cached rows of the trailing window, labelled by outcomes recorded before ``at``."""
+    def train(self, day: int, at: datetime, outcomes: pl.DataFrame) -> dict:
+        """Retrain on the cached rows of the trailing window, labelled by outcomes recorded before ``at`` (the start of ``day``).
+
+        Without a positive label the current model (if any) is kept. Every
+        attempt is recorded in :attr:`trainings`.
+        """
         began = time.perf_counter()
         cfg = self.config
-        rows = pl.concat(self.rows, how="vertical") if self.rows else None
-        if rows is None:
-            return {"at": at, "rows": 0, "positives": 0, "trained": False}
-        frame = training_frame(
-            rows,
-            outcomes,
-            as_of=at,
-            window_days=cfg.train_window_days,
-            unlabelled_share=cfg.unlabelled_sample,
-            unlabelled_weight=cfg.unlabelled_weight,
-            random_weight=cfg.random_weight,
-        )
-        labels = frame.get_column("label").to_numpy().astype(float)
-        record = {"at": at, "rows": frame.height, "inspected": int(frame.get_column("inspected").sum()), "positives": int(labels.sum()), "trained": False}
-        if labels.sum() == 0:
-            return {**record, "seconds": time.perf_counter() - began}
-        model = RiskModel(
-            num_leaves=cfg.num_leaves,
-            learning_rate=cfg.learning_rate,
-            n_estimators=cfg.n_estimators,
-            min_child_samples=cfg.min_child_samples,
-            num_threads=cfg.num_threads,
-            seed=self.seed,
-            categorical_features=tuple(categorical_columns()),
-        )
-        model.fit(frame.select(feature_columns()), labels, weight=frame.get_column("weight").to_numpy())
-        self.booster = model.booster_
-        self.version += 1
-        record.update(trained=True, version=self.version, model_sha256=model.model_sha256(), seconds=time.perf_counter() - began)
+        record: dict = {"day": day, "at": at, "rows": 0, "inspected": 0, "positives": 0, "trained": False}
+        if self.rows:
+            frame = training_frame(
+                pl.concat(self.rows, how="vertical"),
+                outcomes,
+                as_of=at,
+                window_days=cfg.train_window_days,
+                unlabelled_share=cfg.unlabelled_sample,
+                unlabelled_weight=cfg.unlabelled_weight,
+                random_weight=cfg.random_weight,
+            )
+            labels = frame.get_column("label").to_numpy().astype(float)
+            record.update(rows=frame.height, inspected=int(frame.get_column("inspected").sum()), positives=int(labels.sum()))
+            if labels.sum() > 0:
+                model = RiskModel(
+                    num_leaves=cfg.num_leaves,
+                    learning_rate=cfg.learning_rate,
+                    n_estimators=cfg.n_estimators,
+                    min_child_samples=cfg.min_child_samples,
+                    num_threads=cfg.num_threads,
+                    seed=self.seed,
+                    categorical_features=tuple(categorical_columns()),
+                )
+                model.fit(frame.select(feature_columns()), labels, weight=frame.get_column("weight").to_numpy())
+                self.booster = model.booster_
+                self.version += 1
+                record.update(trained=True, version=self.version, model_sha256=model.model_sha256())
+        record["seconds"] = time.perf_counter() - began
         self.trainings.append(record)
         return record
 
@@ -811,10 +825,12 @@ class StrategyInspector:
     prepared: dict[int, pl.DataFrame] = field(default_factory=dict)
     decisions: list[pl.DataFrame] = field(default_factory=list)
     candidates: list[pl.DataFrame] = field(default_factory=list)
+    timers: dict[str, float] = field(default_factory=dict)
 
     def __call__(self, day: int, candidates: pl.DataFrame, alerts: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
         if day not in self.prepared:
-            self.prepare({day: candidates}, alerts)
+            with _timed(self.timers, "decide"):
+                self.prepare({day: candidates}, alerts)
         rows = self.prepared.pop(day)
         return rows.select("manifest_id", pl.col("source").alias("selection_source"), "exam_type")
 
@@ -882,10 +898,12 @@ class StrategyInspector:
         weights = np.zeros(cands.height)
         feats = None
         if self._featuring and cands.height:
-            outcomes = self.known.outcome_frame()
-            feats = _day_features(day, cands.drop("port"), self.known, alerts, self.learner.stats, outcomes)
+            with _timed(self.timers, "features"):
+                outcomes = self.known.outcome_frame()
+                feats = _day_features(day, cands.drop("port"), self.known, alerts, self.learner.stats, outcomes)
         if self._scoring and feats is not None:
-            scores = self.learner.score(feats)
+            with _timed(self.timers, "scoring"):
+                scores = self.learner.score(feats)
             if self.strategy.kind == "ucb":
                 seen = np.minimum(feats.get_column("lane_n_inspections").to_numpy(), feats.get_column("hs_origin_n_inspections").to_numpy())
                 weights = ucb_weights(scores, seen, prior_rate=self.learner.stats.prior_finding_rate, kappa=self.config.ucb_kappa)
@@ -920,6 +938,9 @@ class StrategyRun:
     cached_rows: pl.DataFrame | None
     seconds: float
     shared_seconds: float = 0.0
+    timers: dict[str, float] = field(default_factory=dict)
+    """Wall time by part (``world``: generating days and events; ``inspect``: the world's exams including
+    ``decide``, the strategy's decisions, which include ``features`` and ``scoring``; ``training``), own days only."""
 
 
 @dataclass
@@ -946,6 +967,7 @@ class _Context:
             prepared={},
             decisions=list(self.inspector.decisions),
             candidates=list(self.inspector.candidates),
+            timers={},
         )
         return _Context(copy.deepcopy(self.world), known, learner, inspector, list(self.evaluation), self.day, self.next_retrain)
 
@@ -983,18 +1005,23 @@ def _advance(ctx: _Context, until: int, *, seed: int, tick: Callable[[int], None
     cfg = ctx.inspector.config
     features = ctx.inspector.strategy.uses_model
     day = ctx.day
+    timers = ctx.inspector.timers
     while day < until:
         end = min((day // cfg.period_days + 1) * cfg.period_days, until, cfg.days)
         if features and not ctx.inspector.warmup and day >= ctx.next_retrain:
-            _retrain(ctx, day)
-        batches = {d: ctx.world.day(d) for d in range(day, end)}
-        if features:
-            for d, batch in batches.items():
-                ctx.known.add_day(d, batch.manifests.select(MANIFESTS.column_names), _day_events(batch, seed), keep_full=d < cfg.model_start)
+            with _timed(timers, "training"):
+                _retrain(ctx, day)
+        with _timed(timers, "world"):
+            batches = {d: ctx.world.day(d) for d in range(day, end)}
+            if features:
+                for d, batch in batches.items():
+                    ctx.known.add_day(d, batch.manifests.select(MANIFESTS.column_names), _day_events(batch, seed), keep_full=d < cfg.model_start)
         if len(batches) > 1:
-            ctx.inspector.prepare({d: b.manifests for d, b in batches.items()}, ctx.world.alerts_frame())
+            with _timed(timers, "decide"):
+                ctx.inspector.prepare({d: b.manifests for d, b in batches.items()}, ctx.world.alerts_frame())
         for d, batch in batches.items():
-            outcomes = ctx.world.inspect(batch, ctx.inspector)
+            with _timed(timers, "inspect"):
+                outcomes = ctx.world.inspect(batch, ctx.inspector)
             ctx.known.add_outcomes(outcomes)
             decision = ctx.inspector.decisions[-1].filter(pl.col("day") == d)
             candidates = ctx.inspector.candidates[-1].filter(pl.col("day") == d)
@@ -1006,8 +1033,7 @@ def _advance(ctx: _Context, until: int, *, seed: int, tick: Callable[[int], None
 def _retrain(ctx: _Context, day: int) -> None:
     cfg = ctx.inspector.config
     at = decision_time(cfg.start + timedelta(days=day))
-    record = ctx.learner.train(at, ctx.known.outcome_frame())
-    record["day"] = day
+    ctx.learner.train(day, at, ctx.known.outcome_frame())
     ctx.next_retrain = day + cfg.retrain_every
 
 
@@ -1034,7 +1060,8 @@ def _bootstrap(ctx: _Context, *, seed: int) -> None:
             ctx.learner.rows.append(feats.with_columns(pl.col("manifest_id").is_in(list(chosen)).alias("selected")))
     ctx.known.full.clear()
     ctx.inspector.warmup = False
-    _retrain(ctx, day)
+    with _timed(ctx.inspector.timers, "training"):
+        _retrain(ctx, day)
 
 
 def _new_context(world: World, strategy: Strategy, config: BacktestConfig, seed: int) -> _Context:
@@ -1056,6 +1083,7 @@ def _finish(ctx: _Context, strategy: Strategy, seed: int, seconds: float, shared
         cached_rows=pl.concat(ctx.learner.rows, how="vertical") if ctx.learner.rows else None,
         seconds=seconds,
         shared_seconds=shared,
+        timers={k: round(v, 3) for k, v in sorted(ctx.inspector.timers.items())},
     )
 
 
@@ -1127,6 +1155,7 @@ def run_backtest(
         if modelled:
             shared, shared_seconds = _shared_warmup(world, modelled[0], config, seed, say)
             timings[f"{label} warm-up"] = shared_seconds
+            timings.update({f"{label} warm-up {k}": v for k, v in sorted(shared.inspector.timers.items())})
         for strategy in chosen:
             task = f"{label} · {strategy.name}"
             began = time.perf_counter()
@@ -1150,7 +1179,8 @@ def _shared_warmup(world: World, strategy: Strategy, config: BacktestConfig, see
     task = f"seed {seed} · warm-up"
     _advance(ctx, until, seed=seed, tick=lambda d: say(task, d, until))
     if config.model_start < config.days:
-        _bootstrap(ctx, seed=seed)
+        with _timed(ctx.inspector.timers, "bootstrap"):
+            _bootstrap(ctx, seed=seed)
     return ctx, time.perf_counter() - began
 
 
@@ -1308,12 +1338,17 @@ SUMMARY_HEADERS = {
     "recall": "recall",
     "norm_precision": "norm. precision",
     "norm_precision_last13": "norm. precision, last 13 wk",
-    "norm_precision_last13_sd": "sd over seeds",
-    "hit_rate_watchlist": "hit rate WATCHLIST",
-    "hit_rate_rule": "hit rate RULE",
-    "hit_rate_model": "hit rate MODEL",
-    "hit_rate_random": "hit rate RANDOM",
 }
+"""Headline columns of the summary and their display names (the last-13-weeks one shows ``mean ± sd over seeds``)."""
+DETAIL_HEADERS = {
+    "strategy": "strategy",
+    "hit_rate_watchlist": "hit WATCHLIST",
+    "hit_rate_rule": "hit RULE",
+    "hit_rate_model": "hit MODEL",
+    "hit_rate_random": "hit RANDOM",
+    **{f"seized_{c.lower()}": c.lower() for c in CATEGORIES},
+}
+"""Second table: seizures per inspection by selection source, seizures (per seed) by category."""
 
 
 def format_value(value: object, column: str) -> str:
@@ -1326,14 +1361,30 @@ def format_value(value: object, column: str) -> str:
     return str(value)
 
 
+def summary_cells(summary: pl.DataFrame) -> tuple[list[str], list[list[str]], list[str], list[list[str]]]:
+    """Headers and display rows of the two summary tables (headline; hit rates and seizures by category)."""
+    head = list(SUMMARY_HEADERS)
+    rows = []
+    for row in summary.iter_rows(named=True):
+        cells = [format_value(row[c], c) for c in head]
+        sd = row.get("norm_precision_last13_sd")
+        if sd is not None and math.isfinite(sd):
+            cells[-1] += f" ± {sd:.3f}"
+        rows.append(cells)
+    detail = list(DETAIL_HEADERS)
+    detail_rows = [[format_value(row[c], c) for c in detail] for row in summary.iter_rows(named=True)]
+    return [SUMMARY_HEADERS[c] for c in head], rows, [DETAIL_HEADERS[c] for c in detail], detail_rows
+
+
 def summary_markdown(summary: pl.DataFrame) -> str:
-    """The summary as a Markdown table (headline columns, then seizures per category)."""
-    columns = [c for c in SUMMARY_HEADERS if c in summary.columns] + [c for c in summary.columns if c.startswith("seized_")]
-    headers = [SUMMARY_HEADERS.get(c, c.removeprefix("seized_").replace("_", " ")) for c in columns]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" if c == "strategy" else "---:" for c in columns) + "|"]
-    for row in summary.select(columns).iter_rows(named=True):
-        lines.append("| " + " | ".join(format_value(row[c], c) for c in columns) + " |")
-    return "\n".join(lines) + "\n"
+    """The summary as two Markdown tables: headline figures; hit rates by source and seizures by category."""
+    head, rows, detail, detail_rows = summary_cells(summary)
+
+    def table(headers: list[str], body: list[list[str]]) -> list[str]:
+        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|"]
+        return lines + ["| " + " | ".join(cells) + " |" for cells in body]
+
+    return "\n".join([*table(head, rows), "", *table(detail, detail_rows)]) + "\n"
 
 
 def _plot_by_week(weekly: pl.DataFrame, column: str, path: Path, *, title: str, ylabel: str, model_week: float | None) -> Path:

@@ -119,11 +119,16 @@ def _fetch(list_id: uuid.UUID, caller: Caller, database: DatabaseDep, action: st
 
     A record that fails its integrity check is audited as an error and raises
     :class:`~serve.store.lists.StoredListCorruptError` (a generic 500).
+
+    The list is read and verified in a read-only unit of work (stored lists are
+    never changed), so parsing and hashing a large record does not hold the
+    store's write lock; the audit event is then written in its own short write
+    unit of work, and nothing is returned before it has committed.
     """
     object_id = str(list_id)
     corrupt: StoredListCorruptError | None = None
     record = None
-    with database.write() as session:
+    with database.read() as session:
         row = get_list(session, object_id)
         visible = row is not None and caller.can_access_port(row.port)
         if visible:
@@ -131,7 +136,8 @@ def _fetch(list_id: uuid.UUID, caller: Caller, database: DatabaseDep, action: st
                 record = load_record(row)
             except StoredListCorruptError as exc:
                 corrupt = exc
-        status = 500 if corrupt else 200 if visible else 404
+    status = 500 if corrupt else 200 if visible else 404
+    with database.write() as session:
         caller.audit(
             session,
             action=action,

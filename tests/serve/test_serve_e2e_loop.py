@@ -21,7 +21,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from features.lake import Lake
-from models.tracking import configure
+from models.tracking import CHAMPION, MODEL_NAME, configure
 from models.workflow import promote, train_and_register
 from serve.audit import verify_chain
 from serve.tables import AuditEvent
@@ -318,10 +318,10 @@ def test_readyz_is_200_with_engine_and_champion(e2e_service):
 
 
 def test_readyz_is_503_without_a_champion(e2e_world, e2e_service_over, tmp_path):
-    empty_registry = f"sqlite:///{tmp_path / 'empty-mlruns' / 'mlflow.db'}"
-    (tmp_path / "empty-mlruns").mkdir()
-    engine = LakeEngine(lake_dir=e2e_world.lake_dir, tracking_uri=empty_registry, cache_dir=tmp_path / "cache")
-    with e2e_service_over(e2e_world, engine, tmp_path / "store") as service:
+    world = e2e_world.private_copy(tmp_path / "world")
+    configure(world.tracking_uri).delete_registered_model_alias(MODEL_NAME, CHAMPION)  # versions exist, none is champion
+    engine = LakeEngine(lake_dir=world.lake_dir, tracking_uri=world.tracking_uri, cache_dir=tmp_path / "cache")
+    with e2e_service_over(world, engine, tmp_path / "store") as service:
         ready = service.client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["checks"] == {"store": True, "engine": True, "model_loaded": False, "lake_readable": True}
@@ -345,7 +345,8 @@ def test_reload_falls_back_to_the_verified_local_copy(e2e_world, e2e_service_ove
         assert loaded["source"] == "registry" and (tmp_path / "cache" / "champion.json").exists()
         before = create_list(service, capacity=10)
 
-        engine.models.tracking_uri = f"sqlite:///{tmp_path / 'no-such-dir' / 'mlflow.db'}"  # the registry is unreachable
+        (tmp_path / "registry-is-a-file").touch()
+        engine.models.tracking_uri = f"sqlite:///{tmp_path / 'registry-is-a-file' / 'mlflow.db'}"  # the registry cannot be opened
         try:
             reloaded = service.client.post("/v1/models/reload", headers=scientist)
             assert reloaded.status_code == 200, reloaded.text

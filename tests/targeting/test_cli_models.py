@@ -36,10 +36,15 @@ def workdir(tmp_path_factory) -> Path:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def store(workdir: Path) -> str:
+def template(workdir: Path) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)
-        return fresh_store(store_template(workdir / "template"), workdir)
+        return store_template(workdir / "template")
+
+
+@pytest.fixture(scope="module")
+def store(workdir: Path, template: Path) -> str:
+    return fresh_store(template, workdir)
 
 
 @pytest.fixture(autouse=True)
@@ -120,8 +125,8 @@ def test_models_lists_versions_with_their_aliases(trained: dict, store: str) -> 
     assert re.search(r"│ 1\s+│ champion\s+│", table.stdout) and re.search(r"│ 2\s+│\s+│", table.stdout)
 
 
-def test_models_on_an_empty_store_says_so(tmp_path: Path) -> None:
-    result = invoke("models", "--tracking-uri", f"sqlite:///{tmp_path / 'empty.db'}")
+def test_models_on_an_empty_store_says_so(template: Path, tmp_path: Path) -> None:
+    result = invoke("models", "--tracking-uri", fresh_store(template, tmp_path))
     assert result.exit_code == 0
     assert "no registered versions of container-risk yet: run `targeting train`" in result.stdout
 

@@ -22,7 +22,7 @@ from features.ingest import ingest
 from features.lake import Lake
 from features.rules import default_rule_profiles
 from models.dataset import TimeSplit
-from models.tracking import configure
+from models.tracking import CHAMPION, MODEL_NAME, configure
 from models.training import TrainConfig
 from models.workflow import promote, train_and_register
 from targeting.engine import ModelUnavailableError, UnknownPortError, ruleset_from
@@ -138,7 +138,9 @@ def test_replay_is_identical_even_after_the_lake_and_watchlist_moved_on(world, t
     assert replayed == served and replayed.content_sha256() == served.content_sha256()
     rebuilt = engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
     assert rebuilt.data_version == served.data_version + 1 and rebuilt.input_data_sha256 != served.input_data_sha256
-    assert [i.manifest_id for i in rebuilt.items if i.source == "WATCHLIST"] == [listed.manifest_id]
+    before = [i.manifest_id for i in served.items if i.source == "WATCHLIST"]  # hits of the world's own alerts
+    assert listed.manifest_id not in before
+    assert {i.manifest_id for i in rebuilt.items if i.source == "WATCHLIST"} == {*before, listed.manifest_id}
     assert engine.replay(rebuilt, ruleset=RULES, watchlist=NO_WATCHLIST) == rebuilt
 
 
@@ -163,8 +165,13 @@ def test_service_watchlist_hits_are_mandatory_and_row_order_free(engine):
     reversed_rows = engine.build_list(request(), ruleset=RULES, watchlist=watchlist.reverse())
     assert listed == reversed_rows and watchlist_sha256(watchlist) == watchlist_sha256(watchlist.reverse())
     watch = [i for i in listed.items if i.source == "WATCHLIST"]
-    assert {i.manifest_id for i in watch} == {d.manifest_id for d in targets} and listed.items[:3] == tuple(watch)
+    before = {i.manifest_id for i in plain.items if i.source == "WATCHLIST"}  # hits of the world's own alerts
+    assert {i.manifest_id for i in watch} == before | {d.manifest_id for d in targets}
+    assert listed.items[: len(watch)] == tuple(watch) and len(listed.items) == len(plain.items)
     assert all(i.reasons[0].startswith("Watchlist alert (severity") for i in watch)
+    by_id = {i.manifest_id: i for i in watch}
+    for n, d in enumerate(targets):
+        assert by_id[d.manifest_id].reasons[0] == f"Watchlist alert (severity {2 + n}/5): Alert {n}"
     assert listed.input_data_sha256 != plain.input_data_sha256
     expired = watchlist.with_columns(pl.lit(DECISION, dtype=ALERTS.schema["valid_to"]).alias("valid_to"))  # valid_to is exclusive
     assert content(engine.build_list(request(), ruleset=RULES, watchlist=expired)) | {"input_data_sha256": None} == content(plain) | {"input_data_sha256": None}
@@ -186,7 +193,9 @@ def test_data_known_after_the_decision_time_does_not_change_a_list(world, engine
     full_list = engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
     cut_list = cut.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
     assert content(cut_list) == content(full_list)
-    assert Lake(world.cut_lake).scan("manifests").select(pl.len()).collect().item() < Lake(world.lake).scan("manifests").select(pl.len()).collect().item()
+    for table in ("events", "outcomes"):
+        rows = [Lake(lake).scan(table).select(pl.len()).collect().item() for lake in (world.cut_lake, world.lake)]
+        assert 0 < rows[0] < rows[1], table
 
 
 def test_concurrent_lists_of_one_day_are_identical(world):
@@ -240,8 +249,10 @@ def test_a_day_without_candidates_gives_an_empty_list(engine, port, day):
 
 
 def test_an_engine_without_a_champion_is_not_ready(world, tmp_path):
-    (tmp_path / "mlruns").mkdir()
-    engine = LakeEngine(lake_dir=world.lake, tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}", cache_dir=tmp_path / "cache")
+    shutil.copy2(world.root / "mlruns" / "mlflow.db", tmp_path / "mlflow.db")
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    configure(tracking_uri).delete_registered_model_alias(MODEL_NAME, CHAMPION)  # a registered version, but no champion
+    engine = LakeEngine(lake_dir=world.lake, tracking_uri=tracking_uri, cache_dir=tmp_path / "cache")
     assert engine.ready() == {"model_loaded": False, "lake_readable": True}
     with pytest.raises(ModelUnavailableError, match="no champion model is loaded"):
         engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)

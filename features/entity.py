@@ -250,10 +250,15 @@ def _plain_families() -> list[EntityFamily]:
 def _batch_plain(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFrame, stats: FeatureStats) -> pl.LazyFrame:
     """Every non-exploded family from one time-ordered stream of history events and candidate queries.
 
-    The stream (manifests ``m``, inspections ``i`` and findings ``fnd``, each row carrying the key hash of
-    every family) is sorted once; each family then takes cumulative sums over its own key. Each candidate
-    queries at ``decision_at - W`` for every window ``W`` in use (0 = all-time); queries sort before events
-    at equal times, so every count is strictly before the query time.
+    Each candidate queries at ``decision_at - W`` for every window ``W`` in use (0 = all-time). History
+    events (manifests ``m``, inspections ``i``, findings ``fnd``, each row carrying the key hash of every
+    family) are split at the earliest query time:
+
+    - older events precede every query: they are aggregated per key once (counts, first filing, last
+      finding) and added to each candidate's all-time figures (they cancel out of window counts);
+    - newer events and the queries form one stream, sorted once by time with queries before events at
+      equal times, on which each family takes cumulative sums over its own key, so every count is
+      strictly before the query time.
     """
     families = _plain_families()
     offsets = tuple(sorted({0, *(w for f in families for w in f.windows)}))
@@ -266,10 +271,18 @@ def _batch_plain(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFram
         return [as_flag(m).alias("m"), as_flag(i).alias("i"), as_flag(fnd).alias("fnd")]
 
     no_query = [pl.lit(1, pl.Int8).alias("_order"), pl.lit(None, pl.UInt64).alias("__q")]
-    events = [
-        hist.select(*keys, "t", *flags(1, 0, 0), *no_query),
-        outc.select(*keys, "t", *flags(0, 1, pl.col("finding")), *no_query),
-    ]
+    events = pl.concat(
+        [
+            hist.select(*keys, "t", *flags(1, 0, 0), *no_query),
+            outc.select(*keys, "t", *flags(0, 1, pl.col("finding")), *no_query),
+        ]
+    )
+    # earliest query time; events strictly before it (or without a time, which sort first) precede every query
+    split = candidates.select((pl.col("decision_at").min() - timedelta(days=offsets[-1])).alias("_split"))
+    events = events.join(split, how="cross")
+    before_all = pl.col("t").is_null() | (pl.col("t") < pl.col("_split"))
+    old = events.filter(before_all).drop("_split")
+    recent = events.filter(before_all.not_()).drop("_split")
     queries = [
         candidates.select(
             *keys,
@@ -280,7 +293,7 @@ def _batch_plain(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFram
         )
         for j, w in enumerate(offsets)
     ]
-    stream = pl.concat([*events, *queries]).sort(_stream_order())
+    stream = pl.concat([recent, *queries]).sort(_stream_order())
 
     raw: list[pl.Expr] = []
     for f, k in zip(families, key_names):
@@ -298,7 +311,7 @@ def _batch_plain(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFram
         .with_columns((pl.col("__q") // n).cast(pl.UInt64).alias("__cand"), (pl.col("__q") % n).alias("_w"))
         .drop("__q")
     )
-    wide = candidates.select("__cand", "decision_at", *_self_counts(candidates, families[0], offsets[1:]))
+    wide = candidates.select("__cand", "decision_at", *keys, *_self_counts(candidates, families[0], offsets[1:]))
     wide = wide.with_columns(pl.col("__cand").cast(pl.UInt64).alias("__cand_key"))
     now = counts.filter(pl.col("_w") == 0).drop("_w").rename({"__cand": "__cand_key"})
     wide = wide.join(now, on="__cand_key", how="left")
@@ -306,20 +319,33 @@ def _batch_plain(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFram
         users = [f for f in families if w in f.windows]
         before = counts.filter(pl.col("_w") == j).select(pl.col("__cand").alias("__cand_key"), *(pl.col(f"{f.name}:m").alias(f"{f.name}:before{w}") for f in users))
         wide = wide.join(before, on="__cand_key", how="left")
+    for f, k in zip(families, key_names):
+        aggs = []
+        if f.manifests:
+            aggs.append(pl.col("m").sum().alias(f"{f.name}:old_m"))
+        if f.outcomes:
+            aggs += [pl.col("i").sum().alias(f"{f.name}:old_insp"), pl.col("fnd").sum().alias(f"{f.name}:old_find")]
+        if f.first_seen:
+            aggs.append(pl.col("t").filter(pl.col("m") == 1).min().alias(f"{f.name}:old_first"))
+        if f.last_finding:
+            aggs.append(pl.col("t").filter(pl.col("fnd") == 1).max().alias(f"{f.name}:old_last"))
+        wide = wide.join(old.group_by(k).agg(aggs), on=k, how="left")
 
     out: list[pl.Expr] = []
     for f in families:
         def raw_count(name: str, f: EntityFamily = f) -> pl.Expr:
+            col = lambda suffix: pl.col(f"{f.name}:{suffix}")  # noqa: E731
             if name == "_m0":
-                return pl.col(f"{f.name}:m").fill_null(0)
-            if name.startswith("_m"):
+                return col("m").fill_null(0) + col("old_m").fill_null(0)
+            if name.startswith("_m"):  # window counts: older events precede both ends and cancel out
                 w = int(name[2:])
-                return (pl.col(f"{f.name}:m") - pl.col(f"{f.name}:before{w}")).fill_null(0)
+                return (col("m") - col(f"before{w}")).fill_null(0)
             if name == "_first":
-                return pl.when(pl.col(f"{f.name}:m") > 0).then(pl.col(f"{f.name}:first_any"))
+                first = pl.min_horizontal(col("first_any"), col("old_first"))
+                return pl.when(col("m").fill_null(0) + col("old_m").fill_null(0) > 0).then(first)
             if name in ("_insp", "_find"):
-                return pl.col(f"{f.name}:{name[1:]}").fill_null(0)
-            return pl.col(f"{f.name}:{name[1:]}")
+                return col(name[1:]).fill_null(0) + col(f"old_{name[1:]}").fill_null(0)
+            return pl.coalesce(col("last"), col("old_last"))  # _last: latest finding, newer events first
 
         out += _finish_exprs(f, stats, raw_count)
     return wide.select("__cand", *out)

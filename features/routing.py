@@ -87,10 +87,11 @@ def with_route_geometry(frame: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("port_of_loading"), pl.col("transshipment_ports").fill_null(pl.lit([], pl.List(pl.String))), pl.col("port_of_discharge")
     ).alias("_route")
     frame = frame.with_columns(route).cache()  # used twice below: compute once (and keep the optimiser's plan small)
-    routes = frame.select("_route").unique().with_row_index("_rid")
     stops = (
-        routes.select(
-            "_rid",
+        frame.select("_route")
+        .unique()
+        .select(
+            "_route",
             pl.concat_list(
                 pl.col("_route").struct.field("port_of_loading"),
                 pl.col("_route").struct.field("transshipment_ports"),
@@ -100,21 +101,20 @@ def with_route_geometry(frame: pl.LazyFrame) -> pl.LazyFrame:
         .with_columns(pl.int_ranges(0, pl.col("_stop").list.len()).alias("_pos"))
         .explode("_stop", "_pos")
         .join(ports, left_on="_stop", right_on="locode", how="left")
-        .sort("_rid", "_pos")
+        .sort("_pos")  # within each route, stops in order (shift and first/last below rely on it)
     )
     legs = stops.with_columns(
         haversine_km(
-            pl.col("latitude").shift(1).over("_rid"), pl.col("longitude").shift(1).over("_rid"), pl.col("latitude"), pl.col("longitude")
+            pl.col("latitude").shift(1).over("_route"), pl.col("longitude").shift(1).over("_route"), pl.col("latitude"), pl.col("longitude")
         ).alias("_leg")
     )
-    summary = legs.group_by("_rid").agg(
+    per_route = legs.group_by("_route").agg(
         pl.col("_leg").filter(pl.col("_pos") > 0).sum().alias("_km"),
         pl.col("latitude").is_null().any().alias("_unknown"),
         haversine_km(pl.col("latitude").first(), pl.col("longitude").first(), pl.col("latitude").last(), pl.col("longitude").last()).alias(
             "_direct"
         ),
     )
-    per_route = routes.join(summary, on="_rid", how="left").drop("_rid")
     circuity = pl.when(pl.col("_unknown")).then(MISSING).when(pl.col("_direct") < 1.0).then(1.0).otherwise(pl.col("_km") / pl.col("_direct"))
     return (
         frame.join(per_route, on="_route", how="left", maintain_order="left")

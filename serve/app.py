@@ -10,7 +10,7 @@ import logging
 
 from fastapi import FastAPI
 
-from serve.audit import record_event
+from serve.audit import AuditWriter, record_event
 from serve.db import Database, upgrade_to_head
 from serve.deps import ungated_routes
 from serve.errors import install_error_handlers
@@ -18,6 +18,7 @@ from serve.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from serve.routes import ROUTERS
 from serve.runtime import EngineFactory, EngineHolder, load_engine_factory
 from serve.settings import Settings, harden_process_environment
+from serve.store.lists import ServedListCache
 from serve.store.rulesets import ensure_seeded
 from targeting.engine import TargetingEngine
 
@@ -72,7 +73,9 @@ def create_app(
     Returns
     -------
     FastAPI
-        The app. Its ``state`` holds ``settings``, ``database`` and ``engine_holder``.
+        The app. Its ``state`` holds ``settings``, ``database``, ``engine_holder``,
+        ``audit_writer`` (group-committed audit events of reads) and
+        ``list_bodies`` (verified response bodies of stored lists).
 
     Raises
     ------
@@ -95,6 +98,8 @@ def create_app(
     app.state.settings = settings
     app.state.database = database
     app.state.engine_holder = holder
+    app.state.audit_writer = AuditWriter(database)
+    app.state.list_bodies = ServedListCache()
     for router in ROUTERS:
         app.include_router(router)
     install_error_handlers(app)

@@ -16,6 +16,7 @@ hash (``targeting audit verify`` prints it).
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from serve.db import utcnow
+from serve.db import Database, utcnow
 from serve.tables import AuditEvent
 from targeting.lists import canonical_json
 
@@ -144,6 +145,73 @@ def record_event(
     session.add(row)
     session.flush()
     return row
+
+
+class _PendingEvent:
+    """One event waiting for its batch to commit."""
+
+    __slots__ = ("fields", "done", "error")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.fields = fields
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class AuditWriter:
+    """Appends audit events that are the only write of a request, with group commit.
+
+    :meth:`record` returns once the event is durable and raises what its unit
+    of work raised otherwise (e.g. ``OperationalError`` when the store is
+    locked or down: a 503), so a response is never sent for an action whose
+    audit event was not committed. Concurrent callers share units of work:
+    while one caller commits, the others queue their events, and the next
+    caller to get the turn appends everything queued so far in one
+    transaction (one fsync) under the store's write lock. Events are appended
+    in arrival order, so the chain stays linear.
+
+    Parameters
+    ----------
+    database
+        The store.
+    max_batch
+        Most events appended in one unit of work.
+    """
+
+    def __init__(self, database: Database, *, max_batch: int = 500) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._database = database
+        self._max_batch = max_batch
+        self._queue: list[_PendingEvent] = []
+        self._queue_lock = threading.Lock()
+        self._turn = threading.Lock()
+
+    def record(self, **fields: Any) -> None:
+        """Append one event (the keyword arguments of :func:`record_event`, without ``session``); blocks until committed."""
+        pending = _PendingEvent(fields)
+        with self._queue_lock:
+            self._queue.append(pending)
+        with self._turn:
+            while not pending.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+                self._commit(batch)
+        if pending.error is not None:
+            raise pending.error
+
+    def _commit(self, batch: list[_PendingEvent]) -> None:
+        try:
+            with self._database.write() as session:
+                for pending in batch:
+                    record_event(session, **pending.fields)
+        except BaseException as exc:  # noqa: BLE001 - handed to every caller of the batch
+            for pending in batch:
+                pending.error = exc
+                pending.done = True
+            return
+        for pending in batch:
+            pending.done = True
 
 
 @dataclass(frozen=True)

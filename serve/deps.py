@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from serve.audit import record_event
+from serve.audit import AuditWriter, record_event
 from serve.db import Database
 from serve.middleware import request_id_of
 from serve.runtime import EngineHolder
@@ -53,6 +53,11 @@ def get_engine_holder(request: Request) -> EngineHolder:
     return request.app.state.engine_holder
 
 
+def get_audit_writer(request: Request) -> AuditWriter:
+    """The app's group-committing writer of audit events (for requests whose only write is their audit event)."""
+    return request.app.state.audit_writer
+
+
 def get_request_id(request: Request) -> str:
     """The id of this request (see :class:`serve.middleware.RequestIdMiddleware`)."""
     return request_id_of(request.scope) or ""
@@ -61,6 +66,7 @@ def get_request_id(request: Request) -> str:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 EngineHolderDep = Annotated[EngineHolder, Depends(get_engine_holder)]
+AuditWriterDep = Annotated[AuditWriter, Depends(get_audit_writer)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer ccp_...`")
@@ -89,6 +95,16 @@ class Caller:
         """Record an audit event by this caller in ``session`` (a write unit of work)."""
         record_event(
             session,
+            action=action,
+            actor=self.principal.key_id,
+            role=self.principal.role.value,
+            request_id=self.request_id,
+            **fields,
+        )
+
+    def audit_read(self, writer: AuditWriter, *, action: str, **fields: Any) -> None:
+        """Record an audit event of a read (no other write) through ``writer``; returns once it is durable."""
+        writer.record(
             action=action,
             actor=self.principal.key_id,
             role=self.principal.role.value,

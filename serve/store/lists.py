@@ -8,13 +8,17 @@ record that no longer matches (:class:`StoredListCorruptError`).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import threading
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import date, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from serve.db import utcnow
 from serve.tables import StoredList
@@ -46,6 +50,7 @@ def store_list(
     watchlist_as_of: datetime,
     list_id: str | None = None,
     at: datetime | None = None,
+    record_json: str | None = None,
 ) -> StoredList:
     """Insert a generated list with its record JSON and ``content_sha256``.
 
@@ -60,7 +65,12 @@ def store_list(
         (replays rebuild the watchlist from it).
     list_id
         UUID to use; a new uuid4 by default.
+    record_json
+        ``canonical_json(list_to_dict(record))`` when the caller already has
+        it (so it can be computed before the write lock is taken).
     """
+    if record_json is None:
+        record_json = canonical_json(list_to_dict(record))
     row = StoredList(
         id=list_id or str(uuid.uuid4()),
         port=record.port,
@@ -71,10 +81,10 @@ def store_list(
         watchlist_as_of=watchlist_as_of,
         model_name=record.model_name,
         model_version=record.model_version,
-        content_sha256=record.content_sha256(),
+        content_sha256=hashlib.sha256(record_json.encode()).hexdigest(),  # = record.content_sha256()
         mandatory_exceeds_capacity=record.mandatory_exceeds_capacity,
         item_count=len(record.items),
-        record_json=canonical_json(list_to_dict(record)),
+        record_json=record_json,
     )
     session.add(row)
     session.flush()
@@ -86,33 +96,104 @@ def get_list(session: Session, list_id: str) -> StoredList | None:
     return session.get(StoredList, list_id)
 
 
+def record_is_verbatim(row: StoredList) -> bool:
+    """Whether ``row.record_json`` is byte for byte the canonical JSON its ``content_sha256`` was computed from.
+
+    That is the case for every list written by :func:`store_list`; it is a
+    sha256 of the stored text, without parsing it.
+    """
+    return hashlib.sha256(row.record_json.encode()).hexdigest() == row.content_sha256
+
+
 def load_record(row: StoredList) -> InspectionList:
     """The :class:`InspectionList` of ``row``, after checking it against ``content_sha256``.
+
+    When the stored text is verbatim (:func:`record_is_verbatim`) it is only
+    parsed; otherwise the record is parsed and its canonical hash recomputed.
 
     Raises
     ------
     StoredListCorruptError
         When the record does not parse or its hash differs from the stored one.
     """
+    verbatim = record_is_verbatim(row)
     try:
         record = list_from_dict(json.loads(row.record_json))
     except (ValueError, TypeError, KeyError) as exc:
         raise StoredListCorruptError(f"stored list {row.id} does not parse") from exc
-    if record.content_sha256() != row.content_sha256:
+    if not verbatim and record.content_sha256() != row.content_sha256:
         raise StoredListCorruptError(f"stored list {row.id} does not match its content hash")
     return record
+
+
+class ServedListCache:
+    """Response bodies of stored lists, built once per list and kept in a bounded LRU. Thread-safe.
+
+    Stored lists never change, so a body built from a verified record can be
+    served again. Entries are keyed by everything the body is made of (list
+    id, content hash, creation time and creator); callers still verify the
+    stored record (:func:`record_is_verbatim`, or :func:`load_record`) on every
+    fetch before using an entry, so a record altered in the store is refused,
+    never answered from the cache.
+
+    Parameters
+    ----------
+    max_bytes
+        Total size of the bodies kept; least recently used ones are dropped.
+    """
+
+    def __init__(self, *, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._bodies: OrderedDict[tuple, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(row: StoredList, kind: str) -> tuple:
+        """Cache key of ``row``'s body of ``kind`` (``"json"``, ``"csv"``)."""
+        return (kind, row.id, row.content_sha256, row.created_at.isoformat(), row.created_by)
+
+    def get_or_build(self, row: StoredList, kind: str, build: Callable[[], bytes]) -> bytes:
+        """The cached body of ``row`` and ``kind``, built with ``build`` on a miss."""
+        key = self.key(row, kind)
+        with self._lock:
+            body = self._bodies.get(key)
+            if body is not None:
+                self._bodies.move_to_end(key)
+                return body
+        body = build()
+        self.put(row, kind, body)
+        return body
+
+    def put(self, row: StoredList, kind: str, body: bytes) -> None:
+        """Keep ``body`` (unless it alone exceeds ``max_bytes``)."""
+        if len(body) > self.max_bytes:
+            return
+        key = self.key(row, kind)
+        with self._lock:
+            previous = self._bodies.pop(key, None)
+            self._size -= len(previous) if previous is not None else 0
+            self._bodies[key] = body
+            self._size += len(body)
+            while self._size > self.max_bytes:
+                _, dropped = self._bodies.popitem(last=False)
+                self._size -= len(dropped)
 
 
 def lists_for_port(
     session: Session, port: str, *, list_date: date | None = None, limit: int, offset: int = 0
 ) -> tuple[list[StoredList], int]:
-    """A page of a port's lists, newest first, and the total count matching the filter."""
+    """A page of a port's lists, newest first, and the total count matching the filter.
+
+    The rows come without their ``record_json`` (a list's record can be
+    megabytes; it is loaded only if accessed).
+    """
     query = select(StoredList).where(StoredList.port == port)
     if list_date is not None:
         query = query.where(StoredList.list_date == list_date)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
-        query.order_by(StoredList.created_at.desc(), StoredList.id).limit(limit).offset(offset)
+        query.options(defer(StoredList.record_json)).order_by(StoredList.created_at.desc(), StoredList.id).limit(limit).offset(offset)
     ).all()
     return list(rows), int(total)
 

@@ -8,7 +8,9 @@ test rows.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -18,6 +20,9 @@ from features.history import History
 from models.dataset import TimeSplit
 from models.metrics import ranking_metrics
 from models.training import STREAMS, TrainConfig, _sample_weights, evaluate_scores, labelled_frame
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from small_lake import ROUTE_GEOMETRY_UNSTABLE  # noqa: E402
 
 D = date(2025, 3, 1)
 
@@ -195,3 +200,19 @@ def test_streams_without_rows_are_left_out_of_the_evaluation() -> None:
     evaluation = evaluate_scores(rows, {"model": np.array([0.9, 0.1, 0.5, 0.2])})
     assert set(evaluation.reports) == {"labelled"}
     assert evaluation.reports["labelled"]["model"].metrics["pr_auc"] == 1.0
+
+
+@ROUTE_GEOMETRY_UNSTABLE
+def test_features_of_the_test_rows_are_the_same_in_every_build(trained, rows: pl.DataFrame, small_world) -> None:  # noqa: ANN001
+    from features.pipeline import build_features
+    from features.registry import feature_columns
+
+    history = History.from_lake(small_world.lake)
+    test = rows.filter(pl.col("period") == "test").drop("period", "illicit", "oracle_kg")
+    first = build_features(test, history, trained.stats)
+    second = build_features(test, history, trained.stats)
+    assert first.equals(second)
+    # and the same as in training (up to float rounding): a row's features do not depend on the other rows of its batch
+    np.testing.assert_allclose(
+        first.select(feature_columns()).to_numpy(), trained.test_rows.select(feature_columns()).to_numpy(), rtol=1e-9, atol=1e-9
+    )

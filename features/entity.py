@@ -279,7 +279,7 @@ def _batch_plain(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFram
     )
     # earliest query time; events strictly before it (or without a time, which sort first) precede every query
     split = candidates.select((pl.col("decision_at").min() - timedelta(days=offsets[-1])).alias("_split"))
-    events = events.join(split, how="cross")
+    events = events.join(split, how="cross").cache()  # split in two below: hash the keys once
     before_all = pl.col("t").is_null() | (pl.col("t") < pl.col("_split"))
     old = events.filter(before_all).drop("_split")
     recent = events.filter(before_all.not_()).drop("_split")
@@ -288,7 +288,7 @@ def _batch_plain(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFram
             *keys,
             (pl.col("decision_at") - timedelta(days=w)).alias("t"),
             *flags(0, 0, 0),
-            pl.lit(0, pl.Int8).alias("_order"),
+            pl.lit(2, pl.Int8).alias("_order"),
             (pl.col("__cand").cast(pl.UInt64) * n + j).alias("__q"),
         )
         for j, w in enumerate(offsets)

@@ -404,7 +404,11 @@ def pps_inclusion(weights: np.ndarray, m: int) -> np.ndarray:
     fixed = np.zeros(len(w), dtype=bool)
     while True:
         free = ~fixed
-        pi[free] = (m - fixed.sum()) * w[free] / w[free].sum()
+        remaining = m - int(fixed.sum())
+        if remaining == 0:
+            pi[free] = 0.0
+            break
+        pi[free] = remaining * w[free] / w[free].sum()
         over = free & (pi >= 1.0)
         if not over.any():
             break

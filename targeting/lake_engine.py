@@ -7,8 +7,14 @@ the champion model resolved once for the list.
 
 Per decision time and lake commit the engine caches the pre-aggregated entity
 state and the container events of the last 200 days (event features only look
-at a voyage window ending at the decision time), so every list of that day
-after the first is a few hash joins away.
+at a voyage window ending at the decision time). Per port-day it caches what
+every list of that port-day shares: the candidates (per lake commit), their
+features, scores and alert hits (per model and watchlist content), their rule
+hits (per rule-set content) and the model reasons of every candidate explained
+so far. Each cache key names every input of what it holds, so a cached value
+is exactly what a fresh computation would give (a replay, which reads an older
+commit or model, gets its own entries). The first list of a port-day pays for
+the features; the next ones only for the selection and the record.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Generic, TypeVar
 
+import numpy as np
 import polars as pl
 
 from features.entity import EntityState
@@ -33,12 +42,53 @@ from models.risk_model import predict_proba
 from targeting.champion import ChampionStore, LoadedModel
 from targeting.engine import ContainerRisk, ModelInfo, ModelUnavailableError, RuleSetSnapshot, UnknownPortError
 from targeting.explain import model_reasons_for
-from targeting.lists import InspectionList, ListRequest
+from targeting.lists import InspectionList, ListRequest, canonical_json
 from targeting.policy import PolicyConfig, build_inspection_list, candidates_for, compose_reasons, decision_time, select, watchlist_reasons
 
 EVENT_WINDOW = timedelta(days=200)
 STATE_CACHE_SIZE = 4
+PORT_DAY_CACHE_SIZE = 32
 MODEL_NAME = "container-risk"
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Memo(Generic[K, V]):
+    """A bounded LRU of computed values; concurrent requests for a missing key wait for one computation."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._building: dict[K, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K, build: Callable[[], V]) -> V:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            key_lock = self._building.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            try:
+                value = build()
+            except BaseException:
+                with self._lock:
+                    self._building.pop(key, None)
+                raise
+            with self._lock:
+                self._items[key] = value
+                self._building.pop(key, None)
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+            return value
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
 
 
 @dataclass(frozen=True)
@@ -49,6 +99,25 @@ class DayContext:
     at: datetime
     state: EntityState
     events: pl.DataFrame
+
+
+@dataclass
+class ScoredDay:
+    """A port-day scored with one model and one watchlist: what every list of that port-day reuses."""
+
+    candidates: pl.DataFrame
+    features: pl.DataFrame
+    scores: np.ndarray
+    alert_hits: pl.DataFrame
+    input_sha256: str
+    reasons: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Model reasons of the candidates explained so far (explanations are per row: a row's do not depend on the others)."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def rules_sha256(rules) -> str:  # noqa: ANN001 - Sequence[RuleProfile]
+    """Digest of rule profiles in their given order (evaluation output follows that order)."""
+    return hashlib.sha256(canonical_json([rule.canonical() for rule in rules]).encode()).hexdigest()
 
 
 def watchlist_sha256(watchlist: pl.DataFrame | None) -> str:
@@ -69,8 +138,10 @@ class LakeEngine:
         self.threads = threads
         self._lock = threading.RLock()
         self._model: LoadedModel | None = None
-        self._days: OrderedDict[tuple[int, datetime], DayContext] = OrderedDict()
-        self._day_locks: dict[tuple[int, datetime], threading.Lock] = {}
+        self._days: _Memo[tuple[int, datetime], DayContext] = _Memo(STATE_CACHE_SIZE)
+        self._candidates: _Memo[tuple, pl.DataFrame] = _Memo(PORT_DAY_CACHE_SIZE)
+        self._scored: _Memo[tuple, ScoredDay] = _Memo(PORT_DAY_CACHE_SIZE)
+        self._rule_hits: _Memo[tuple, pl.DataFrame] = _Memo(PORT_DAY_CACHE_SIZE)
         try:
             self._model = self.models.champion()
         except ModelUnavailableError:
@@ -108,25 +179,12 @@ class LakeEngine:
         return History.from_lake(self.lake, as_of=seq).with_alerts(watchlist)
 
     def _day(self, seq: int, at: datetime) -> DayContext:
-        key = (seq, at)
-        with self._lock:
-            if key in self._days:
-                self._days.move_to_end(key)
-                return self._days[key]
-            day_lock = self._day_locks.setdefault(key, threading.Lock())
-        with day_lock:  # one build per day; other requests of that day wait for it
-            with self._lock:
-                if key in self._days:
-                    return self._days[key]
+        def build() -> DayContext:
             history = History.from_lake(self.lake, as_of=seq)
             events = history.events.filter((pl.col("event_time") >= at - EVENT_WINDOW) & (pl.col("event_time") < at)).collect()
-            context = DayContext(seq=seq, at=at, state=entity_state(history, at), events=events)
-            with self._lock:
-                self._days[key] = context
-                while len(self._days) > STATE_CACHE_SIZE:
-                    old, _ = self._days.popitem(last=False)
-                    self._day_locks.pop(old, None)
-            return context
+            return DayContext(seq=seq, at=at, state=entity_state(history, at), events=events)
+
+        return self._days.get((seq, at), build)  # one build per day; other requests of that day wait for it
 
     def prepare(self, day: date) -> None:
         """Build the cached state for ``day`` ahead of the first list (e.g. at start-up)."""
@@ -163,17 +221,47 @@ class LakeEngine:
             raise ValueError(f"model version {record.model_version} no longer matches the recorded artifact hash")
         return self._build(request, ruleset, watchlist, model, record.data_version)
 
+    def _scored_day(self, port: str, day: date, watchlist: pl.DataFrame, model: LoadedModel, seq: int) -> ScoredDay:
+        """Candidates of ``port`` on ``day`` with features, scores and alert hits (cached, see the module docstring)."""
+        at = decision_time(day)
+        watch = watchlist_sha256(watchlist)
+
+        def candidates() -> pl.DataFrame:
+            return candidates_for(History.from_lake(self.lake, as_of=seq).manifests, port, day).collect()
+
+        def build() -> ScoredDay:
+            history = self._history(seq, watchlist)
+            rows = self._candidates.get((seq, port, day), candidates)
+            context = self._day(seq, at)
+            feats = build_features(rows.drop("call_type"), History(history.manifests, context.events.lazy(), history.outcomes, history.alerts), model.stats, state=context.state)
+            scores = predict_proba(model.booster, feats, num_threads=self.threads)
+            scores.setflags(write=False)
+            alert_hits = match_alerts(rows.lazy(), history.alerts).collect()
+            return ScoredDay(rows, feats, scores, alert_hits, self._input_sha256(seq, watchlist))
+
+        return self._scored.get((seq, port, day, model.version, model.model_sha256, watch), build)
+
+    def _reasons(self, scored: ScoredDay, model: LoadedModel, manifest_ids: list[str]) -> dict[str, tuple[str, ...]]:
+        """Model reasons of ``manifest_ids``, explaining only the ones not explained before."""
+        with scored.lock:
+            missing = [m for m in manifest_ids if m not in scored.reasons]
+            if missing:
+                fresh = model_reasons_for(model.booster, scored.features, missing, top=self.policy.model_reasons, vocabularies=model.stats.vocabularies)
+                scored.reasons.update((m, tuple(r)) for m, r in fresh.items())
+            return {m: scored.reasons[m] for m in manifest_ids}
+
     def _build(self, request: ListRequest, ruleset: RuleSetSnapshot, watchlist: pl.DataFrame, model: LoadedModel, seq: int) -> InspectionList:
         at = decision_time(request.list_date)
-        history = self._history(seq, watchlist)
-        candidates = candidates_for(history.manifests, request.port, request.list_date).collect()
-        day = self._day(seq, at)
-        feats = build_features(candidates.drop("call_type"), History(history.manifests, day.events.lazy(), history.outcomes, history.alerts), model.stats, state=day.state)
-        scores = predict_proba(model.booster, feats, num_threads=self.threads)
-        alert_hits = match_alerts(candidates.lazy(), history.alerts).collect()
-        rule_hits = evaluate_rules(ruleset.rules, candidates.lazy(), at=at, port=request.port).collect()
-        selection = select(feats.select("manifest_id", "container_number"), scores, alert_hits=alert_hits, rule_hits=rule_hits, request=request, config=self.policy)
-        reasons = model_reasons_for(model.booster, feats, selection.manifest_ids, top=self.policy.model_reasons, vocabularies=model.stats.vocabularies)
+        scored = self._scored_day(request.port, request.list_date, watchlist, model, seq)
+
+        def rule_hits() -> pl.DataFrame:
+            return evaluate_rules(ruleset.rules, scored.candidates.lazy(), at=at, port=request.port).collect()
+
+        rules = self._rule_hits.get((seq, request.port, request.list_date, rules_sha256(ruleset.rules)), rule_hits)
+        selection = select(
+            scored.features.select("manifest_id", "container_number"), scored.scores, alert_hits=scored.alert_hits, rule_hits=rules, request=request, config=self.policy
+        )
+        reasons = self._reasons(scored, model, selection.manifest_ids)
         built = build_inspection_list(
             selection,
             request=request,
@@ -183,7 +271,7 @@ class LakeEngine:
             model_version=model.version,
             model_artifact_sha256=model.model_sha256,
             ruleset_version=ruleset.version,
-            input_data_sha256=self._input_sha256(seq, watchlist),
+            input_data_sha256=scored.input_sha256,
             config=self.policy,
         )
         return replace(built, data_version=seq)

@@ -264,6 +264,20 @@ def test_batch_and_serving_paths_agree_at_an_arbitrary_microsecond(world, hist: 
     assert_frame_equal(build_features(cands, hist, stats), build_features(cands, hist, stats, state=entity_state(hist, at)))
 
 
+def test_batch_with_mixed_decision_times_equals_the_serving_path_per_time(world, hist: History, stats) -> None:  # noqa: ANN001
+    # decision times on and just after history instants (a filing, an inspection): the sharpest boundaries
+    filing = world.manifests["filed_at"][3000]
+    inspection = world.outcomes["inspected_at"][len(world.outcomes) // 2]
+    times = [WORLD_START + 17 * DAY, filing, filing + US, inspection, inspection + US, WORLD_END + 3 * DAY]
+    rows = world.manifests.sample(600, seed=9)
+    cands = rows.with_columns(pl.Series("decision_at", [times[i % len(times)] for i in range(rows.height)], dtype=UTC_US))
+    batch = build_features(cands, hist, stats)
+    for at in times:
+        mine = cands["decision_at"] == at
+        served = build_features(cands.filter(mine), hist, stats, state=entity_state(hist, at))
+        assert_frame_equal(batch.filter(mine), served)
+
+
 # ----------------------------------------------------------------------------- order and sortedness
 @pytest.fixture(scope="module")
 def mixed(world) -> pl.DataFrame:  # noqa: ANN001

@@ -229,16 +229,6 @@ def test_list_versions_shows_aliases_and_headline_metrics(logged, trained, clien
     assert row["run_id"] == logged.run_id and row["test_period"] == f"{trained.config.split.valid_end}..{trained.config.split.test_end}"
 
 
-def test_an_unregistered_run_has_no_version_and_leaves_the_registry_alone(logged, trained, client, small_world, split, tmp_path: Path) -> None:  # noqa: ANN001
-    data = lineage(small_world.lake, History.from_lake(small_world.lake), split)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "note.txt").write_text("experiment")
-    result = log_training_run(trained, client=client, data_lineage=data, dataset_digest="0" * 64, artifacts_dir=tmp_path / "a", register=False)
-    assert result.version == "" and result.run_id != logged.run_id
-    assert list_versions(client)["version"].to_list() == ["1"]
-    assert champion_version(client) == "1"
-
-
 def test_an_empty_registry_has_no_champion_and_no_versions(mlflow_template, tmp_path: Path) -> None:  # noqa: ANN001
     empty = configure(fresh_store(mlflow_template, tmp_path))
     assert champion_version(empty) is None

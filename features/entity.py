@@ -288,7 +288,7 @@ def _batch_plain(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFram
             *keys,
             (pl.col("decision_at") - timedelta(days=w)).alias("t"),
             *flags(0, 0, 0),
-            pl.lit(2, pl.Int8).alias("_order"),
+            pl.lit(0, pl.Int8).alias("_order"),
             (pl.col("__cand").cast(pl.UInt64) * n + j).alias("__q"),
         )
         for j, w in enumerate(offsets)

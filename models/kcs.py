@@ -106,7 +106,7 @@ class KcsBenchmarkConfig:
     value_history: bool = True
     split_date: date | None = None
     seed: int = 7
-    num_threads: int = 2
+    num_threads: int = 1
     model: dict = field(default_factory=dict)
 
     def families(self) -> tuple[KcsFamily, ...]:

@@ -1,10 +1,14 @@
 """The champion model as serving sees it: loaded from the registry, with a verified local copy as fallback.
 
 Every successful load from MLflow writes the model text and its feature
-statistics to ``cache_dir/<version>/`` with their sha256 digests, and points
-``cache_dir/champion.json`` at it (atomic renames). When MLflow is
+statistics to ``cache_dir/<version>/`` with their sha256 digests (atomic
+renames); resolving the ``champion`` alias also points
+``cache_dir/champion.json`` at the champion's copy (loading another version,
+e.g. to replay an old list, never moves that pointer). When MLflow is
 unreachable, the last verified copy serves, after its digests are checked.
-Models are native LightGBM boosters read from text: nothing is unpickled.
+Models loaded from a local copy are not kept in memory: the next load tries
+the registry again. Models are native LightGBM boosters read from text:
+nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -74,7 +78,10 @@ class ChampionStore:
             return self._local_champion(f"registry unreachable ({type(exc).__name__}: {exc})")
         if version is None:
             return self._local_champion("no champion alias is set in the registry")
-        return self.version(version)
+        model = self.version(version)
+        if model.source == "registry":
+            self._point_champion(model.version)
+        return model
 
     def version(self, version: str) -> LoadedModel:
         """A specific version (used to replay a stored list with the model it was built with)."""
@@ -98,7 +105,7 @@ class ChampionStore:
         except ModelUnavailableError:
             raise
         except Exception as exc:  # noqa: BLE001
-            model = self._local_version(version, f"registry unreachable ({type(exc).__name__}: {exc})")
+            return self._local_version(version, f"registry unreachable ({type(exc).__name__}: {exc})")
         with self._lock:
             self._by_version[version] = model
         return model
@@ -112,7 +119,17 @@ class ChampionStore:
         _atomic_write(folder / "feature_stats.json", stats_json)
         meta = {"version": model.version, "model_sha256": _sha256(text), "stats_sha256": _sha256(stats_json), "metrics": model.metrics}
         _atomic_write(folder / "meta.json", json.dumps(meta, sort_keys=True))
-        _atomic_write(self.cache_dir / "champion.json", json.dumps({"version": model.version}))
+
+    def _point_champion(self, version: str) -> None:
+        """Point ``champion.json`` at the verified copy of ``version`` (written when it was loaded from the registry)."""
+        pointer = self.cache_dir / "champion.json"
+        text = json.dumps({"version": version})
+        try:
+            if pointer.read_text() == text:
+                return
+        except OSError:
+            pass
+        _atomic_write(pointer, text)
 
     def _local_champion(self, why: str) -> LoadedModel:
         pointer = self.cache_dir / "champion.json"

@@ -163,3 +163,29 @@ def test_copies_are_independent_of_the_cache_folder(registry, loaded, tmp_path):
         assert ChampionStore(unreachable(tmp_path), moved).champion().model_sha256 == model.model_sha256
     finally:
         configure(registry.tracking_uri)
+
+
+def test_loading_another_version_for_a_replay_does_not_move_the_local_champion(registry, loaded, tmp_path):
+    cache, champion = loaded
+    v1, v2 = registry.versions
+    store = ChampionStore(registry.tracking_uri, cache)
+    assert store.version(v2).source == "registry"  # e.g. replaying a list served with v2
+    assert json.loads((cache / "champion.json").read_text()) == {"version": v1}
+    try:
+        offline = ChampionStore(unreachable(tmp_path), cache).champion()
+        assert (offline.version, offline.model_sha256) == (v1, champion.model_sha256)
+    finally:
+        configure(registry.tracking_uri)
+
+
+def test_the_registry_serves_again_once_it_is_reachable(registry, loaded, tmp_path):
+    cache, champion = loaded
+    store = ChampionStore(unreachable(tmp_path), cache)
+    try:
+        assert store.version(champion.version).source == "local-copy"
+        assert store.champion().source == "local-copy"
+    finally:
+        configure(registry.tracking_uri)
+    store.tracking_uri = registry.tracking_uri
+    assert store.champion().source == "registry"
+    assert store.version(champion.version).source == "registry"

@@ -20,7 +20,7 @@ import pytest
 from features.contracts import ALERTS
 from features.ingest import ingest
 from features.lake import Lake
-from features.rules import default_rule_profiles
+from features.rules import RuleProfile, default_rule_profiles
 from models.dataset import TimeSplit
 from models.tracking import CHAMPION, MODEL_NAME, configure
 from models.training import TrainConfig
@@ -215,6 +215,23 @@ def test_concurrent_lists_of_one_day_are_identical(world):
     for t in threads:
         t.join()
     assert not errors and len(results) == 4 and all(r == results[0] for r in results)
+
+
+def test_lists_from_the_port_day_cache_equal_lists_built_cold(world, engine):
+    """The engine caches candidates, features, scores, hits and reasons per port-day: a warm engine must agree with a cold one."""
+    tea = RuleProfile(code="TEA-SEA", reason="Tea from South-East Asia", expression='hs_heading == "0902"', valid_from=DECISION - timedelta(days=400), weight=40)
+    variants = [
+        (request(), RULES),
+        (request(capacity=20, exploration_share=0.5, seed=1), RULES),
+        (request(capacity=5, nii_capacity=None, physical_capacity=None), RULES),
+        (request(), ruleset_from([*default_rule_profiles(), tea], 2)),
+        (request(port="DEHAM", capacity=9, nii_capacity=None, physical_capacity=None), RULES),
+    ]
+    warm = [engine.build_list(req, ruleset=rules, watchlist=NO_WATCHLIST) for req, rules in variants]
+    cold_engine = engine_over(world, world.lake, "cache-cold")
+    cold = [cold_engine.build_list(req, ruleset=rules, watchlist=NO_WATCHLIST) for req, rules in reversed(variants)][::-1]
+    assert warm == cold
+    assert warm[3].ruleset_version == 2 and warm[3] != warm[0]
 
 
 # --------------------------------------------------------------------------- ad-hoc risk

@@ -104,12 +104,19 @@ def with_route_geometry(frame: pl.LazyFrame) -> pl.LazyFrame:
         .sort("_pos")  # within each route, stops in order (shift and first/last below rely on it)
     )
     legs = stops.with_columns(
-        haversine_km(
-            pl.col("latitude").shift(1).over("_route"), pl.col("longitude").shift(1).over("_route"), pl.col("latitude"), pl.col("longitude")
-        ).alias("_leg")
+        # whole metres: an integer sum is exact whatever order the engine adds a group's legs in
+        (
+            haversine_km(
+                pl.col("latitude").shift(1).over("_route"), pl.col("longitude").shift(1).over("_route"), pl.col("latitude"), pl.col("longitude")
+            )
+            * 1000.0
+        )
+        .round()
+        .cast(pl.Int64)
+        .alias("_leg_m")
     )
     per_route = legs.group_by("_route").agg(
-        pl.col("_leg").filter(pl.col("_pos") > 0).sum().alias("_km"),
+        (pl.col("_leg_m").filter(pl.col("_pos") > 0).sum() / 1000.0).alias("_km"),
         pl.col("latitude").is_null().any().alias("_unknown"),
         haversine_km(pl.col("latitude").first(), pl.col("longitude").first(), pl.col("latitude").last(), pl.col("longitude").last()).alias(
             "_direct"

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 from features.ingest import ingest
 from features.lake import Lake
@@ -80,13 +79,3 @@ def fresh_store(template: Path, root: Path) -> str:
     shutil.copyfile(template, target)
     return f"sqlite:///{target}"
 
-
-ROUTE_GEOMETRY_UNSTABLE = pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "features.routing.with_route_geometry numbers the distinct routes with an unordered unique() and reads that "
-        "numbering twice in one lazy plan, so route_km / route_circuity can be joined to another route's values and "
-        "two builds of the same rows may differ; remove this marker once the numbering is stable"
-    ),
-)
-"""Specifications that need bit-identical features across two builds of the same rows."""

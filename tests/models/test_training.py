@@ -22,7 +22,6 @@ from models.metrics import ranking_metrics
 from models.training import STREAMS, TrainConfig, _sample_weights, evaluate_scores, labelled_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from small_lake import ROUTE_GEOMETRY_UNSTABLE  # noqa: E402
 
 D = date(2025, 3, 1)
 
@@ -202,7 +201,6 @@ def test_streams_without_rows_are_left_out_of_the_evaluation() -> None:
     assert evaluation.reports["labelled"]["model"].metrics["pr_auc"] == 1.0
 
 
-@ROUTE_GEOMETRY_UNSTABLE
 def test_features_of_the_test_rows_are_the_same_in_every_build(trained, rows: pl.DataFrame, small_world) -> None:  # noqa: ANN001
     from features.pipeline import build_features
     from features.registry import feature_columns

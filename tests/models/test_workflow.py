@@ -21,7 +21,7 @@ from models.training import TrainConfig
 from models.workflow import arrival_range, compare_versions, default_split, lake_digest, promote, split_from_params, train_and_register
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from small_lake import ROUTE_GEOMETRY_UNSTABLE, fresh_store, ingest_world  # noqa: E402
+from small_lake import fresh_store, ingest_world  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,6 @@ def logged_metric(client, version: str) -> float:  # noqa: ANN001
     return client.get_run(client.get_model_version(MODEL_NAME, version).run_id).data.metrics[PRIMARY_METRIC]
 
 
-@ROUTE_GEOMETRY_UNSTABLE
 def test_train_and_register_reproduces_the_training_run_exactly(registry, trained) -> None:  # noqa: ANN001
     good, v1 = registry["1"]
     assert v1.model_sha256 == trained.model.model_sha256() == good.model.model_sha256()
@@ -109,7 +108,6 @@ def test_a_worse_challenger_is_refused_with_the_numbers(client, small_world, spl
     assert version_tags(client, "2") == before
 
 
-@ROUTE_GEOMETRY_UNSTABLE
 def test_promotion_and_comparison_reproduce_the_metrics_of_the_training_runs(client, small_world, registry) -> None:  # noqa: ANN001
     # both versions re-evaluated on the same period, each with its own statistics: the numbers are those of their training runs
     champion_is(client, "1")

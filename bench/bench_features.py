@@ -137,10 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         rows = batch.height
         del batch, candidates
         r = results["batch"]
-        ok = r["seconds"] < TARGET_BATCH_SECONDS * args.scale and r["peak_rss"] < TARGET_BATCH_RSS
+        ok = r["seconds"] < TARGET_BATCH_SECONDS and r["peak_rss"] < TARGET_BATCH_RSS
+        ok_cpu = r["cpu_seconds"] < TARGET_BATCH_SECONDS and r["peak_rss"] < TARGET_BATCH_RSS
         print(
             f"  batch (training path): {rows:,} candidates  {r['seconds']:7.1f} s (CPU {r['cpu_seconds']:.1f} s)  peak RSS {gib(r['peak_rss'])}"
-            f"   target < {TARGET_BATCH_SECONDS:.0f} s, < {gib(TARGET_BATCH_RSS)} at scale 1: {verdict(ok) if args.scale == 1 else 'n/a'}",
+            f"   target < {TARGET_BATCH_SECONDS:.0f} s, < {gib(TARGET_BATCH_RSS)} at scale 1: "
+            + (f"{verdict(ok)} by wall time, {verdict(ok_cpu)} by CPU time (load average {load_average()})" if args.scale == 1 else "n/a"),
             flush=True,
         )
 
@@ -156,15 +158,17 @@ def main(argv: list[str] | None = None) -> int:
         state = entity_state(history, at)
     r = results["state"]
     print(f"  serving: entity state at {at:%Y-%m-%d} built once  {r['seconds']:7.2f} s (CPU {r['cpu_seconds']:.1f} s)  peak RSS {gib(r['peak_rss'])}", flush=True)
-    timings = []
+    timings, cpu = [], []
     for _ in range(max(1, args.repeat)):
         with phase(results, "port_day"):
             feats = build_features(day, history, stats, state=state)
         timings.append(results["port_day"]["seconds"])
+        cpu.append(results["port_day"]["cpu_seconds"])
     first, median = timings[0], statistics.median(timings)
     print(
         f"  serving: port-day of {feats.height:,} candidates  first {first:6.2f} s  median of {len(timings)} {median:6.2f} s"
-        f"  peak RSS {gib(peak_rss_bytes())}   target < {TARGET_PORT_DAY_SECONDS:.0f} s: {verdict(median < TARGET_PORT_DAY_SECONDS)}",
+        f" (CPU {statistics.median(cpu):.2f} s)  peak RSS {gib(peak_rss_bytes())}   target < {TARGET_PORT_DAY_SECONDS:.0f} s: "
+        f"{verdict(median < TARGET_PORT_DAY_SECONDS)}",
         flush=True,
     )
     return 0

@@ -448,7 +448,7 @@ def _describe_family(family: KcsFamily) -> None:
         _describe(f"{family.name}_days_since_first", f"Days from the first declaration of {what} {before} to D; null when none.")
     if family.labels:
         _describe(f"{family.name}_n_labelled", f"Declarations of {what} {before} with a known label.")
-        _describe(f"{family.name}_n_fraud", f"Of those, declarations labelled fraud.")
+        _describe(f"{family.name}_n_fraud", f"Declarations of {what} {before} labelled fraud.")
         _describe(
             f"{family.name}_fraud_rate",
             f"Smoothed fraud rate of {what} from known labels {before}: (frauds + prior x s) / (labelled + s), prior and s fitted on training data.",

@@ -115,12 +115,22 @@ def with_route_geometry(frame: pl.LazyFrame) -> pl.LazyFrame:
         .cast(pl.Int64)
         .alias("_leg_m")
     )
+    # the direct distance in whole metres too (so a direct route's circuity is exactly 1), from the first and last
+    # stop picked by position rather than by the order the engine hands a group's rows over in
+    first, last = pl.col("_pos") == 0, pl.col("_pos") == pl.col("_pos").max()
+    direct_m = (
+        haversine_km(
+            pl.col("latitude").filter(first).first(),
+            pl.col("longitude").filter(first).first(),
+            pl.col("latitude").filter(last).first(),
+            pl.col("longitude").filter(last).first(),
+        )
+        * 1000.0
+    ).round()
     per_route = legs.group_by("_route").agg(
         (pl.col("_leg_m").filter(pl.col("_pos") > 0).sum() / 1000.0).alias("_km"),
         pl.col("latitude").is_null().any().alias("_unknown"),
-        haversine_km(pl.col("latitude").first(), pl.col("longitude").first(), pl.col("latitude").last(), pl.col("longitude").last()).alias(
-            "_direct"
-        ),
+        (direct_m / 1000.0).alias("_direct"),
     )
     circuity = pl.when(pl.col("_unknown")).then(MISSING).when(pl.col("_direct") < 1.0).then(1.0).otherwise(pl.col("_km") / pl.col("_direct"))
     return (

@@ -222,7 +222,7 @@ def test_lists_from_the_port_day_cache_equal_lists_built_cold(world, engine):
     tea = RuleProfile(code="TEA-SEA", reason="Tea from South-East Asia", expression='hs_heading == "0902"', valid_from=DECISION - timedelta(days=400), weight=40)
     variants = [
         (request(), RULES),
-        (request(capacity=20, exploration_share=0.5, seed=1), RULES),
+        (request(capacity=20, nii_capacity=14, physical_capacity=6, exploration_share=0.5, seed=1), RULES),
         (request(capacity=5, nii_capacity=None, physical_capacity=None), RULES),
         (request(), ruleset_from([*default_rule_profiles(), tea], 2)),
         (request(port="DEHAM", capacity=9, nii_capacity=None, physical_capacity=None), RULES),

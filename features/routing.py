@@ -101,7 +101,7 @@ def with_route_geometry(frame: pl.LazyFrame) -> pl.LazyFrame:
         .with_columns(pl.int_ranges(0, pl.col("_stop").list.len()).alias("_pos"))
         .explode("_stop", "_pos")
         .join(ports, left_on="_stop", right_on="locode", how="left")
-        .sort("_pos")  # within each route, stops in order (shift and first/last below rely on it)
+        .sort("_pos")  # within each route, stops in order (the shift below relies on it)
     )
     legs = stops.with_columns(
         # whole metres: an integer sum is exact whatever order the engine adds a group's legs in

@@ -354,7 +354,7 @@ def log_kcs_run(result: KcsBenchmarkResult, client, *, run_name: str | None = No
     import mlflow
     import mlflow.lightgbm
 
-    from models.tracking import _finite, code_version, ensure_experiment, library_versions, model_sha256
+    from models.tracking import code_version, ensure_experiment, library_versions, model_sha256
 
     experiment_id = ensure_experiment(client, EXPERIMENT)
     config = result.config
@@ -391,7 +391,7 @@ def log_kcs_run(result: KcsBenchmarkResult, client, *, run_name: str | None = No
             mlflow.log_input(dataset, context={"train": "training", "valid": "validation", "test": "testing"}[role])
         metrics = {f"test/{_metric_name(k)}": v for k, v in result.test_metrics.items()}
         metrics |= {f"early_stopping/{_metric_name(k)}": v for k, v in result.stopping_metrics.items()}
-        mlflow.log_metrics(_finite(metrics))
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
         mlflow.log_text(result.stats.to_json(), "kcs_stats.json")
         mlflow.log_dict(benchmark_document(result, run_id=run.info.run_id), "benchmark.json")
         mlflow.log_text(result.importance.write_csv(), "feature_importance.csv")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -120,8 +121,69 @@ def record_event(
     AuditEvent
         The inserted row (flushed).
     """
+    seq, prev_hash = _chain_head(session)
+    row = _event_row(
+        seq,
+        prev_hash,
+        action=action,
+        actor=actor,
+        role=role,
+        port=port,
+        object_type=object_type,
+        object_id=object_id,
+        model_version=model_version,
+        request_id=request_id,
+        result=result,
+        status_code=status_code,
+        detail=detail,
+        at=at,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
+    """Append several events in order within the caller's write unit of work (one chain-head read, one flush).
+
+    Each item holds the keyword arguments of :func:`record_event` (without
+    ``session``); the rows are exactly those of calling :func:`record_event`
+    for each item in turn.
+    """
+    seq, prev_hash = _chain_head(session)
+    rows = []
+    for fields in events:
+        row = _event_row(seq, prev_hash, **fields)
+        rows.append(row)
+        seq, prev_hash = seq + 1, row.hash
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def _chain_head(session: Session) -> tuple[int, str]:
+    """``seq`` and ``prev_hash`` of the next row."""
     head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
-    seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
+    return (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
+
+
+def _event_row(
+    seq: int,
+    prev_hash: str,
+    *,
+    action: str,
+    actor: str | None = None,
+    role: str | None = None,
+    port: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    model_version: str | None = None,
+    request_id: str | None = None,
+    result: str = "ok",
+    status_code: int | None = None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
     row = AuditEvent(
         seq=seq,
         event_id=str(uuid.uuid4()),
@@ -142,8 +204,6 @@ def record_event(
     )
     row.occurred_at = row.occurred_at.astimezone(timezone.utc)
     row.hash = chain_hash(prev_hash, event_fields(row))
-    session.add(row)
-    session.flush()
     return row
 
 
@@ -184,27 +244,35 @@ class AuditWriter:
         self._database = database
         self._max_batch = max_batch
         self._queue: list[_PendingEvent] = []
-        self._queue_lock = threading.Lock()
-        self._turn = threading.Lock()
+        self._flushing = False
+        self._changed = threading.Condition()
 
     def record(self, **fields: Any) -> None:
         """Append one event (the keyword arguments of :func:`record_event`, without ``session``); blocks until committed."""
         pending = _PendingEvent(fields)
-        with self._queue_lock:
+        with self._changed:
             self._queue.append(pending)
-        with self._turn:
             while not pending.done:
-                with self._queue_lock:
-                    batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-                self._commit(batch)
+                if self._flushing:  # another caller is committing: wait for it, then check again
+                    self._changed.wait()
+                    continue
+                self._flushing = True
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                self._changed.release()
+                try:
+                    self._commit(batch)
+                finally:
+                    self._changed.acquire()
+                    self._flushing = False
+                    self._changed.notify_all()
         if pending.error is not None:
             raise pending.error
 
     def _commit(self, batch: list[_PendingEvent]) -> None:
         try:
             with self._database.write() as session:
-                for pending in batch:
-                    record_event(session, **pending.fields)
+                record_events(session, [pending.fields for pending in batch])
         except BaseException as exc:  # noqa: BLE001 - handed to every caller of the batch
             for pending in batch:
                 pending.error = exc

@@ -1,12 +1,12 @@
 """Benchmark: the HTTP service with the real engine, on loopback, over a port-day of 5,000 candidates.
 
-Run: ``python -m bench.bench_service [--quick] [--rebuild] [--creates 30] [--fetches 2000] [--clients 20]``.
+Run: ``python -m bench.bench_service [--quick | --scale 0.1] [--rebuild] [--creates 30] [--fetches 2000] [--clients 20]``.
 
 Data (prepared once and cached under ``bench/out/service-<parameters>/``, not timed): a simulated
-world with one port (``NLRTM``) receiving about 5,000 containers a day (500 with ``--quick``),
+world with one port (``NLRTM``) receiving about 5,000 x ``--scale`` containers a day (500 with ``--quick``),
 ingested into a lake; a champion trained (default model parameters), registered and promoted in
 an MLflow SQLite store. The list day is the test-period day whose candidate count is closest to
-5,000 (500 with ``--quick``).
+that daily volume.
 
 The service runs as a real ``uvicorn --factory serve.app:app_from_env`` subprocess with
 ``CCP_ENGINE_FACTORY=targeting.lake_engine:engine_from_settings`` and a fresh SQLite store.
@@ -19,7 +19,9 @@ Figures:
    Target p95 < 500 ms.
 2. fetching stored lists (``GET /v1/inspection-lists/{id}``, each ~5,000 items with the deferred
    candidates) with ``--clients`` concurrent keep-alive clients, ``--fetches`` requests in total:
-   p50/p99. Target p99 < 50 ms. Every fetch is audited (checked at the end).
+   p50/p99. Target p99 < 50 ms. Every fetch is audited (checked at the end). For scale, the same
+   clients then hit ``/healthz`` and ``/v1/models``: the floor of the HTTP stack and key check on
+   this machine (the clients run on the same cores as the server).
 """
 
 from __future__ import annotations
@@ -60,8 +62,16 @@ class Scale:
         return f"service-c{self.containers_per_day}-d{self.days}-s{self.seed}"
 
 
-FULL = Scale(containers_per_day=5000, days=60)
-QUICK = Scale(containers_per_day=500, days=50)
+PORT_DAY = 5000
+
+
+def scale_of(share: float) -> Scale:
+    """``share`` of the full port-day (1 = 5,000 containers a day at the port)."""
+    return Scale(containers_per_day=max(50, round(PORT_DAY * share)), days=60 if share >= 0.5 else 50)
+
+
+FULL = scale_of(1.0)
+QUICK = scale_of(0.1)
 
 
 @dataclass(frozen=True)
@@ -233,12 +243,12 @@ def measure_creates(base: str, key: str, list_date: date, n: int) -> tuple[float
     return warmup, timings, created
 
 
-async def _fetch_all(base: str, key: str, ids: list[str], total: int, clients: int) -> tuple[list[float], int]:
+async def _fetch_all(base: str, key: str, paths: list[str], total: int, clients: int) -> tuple[list[float], int]:
     import httpx
 
     queue: asyncio.Queue[str] = asyncio.Queue()
     for i in range(total):
-        queue.put_nowait(ids[i % len(ids)])
+        queue.put_nowait(paths[i % len(paths)])
     timings: list[float] = []
     sizes = [0]
 
@@ -246,11 +256,11 @@ async def _fetch_all(base: str, key: str, ids: list[str], total: int, clients: i
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
             while True:
                 try:
-                    list_id = queue.get_nowait()
+                    path = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
                 began = time.perf_counter()
-                response = await client.get(f"/v1/inspection-lists/{list_id}")
+                response = await client.get(path)
                 timings.append(time.perf_counter() - began)
                 if response.status_code != 200:
                     raise SystemExit(f"fetch failed: HTTP {response.status_code} {response.text[:300]}")
@@ -260,24 +270,30 @@ async def _fetch_all(base: str, key: str, ids: list[str], total: int, clients: i
     return timings, sizes[0]
 
 
-def measure_fetches(base: str, key: str, ids: list[str], total: int, clients: int) -> tuple[list[float], float, int]:
+def measure_fetches(base: str, key: str, paths: list[str], total: int, clients: int) -> tuple[list[float], float, int]:
+    """``total`` GETs of ``paths`` (round robin) by ``clients`` concurrent keep-alive clients: latencies, wall time, largest body."""
     began = time.perf_counter()
-    timings, size = asyncio.run(_fetch_all(base, key, ids, total, clients))
+    timings, size = asyncio.run(_fetch_all(base, key, paths, total, clients))
     return timings, time.perf_counter() - began, size
 
 
 # ----------------------------------------------------------------------------- run
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="Small scale: 500 containers a day, fewer requests.")
+    parser.add_argument("--quick", action="store_true", help="Small scale: 500 containers a day (same as --scale 0.1), fewer requests.")
+    parser.add_argument("--scale", type=float, default=None, help="Share of the 5,000-container port-day (default 1; below 1: fewer requests).")
     parser.add_argument("--rebuild", action="store_true", help="Re-simulate, re-ingest and retrain the cached world.")
     parser.add_argument("--creates", type=int, default=None, help="Timed list creations (default 30; 10 with --quick).")
     parser.add_argument("--fetches", type=int, default=None, help="Fetches in total (default 2000; 300 with --quick).")
     parser.add_argument("--clients", type=int, default=20, help="Concurrent fetching clients.")
     args = parser.parse_args(argv)
-    scale = QUICK if args.quick else FULL
-    creates = args.creates or (10 if args.quick else 30)
-    fetches = args.fetches or (300 if args.quick else 2000)
+    share = 0.1 if args.quick else (args.scale if args.scale is not None else 1.0)
+    if not 0 < share <= 2:
+        parser.error("--scale must be in (0, 2]")
+    scale = scale_of(share)
+    small = share < 1
+    creates = args.creates or (10 if small else 30)
+    fetches = args.fetches or (300 if small else 2000)
 
     print(f"bench_service: {scale.containers_per_day:,} containers/day at {PORT}, {cpu_count()} CPU(s), load average {load_average()}", flush=True)
     prepared = prepare(scale, args.rebuild)
@@ -303,9 +319,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"   target p95 < {TARGET_CREATE_P95_MS:.0f} ms: {verdict(p95 < TARGET_CREATE_P95_MS)}",
                 flush=True,
             )
-            ids = [c["id"] for c in created]
+            paths = [f"/v1/inspection-lists/{c['id']}" for c in created]
             before = audited_fetches(database_url)
-            fetch_timings, wall, size = measure_fetches(base, key, ids, fetches, args.clients)
+            fetch_timings, wall, size = measure_fetches(base, key, paths, fetches, args.clients)
             audited = audited_fetches(database_url) - before
             f50, f99 = pct(fetch_timings, 0.50) * 1000, pct(fetch_timings, 0.99) * 1000
             print(f"  fetching stored lists ({size / 1e3:,.0f} kB each), {args.clients} concurrent clients:", flush=True)
@@ -318,6 +334,15 @@ def main(argv: list[str] | None = None) -> int:
             if audited != len(fetch_timings):
                 print("    ERROR: not every fetch was audited", flush=True)
                 return 1
+            floor = max(200, fetches // 4)
+            for label, path in (("GET /healthz (no key, no store)", "/healthz"), ("GET /v1/models (key check only)", "/v1/models")):
+                timings_ref, wall_ref, _ = measure_fetches(base, key, [path], floor, args.clients)
+                print(
+                    f"    reference, same clients, {label}: {len(timings_ref) / wall_ref:,.0f}/s  p50 {pct(timings_ref, 0.5) * 1000:6.1f} ms"
+                    f"  p99 {pct(timings_ref, 0.99) * 1000:6.1f} ms",
+                    flush=True,
+                )
+            print(f"  load average at the end: {load_average()}", flush=True)
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

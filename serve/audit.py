@@ -3,9 +3,11 @@
 Each row stores ``prev_hash`` (the previous row's ``hash``; 64 zeros for the
 first row) and ``hash = sha256(prev_hash + canonical_json(fields))`` where
 ``fields`` are every other column of the row, ``seq`` included. Rows are only
-ever inserted by :func:`record_event` inside a write unit of work
-(:meth:`serve.db.Database.write`), which holds the store's write lock, so two
-writers never read the same chain head and the chain cannot fork.
+ever inserted by :func:`record_event` (or :func:`record_events`, several in
+order) inside a write unit of work (:meth:`serve.db.Database.write`), which
+holds the store's write lock, so two writers never read the same chain head
+and the chain cannot fork. :class:`AuditWriter` group-commits the events of
+requests whose only write is their audit event (reads).
 
 Tampering with any field, deleting a row or inserting one in the middle breaks
 the chain at the first affected row, which :func:`verify_chain` names.
@@ -225,10 +227,10 @@ class AuditWriter:
     of work raised otherwise (e.g. ``OperationalError`` when the store is
     locked or down: a 503), so a response is never sent for an action whose
     audit event was not committed. Concurrent callers share units of work:
-    while one caller commits, the others queue their events, and the next
-    caller to get the turn appends everything queued so far in one
-    transaction (one fsync) under the store's write lock. Events are appended
-    in arrival order, so the chain stays linear.
+    while one caller commits a batch, the others queue their events; when it
+    is done, one of the callers still waiting appends everything queued so
+    far in one transaction (one fsync) under the store's write lock. Events
+    are appended in arrival order, so the chain stays linear.
 
     Parameters
     ----------

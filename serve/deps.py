@@ -28,6 +28,7 @@ from serve.runtime import EngineHolder
 from serve.security import Permission, Principal
 from serve.settings import MAX_PAGE_SIZE_CEILING, Settings
 from serve.store.keys import principal_for_key
+from serve.store.lists import ServedListCache
 
 AUTHZ_ATTRIBUTE = "__ccp_authorization__"
 PUBLIC = "public"
@@ -58,6 +59,11 @@ def get_audit_writer(request: Request) -> AuditWriter:
     return request.app.state.audit_writer
 
 
+def get_list_bodies(request: Request) -> ServedListCache:
+    """The app's cache of verified response bodies of stored lists."""
+    return request.app.state.list_bodies
+
+
 def get_request_id(request: Request) -> str:
     """The id of this request (see :class:`serve.middleware.RequestIdMiddleware`)."""
     return request_id_of(request.scope) or ""
@@ -67,6 +73,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 EngineHolderDep = Annotated[EngineHolder, Depends(get_engine_holder)]
 AuditWriterDep = Annotated[AuditWriter, Depends(get_audit_writer)]
+ListBodiesDep = Annotated[ServedListCache, Depends(get_list_bodies)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer ccp_...`")

@@ -78,7 +78,7 @@ from features.contracts import CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS
 from features.entity import EntityState, history_rows
 from features.history import History, with_derived_columns
 from features.intel import match_alerts
-from features.pipeline import KEY_COLUMNS, build_features
+from features.pipeline import build_features
 from features.registry import categorical_columns, feature_columns
 from features.rules import RuleProfile, default_rule_profiles, evaluate_rules
 from features.stats import FeatureStats, fit_stats
@@ -102,8 +102,16 @@ __all__ = [
     "log_to_mlflow",
     "parse_strategies",
     "parse_strategy",
+    "format_value",
+    "last_weeks_mean",
     "plan_port_selection",
     "pps_inclusion",
+    "reviewed_alerts",
+    "run_overall",
+    "share_for_slots",
+    "summary_cells",
+    "summary_markdown",
+    "trainings_frame",
     "run_backtest",
     "summary_table",
     "systematic_sample",
@@ -260,6 +268,13 @@ class BacktestConfig:
         and of an exploration (RANDOM) inspection.
     ucb_kappa
         Weight of the uncertainty bonus of the ``ucb`` strategy (see :func:`ucb_weights`).
+    alert_days
+        Watchlist review: the unit keeps a PARTY alert active at most this
+        many days from its ``valid_from`` (see :func:`reviewed_alerts`);
+        ``None`` keeps alerts as issued. The world issues a year-long party
+        alert after many seizures (often naming a legitimate exporter whose
+        name a front used), so without a review the mandatory watchlist grows
+        with the strategy's own success and crowds out the other sources.
     n_estimators, learning_rate, num_leaves, min_child_samples, num_threads
         LightGBM settings of the retrained model (fixed number of trees, no early stopping).
     """
@@ -283,6 +298,7 @@ class BacktestConfig:
     unlabelled_weight: float = 0.05
     random_weight: float = 5.0
     ucb_kappa: float = 1.0
+    alert_days: int | None = None
     n_estimators: int = 150
     learning_rate: float = 0.05
     num_leaves: int = 31
@@ -306,6 +322,8 @@ class BacktestConfig:
             raise BacktestError(f"unlabelled_sample must be in (0, 1], got {self.unlabelled_sample}")
         if self.period_days > 28:
             raise BacktestError("period_days must be at most 28")
+        if self.alert_days is not None and (isinstance(self.alert_days, bool) or not isinstance(self.alert_days, int) or self.alert_days < 1):
+            raise BacktestError(f"alert_days must be a positive integer or None, got {self.alert_days!r}")
         if not self.ports:
             raise BacktestError("give at least one port")
         if len(set(self.ports)) != len(self.ports):
@@ -456,6 +474,21 @@ def ucb_weights(scores: np.ndarray, inspections: np.ndarray, *, prior_rate: floa
     return p + kappa * np.sqrt(r * (1.0 - r) / (1.0 + n))
 
 
+def reviewed_alerts(alerts: pl.DataFrame, alert_days: int | None) -> pl.DataFrame:
+    """Alerts as the unit keeps them: PARTY alerts active at most ``alert_days`` days from ``valid_from``.
+
+    A PARTY alert's ``valid_to`` becomes ``min(valid_to, valid_from +
+    alert_days)`` (an open-ended one gets that end too); other kinds (container
+    tip-offs, standing HS-code alerts) and every alert when ``alert_days`` is
+    ``None`` are unchanged.
+    """
+    if alert_days is None:
+        return alerts
+    cap = pl.col("valid_from") + timedelta(days=alert_days)
+    shorten = (pl.col("kind") == "PARTY") & (pl.col("valid_to").is_null() | (pl.col("valid_to") > cap))
+    return alerts.with_columns(pl.when(shorten).then(cap).otherwise(pl.col("valid_to")).alias("valid_to"))
+
+
 def unlabelled_sample(manifest_ids: Sequence[str], share: float, *, seed: int, day: int) -> list[str]:
     """The uninspected candidates of ``day`` kept as training negatives: a seeded Bernoulli(``share``) sample, in id order.
 
@@ -529,7 +562,8 @@ def plan_port_selection(
     ids = candidates.get_column("manifest_id")
     watched = alert_hits.filter((pl.col("alert_count") > 0) & pl.col("manifest_id").is_in(ids.implode()))
     watch_ids = watched.get_column("manifest_id")
-    n_rules = rule_hits.filter((pl.col("rule_score") > 0) & pl.col("manifest_id").is_in(ids.implode()) & ~pl.col("manifest_id").is_in(watch_ids.implode())).height
+    mine = pl.col("manifest_id").is_in(ids.implode()) & ~pl.col("manifest_id").is_in(watch_ids.implode())
+    n_rules = rule_hits.filter((pl.col("rule_score") > 0) & mine).height
     kind = "rules" if warmup else strategy.kind
     if kind == "random":
         share, rule_share = 1.0, 0.0
@@ -852,6 +886,7 @@ class StrategyInspector:
         """Decide the list period made of ``arrivals`` (arrival day -> that day's manifests), pooling capacity per port."""
         days = sorted(arrivals)
         first = self.config.start + timedelta(days=days[0])
+        alerts = reviewed_alerts(alerts, self.config.alert_days)
         per_day = [self._score_day(d, arrivals[d].select(MANIFESTS.column_names), alerts) for d in days]
         pooled = pl.concat([p[0] for p in per_day], how="vertical")
         hits = pl.concat([p[1] for p in per_day], how="vertical")
@@ -897,7 +932,11 @@ class StrategyInspector:
             parts.append(found.with_columns(pl.lit(port).alias("port")))
             rule_parts.append(evaluate_rules(self.rules, found.lazy(), at=at, port=port).collect())
         cands = pl.concat(parts, how="vertical")
-        hits = match_alerts(cands.drop("port").lazy(), alerts.lazy()).select("manifest_id", "alert_count", "alert_max_severity", "alert_reasons", "alert_severities").collect()
+        hits = (
+            match_alerts(cands.drop("port").lazy(), alerts.lazy())
+            .select("manifest_id", "alert_count", "alert_max_severity", "alert_reasons", "alert_severities")
+            .collect()
+        )
         scores = np.zeros(cands.height)
         weights = np.zeros(cands.height)
         feats = None
@@ -1049,7 +1088,7 @@ def _bootstrap(ctx: _Context, *, seed: int) -> None:
     outcomes = ctx.known.outcome_frame()
     warm = pl.concat([ctx.known.full[d] for d in sorted(ctx.known.full)], how="vertical")
     ctx.learner.stats = fit_stats(with_derived_columns(warm.lazy()).collect(), outcomes.filter(pl.col("inspected_at") < at))
-    alerts = ctx.world.alerts_frame()
+    alerts = reviewed_alerts(ctx.world.alerts_frame(), cfg.alert_days)
     decisions = pl.concat(ctx.inspector.decisions, how="vertical")
     for d in sorted(ctx.known.full):
         manifests = ctx.known.full[d]
@@ -1226,7 +1265,8 @@ def weekly_table(runs: Sequence[StrategyRun], config: BacktestConfig) -> pl.Data
     Columns: ``strategy``, ``seed``, ``week``, ``days``, ``phase``
     (``warm-up`` for weeks starting before the first model, else
     ``model``), ``arrivals``, ``inspections``, ``illicit`` (hidden truth),
-    ``illicit_selected``, ``seizures`` (revealed), ``precision``, ``recall``,
+    ``illicit_selected``, ``inspected_<source>`` (inspections per selection
+    source), ``seizures`` (revealed), ``precision``, ``recall``,
     ``norm_precision``, ``oracle_precision``, ``cumulative_seizures``.
     """
     rows = []
@@ -1247,6 +1287,7 @@ def weekly_table(runs: Sequence[StrategyRun], config: BacktestConfig) -> pl.Data
                     "inspections": int(group.get_column("selected").sum()),
                     "illicit": int(group.get_column("illicit").sum()),
                     "illicit_selected": int((group.get_column("illicit") & group.get_column("selected")).sum()),
+                    **{f"inspected_{source.lower()}": int((group.get_column("source") == source).sum()) for source in SOURCES},
                     "seizures": seizures,
                     **_selection_metrics(group),
                     "cumulative_seizures": cumulative,
@@ -1438,10 +1479,20 @@ def write_outputs(result: BacktestResult, out: Path) -> dict[str, Path]:
     weekly.write_csv(paths["weekly_csv"])
     trainings_frame(result.runs).write_csv(paths["trainings_csv"])
     paths["norm_precision_png"] = _plot_by_week(
-        weekly, "norm_precision", out / "norm_precision.png", title=f"Weekly normalised precision (mean over seeds {seeds})", ylabel="normalised precision", model_week=model_week
+        weekly,
+        "norm_precision",
+        out / "norm_precision.png",
+        title=f"Weekly normalised precision (mean over seeds {seeds})",
+        ylabel="normalised precision",
+        model_week=model_week,
     )
     paths["cumulative_seizures_png"] = _plot_by_week(
-        weekly, "cumulative_seizures", out / "cumulative_seizures.png", title=f"Cumulative seizures (mean over seeds {seeds})", ylabel="seizures", model_week=model_week
+        weekly,
+        "cumulative_seizures",
+        out / "cumulative_seizures.png",
+        title=f"Cumulative seizures (mean over seeds {seeds})",
+        ylabel="seizures",
+        model_week=model_week,
     )
     return paths
 
@@ -1463,7 +1514,17 @@ def trainings_frame(runs: Sequence[StrategyRun]) -> pl.DataFrame:
         for r in runs
         for t in r.trainings
     ]
-    schema = {"strategy": pl.String, "seed": pl.Int64, "day": pl.Int64, "rows": pl.Int64, "inspected": pl.Int64, "positives": pl.Int64, "trained": pl.Boolean, "version": pl.Int64, "seconds": pl.Float64}
+    schema = {
+        "strategy": pl.String,
+        "seed": pl.Int64,
+        "day": pl.Int64,
+        "rows": pl.Int64,
+        "inspected": pl.Int64,
+        "positives": pl.Int64,
+        "trained": pl.Boolean,
+        "version": pl.Int64,
+        "seconds": pl.Float64,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 
@@ -1507,7 +1568,8 @@ def log_to_mlflow(result: BacktestResult, tracking_uri: str, artifacts: dict[str
         for strategy in result.strategies:
             mine = weekly.filter(pl.col("strategy") == strategy.name)
             with mlflow.start_run(experiment_id=experiment_id, run_name=strategy.name, nested=True) as child:
-                mlflow.log_params({"strategy": strategy.name, "kind": strategy.kind, "exploration_share": strategy.exploration_share, "seeds": ",".join(map(str, result.seeds))})
+                seeds = ",".join(map(str, result.seeds))
+                mlflow.log_params({"strategy": strategy.name, "kind": strategy.kind, "exploration_share": strategy.exploration_share, "seeds": seeds})
                 now = int(time.time() * 1000)
                 metrics = _weekly_metrics(mine, len(result.seeds) > 1, now)
                 row = summary.filter(pl.col("strategy") == strategy.name).row(0, named=True)
@@ -1527,7 +1589,8 @@ def log_to_mlflow(result: BacktestResult, tracking_uri: str, artifacts: dict[str
 def _weekly_metrics(weekly: pl.DataFrame, per_seed: bool, now: int) -> list:
     from mlflow.entities import Metric
 
-    columns = ("precision", "recall", "norm_precision", "inspections", "seizures", "illicit", "cumulative_seizures")
+    weekly = weekly.with_columns((pl.col("inspected_watchlist") / pl.col("inspections")).alias("watchlist_share"))
+    columns = ("precision", "recall", "norm_precision", "inspections", "seizures", "illicit", "cumulative_seizures", "watchlist_share")
     metrics = []
     means = weekly.group_by("week").agg(pl.col(c).cast(pl.Float64).fill_nan(None).mean() for c in columns).sort("week")
     for row in means.iter_rows(named=True):

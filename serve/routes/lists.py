@@ -2,6 +2,14 @@
 
 An officer asking for another port's list, by any of these routes, gets the
 same 404 as for a list that does not exist.
+
+Every fetch verifies the stored record against its content hash, is audited
+(the audit event commits before anything is returned) and never holds the
+store's write lock while it reads: reads run in read-only units of work and
+their audit events go through the group-committing
+:class:`~serve.audit.AuditWriter`. Response bodies of stored lists (which
+never change) are built once and kept in the app's
+:class:`~serve.store.lists.ServedListCache`.
 """
 
 from __future__ import annotations
@@ -11,16 +19,15 @@ import json
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 from pydantic import AfterValidator
 
 from serve.db import utcnow
-from serve.deps import AuditWriterDep, Caller, DatabaseDep, EngineHolderDep, ListCreator, ListReader, PageDep
+from serve.deps import AuditWriterDep, Caller, DatabaseDep, EngineHolderDep, ListBodiesDep, ListCreator, ListReader, PageDep
 from serve.schemas.common import PageInfo
 from serve.schemas.lists import InspectionListPublic, ListCreate, ListPage, ListSummary
 from serve.store.lists import (
-    ServedListCache,
     StoredListCorruptError,
     get_list,
     items_csv,
@@ -56,14 +63,6 @@ def list_public(row: StoredList, record: InspectionList | dict) -> InspectionLis
 
 def _json_body(row: StoredList, record: InspectionList | dict) -> bytes:
     return list_public(row, record).model_dump_json().encode()
-
-
-def get_list_bodies(request: Request) -> ServedListCache:
-    """The app's cache of verified response bodies of stored lists."""
-    return request.app.state.list_bodies
-
-
-ListBodiesDep = Annotated[ServedListCache, Depends(get_list_bodies)]
 
 
 _JSON = "application/json"

@@ -23,11 +23,16 @@ def backtest(
     strategies: Annotated[str, typer.Option(help="Comma-separated: rules, random, model, model+N, ucb, ucb+N (N: exploration %).")] = DEFAULT_STRATEGIES,
     seeds: Annotated[str, typer.Option(help="Comma-separated world seeds; every strategy runs on each.")] = "7",
     out: Annotated[Path, typer.Option("--out", help="Directory for the summary (CSV, Markdown), weekly figures and plots.")] = Path("backtest"),
-    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI (default: CCP_MLFLOW_TRACKING_URI or mlruns/mlflow.db).")] = None,
+    tracking_uri: Annotated[
+        Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI (default: CCP_MLFLOW_TRACKING_URI or mlruns/mlflow.db).")
+    ] = None,
     no_tracking: Annotated[bool, typer.Option("--no-tracking", help="Do not log to MLflow.")] = False,
     warmup_days: Annotated[int, typer.Option("--warmup-days", min=1, help="Days of rules + random before the first model.")] = 60,
     period_days: Annotated[int, typer.Option("--period-days", min=1, max=28, help="List period in days (1 = daily lists, 7 = weekly).")] = 1,
     rule_share: Annotated[float, typer.Option("--rule-share", help="Most of the capacity rule hits may take in model strategies.")] = 0.5,
+    alert_days: Annotated[
+        Optional[int], typer.Option("--alert-days", min=1, help="Watchlist review: keep each PARTY alert active at most N days (default: as issued).")
+    ] = None,
     start: Annotated[str, typer.Option(help="First arrival day (YYYY-MM-DD).")] = "2025-01-01",
     threads: Annotated[int, typer.Option(min=1, max=64, help="LightGBM threads.")] = 1,
 ) -> None:
@@ -49,6 +54,7 @@ def backtest(
             warmup_days=warmup_days,
             period_days=period_days,
             rule_share=rule_share,
+            alert_days=alert_days,
             num_threads=threads,
         )
         chosen = parse_strategies(strategies)

@@ -63,8 +63,6 @@ def make_key(database) -> KeyMaker:
     return make
 
 
-
-
 # --------------------------------------------------------------------------- the end-to-end world (session)
 #
 # A small real world built once per session for the ``test_serve_e2e_*`` modules:
@@ -79,7 +77,6 @@ from serve_helpers import PORT as E2E_PORT  # noqa: E402
 E2E_DAYS = 120
 E2E_DAYS_AHEAD = 9
 E2E_MODEL = {"n_estimators": 60, "num_leaves": 15, "early_stopping_rounds": 20}
-E2E_ROLES = ("officer_own", "officer_other", "data_scientist", "auditor", "admin")
 
 
 @dataclass(frozen=True)
@@ -97,11 +94,6 @@ class E2EWorld:
     @property
     def tracking_uri(self) -> str:
         return f"sqlite:///{self.mlruns_dir / 'mlflow.db'}"
-
-    @property
-    def end(self) -> date:
-        """The last arrival day of the world."""
-        return self.start + timedelta(days=E2E_DAYS - 1)
 
     def split(self):  # noqa: ANN201 - models.dataset.TimeSplit
         """30 warm-up days, then train 50 days, validate 15, test the rest (arrival dates)."""
@@ -123,7 +115,8 @@ class E2EWorld:
         """
         shutil.copytree(self.lake_dir, dest / "lake")
         (dest / "mlruns").mkdir(parents=True)
-        shutil.copy2(self.mlruns_dir / "mlflow.db", dest / "mlruns" / "mlflow.db")
+        for store in self.mlruns_dir.glob("mlflow.db*"):  # the database and any -wal/-shm beside it
+            shutil.copy2(store, dest / "mlruns" / store.name)
         return replace(self, root=dest, lake_dir=dest / "lake", mlruns_dir=dest / "mlruns")
 
 
@@ -187,7 +180,7 @@ class E2EService:
 
 
 def e2e_keys(database: Database) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """Authorization headers and key ids for every role of :data:`E2E_ROLES`."""
+    """Authorization headers and key ids of one key per role: officers of the e2e port and of the other port, data scientist, auditor, admin."""
     specs = {
         "officer_own": (Role.OFFICER, (E2E_PORT,)),
         "officer_other": (Role.OFFICER, (E2E_OTHER_PORT,)),

@@ -23,6 +23,7 @@ from targeting.backtest import (
     parse_strategy,
     plan_port_selection,
     pps_inclusion,
+    reviewed_alerts,
     run_backtest,
     share_for_slots,
     summary_table,
@@ -92,6 +93,8 @@ def test_bad_configurations_are_refused() -> None:
         BacktestConfig(capacity_share=0.0)
     with pytest.raises(BacktestError, match="retrain_every must be a positive integer"):
         BacktestConfig(retrain_every=0)
+    with pytest.raises(BacktestError, match="alert_days must be a positive integer or None"):
+        BacktestConfig(alert_days=0)
     with pytest.raises(ValueError, match="unknown port"):
         BacktestConfig(ports=("XXABC",))
     assert BacktestConfig(warmup_days=60, period_days=7).model_start == 63
@@ -138,6 +141,23 @@ def test_ucb_weights_favour_contexts_the_unit_rarely_inspected() -> None:
     assert w[0] > w[2] > w[1] > 0.01
     assert w[0] == pytest.approx(0.01 + np.sqrt(0.05 * 0.95))
     assert ucb_weights(np.array([0.2]), np.array([5]), prior_rate=0.05, kappa=0.0).tolist() == [0.2]
+
+
+def test_watchlist_review_shortens_party_alerts_only() -> None:
+    from features.contracts import ALERTS
+
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    alerts = pl.DataFrame(
+        [
+            {"alert_id": "A1", "kind": "PARTY", "value": "S1", "valid_from": start, "valid_to": start + timedelta(days=365)},
+            {"alert_id": "A2", "kind": "PARTY", "value": "S2", "valid_from": start, "valid_to": start + timedelta(days=20)},
+            {"alert_id": "A3", "kind": "PARTY", "value": "S3", "valid_from": start, "valid_to": None},
+            {"alert_id": "A4", "kind": "HS_CODE", "value": "293941", "valid_from": start - timedelta(days=365), "valid_to": None},
+        ]
+    ).with_columns(pl.lit("reason").alias("reason"), pl.lit("unit").alias("issuing_unit"), pl.lit(4).alias("severity")).select(ALERTS.column_names).cast(ALERTS.schema)
+    reviewed = reviewed_alerts(alerts, 90).get_column("valid_to").to_list()
+    assert reviewed == [start + timedelta(days=90), start + timedelta(days=20), start + timedelta(days=90), None]
+    assert reviewed_alerts(alerts, None).equals(alerts)
 
 
 def test_unlabelled_sample_depends_on_ids_seed_and_day_only() -> None:
@@ -370,6 +390,8 @@ def test_exploration_share_of_the_capacity_is_respected_every_day(tiny) -> None:
 def test_weekly_figures_and_summary_cover_every_strategy(tiny) -> None:
     weekly = tiny.weekly()
     assert weekly.filter(pl.col("strategy") == "model").get_column("week").to_list() == [0, 1, 2, 3]
+    by_source = weekly.select(pl.sum_horizontal("inspected_watchlist", "inspected_rule", "inspected_model", "inspected_random"))
+    assert by_source.to_series().to_list() == weekly.get_column("inspections").to_list()
     assert weekly.filter(pl.col("strategy") == "model").get_column("phase").to_list() == ["warm-up", "warm-up", "model", "model"]
     summary = tiny.summary()
     assert summary.get_column("strategy").to_list() == ["rules", "random", "model", "model+20", "ucb"]

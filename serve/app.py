@@ -6,6 +6,7 @@ environment (this is what ``targeting serve`` does).
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from fastapi import FastAPI
@@ -18,6 +19,7 @@ from serve.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from serve.routes import ROUTERS
 from serve.runtime import EngineFactory, EngineHolder, load_engine_factory
 from serve.settings import Settings, harden_process_environment
+from serve.store.keys import PrincipalCache
 from serve.store.lists import ServedListCache
 from serve.store.rulesets import ensure_seeded
 from targeting.engine import TargetingEngine
@@ -74,8 +76,9 @@ def create_app(
     -------
     FastAPI
         The app. Its ``state`` holds ``settings``, ``database``, ``engine_holder``,
-        ``audit_writer`` (group-committed audit events of reads) and
-        ``list_bodies`` (verified response bodies of stored lists).
+        ``audit_writer`` (group-committed audit events of reads),
+        ``list_bodies`` (verified response bodies of stored lists) and
+        ``principals`` (recently verified API keys).
 
     Raises
     ------
@@ -100,6 +103,7 @@ def create_app(
     app.state.engine_holder = holder
     app.state.audit_writer = AuditWriter(database)
     app.state.list_bodies = ServedListCache()
+    app.state.principals = PrincipalCache(settings.key_cache_seconds)
     for router in ROUTERS:
         app.include_router(router)
     install_error_handlers(app)
@@ -112,6 +116,19 @@ def create_app(
     return app
 
 
+def freeze_startup_objects() -> None:
+    """Move everything built so far (libraries, model, app: ~400,000 objects) out of the garbage collector's reach.
+
+    Call once in the serving process when the app is built: otherwise every
+    full collection scans them all and stalls every request in flight for
+    200-300 ms (:func:`gc.freeze`).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory``: settings from ``CCP_*`` environment variables."""
-    return create_app(Settings())
+    """Factory for ``uvicorn --factory``: settings from ``CCP_*`` environment variables (start-up objects frozen)."""
+    app = create_app(Settings())
+    freeze_startup_objects()
+    return app

@@ -29,6 +29,10 @@ from sqlalchemy.types import TypeDecorator
 WRITE_LOCK_KEY = 0x43435054  # "CCPT": PostgreSQL advisory lock id of the store's write lock
 _READ_ONLY_OPTION = "ccp_read_only"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_POOL_SIZE = 40
+"""Kept SQLite connections: one per worker thread of the service's thread pool (40), so that concurrent
+requests reuse connections instead of opening (and setting the pragmas of) new ones."""
+SQLITE_POOL_OVERFLOW = 10
 
 
 def utcnow() -> datetime:
@@ -86,7 +90,9 @@ def make_engine(database_url: str, *, busy_timeout_ms: int = 5000) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     if url.database and url.database != ":memory:":
         Path(url.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+    engine = create_engine(
+        url, connect_args={"timeout": busy_timeout_ms / 1000}, pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_OVERFLOW
+    )
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

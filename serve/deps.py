@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from serve.audit import AuditWriter, record_event
@@ -27,7 +28,7 @@ from serve.middleware import request_id_of
 from serve.runtime import EngineHolder
 from serve.security import Permission, Principal
 from serve.settings import MAX_PAGE_SIZE_CEILING, Settings
-from serve.store.keys import principal_for_key
+from serve.store.keys import PrincipalCache, principal_for_key
 from serve.store.lists import ServedListCache
 
 AUTHZ_ATTRIBUTE = "__ccp_authorization__"
@@ -39,32 +40,41 @@ FRAMEWORK_PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redi
 # --------------------------------------------------------------------------- app state
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that only read the app's state are ``async def``: FastAPI runs every plain ``def``
+# dependency in its thread pool, one thread hop each, which costs more than the lookup itself.
+
+
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     return request.app.state.settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """The app's store."""
     return request.app.state.database
 
 
-def get_engine_holder(request: Request) -> EngineHolder:
+async def get_engine_holder(request: Request) -> EngineHolder:
     """The app's engine holder (the engine itself may be absent)."""
     return request.app.state.engine_holder
 
 
-def get_audit_writer(request: Request) -> AuditWriter:
+async def get_audit_writer(request: Request) -> AuditWriter:
     """The app's group-committing writer of audit events (for requests whose only write is their audit event)."""
     return request.app.state.audit_writer
 
 
-def get_list_bodies(request: Request) -> ServedListCache:
+async def get_list_bodies(request: Request) -> ServedListCache:
     """The app's cache of verified response bodies of stored lists."""
     return request.app.state.list_bodies
 
 
-def get_request_id(request: Request) -> str:
+async def get_principal_cache(request: Request) -> PrincipalCache:
+    """The app's short-lived cache of verified API keys."""
+    return request.app.state.principals
+
+
+async def get_request_id(request: Request) -> str:
     """The id of this request (see :class:`serve.middleware.RequestIdMiddleware`)."""
     return request_id_of(request.scope) or ""
 
@@ -75,6 +85,7 @@ EngineHolderDep = Annotated[EngineHolder, Depends(get_engine_holder)]
 AuditWriterDep = Annotated[AuditWriter, Depends(get_audit_writer)]
 ListBodiesDep = Annotated[ServedListCache, Depends(get_list_bodies)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
+PrincipalCacheDep = Annotated[PrincipalCache, Depends(get_principal_cache)]
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer ccp_...`")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -138,14 +149,30 @@ def _audit_refusal(request: Request, database: Database, *, action: str, result:
         )
 
 
-def authenticate(request: Request, credentials: BearerDep, database: DatabaseDep, request_id: RequestIdDep) -> Caller:
-    """The caller of a bearer API key; 401 (audited) when the key is missing, unknown or revoked."""
+def _principal_from_store(database: Database, key: str) -> Principal | None:
+    with database.read() as session:
+        return principal_for_key(session, key)
+
+
+async def authenticate(
+    request: Request, credentials: BearerDep, database: DatabaseDep, principals: PrincipalCacheDep, request_id: RequestIdDep
+) -> Caller:
+    """The caller of a bearer API key; 401 (audited) when the key is missing, unknown or revoked.
+
+    A key verified in the last ``CCP_KEY_CACHE_SECONDS`` is trusted without
+    reading the store (no thread-pool hop either); store reads and the refusal's
+    audit write run in the thread pool.
+    """
     principal = None
     if credentials is not None:
-        with database.read() as session:
-            principal = principal_for_key(session, credentials.credentials)
+        principal = principals.get(credentials.credentials)
+        if principal is None:
+            principal = await run_in_threadpool(_principal_from_store, database, credentials.credentials)
+            if principal is not None:
+                principals.put(credentials.credentials, principal)
     if principal is None:
-        _audit_refusal(
+        await run_in_threadpool(
+            _audit_refusal,
             request,
             database,
             action="auth.failure",
@@ -170,9 +197,11 @@ def require(permission: Permission) -> Callable[..., Caller]:
     if permission in _REQUIREMENTS:
         return _REQUIREMENTS[permission]
 
-    def dependency(request: Request, caller: Annotated[Caller, Depends(authenticate)], database: DatabaseDep) -> Caller:
+    async def dependency(request: Request, caller: Annotated[Caller, Depends(authenticate)], database: DatabaseDep) -> Caller:
+        # async: granted calls (nearly all) skip a thread-pool hop; a refusal's audit write runs in the pool
         if not caller.principal.has(permission):
-            _audit_refusal(
+            await run_in_threadpool(
+                _audit_refusal,
                 request,
                 database,
                 action="auth.denied",
@@ -192,7 +221,7 @@ def require(permission: Permission) -> Callable[..., Caller]:
     return dependency
 
 
-def public_route() -> None:
+async def public_route() -> None:
     """Marks a route as deliberately public (no authentication)."""
 
 
@@ -225,7 +254,7 @@ class Page:
     offset: int
 
 
-def page_params(
+async def page_params(
     settings: SettingsDep,
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE_CEILING)] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=200, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
     """How long an SQLite writer waits for the write lock before the request fails with 503."""
+    key_cache_seconds: float = Field(default=5.0, ge=0.0, le=60.0)
+    """How long a verified API key is trusted without reading the store again; a revoked key is
+    refused within this time (0: every request reads the store)."""
     engine_factory: str | None = Field(default=None, max_length=200)
     """``module:callable`` building the targeting engine from ``Settings``; none means no engine (503 on model routes)."""
 

@@ -168,7 +168,7 @@ def print_list(body: dict) -> None:
             "\n".join(f"- {r}" for r in item["reasons"]),
         )
     console.print(table)
-    console.print(f"{body['candidate_count']} candidates; {len(body['deferred'])} deferred (reported with scores); seed {body['seed']}")
+    console.print(f"{body['candidate_count']} candidates; {body['deferred_count']} deferred (reported with scores); seed {body['seed']}")
     for warning in body.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {warning}")
 

@@ -1,23 +1,28 @@
-"""Inspection lists: create for a port, fetch, page a port's lists, export CSV.
+"""Inspection lists: create for a port, fetch, page its deferred candidates, page a port's lists, export CSV.
 
 An officer asking for another port's list, by any of these routes, gets the
 same 404 as for a list that does not exist.
 
-Every fetch verifies the stored record against its content hash, is audited
-(the audit event commits before anything is returned) and never holds the
-store's write lock while it reads: reads run in read-only units of work and
-their audit events go through the group-committing
-:class:`~serve.audit.AuditWriter`. Response bodies of stored lists (which
-never change) are built once and kept in the app's
-:class:`~serve.store.lists.ServedListCache`.
+A response body is only ever built from a record verified against its content
+hash. Bodies of stored lists (which never change) are built once and kept in
+the app's :class:`~serve.store.lists.ServedListCache`; a fetch served from it
+does not read the record again, so a record altered in the store afterwards
+is never shown (the cached body is the verified original), is refused with a
+500 by any process that has not cached it, and is named by
+``targeting audit verify``. Every fetch is audited (the audit event commits
+before anything is returned) and never holds the store's write lock while it
+reads: reads run in read-only units of work and their audit events go through
+the group-committing :class:`~serve.audit.AuditWriter`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import uuid
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
@@ -26,8 +31,9 @@ from pydantic import AfterValidator
 from serve.db import utcnow
 from serve.deps import AuditWriterDep, Caller, DatabaseDep, EngineHolderDep, ListBodiesDep, ListCreator, ListReader, PageDep
 from serve.schemas.common import PageInfo
-from serve.schemas.lists import InspectionListPublic, ListCreate, ListPage, ListSummary
+from serve.schemas.lists import DeferredItemPublic, DeferredPage, InspectionListPublic, ListCreate, ListPage, ListSummary
 from serve.store.lists import (
+    ServedBody,
     StoredListCorruptError,
     get_list,
     items_csv,
@@ -50,19 +56,37 @@ ListIdPath = Annotated[uuid.UUID, Path()]
 NOT_FOUND = "inspection list not found"
 
 
-def list_public(row: StoredList, record: InspectionList | dict) -> InspectionListPublic:
-    """Response body of a stored list (``record`` as an :class:`InspectionList` or its :func:`list_to_dict`)."""
+Include = Annotated[
+    Literal["deferred"] | None,
+    Query(description="`deferred` embeds every deferred candidate in the body (else `deferred` is null; see `.../deferred`)"),
+]
+
+
+def list_public(row: StoredList, record: InspectionList | dict, *, with_deferred: bool = False) -> InspectionListPublic:
+    """Response body of a stored list (``record`` as an :class:`InspectionList` or its :func:`list_to_dict`).
+
+    The deferred candidates are embedded only ``with_deferred``; their count always is.
+    """
+    fields = dict(record if isinstance(record, dict) else list_to_dict(record))
+    deferred = fields.pop("deferred")
     return InspectionListPublic(
         id=row.id,
         created_at=row.created_at,
         created_by=row.created_by,
         content_sha256=row.content_sha256,
-        **(record if isinstance(record, dict) else list_to_dict(record)),
+        deferred_count=len(deferred),
+        deferred=deferred if with_deferred else None,
+        **fields,
     )
 
 
-def _json_body(row: StoredList, record: InspectionList | dict) -> bytes:
-    return list_public(row, record).model_dump_json().encode()
+def _body_kind(include: str | None) -> str:
+    """Key of a JSON body in the :class:`~serve.store.lists.ServedListCache`."""
+    return "json+deferred" if include == "deferred" else "json"
+
+
+def _json_body(row: StoredList, record: InspectionList | dict, kind: str) -> bytes:
+    return list_public(row, record, with_deferred=kind == "json+deferred").model_dump_json().encode()
 
 
 _JSON = "application/json"
@@ -93,9 +117,19 @@ def _refuse(database: DatabaseDep, caller: Caller, *, action: str, status: int, 
 
 @router.post("/ports/{port}/inspection-lists", status_code=201, response_model=InspectionListPublic)
 def create_list(
-    port: PortPath, body: ListCreate, caller: ListCreator, database: DatabaseDep, holder: EngineHolderDep, bodies: ListBodiesDep
+    port: PortPath,
+    body: ListCreate,
+    caller: ListCreator,
+    database: DatabaseDep,
+    holder: EngineHolderDep,
+    bodies: ListBodiesDep,
+    include: Include = None,
 ) -> Response:
-    """Build today's (or ``date``'s) list for ``port`` with the current rule set and watchlist, store it, return it."""
+    """Build ``date``'s list for ``port`` with the current rule set and watchlist, store it, return it.
+
+    The body is the one ``GET /v1/inspection-lists/{id}`` returns (deferred
+    candidates embedded only with ``?include=deferred``).
+    """
     audit = {"action": "list.create", "object_type": "inspection_list", "port": port}
     if not caller.can_access_port(port):
         raise _refuse(database, caller, status=404, result="not_found", detail=NOT_FOUND, **audit)
@@ -139,19 +173,29 @@ def create_list(
                 "mandatory_exceeds_capacity": row.mandatory_exceeds_capacity,
             },
         )
-    content = _json_body(row, as_dict)
-    bodies.put(row, "json", content)
+    kind = _body_kind(include)
+    content = _json_body(row, as_dict, kind)
+    bodies.put(row, kind, content)
     return Response(content=content, status_code=201, media_type=_JSON)
 
 
-def _fetch(list_id: uuid.UUID, caller: Caller, database: DatabaseDep, writer: AuditWriterDep, action: str) -> tuple[StoredList, InspectionList | None]:
-    """Read a list the caller may see, verify it and audit the fetch; 404 (audited) otherwise.
+def _fetch(
+    list_id: uuid.UUID,
+    caller: Caller,
+    database: DatabaseDep,
+    writer: AuditWriterDep,
+    action: str,
+    cached: Callable[[str], ServedBody | None] = lambda list_id: None,
+) -> tuple[StoredList | None, InspectionList | None, bytes | None]:
+    """Find a list the caller may see, verify it and audit the fetch; 404 (audited) otherwise.
 
-    Returns the row and, when its stored text is not verbatim canonical JSON
-    (see :func:`~serve.store.lists.record_is_verbatim`), the record parsed and
-    verified the slow way; ``None`` for a verbatim record (callers parse it
-    only when they need it). A record that fails its integrity check is
-    audited as an error and raises
+    Returns ``(None, None, body)`` when ``cached(list_id)`` has a body built
+    earlier from this list's verified record (the store is not read).
+    Otherwise returns the row, the record when it had to be parsed to be
+    verified (its stored text is not verbatim canonical JSON, see
+    :func:`~serve.store.lists.record_is_verbatim`; ``None`` otherwise: callers
+    parse it only when they need it), and ``None``. A record that fails its
+    integrity check is audited as an error and raises
     :class:`~serve.store.lists.StoredListCorruptError` (a generic 500).
 
     The list is read and verified in a read-only unit of work (stored lists are
@@ -162,23 +206,28 @@ def _fetch(list_id: uuid.UUID, caller: Caller, database: DatabaseDep, writer: Au
     """
     object_id = str(list_id)
     corrupt: StoredListCorruptError | None = None
-    record = None
-    with database.read() as session:
-        row = get_list(session, object_id)
-        visible = row is not None and caller.can_access_port(row.port)
-        if visible and not record_is_verbatim(row):
-            try:
-                record = load_record(row)
-            except StoredListCorruptError as exc:
-                corrupt = exc
+    row = record = None
+    hit = cached(object_id)
+    if hit is not None:
+        port, model_version = hit.port, hit.model_version
+    else:
+        with database.read() as session:
+            row = get_list(session, object_id, with_record=False)
+            port, model_version = (row.port, row.model_version) if row is not None else (None, None)
+            if row is not None and caller.can_access_port(row.port) and not record_is_verbatim(row):
+                try:
+                    record = load_record(row)
+                except StoredListCorruptError as exc:
+                    corrupt = exc
+    visible = port is not None and caller.can_access_port(port)
     status = 500 if corrupt else 200 if visible else 404
     caller.audit_read(
         writer,
         action=action,
         object_type="inspection_list",
         object_id=object_id,
-        port=row.port if row is not None else None,
-        model_version=row.model_version if visible else None,
+        port=port,
+        model_version=model_version if visible else None,
         result="error" if corrupt else "ok" if visible else "not_found",
         status_code=status,
     )
@@ -186,7 +235,11 @@ def _fetch(list_id: uuid.UUID, caller: Caller, database: DatabaseDep, writer: Au
         raise corrupt
     if not visible:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
-    return row, record
+    return row, record, hit.body if hit is not None else None
+
+
+def _cached_body(bodies: ListBodiesDep, kind: str) -> Callable[[str], ServedBody | None]:
+    return lambda list_id: bodies.get(list_id, kind)
 
 
 def _parsed(row: StoredList, record: InspectionList | None) -> InspectionList:
@@ -195,12 +248,14 @@ def _parsed(row: StoredList, record: InspectionList | None) -> InspectionList:
 
 
 def _csv_response(list_id: uuid.UUID, caller: Caller, database: DatabaseDep, writer: AuditWriterDep, bodies: ListBodiesDep) -> Response:
-    row, record = _fetch(list_id, caller, database, writer, "list.export_csv")
-    content = bodies.get_or_build(row, "csv", lambda: items_csv(_parsed(row, record)).encode())
+    row, record, content = _fetch(list_id, caller, database, writer, "list.export_csv", _cached_body(bodies, "csv"))
+    if content is None:
+        content = items_csv(_parsed(row, record)).encode()
+        bodies.put(row, "csv", content)
     return Response(
         content=content,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="inspection-list-{row.id}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="inspection-list-{list_id}.csv"'},
     )
 
 
@@ -220,11 +275,29 @@ def export_list_csv_path(list_id: ListIdPath, caller: ListReader, database: Data
 
 
 @router.get("/inspection-lists/{list_id}", response_model=InspectionListPublic)
-def get_inspection_list(list_id: ListIdPath, caller: ListReader, database: DatabaseDep, writer: AuditWriterDep, bodies: ListBodiesDep) -> Response:
-    """A stored list with its items, reasons and deferred candidates."""
-    row, record = _fetch(list_id, caller, database, writer, "list.fetch")
-    content = bodies.get_or_build(row, "json", lambda: _json_body(row, _parsed(row, record)))
+def get_inspection_list(
+    list_id: ListIdPath, caller: ListReader, database: DatabaseDep, writer: AuditWriterDep, bodies: ListBodiesDep, include: Include = None
+) -> Response:
+    """A stored list with its items and reasons; its deferred candidates with ``?include=deferred``."""
+    kind = _body_kind(include)
+    row, record, content = _fetch(list_id, caller, database, writer, "list.fetch", _cached_body(bodies, kind))
+    if content is None:
+        content = _json_body(row, _parsed(row, record), kind)
+        bodies.put(row, kind, content)
     return Response(content=content, media_type=_JSON)
+
+
+@router.get("/inspection-lists/{list_id}/deferred", response_model=DeferredPage)
+def get_deferred_candidates(list_id: ListIdPath, caller: ListReader, database: DatabaseDep, writer: AuditWriterDep, page: PageDep) -> DeferredPage:
+    """A page of a stored list's deferred candidates (cut by capacity), best score first, with their scores."""
+    row, record, _ = _fetch(list_id, caller, database, writer, "list.fetch_deferred")
+    deferred = _parsed(row, record).deferred
+    chosen = deferred[page.offset : page.offset + page.limit]
+    return DeferredPage(
+        list_id=row.id,
+        items=[DeferredItemPublic(**dataclasses.asdict(d)) for d in chosen],
+        page=PageInfo(total=len(deferred), limit=page.limit, offset=page.offset),
+    )
 
 
 @router.get("/ports/{port}/inspection-lists", response_model=ListPage)

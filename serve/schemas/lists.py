@@ -62,7 +62,15 @@ class DeferredItemPublic(OutputModel):
 
 
 class InspectionListPublic(OutputModel):
-    """A served list: its store metadata and its full record."""
+    """A served list: its store metadata and its record.
+
+    ``deferred`` (the candidates cut by capacity, best score first; thousands
+    on a busy port-day) is embedded only when asked for with
+    ``?include=deferred`` and is ``null`` otherwise; ``deferred_count`` is
+    always there, and ``GET /v1/inspection-lists/{id}/deferred`` pages them.
+    ``content_sha256`` is the hash of the whole record, deferred candidates
+    included.
+    """
 
     id: str
     created_at: dt.datetime
@@ -83,7 +91,8 @@ class InspectionListPublic(OutputModel):
     input_data_sha256: str
     candidate_count: int
     items: list[ListItemPublic]
-    deferred: list[DeferredItemPublic]
+    deferred_count: int
+    deferred: list[DeferredItemPublic] | None
     mandatory_exceeds_capacity: bool
     warnings: list[str]
 
@@ -108,4 +117,12 @@ class ListPage(OutputModel):
     """A page of a port's lists, newest first."""
 
     items: list[ListSummary]
+    page: PageInfo
+
+
+class DeferredPage(OutputModel):
+    """A page of a list's deferred candidates, in list order (best score first)."""
+
+    list_id: str
+    items: list[DeferredItemPublic]
     page: PageInfo

@@ -1,7 +1,10 @@
-"""API keys in the store: create (the plain key is returned once), authenticate, list, revoke."""
+"""API keys in the store: create (the plain key is returned once), authenticate, list, revoke; a short-lived cache of verified keys."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -87,3 +90,44 @@ def revoke_key(session: Session, key_id: str, *, at: datetime | None = None) -> 
     row.revoked_at = at or utcnow()
     session.flush()
     return True
+
+
+class PrincipalCache:
+    """Verified keys and their principals, each trusted for ``ttl_seconds`` after it was read. Thread-safe.
+
+    Entries are keyed by the key's hash (plain keys are never kept). Only
+    successful lookups are cached, so an unknown or revoked key always reads
+    the store; a key revoked after it was cached is refused within
+    ``ttl_seconds``. ``ttl_seconds == 0`` disables the cache.
+    """
+
+    def __init__(self, ttl_seconds: float, *, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Principal | None:
+        """The cached principal of ``key``, ``None`` when absent or expired."""
+        if self.ttl_seconds <= 0:
+            return None
+        digest = hash_key(key)
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None or entry[0] <= self._clock():
+                self._entries.pop(digest, None)
+                return None
+            return entry[1]
+
+    def put(self, key: str, principal: Principal) -> None:
+        """Trust ``key`` as ``principal`` (just read from the store) for ``ttl_seconds``."""
+        if self.ttl_seconds <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                now = self._clock()
+                self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+            self._entries[hash_key(key)] = (self._clock() + self.ttl_seconds, principal)

@@ -15,13 +15,14 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from serve.db import utcnow
-from serve.tables import StoredList
+from serve.tables import AuditEvent, StoredList
 from targeting.lists import InspectionList, canonical_json, list_from_dict, list_to_dict
 
 CSV_COLUMNS = (
@@ -91,9 +92,15 @@ def store_list(
     return row
 
 
-def get_list(session: Session, list_id: str) -> StoredList | None:
-    """The stored list ``list_id``, ``None`` when absent."""
-    return session.get(StoredList, list_id)
+def get_list(session: Session, list_id: str, *, with_record: bool = True) -> StoredList | None:
+    """The stored list ``list_id``, ``None`` when absent.
+
+    Without ``with_record`` the (possibly megabytes long) ``record_json`` is
+    not read until it is accessed, which must then happen inside ``session``.
+    """
+    if with_record:
+        return session.get(StoredList, list_id)
+    return session.scalars(select(StoredList).options(defer(StoredList.record_json)).where(StoredList.id == list_id)).one_or_none()
 
 
 def record_is_verbatim(row: StoredList) -> bool:
@@ -126,15 +133,65 @@ def load_record(row: StoredList) -> InspectionList:
     return record
 
 
-class ServedListCache:
-    """Response bodies of stored lists, built once per list and kept in a bounded LRU. Thread-safe.
+@dataclass(frozen=True)
+class ListProblem:
+    """A stored list that fails verification, and why."""
 
-    Stored lists never change, so a body built from a verified record can be
-    served again. Entries are keyed by everything the body is made of (list
-    id, content hash, creation time and creator); callers still verify the
-    stored record (:func:`record_is_verbatim`, or :func:`load_record`) on every
-    fetch before using an entry, so a record altered in the store is refused,
-    never answered from the cache.
+    list_id: str
+    problem: str
+
+
+def verify_stored_lists(session: Session) -> tuple[int, list[ListProblem]]:
+    """Check every stored list, oldest first: (lists checked, problems found).
+
+    A list is sound when its record matches its ``content_sha256`` (see
+    :func:`load_record`) and that hash is the one its ``list.create`` audit
+    event recorded (lists inserted without one, such as imports, are checked
+    against their own hash only); a list whose creation was audited must still
+    be there. Records are read one at a time.
+    """
+    created = {
+        object_id: json.loads(detail or "{}").get("content_sha256")
+        for object_id, detail in session.execute(
+            select(AuditEvent.object_id, AuditEvent.detail).where(AuditEvent.action == "list.create", AuditEvent.result == "ok")
+        )
+    }
+    ids = session.scalars(select(StoredList.id).order_by(StoredList.created_at, StoredList.id)).all()
+    problems = [ListProblem(i, f"stored list {i} was created (audited) but is missing from the store") for i in sorted(set(created) - set(ids))]
+    for list_id in ids:
+        row = session.get(StoredList, list_id)
+        try:
+            load_record(row)
+        except StoredListCorruptError as exc:
+            problems.append(ListProblem(list_id, str(exc)))
+        else:
+            audited = created.get(list_id)
+            if audited is not None and audited != row.content_sha256:
+                problems.append(ListProblem(list_id, f"stored list {list_id} does not match the content hash its creation audited"))
+        session.expunge(row)
+    return len(ids), problems
+
+
+@dataclass(frozen=True)
+class ServedBody:
+    """A response body of a stored list, with what a fetch needs to authorise and audit it."""
+
+    list_id: str
+    port: str
+    model_version: str
+    content_sha256: str
+    body: bytes
+
+
+class ServedListCache:
+    """Response bodies of stored lists, built once per list and kind and kept in a bounded LRU. Thread-safe.
+
+    Stored lists are immutable (the service never updates or deletes one), so
+    a body built from a verified record (:func:`record_is_verbatim` or
+    :func:`load_record`; the only way bodies are put here) can be served again
+    without reading the store: a record altered in the store later is never
+    shown by a process that cached it, and ``targeting audit verify`` names it
+    (:func:`verify_stored_lists`).
 
     Parameters
     ----------
@@ -144,40 +201,33 @@ class ServedListCache:
 
     def __init__(self, *, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
-        self._bodies: OrderedDict[tuple, bytes] = OrderedDict()
+        self._bodies: OrderedDict[tuple[str, str], ServedBody] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
 
-    @staticmethod
-    def key(row: StoredList, kind: str) -> tuple:
-        """Cache key of ``row``'s body of ``kind`` (``"json"``, ``"csv"``)."""
-        return (kind, row.id, row.content_sha256, row.created_at.isoformat(), row.created_by)
-
-    def get_or_build(self, row: StoredList, kind: str, build: Callable[[], bytes]) -> bytes:
-        """The cached body of ``row`` and ``kind``, built with ``build`` on a miss."""
-        key = self.key(row, kind)
+    def get(self, list_id: str, kind: str) -> ServedBody | None:
+        """The cached body of kind ``kind`` (``"json"``, ``"json+deferred"``, ``"csv"``) of list ``list_id``."""
+        key = (kind, list_id)
         with self._lock:
-            body = self._bodies.get(key)
-            if body is not None:
+            served = self._bodies.get(key)
+            if served is not None:
                 self._bodies.move_to_end(key)
-                return body
-        body = build()
-        self.put(row, kind, body)
-        return body
+            return served
 
     def put(self, row: StoredList, kind: str, body: bytes) -> None:
-        """Keep ``body`` (unless it alone exceeds ``max_bytes``)."""
+        """Keep ``body``, built from ``row``'s verified record (unless it alone exceeds ``max_bytes``)."""
         if len(body) > self.max_bytes:
             return
-        key = self.key(row, kind)
+        served = ServedBody(row.id, row.port, row.model_version, row.content_sha256, body)
+        key = (kind, row.id)
         with self._lock:
             previous = self._bodies.pop(key, None)
-            self._size -= len(previous) if previous is not None else 0
-            self._bodies[key] = body
+            self._size -= len(previous.body) if previous is not None else 0
+            self._bodies[key] = served
             self._size += len(body)
             while self._size > self.max_bytes:
                 _, dropped = self._bodies.popitem(last=False)
-                self._size -= len(dropped)
+                self._size -= len(dropped.body)
 
 
 def lists_for_port(

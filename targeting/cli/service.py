@@ -115,10 +115,11 @@ def serve_command(
     """Run the HTTP service (uvicorn) with settings from the environment."""
     import uvicorn
 
-    from serve.app import create_app
+    from serve.app import create_app, freeze_startup_objects
 
     settings = _settings(host=host, port=port)
     app = create_app(settings, engine_factory=_engine_factory(settings))
+    freeze_startup_objects()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", server_header=False)
 
 
@@ -219,19 +220,26 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (the part aft
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit hash chain; exit 1 naming the first bad row when it is broken."""
+    """Recompute the audit hash chain and check every stored list; exit 1 naming the first bad row or list."""
     from serve.audit import verify_chain
+    from serve.store.lists import verify_stored_lists
 
     database = _store()
     try:
         with database.read() as session:
             result = verify_chain(session)
+            lists_checked, bad_lists = verify_stored_lists(session)
     finally:
         database.dispose()
     if not result.ok:
         err_console.print(f"audit chain BROKEN at row {result.first_bad_seq}: {result.problem}")
+    else:
+        console.print(f"audit chain intact: {result.rows_checked} rows; head hash {result.head_hash}")
+    for bad in bad_lists:
+        err_console.print(f"stored list {bad.list_id} FAILS verification: {bad.problem}")
+    if bad_lists or not result.ok:
         raise typer.Exit(1)
-    console.print(f"audit chain intact: {result.rows_checked} rows; head hash {result.head_hash}")
+    console.print(f"stored lists intact: {lists_checked} lists match their content hashes")
 
 
 @audit_app.command("replay")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import date
 
 import polars as pl
 import pytest
@@ -11,10 +12,13 @@ from typer.testing import CliRunner
 
 import targeting.cli.service  # noqa: F401  (registers the commands)
 from features.contracts import INSPECTION_OUTCOMES
+from serve.audit import record_event
 from serve.db import Database
 from serve.security import hash_key
-from serve.tables import ApiKey, AuditEvent
+from serve.tables import ApiKey, AuditEvent, StoredList
+from serve_helpers import insert_list, sample_list
 from targeting.cli import app
+from targeting.lists import canonical_json, list_to_dict
 
 runner = CliRunner()
 
@@ -62,6 +66,32 @@ def test_audit_verify_exits_1_naming_the_first_bad_row(url):
     broken = _run("audit", "verify")
     assert broken.exit_code == 1
     assert "BROKEN at row 2" in broken.output
+
+
+def test_audit_verify_names_stored_lists_altered_missing_or_unlike_their_audited_creation(url):
+    database = Database.from_url(url)
+    assert _run("keys", "create", "--role", "admin").exit_code == 0  # migrates the store
+    sound, altered, deleted, swapped = (insert_list(database) for _ in range(4))
+    with database.write() as session:
+        for list_id in (sound, altered, deleted, swapped):
+            row = session.get(StoredList, list_id)
+            record_event(session, action="list.create", actor="k-test", object_type="inspection_list", object_id=list_id,
+                         detail={"content_sha256": row.content_sha256})
+    ok = _run("audit", "verify")
+    assert ok.exit_code == 0 and "stored lists intact: 4 lists" in ok.output
+    other = sample_list(list_date=date(2025, 3, 2))
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as raw:
+        raw.execute("UPDATE inspection_lists SET record_json = replace(record_json, 'M-1', 'M-9') WHERE id = ?", (altered,))
+        raw.execute("DELETE FROM inspection_lists WHERE id = ?", (deleted,))
+        text = canonical_json(list_to_dict(other))  # a whole other, self-consistent record
+        raw.execute("UPDATE inspection_lists SET record_json = ?, content_sha256 = ? WHERE id = ?", (text, other.content_sha256(), swapped))
+    broken = _run("audit", "verify")
+    said = " ".join(broken.output.split())  # undo the console's line wrapping
+    assert broken.exit_code == 1 and "audit chain intact" in said
+    assert f"stored list {altered} FAILS verification: stored list {altered} does not match its content hash" in said
+    assert f"{deleted} was created (audited) but is missing from the store" in said
+    assert f"{swapped} does not match the content hash its creation audited" in said
+    assert sound not in said
 
 
 def test_rules_add_list_expire(url):

@@ -31,6 +31,7 @@ MATRIX = {
     "lists.get":        ("GET",  "/v1/inspection-lists/{list_id}",           (200, 404, 200, 200, 200)),
     "lists.csv":        ("GET",  "/v1/inspection-lists/{list_id}.csv",       (200, 404, 200, 200, 200)),
     "lists.export_csv": ("GET",  "/v1/inspection-lists/{list_id}/export.csv", (200, 404, 200, 200, 200)),
+    "lists.deferred":   ("GET",  "/v1/inspection-lists/{list_id}/deferred",  (200, 404, 200, 200, 200)),
     "lists.by_port":    ("GET",  "/v1/ports/{port}/inspection-lists",        (200, 404, 200, 200, 200)),
     "risk":             ("GET",  "/v1/containers/{container}/risk",          (200, 404, 200, 200, 200)),
     "models.get":       ("GET",  "/v1/models",                               (200, 200, 200, 200, 200)),
@@ -98,6 +99,8 @@ def _call(service, action: str, headers: dict, port: str, served: dict):
         return client.get(f"/v1/inspection-lists/{served['id']}.csv", headers=headers)
     if action == "lists.export_csv":
         return client.get(f"/v1/inspection-lists/{served['id']}/export.csv", headers=headers)
+    if action == "lists.deferred":
+        return client.get(f"/v1/inspection-lists/{served['id']}/deferred", headers=headers)
     if action == "lists.by_port":
         return client.get(f"/v1/ports/{port}/inspection-lists", headers=headers)
     if action == "risk":
@@ -174,7 +177,7 @@ def test_other_ports_list_is_indistinguishable_from_a_missing_one(e2e_service):
     own, other = e2e_service.as_("officer_own"), e2e_service.as_("officer_other")
     served = e2e_service.client.post(f"/v1/ports/{PORT}/inspection-lists", json={"date": _list_date(), "capacity": 6}, headers=own).json()
     missing = str(uuid.uuid4())
-    for suffix in ("", ".csv", "/export.csv"):
+    for suffix in ("", ".csv", "/export.csv", "/deferred", "?include=deferred"):
         denied = e2e_service.client.get(f"/v1/inspection-lists/{served['id']}{suffix}", headers=other)
         absent = e2e_service.client.get(f"/v1/inspection-lists/{missing}{suffix}", headers=other)
         assert (denied.status_code, denied.json()) == (absent.status_code, absent.json()) == (404, {"detail": "inspection list not found"})
@@ -190,7 +193,7 @@ def test_other_ports_list_is_indistinguishable_from_a_missing_one(e2e_service):
         refusals = session.scalars(
             select(AuditEvent).where(AuditEvent.actor == e2e_service.key_ids["officer_other"], AuditEvent.result == "not_found")
         ).all()
-    assert {e.action for e in refusals} >= {"list.fetch", "list.export_csv", "list.search", "list.create", "risk.check"}
+    assert {e.action for e in refusals} >= {"list.fetch", "list.fetch_deferred", "list.export_csv", "list.search", "list.create", "risk.check"}
     assert all(e.model_version is None for e in refusals)  # nothing about the list leaks into the refusal record either
 
 

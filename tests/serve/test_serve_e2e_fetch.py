@@ -23,7 +23,7 @@ from serve.audit import AuditWriter, verify_chain
 from serve.security import Role
 from serve.settings import Settings
 from serve.store.keys import create_key
-from serve.store.lists import ServedListCache, lists_for_port, record_is_verbatim
+from serve.store.lists import ServedListCache, lists_for_port, record_is_verbatim, verify_stored_lists
 from serve.tables import AuditEvent, StoredList
 from serve_helpers import PORT, insert_list
 
@@ -57,21 +57,42 @@ def test_stored_records_are_verbatim_canonical_json(e2e_service):
         assert row.content_sha256 == body["content_sha256"]
 
 
-def test_a_list_tampered_with_after_it_was_served_is_refused(e2e_service):
+def test_created_and_fetched_bodies_agree_with_and_without_deferred_candidates(e2e_service):
     body = create(e2e_service)
     officer = e2e_service.as_("officer_own")
-    assert e2e_service.client.get(f"/v1/inspection-lists/{body['id']}", headers=officer).json() == body  # now cached
-    assert e2e_service.client.get(f"/v1/inspection-lists/{body['id']}.csv", headers=officer).status_code == 200
+    fetched = e2e_service.client.get(f"/v1/inspection-lists/{body['id']}", headers=officer).json()
+    whole = e2e_service.client.get(f"/v1/inspection-lists/{body['id']}?include=deferred", headers=officer).json()
+    assert fetched == body and body["deferred"] is None
+    assert len(whole["deferred"]) == body["deferred_count"] == body["candidate_count"] - len(body["items"]) > 0
+    with e2e_service.database.read() as session:
+        stored = json.loads(session.get(StoredList, body["id"]).record_json)
+    assert whole["deferred"] == stored["deferred"]
+    paged = e2e_service.client.get(f"/v1/inspection-lists/{body['id']}/deferred?limit=5", headers=officer).json()
+    assert paged["items"] == whole["deferred"][:5] and paged["page"]["total"] == body["deferred_count"]
+
+
+def test_a_list_tampered_with_after_it_was_served_is_never_shown_and_is_named_by_verification(e2e_service):
+    body = create(e2e_service)
+    officer = e2e_service.as_("officer_own")
+    assert e2e_service.client.get(f"/v1/inspection-lists/{body['id']}", headers=officer).json() == body  # cached
+    exported = e2e_service.client.get(f"/v1/inspection-lists/{body['id']}.csv", headers=officer).text  # cached
     victim = body["items"][0]["container_number"]
     with sqlite3.connect(sqlite_path(e2e_service)) as raw:
         raw.execute("UPDATE inspection_lists SET record_json = replace(record_json, ?, 'MSKU6011672') WHERE id = ?", (victim, body["id"]))
-    for suffix in ("", ".csv", "/export.csv"):
-        response = e2e_service.client.get(f"/v1/inspection-lists/{body['id']}{suffix}", headers=officer)
-        assert response.status_code == 500 and response.json()["detail"] == "internal server error"
+    # the process that cached the verified bodies keeps serving the original, never the altered text
+    assert e2e_service.client.get(f"/v1/inspection-lists/{body['id']}", headers=officer).json() == body
+    assert e2e_service.client.get(f"/v1/inspection-lists/{body['id']}.csv", headers=officer).text == exported
+    # what has to read the record refuses it, here and in a fresh process
+    fresh = TestClient(create_app(e2e_service.settings, migrate=False), raise_server_exceptions=False)
+    for client, suffix in ((e2e_service.client, "/deferred"), (e2e_service.client, "?include=deferred"), (fresh, ""), (fresh, ".csv")):
+        response = client.get(f"/v1/inspection-lists/{body['id']}{suffix}", headers=officer)
+        assert response.status_code == 500 and response.json()["detail"] == "internal server error", suffix
         assert victim not in response.text and "MSKU6011672" not in response.text
-    assert [e.result for e in events(e2e_service, "list.fetch", body["id"])] == ["ok", "error"]
-    assert [e.result for e in events(e2e_service, "list.export_csv", body["id"])] == ["ok", "error", "error"]
-
+    assert [e.result for e in events(e2e_service, "list.fetch", body["id"])] == ["ok", "ok", "error", "error"]
+    assert [e.result for e in events(e2e_service, "list.export_csv", body["id"])] == ["ok", "ok", "error"]
+    with e2e_service.database.read() as session:
+        checked, problems = verify_stored_lists(session)
+    assert checked >= 1 and [(p.list_id, p.problem) for p in problems] == [(body["id"], f"stored list {body['id']} does not match its content hash")]
 
 def test_a_valid_record_stored_in_another_json_layout_is_still_served(e2e_service):
     body = create(e2e_service)
@@ -190,18 +211,19 @@ def test_fetch_is_503_and_shows_nothing_when_its_audit_event_cannot_be_written(t
         assert client.get(f"/v1/inspection-lists/{list_id}", headers=headers).status_code == 200
 
 
-def test_served_list_cache_is_bounded_and_keyed_by_the_whole_row():
-    def row(list_id: str, sha: str = "a" * 64) -> StoredList:
-        return StoredList(id=list_id, content_sha256=sha, created_at=datetime(2025, 1, 1, tzinfo=UTC), created_by="k")
+def test_served_list_cache_is_a_bounded_lru_per_list_and_kind():
+    def row(list_id: str) -> StoredList:
+        return StoredList(id=list_id, port=PORT, model_version="3", content_sha256="a" * 64)
 
     cache = ServedListCache(max_bytes=10)
-    built = []
-    cache.get_or_build(row("A"), "json", lambda: built.append("A") or b"aaaa")
-    cache.get_or_build(row("B"), "json", lambda: built.append("B") or b"bbbb")
-    assert cache.get_or_build(row("A"), "json", lambda: b"never") == b"aaaa"  # hit; A is now the most recent
-    cache.get_or_build(row("C"), "json", lambda: built.append("C") or b"cccc")  # evicts B
-    assert cache.get_or_build(row("B"), "json", lambda: built.append("B2") or b"bbbb") == b"bbbb"
-    assert built == ["A", "B", "C", "B2"]
-    assert cache.get_or_build(row("A", sha="b" * 64), "json", lambda: b"other") == b"other"  # another content hash
+    for list_id in "AB":
+        cache.put(row(list_id), "json", list_id.lower().encode() * 4)
+    assert cache.get("A", "json").body == b"aaaa"  # A is now the most recent
+    assert cache.get("A", "csv") is None  # another kind
+    cache.put(row("C"), "json", b"cccc")  # evicts B, the least recently used
+    assert cache.get("B", "json") is None
+    hit = cache.get("C", "json")
+    assert (hit.list_id, hit.port, hit.model_version, hit.content_sha256, hit.body) == ("C", PORT, "3", "a" * 64, b"cccc")
     cache.put(row("D"), "json", b"x" * 11)  # larger than the whole cache: not kept
-    assert cache.get_or_build(row("D"), "json", lambda: b"rebuilt") == b"rebuilt"
+    assert cache.get("D", "json") is None and cache.get("A", "json") is not None
+

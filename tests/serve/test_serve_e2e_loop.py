@@ -46,7 +46,9 @@ def today():  # noqa: ANN201 - datetime.date
 
 def create_list(service, role: str = "officer_own", port: str = PORT, **body) -> dict:
     payload = {"date": today().isoformat(), "capacity": 12, **body}
-    response = service.client.post(f"/v1/ports/{port}/inspection-lists", json=payload, headers=service.as_(role))
+    response = service.client.post(
+        f"/v1/ports/{port}/inspection-lists", params={"include": "deferred"}, json=payload, headers=service.as_(role)
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -98,7 +100,7 @@ def test_full_loop_list_outcomes_retrain_promote_reload(e2e_world, e2e_service_o
         # 1. the officer's list, fetched back, as CSV and in the port's listing
         body = create_list(service, capacity=12, nii_capacity=8, physical_capacity=4)
         assert body["model_version"] == world.champion_version and body["items"]
-        fetched = service.client.get(f"/v1/inspection-lists/{body['id']}", headers=officer)
+        fetched = service.client.get(f"/v1/inspection-lists/{body['id']}", params={"include": "deferred"}, headers=officer)
         assert fetched.status_code == 200 and fetched.json() == body
         exported = service.client.get(f"/v1/inspection-lists/{body['id']}.csv", headers=officer)
         assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
@@ -171,7 +173,9 @@ def test_full_loop_list_outcomes_retrain_promote_reload(e2e_world, e2e_service_o
 
 
 def check_structure(body: dict) -> None:
+    """Precondition: ``body`` was fetched with ``?include=deferred``."""
     items, deferred = body["items"], body["deferred"]
+    assert body["deferred_count"] == len(deferred)
     assert [i["rank"] for i in items] == list(range(1, len(items) + 1))
     order = [SOURCES.index(i["source"]) for i in items]
     assert order == sorted(order), "sources must come in the documented order"

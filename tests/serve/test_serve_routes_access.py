@@ -86,6 +86,8 @@ def _call(client, database, action: str, headers: dict, state: dict):
         return client.get(f"/v1/inspection-lists/{list_id}.csv", headers=headers)
     if action == "lists.export_csv":
         return client.get(f"/v1/inspection-lists/{list_id}/export.csv", headers=headers)
+    if action == "lists.deferred":
+        return client.get(f"/v1/inspection-lists/{list_id}/deferred", headers=headers)
     if action == "lists.by_port":
         return client.get(f"/v1/ports/{PORT}/inspection-lists", headers=headers)
     if action == "lists.create":
@@ -112,6 +114,7 @@ MATRIX = {
     "lists.get":        (200, 404, 200, 200, 200),
     "lists.csv":        (200, 404, 200, 200, 200),
     "lists.export_csv": (200, 404, 200, 200, 200),
+    "lists.deferred":   (200, 404, 200, 200, 200),
     "lists.by_port":    (200, 404, 200, 200, 200),
     "lists.create":     (503, 404, 403, 403, 503),
     "risk":             (503, 404, 503, 503, 503),
@@ -137,7 +140,7 @@ def test_refusals_carry_no_data(client, database, make_key):
     other = make_key("officer", OTHER_PORT)
     list_id = insert_list(database)
     missing = "00000000-0000-4000-8000-000000000000"
-    for path in (f"/v1/inspection-lists/{list_id}", f"/v1/inspection-lists/{list_id}.csv", f"/v1/inspection-lists/{list_id}/export.csv"):
+    for path in (f"/v1/inspection-lists/{list_id}", f"/v1/inspection-lists/{list_id}.csv", f"/v1/inspection-lists/{list_id}/export.csv", f"/v1/inspection-lists/{list_id}/deferred"):
         denied = client.get(path, headers=other)
         absent = client.get(path.replace(list_id, missing), headers=other)
         assert denied.status_code == absent.status_code == 404

@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from serve.store.lists import StoredListCorruptError, load_record
 from serve.tables import AuditEvent, StoredList
 from serve_helpers import OTHER_PORT, PORT, insert_list, sample_list
-from targeting.lists import ListItem, list_to_dict
+from targeting.lists import DeferredItem, ListItem, list_to_dict
 
 
 def test_stored_list_is_returned_whole_with_its_id(client, database, make_key):
@@ -25,12 +25,34 @@ def test_stored_list_is_returned_whole_with_its_id(client, database, make_key):
     assert body["id"] == list_id
     assert body["content_sha256"] == record.content_sha256()
     assert [i["container_number"] for i in body["items"]] == ["CSQU3054383", "TEXU3070079", "MSKU6011672"]
-    assert body["deferred"][0]["container_number"] == "GESU3927660"
+    assert body["deferred"] is None and body["deferred_count"] == 1
     assert body["mandatory_exceeds_capacity"] is False
     expected = list_to_dict(record)
     assert {k: body[k] for k in ("port", "list_date", "seed", "ruleset_version", "model_version")} == {
         k: expected[k] for k in ("port", "list_date", "seed", "ruleset_version", "model_version")
     }
+
+
+def test_deferred_candidates_are_embedded_on_request_and_paged(client, database, make_key):
+    record = replace(
+        sample_list(),
+        deferred=tuple(DeferredItem(f"M-D{n}", f"M-D{n}", round(0.5 - n / 100, 2)) for n in range(7)),
+    )
+    list_id = insert_list(database, record)
+    headers = make_key("officer", PORT)
+    plain = client.get(f"/v1/inspection-lists/{list_id}", headers=headers).json()
+    whole = client.get(f"/v1/inspection-lists/{list_id}", params={"include": "deferred"}, headers=headers).json()
+    assert plain["deferred"] is None and plain["deferred_count"] == whole["deferred_count"] == 7
+    assert {k: v for k, v in whole.items() if k != "deferred"} == {k: v for k, v in plain.items() if k != "deferred"}
+    assert whole["deferred"] == list_to_dict(record)["deferred"]
+    pages = [client.get(f"/v1/inspection-lists/{list_id}/deferred", params={"limit": 3, "offset": o}, headers=headers).json() for o in (0, 3, 6, 9)]
+    assert [p["page"] for p in pages] == [{"total": 7, "limit": 3, "offset": o} for o in (0, 3, 6, 9)]
+    assert [item for p in pages for item in p["items"]] == whole["deferred"]
+    assert all(p["list_id"] == list_id for p in pages)
+    assert client.get(f"/v1/inspection-lists/{list_id}", params={"include": "everything"}, headers=headers).status_code == 422
+    with database.read() as session:
+        actions = session.scalars(select(AuditEvent.action).where(AuditEvent.object_id == list_id)).all()
+    assert sorted(actions) == ["list.fetch"] * 2 + ["list.fetch_deferred"] * 4
 
 
 def test_mandatory_overflow_is_reported(client, database, make_key):

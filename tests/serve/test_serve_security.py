@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from serve.security import ROLE_PERMISSIONS, Permission, Principal, Role, generate_key, hash_key, parse_key_id
-from serve.store.keys import create_key, principal_for_key, revoke_key
+from serve.store.keys import PrincipalCache, create_key, principal_for_key, revoke_key
 from serve.tables import ApiKey
 
 
@@ -68,3 +68,45 @@ def test_officer_is_port_scoped():
     officer = Principal("k", Role.OFFICER, ("NLRTM",))
     assert officer.can_access_port("NLRTM") and not officer.can_access_port("BEANR")
     assert Principal("k", Role.ADMIN).can_access_port("BEANR")
+
+
+# --------------------------------------------------------------------------- the cache of verified keys
+
+
+def _revoke(database, headers: dict[str, str]) -> None:
+    key_id = parse_key_id(headers["Authorization"].removeprefix("Bearer "))
+    with database.write() as session:
+        assert revoke_key(session, key_id)
+
+
+def test_a_revoked_key_is_refused_once_its_cache_entry_expires(app, client, database, make_key):
+    now = [1000.0]
+    app.state.principals = PrincipalCache(5.0, clock=lambda: now[0])
+    headers = make_key("auditor")
+    assert client.get("/v1/audit/events", headers=headers).status_code == 200  # read from the store, cached
+    _revoke(database, headers)
+    now[0] += 4.9
+    assert client.get("/v1/audit/events", headers=headers).status_code == 200  # still trusted within the TTL
+    now[0] += 0.2
+    assert client.get("/v1/audit/events", headers=headers).status_code == 401  # expired: the store says revoked
+    now[0] -= 10  # and a refusal is never cached
+    assert client.get("/v1/audit/events", headers=headers).status_code == 401
+
+
+def test_without_the_cache_a_revoked_key_is_refused_at_once(app, client, database, make_key):
+    app.state.principals = PrincipalCache(0.0)
+    headers = make_key("auditor")
+    assert client.get("/v1/audit/events", headers=headers).status_code == 200
+    _revoke(database, headers)
+    assert client.get("/v1/audit/events", headers=headers).status_code == 401
+
+
+def test_principal_cache_keeps_hashes_only_and_stays_bounded():
+    cache = PrincipalCache(60.0, max_entries=2)
+    principal = Principal(key_id="k1", role=Role.AUDITOR, ports=())
+    cache.put("ccp_k1.secret", principal)
+    assert cache.get("ccp_k1.secret") == principal and cache.get("ccp_k1.other") is None
+    assert all("secret" not in k for k in cache._entries)
+    cache.put("ccp_k2.secret", principal)
+    cache.put("ccp_k3.secret", principal)  # full of live entries: starts over
+    assert len(cache._entries) <= 2 and cache.get("ccp_k3.secret") == principal

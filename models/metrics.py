@@ -147,3 +147,27 @@ def lift_curve(scores: np.ndarray, labels: np.ndarray, *, tiebreak=None, points:
     positives = max(int(labels.sum()), 1)
     ks = np.unique(np.linspace(1, n, min(points, n)).astype(int)) if n else np.array([], dtype=int)
     return pl.DataFrame({"share_inspected": ks / max(n, 1), "share_found": hits[ks - 1] / positives if n else []})
+
+
+def source_hit_rates(outcomes: pl.DataFrame) -> pl.DataFrame:
+    """Hit rate per selection source: one row per source with ``inspections``, ``seizures``, ``hit_rate``, ``seized_kg``.
+
+    ``outcomes`` has the inspection-outcome contract's ``manifest_id``,
+    ``inspected_at``, ``selection_source``, ``result`` and ``quantity_kg``; a
+    manifest examined several times (NII, then physical) counts once, under
+    the source of its first exam, and as a seizure if any exam seized.
+    Sources in name order; ``hit_rate`` is null for a source without
+    inspections (never the case for a listed source).
+    """
+    per_manifest = outcomes.group_by("manifest_id").agg(
+        pl.col("selection_source").sort_by("inspected_at").first(),
+        (pl.col("result") == "SEIZURE").any().alias("seized"),
+        pl.col("quantity_kg").filter(pl.col("result") == "SEIZURE").sum().fill_null(0.0).alias("seized_kg"),
+    )
+    return (
+        per_manifest.group_by("selection_source")
+        .agg(pl.len().alias("inspections"), pl.col("seized").sum().alias("seizures"), pl.col("seized_kg").sum())
+        .with_columns((pl.col("seizures") / pl.col("inspections")).alias("hit_rate"))
+        .select("selection_source", "inspections", "seizures", "hit_rate", "seized_kg")
+        .sort("selection_source")
+    )

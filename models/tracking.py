@@ -153,7 +153,9 @@ def log_training_run(
         sample = result.test_rows.select(feature_columns()).head(2000)
         dataset = mlflow.data.from_polars(sample, source=str(data_lineage.get("lake", "lake")), name="arrivals", digest=dataset_digest[:32])
         mlflow.log_input(dataset, context="training")
-        mlflow.log_metrics(_finite({**result.evaluation.headline(), **{f"count/{k}": v for k, v in result.counts.items()}}))
+        mlflow.log_metrics(
+            _finite({**result.evaluation.headline(), **{f"count/{k}": v for k, v in result.counts.items()}, **result.source_metrics()})
+        )
         mlflow.log_artifacts(str(artifacts_dir))
         signature = infer_signature(sample.head(50).to_pandas(), result.model.predict(sample.head(50)))
         info = mlflow.lightgbm.log_model(

@@ -31,7 +31,7 @@ from features.rules import RuleProfile, default_rule_profiles
 from features.stats import FeatureStats, fit_stats
 from models.baselines import baseline_scores
 from models.dataset import TimeSplit, arrival_candidates, with_labels, with_oracle
-from models.metrics import RankingReport, ranking_metrics
+from models.metrics import RankingReport, ranking_metrics, source_hit_rates
 from models.risk_model import RiskModel
 
 STREAMS = ("labelled", "random_slice", "oracle")
@@ -86,6 +86,16 @@ class TrainResult:
     test_scores: np.ndarray
     counts: dict[str, int]
     importance: pl.DataFrame
+    source_hit_rates: pl.DataFrame
+    """Hit rate per selection source of the inspections of test-period arrivals (:func:`models.metrics.source_hit_rates`)."""
+
+    def source_metrics(self) -> dict[str, float]:
+        """Flat ``source/<SOURCE>/<inspections|seizures|hit_rate>`` metrics for tracking."""
+        return {
+            f"source/{row['selection_source']}/{name}": float(row[name])
+            for row in self.source_hit_rates.iter_rows(named=True)
+            for name in ("inspections", "seizures", "hit_rate")
+        }
 
 
 def _sample_weights(rows: pl.DataFrame, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +178,9 @@ def train_model(
         for period, frame in (("train", train), ("valid", valid), ("test", test))
         for what, value in (("rows", frame.height), ("inspected", frame["inspected"].sum()), ("seizures", frame["label"].fill_null(0).sum()))
     }
-    return TrainResult(model, stats, config, evaluation, test, scores, counts, importance)
+    test_ids = test_manifests.select("manifest_id")
+    test_outcomes = history.outcomes.join(test_ids.lazy(), on="manifest_id", how="semi").collect()
+    return TrainResult(model, stats, config, evaluation, test, scores, counts, importance, source_hit_rates(test_outcomes))
 
 
 def score_rows(booster, stats: FeatureStats, history: History, rows: pl.DataFrame) -> np.ndarray:

@@ -102,6 +102,11 @@ def model_card(result: TrainResult, data: dict, logged_sha: str) -> str:
     lines.append("|" + "---|" * len(cols))
     for row in table.select(cols).iter_rows():
         lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+    lines += ["", "## Hit rate per selection source (inspections of test-period arrivals)", ""]
+    lines.append("| source | inspections | seizures | hit rate | seized kg |")
+    lines.append("|---|---|---|---|---|")
+    for row in result.source_hit_rates.iter_rows():
+        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
     lines += ["", "## Most important features (total gain)", ""]
     for row in result.importance.head(15).iter_rows(named=True):
         lines.append(f"- `{row['feature']}`: {row['gain']:.1f}")

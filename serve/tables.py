@@ -156,6 +156,32 @@ class StoredList(Base):
     record_json: Mapped[str] = mapped_column(Text)
 
 
+class ListAmendment(Base):
+    """An officer's addition to or removal from a served list, with the reason (selection source ``OFFICER``).
+
+    The served list itself never changes (its record is content-hashed and
+    replayable); amendments are recorded beside it, at most one addition and
+    one removal per manifest and list.
+    """
+
+    __tablename__ = "list_amendments"
+    __table_args__ = (
+        UniqueConstraint("list_id", "manifest_id", "action", name="uq_list_amendments_once"),
+        Index("ix_list_amendments_list", "list_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    list_id: Mapped[str] = mapped_column(ForeignKey("inspection_lists.id"))
+    action: Mapped[str] = mapped_column(String(8))
+    manifest_id: Mapped[str] = mapped_column(String(64))
+    container_number: Mapped[str] = mapped_column(String(11))
+    score: Mapped[float] = mapped_column(Float)
+    exam_type: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(ACTOR_LEN))
+
+
 class OutcomeRow(Base):
     """An inspection outcome (INSPECTION_OUTCOMES contract columns) with its idempotency record."""
 

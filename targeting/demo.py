@@ -173,13 +173,28 @@ def print_list(body: dict) -> None:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
-def post_outcomes(server: Server, key: str, body: dict, oracle: pl.DataFrame) -> int:
-    """Record the exams of the list: the simulator's truth decides what an inspection finds."""
-    truth = {r["manifest_id"]: r for r in oracle.filter(pl.col("manifest_id").is_in([i["manifest_id"] for i in body["items"]])).iter_rows(named=True)}
+def add_officer_pick(server: Server, key: str, body: dict) -> dict:
+    """The officer adds the best-scored deferred candidate to the list, with a reason; returns it as a list item."""
+    with _client(server, key) as client:
+        deferred = client.get(f"/v1/inspection-lists/{body['id']}/deferred", params={"limit": 1})
+        deferred.raise_for_status()
+        pick = deferred.json()["items"][0]
+        amendment = {"action": "ADD", "manifest_id": pick["manifest_id"], "exam_type": "PHYSICAL", "reason": "Seal number at the gate differs from the manifest"}
+        response = client.post(f"/v1/inspection-lists/{body['id']}/amendments", json=amendment)
+        response.raise_for_status()
+        added = response.json()
+    console.print(f"the officer adds {added['container_number']} (score {added['score']:.3f}, deferred) with a reason: {added['reason']!r}; the served list itself is unchanged")
+    return {"rank": len(body["items"]) + 1, "manifest_id": added["manifest_id"], "container_number": added["container_number"],
+            "exam_type": added["exam_type"], "source": added["source"]}
+
+
+def post_outcomes(server: Server, key: str, body: dict, items: list[dict], oracle: pl.DataFrame) -> int:
+    """Record the exams of ``items`` (the list's and the officer's): the simulator's truth decides what an inspection finds."""
+    truth = {r["manifest_id"]: r for r in oracle.filter(pl.col("manifest_id").is_in([i["manifest_id"] for i in items])).iter_rows(named=True)}
     list_day = date.fromisoformat(body["list_date"])
     posted, seizures = 0, 0
     with _client(server, key) as client:
-        for item in body["items"]:
+        for item in items:
             row = truth.get(item["manifest_id"], {})
             found = bool(row.get("illicit"))
             outcome = {
@@ -238,9 +253,10 @@ def run_demo(config: DemoConfig) -> None:
             console.print(f"fetched the stored list: HTTP {fetched.status_code}; CSV export: {len(csv.text.splitlines()) - 1} rows")
         with _client(server, keys["other_officer"]) as other:
             console.print(f"an officer of BEANR asking for this {PORT} list gets HTTP {other.get(f'/v1/inspection-lists/' + body['id']).status_code} (no data)")
+        officer_pick = add_officer_pick(server, keys["officer"], body)
 
         _step("5. the unit records its exam outcomes (idempotent POSTs)")
-        post_outcomes(server, keys["officer"], body, oracle)
+        post_outcomes(server, keys["officer"], body, [*body["items"], officer_pick], oracle)
 
         _step("6. data scientist: retrain on the new outcomes and promote if not worse")
         train_and_promote(world_dir, env, label="retraining")

@@ -1,4 +1,4 @@
-"""Inspection lists: create for a port, fetch, page its deferred candidates, page a port's lists, export CSV.
+"""Inspection lists: create for a port, fetch, page its deferred candidates, amend (officer), page a port's lists, export CSV.
 
 An officer asking for another port's list, by any of these routes, gets the
 same 404 as for a list that does not exist.
@@ -31,7 +31,17 @@ from pydantic import AfterValidator
 from serve.db import utcnow
 from serve.deps import AuditWriterDep, Caller, DatabaseDep, EngineHolderDep, ListBodiesDep, ListCreator, ListReader, PageDep
 from serve.schemas.common import PageInfo
-from serve.schemas.lists import DeferredItemPublic, DeferredPage, InspectionListPublic, ListCreate, ListPage, ListSummary
+from serve.schemas.lists import (
+    AmendmentCreate,
+    AmendmentList,
+    AmendmentPublic,
+    DeferredItemPublic,
+    DeferredPage,
+    InspectionListPublic,
+    ListCreate,
+    ListPage,
+    ListSummary,
+)
 from serve.store.lists import (
     ServedBody,
     StoredListCorruptError,
@@ -42,7 +52,8 @@ from serve.store.lists import (
     record_is_verbatim,
     store_list,
 )
-from serve.tables import StoredList
+from serve.store.amendments import AmendmentRefusedError, AmendmentRequest, amend_list, amendments_of
+from serve.tables import ListAmendment, StoredList
 from serve.store.rulesets import current_ruleset
 from serve.store.watchlist import watchlist_frame_at
 from serve.validators import normalize_locode
@@ -298,6 +309,75 @@ def get_deferred_candidates(list_id: ListIdPath, caller: ListReader, database: D
         items=[DeferredItemPublic(**dataclasses.asdict(d)) for d in chosen],
         page=PageInfo(total=len(deferred), limit=page.limit, offset=page.offset),
     )
+
+
+def amendment_public(row: ListAmendment) -> AmendmentPublic:
+    """Response body of an amendment."""
+    return AmendmentPublic(
+        id=row.id, list_id=row.list_id, action=row.action, manifest_id=row.manifest_id, container_number=row.container_number,
+        score=row.score, exam_type=row.exam_type, reason=row.reason, created_at=row.created_at, created_by=row.created_by,
+    )
+
+
+@router.post("/inspection-lists/{list_id}/amendments", status_code=201, response_model=AmendmentPublic)
+def amend_inspection_list(list_id: ListIdPath, body: AmendmentCreate, caller: ListCreator, database: DatabaseDep) -> AmendmentPublic:
+    """Add one of the list's deferred candidates (``ADD``) or remove a selected item (``REMOVE``), with a reason.
+
+    The served list stays as it was generated; the amendment is recorded beside
+    it with selection source ``OFFICER`` (record the exam's outcome with
+    ``selection_source: OFFICER``). 422 when the manifest is not a deferred
+    candidate (addition) or not selected (removal), 409 when it was already
+    added or removed, 404 for another port's list.
+    """
+    audit = {"action": "list.amend", "object_type": "inspection_list", "object_id": str(list_id)}
+    corrupt: StoredListCorruptError | None = None
+    with database.read() as session:
+        row = get_list(session, str(list_id))
+        visible = row is not None and caller.can_access_port(row.port)
+        if visible:
+            try:
+                record = load_record(row)
+            except StoredListCorruptError as exc:
+                corrupt = exc
+    if not visible:
+        raise _refuse(database, caller, status=404, result="not_found", detail=NOT_FOUND, **audit)
+    audit["port"] = row.port
+    if corrupt is not None:
+        _refuse(database, caller, status=500, result="error", detail="stored list fails verification", **audit)
+        raise corrupt
+    request = AmendmentRequest(action=body.action, manifest_id=body.manifest_id, reason=body.reason, exam_type=body.exam_type)
+    try:
+        with database.write() as session:
+            amendment = amend_list(session, row.id, record, request, actor=caller.key_id)
+            caller.audit(
+                session, **audit, model_version=row.model_version, status_code=201,
+                detail={"amendment": amendment.action, "manifest_id": amendment.manifest_id, "reason": amendment.reason},
+            )
+            return amendment_public(amendment)
+    except AmendmentRefusedError as exc:
+        status, result = (409, "conflict") if exc.conflict else (422, "invalid")
+        raise _refuse(database, caller, status=status, result=result, detail=str(exc), **audit) from None
+
+
+@router.get("/inspection-lists/{list_id}/amendments", response_model=AmendmentList)
+def get_amendments(list_id: ListIdPath, caller: ListReader, database: DatabaseDep, writer: AuditWriterDep) -> AmendmentList:
+    """The officers' additions to and removals from a served list, oldest first."""
+    with database.read() as session:
+        row = get_list(session, str(list_id), with_record=False)
+        visible = row is not None and caller.can_access_port(row.port)
+        items = [amendment_public(a) for a in amendments_of(session, str(list_id))] if visible else []
+    caller.audit_read(
+        writer,
+        action="list.amendments",
+        object_type="inspection_list",
+        object_id=str(list_id),
+        port=row.port if row is not None else None,
+        result="ok" if visible else "not_found",
+        status_code=200 if visible else 404,
+    )
+    if not visible:
+        raise HTTPException(status_code=404, detail=NOT_FOUND)
+    return AmendmentList(list_id=str(list_id), items=items)
 
 
 @router.get("/ports/{port}/inspection-lists", response_model=ListPage)

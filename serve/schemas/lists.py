@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import Field, StrictInt, model_validator
+from typing import Annotated, Literal
 
-from serve.schemas.common import InputModel, OutputModel, PageInfo
+from pydantic import Field, StrictInt, StrictStr, StringConstraints, model_validator
+
+from serve.schemas.common import InputModel, OutputModel, PageInfo, Reference
 
 MAX_CAPACITY = 5000
 MAX_EXPLORATION_SHARE = 0.5
@@ -126,3 +128,36 @@ class DeferredPage(OutputModel):
     list_id: str
     items: list[DeferredItemPublic]
     page: PageInfo
+
+
+class AmendmentCreate(InputModel):
+    """An officer's addition of a deferred candidate (``ADD``, optionally with its exam type) or removal of a
+    selected item (``REMOVE``), with the reason shown to auditors."""
+
+    action: Literal["ADD", "REMOVE"]
+    manifest_id: Reference
+    reason: Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=3, max_length=200)]
+    exam_type: Literal["NII", "PHYSICAL"] | None = None
+
+
+class AmendmentPublic(OutputModel):
+    """An amendment of a served list (selection source ``OFFICER``)."""
+
+    id: str
+    list_id: str
+    action: str
+    manifest_id: str
+    container_number: str
+    score: float
+    source: str = "OFFICER"
+    exam_type: str | None
+    reason: str
+    created_at: dt.datetime
+    created_by: str
+
+
+class AmendmentList(OutputModel):
+    """The amendments of a served list, oldest first."""
+
+    list_id: str
+    items: list[AmendmentPublic]

@@ -81,6 +81,16 @@ def print_metric_table(frame, *, title: str) -> None:
     console.print(table)
 
 
+def print_source_table(frame) -> None:
+    """Hit rate per selection source of the test period's inspections."""
+    table = Table(title="test period: hit rate per selection source")
+    for c in frame.columns:
+        table.add_column(c, justify="left" if c == "selection_source" else "right", no_wrap=True)
+    for row in frame.iter_rows():
+        table.add_row(*(_fmt(v) for v in row))
+    console.print(table)
+
+
 def sync_outcomes(lake, database_url: str | None) -> int:
     """Ingest outcomes recorded through the service into the lake (idempotent); returns rows newly accepted."""
     from features.ingest import ingest
@@ -173,6 +183,7 @@ def train(
                     "model_sha256": logged.model_sha256,
                     "counts": result.counts,
                     "metrics": {k: v for k, v in result.evaluation.headline().items() if v == v},
+                    "source_hit_rates": result.source_hit_rates.to_dicts(),
                     "promotion": decision.message if decision else None,
                 },
                 indent=2,
@@ -183,6 +194,7 @@ def train(
     console.print(f"split: train {split.train_start}..{split.train_end}  valid ..{split.valid_end}  test ..{split.test_end}")
     console.print(", ".join(f"{k} {v:,}" for k, v in result.counts.items()))
     print_metric_table(result.evaluation.table(), title="test period: model beside baselines")
+    print_source_table(result.source_hit_rates)
     if decision:
         console.print(decision.message)
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from models.metrics import RATES, lift_curve, ranking_metrics, ranking_order, reliability_curve, top_k
+from models.metrics import RATES, lift_curve, ranking_metrics, ranking_order, reliability_curve, source_hit_rates, top_k
 
 # 200 items with distinct scores; the illicit ones sit at ranks 0, 2, 5, 15 and 50 (0 = highest score).
 N = 200
@@ -248,3 +248,25 @@ def test_precision_matches_a_plain_sort_for_any_batch_and_any_input_order(items,
         assert (math.isnan(expected) and math.isnan(got)) or got == pytest.approx(expected)
         if not math.isnan(got) and sum(labels):
             assert shuffled[f"norm_precision@{rate:g}"] <= 1.0 + 1e-12
+
+
+def test_source_hit_rates_count_each_manifest_once_under_its_first_exam() -> None:
+    t = "2025-03-0{}T10:00:00+00:00"
+    outcomes = pl.DataFrame(
+        {
+            "manifest_id": ["M1", "M1", "M2", "M3", "M4", "M5", "M6"],
+            "inspected_at": [t.format(2), t.format(1), t.format(1), t.format(1), t.format(3), t.format(3), t.format(4)],
+            "selection_source": ["MODEL", "RANDOM", "RANDOM", "RULE", "RULE", "OFFICER", "MODEL"],
+            "result": ["SEIZURE", "NO_FINDING", "NO_FINDING", "DISCREPANCY", "SEIZURE", "SEIZURE", "NO_FINDING"],
+            "quantity_kg": [120.0, None, None, None, 30.5, 2.0, None],
+        }
+    ).with_columns(pl.col("inspected_at").str.to_datetime(time_zone="UTC"))
+    rates = source_hit_rates(outcomes)
+    # M1: first exam by the random slice (NII, nothing), then physical (seizure): one RANDOM inspection, seized
+    assert rates.to_dicts() == [
+        {"selection_source": "MODEL", "inspections": 1, "seizures": 0, "hit_rate": 0.0, "seized_kg": 0.0},
+        {"selection_source": "OFFICER", "inspections": 1, "seizures": 1, "hit_rate": 1.0, "seized_kg": 2.0},
+        {"selection_source": "RANDOM", "inspections": 2, "seizures": 1, "hit_rate": 0.5, "seized_kg": 120.0},
+        {"selection_source": "RULE", "inspections": 2, "seizures": 1, "hit_rate": 0.5, "seized_kg": 30.5},
+    ]
+    assert source_hit_rates(outcomes.sample(fraction=1.0, shuffle=True, seed=3)).equals(rates)

@@ -186,6 +186,16 @@ def test_headline_flattens_stream_scorer_and_metric_for_tracking(trained) -> Non
     assert table.height == 12 and table.columns[:2] == ["stream", "scorer"]
 
 
+def test_hit_rates_per_source_cover_the_inspections_of_test_period_arrivals(trained) -> None:  # noqa: ANN001
+    rates = trained.source_hit_rates
+    assert set(rates["selection_source"].to_list()) <= {"WATCHLIST", "RULE", "MODEL", "RANDOM", "OFFICER"}
+    assert rates["inspections"].sum() == trained.counts["test_inspected"]
+    assert rates["seizures"].sum() == trained.counts["test_seizures"]
+    metrics = trained.source_metrics()
+    for row in rates.iter_rows(named=True):
+        assert metrics[f"source/{row['selection_source']}/hit_rate"] == row["seizures"] / row["inspections"]
+
+
 def test_streams_without_rows_are_left_out_of_the_evaluation() -> None:
     rows = pl.DataFrame(
         {

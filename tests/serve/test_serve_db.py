@@ -18,6 +18,7 @@ TABLES = {
     "api_keys",
     "audit_events",
     "inspection_lists",
+    "list_amendments",
     "outcomes",
     "watchlist_entries",
     "rule_profiles",
@@ -37,7 +38,7 @@ def test_migrations_create_every_table_from_empty(url):
     assert TABLES <= names
     assert "alembic_version" in names
     with database.read() as session:
-        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
 
 
 def test_migrations_are_idempotent(url):

@@ -32,6 +32,8 @@ MATRIX = {
     "lists.csv":        ("GET",  "/v1/inspection-lists/{list_id}.csv",       (200, 404, 200, 200, 200)),
     "lists.export_csv": ("GET",  "/v1/inspection-lists/{list_id}/export.csv", (200, 404, 200, 200, 200)),
     "lists.deferred":   ("GET",  "/v1/inspection-lists/{list_id}/deferred",  (200, 404, 200, 200, 200)),
+    "lists.amend":      ("POST", "/v1/inspection-lists/{list_id}/amendments", (201, 404, 403, 403, 201)),
+    "lists.amendments": ("GET",  "/v1/inspection-lists/{list_id}/amendments", (200, 404, 200, 200, 200)),
     "lists.by_port":    ("GET",  "/v1/ports/{port}/inspection-lists",        (200, 404, 200, 200, 200)),
     "risk":             ("GET",  "/v1/containers/{container}/risk",          (200, 404, 200, 200, 200)),
     "models.get":       ("GET",  "/v1/models",                               (200, 200, 200, 200, 200)),
@@ -50,7 +52,7 @@ MATRIX = {
     "healthz":          ("GET",  "/healthz",                                 (200, 200, 200, 200, 200)),
     "readyz":           ("GET",  "/readyz",                                  (200, 200, 200, 200, 200)),
 }  # fmt: skip
-MUTATING = ("lists.create", "models.reload", "outcome.create", "watchlist.create", "watchlist.expire", "rules.create", "rules.expire")
+MUTATING = ("lists.create", "lists.amend", "models.reload", "outcome.create", "watchlist.create", "watchlist.expire", "rules.create", "rules.expire")
 PUBLIC = ("healthz", "readyz")
 
 
@@ -101,6 +103,12 @@ def _call(service, action: str, headers: dict, port: str, served: dict):
         return client.get(f"/v1/inspection-lists/{served['id']}/export.csv", headers=headers)
     if action == "lists.deferred":
         return client.get(f"/v1/inspection-lists/{served['id']}/deferred", headers=headers)
+    if action == "lists.amend":  # a different deferred candidate each call
+        page = client.get(f"/v1/inspection-lists/{served['id']}/deferred", params={"limit": 1, "offset": n % served["deferred_count"]}, headers=admin)
+        amendment = {"action": "ADD", "manifest_id": page.json()["items"][0]["manifest_id"], "reason": "Seal mismatch seen at the gate"}
+        return client.post(f"/v1/inspection-lists/{served['id']}/amendments", json=amendment, headers=headers)
+    if action == "lists.amendments":
+        return client.get(f"/v1/inspection-lists/{served['id']}/amendments", headers=headers)
     if action == "lists.by_port":
         return client.get(f"/v1/ports/{port}/inspection-lists", headers=headers)
     if action == "risk":
@@ -177,7 +185,7 @@ def test_other_ports_list_is_indistinguishable_from_a_missing_one(e2e_service):
     own, other = e2e_service.as_("officer_own"), e2e_service.as_("officer_other")
     served = e2e_service.client.post(f"/v1/ports/{PORT}/inspection-lists", json={"date": _list_date(), "capacity": 6}, headers=own).json()
     missing = str(uuid.uuid4())
-    for suffix in ("", ".csv", "/export.csv", "/deferred", "?include=deferred"):
+    for suffix in ("", ".csv", "/export.csv", "/deferred", "?include=deferred", "/amendments"):
         denied = e2e_service.client.get(f"/v1/inspection-lists/{served['id']}{suffix}", headers=other)
         absent = e2e_service.client.get(f"/v1/inspection-lists/{missing}{suffix}", headers=other)
         assert (denied.status_code, denied.json()) == (absent.status_code, absent.json()) == (404, {"detail": "inspection list not found"})
@@ -193,7 +201,7 @@ def test_other_ports_list_is_indistinguishable_from_a_missing_one(e2e_service):
         refusals = session.scalars(
             select(AuditEvent).where(AuditEvent.actor == e2e_service.key_ids["officer_other"], AuditEvent.result == "not_found")
         ).all()
-    assert {e.action for e in refusals} >= {"list.fetch", "list.fetch_deferred", "list.export_csv", "list.search", "list.create", "risk.check"}
+    assert {e.action for e in refusals} >= {"list.fetch", "list.fetch_deferred", "list.amendments", "list.export_csv", "list.search", "list.create", "risk.check"}
     assert all(e.model_version is None for e in refusals)  # nothing about the list leaks into the refusal record either
 
 

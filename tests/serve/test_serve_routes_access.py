@@ -88,6 +88,11 @@ def _call(client, database, action: str, headers: dict, state: dict):
         return client.get(f"/v1/inspection-lists/{list_id}/export.csv", headers=headers)
     if action == "lists.deferred":
         return client.get(f"/v1/inspection-lists/{list_id}/deferred", headers=headers)
+    if action == "lists.amend":
+        amendment = {"action": "ADD", "manifest_id": "M-4", "reason": "Seal mismatch seen at the gate"}
+        return client.post(f"/v1/inspection-lists/{list_id}/amendments", json=amendment, headers=headers)
+    if action == "lists.amendments":
+        return client.get(f"/v1/inspection-lists/{list_id}/amendments", headers=headers)
     if action == "lists.by_port":
         return client.get(f"/v1/ports/{PORT}/inspection-lists", headers=headers)
     if action == "lists.create":
@@ -115,6 +120,8 @@ MATRIX = {
     "lists.csv":        (200, 404, 200, 200, 200),
     "lists.export_csv": (200, 404, 200, 200, 200),
     "lists.deferred":   (200, 404, 200, 200, 200),
+    "lists.amend":      (201, 404, 403, 403, 201),
+    "lists.amendments": (200, 404, 200, 200, 200),
     "lists.by_port":    (200, 404, 200, 200, 200),
     "lists.create":     (503, 404, 403, 403, 503),
     "risk":             (503, 404, 503, 503, 503),
@@ -132,7 +139,7 @@ def test_access_matrix(client, database, make_key, action):
 def test_auditor_cannot_mutate_anything(client, database, make_key):
     auditor = make_key("auditor")
     state = _setup(client, make_key("admin"))
-    for action in ("outcome.create", "watchlist.create", "watchlist.expire", "rules.create", "rules.expire", "models.reload", "lists.create"):
+    for action in ("outcome.create", "watchlist.create", "watchlist.expire", "rules.create", "rules.expire", "models.reload", "lists.create", "lists.amend"):
         assert _call(client, database, action, auditor, state).status_code == 403, action
 
 
@@ -140,7 +147,7 @@ def test_refusals_carry_no_data(client, database, make_key):
     other = make_key("officer", OTHER_PORT)
     list_id = insert_list(database)
     missing = "00000000-0000-4000-8000-000000000000"
-    for path in (f"/v1/inspection-lists/{list_id}", f"/v1/inspection-lists/{list_id}.csv", f"/v1/inspection-lists/{list_id}/export.csv", f"/v1/inspection-lists/{list_id}/deferred"):
+    for path in (f"/v1/inspection-lists/{list_id}", f"/v1/inspection-lists/{list_id}.csv", f"/v1/inspection-lists/{list_id}/export.csv", f"/v1/inspection-lists/{list_id}/deferred", f"/v1/inspection-lists/{list_id}/amendments"):
         denied = client.get(path, headers=other)
         absent = client.get(path.replace(list_id, missing), headers=other)
         assert denied.status_code == absent.status_code == 404

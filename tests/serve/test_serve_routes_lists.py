@@ -186,3 +186,58 @@ def test_tampered_list_record_fails_integrity_with_a_generic_500(client, databas
     assert (event.result, event.status_code) == ("error", 500)
     with pytest.raises(StoredListCorruptError, match="does not match its content hash"):
         load_record(row)
+
+
+# --------------------------------------------------------------------------- officer amendments
+
+
+def _amend(client, list_id: str, headers: dict, **body):
+    return client.post(f"/v1/inspection-lists/{list_id}/amendments", json={"reason": "Seal mismatch seen at the gate", **body}, headers=headers)
+
+
+def test_officer_adds_a_deferred_candidate_and_removes_a_selected_item_with_reasons(client, database, make_key):
+    list_id = insert_list(database)
+    officer = make_key("officer", PORT)
+    added = _amend(client, list_id, officer, action="ADD", manifest_id="M-4", exam_type="PHYSICAL")
+    assert added.status_code == 201, added.text
+    removed = _amend(client, list_id, officer, action="REMOVE", manifest_id="M-2", reason="  Examined by the port authority this morning ")
+    assert removed.status_code == 201, removed.text
+    listed = client.get(f"/v1/inspection-lists/{list_id}/amendments", headers=make_key("auditor")).json()
+    assert listed["list_id"] == list_id
+    assert [(a["action"], a["manifest_id"], a["container_number"], a["source"], a["exam_type"], a["reason"]) for a in listed["items"]] == [
+        ("ADD", "M-4", "GESU3927660", "OFFICER", "PHYSICAL", "Seal mismatch seen at the gate"),
+        ("REMOVE", "M-2", "TEXU3070079", "OFFICER", "NII", "Examined by the port authority this morning"),
+    ]
+    assert listed["items"][0]["score"] == 0.55 and listed["items"][0] == added.json()
+    # the served list itself is unchanged: same body, same content hash
+    body = client.get(f"/v1/inspection-lists/{list_id}", headers=officer).json()
+    assert body["content_sha256"] == sample_list().content_sha256() and [i["manifest_id"] for i in body["items"]] == ["M-1", "M-2", "M-3"]
+    with database.read() as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "list.amend").order_by(AuditEvent.seq)).all()
+    assert [(e.result, e.status_code, e.port) for e in events] == [("ok", 201, PORT)] * 2
+    assert '"manifest_id":"M-4"' in events[0].detail and "Seal mismatch" in events[0].detail
+
+
+def test_amendments_the_list_rules_out_are_refused_and_audited(client, database, make_key):
+    list_id = insert_list(database)
+    officer = make_key("officer", PORT)
+    cases = [
+        ({"action": "ADD", "manifest_id": "M-1"}, 422, "already on the list (rank 1)"),
+        ({"action": "ADD", "manifest_id": "M-77"}, 422, "not a candidate of this list (not due at NLRTM on 2025-03-01)"),
+        ({"action": "REMOVE", "manifest_id": "M-4"}, 422, "is not on the list"),
+        ({"action": "REMOVE", "manifest_id": "M-1", "exam_type": "NII"}, 422, "exam_type is given only with an addition"),
+    ]
+    for body, status, message in cases:
+        response = _amend(client, list_id, officer, **body)
+        assert (response.status_code, message in response.json()["detail"]) == (status, True), (body, response.text)
+    assert _amend(client, list_id, officer, action="ADD", manifest_id="M-4").status_code == 201
+    again = _amend(client, list_id, officer, action="ADD", manifest_id="M-4", reason="Other reason")
+    assert again.status_code == 409 and again.json()["detail"] == "manifest M-4 was already added to this list"
+    for body in ({"action": "KEEP", "manifest_id": "M-1"}, {"action": "ADD", "manifest_id": "M-4", "reason": "x"}, {"action": "ADD", "manifest_id": "M-4", "extra": 1}):
+        assert _amend(client, list_id, officer, **body).status_code == 422, body
+    with database.read() as session:
+        results = session.scalars(select(AuditEvent.result).where(AuditEvent.action == "list.amend").order_by(AuditEvent.seq)).all()
+    assert results == ["invalid"] * 4 + ["ok", "conflict"]
+    other = make_key("officer", OTHER_PORT)
+    denied = _amend(client, list_id, other, action="ADD", manifest_id="M-4")
+    assert denied.status_code == 404 and denied.json() == {"detail": "inspection list not found"}

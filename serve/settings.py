@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of the operational store (SQLite file or PostgreSQL)."""
     lake_dir: Path = Field(default_factory=_default_lake_dir)
     """Directory of the data lake the engine reads."""
+    model_cache_dir: Path | None = None
+    """Where the last verified local copy of the champion is kept (served when MLflow is unreachable);
+    default ``<lake_dir>/../var/model-cache``."""
     mlflow_tracking_uri: str = Field(default_factory=_default_tracking_uri, min_length=1)
     """MLflow tracking and registry URI."""
     model_name: str = Field(default="container-risk", min_length=1, max_length=100)

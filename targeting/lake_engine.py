@@ -327,7 +327,7 @@ class LakeEngine:
 def engine_from_settings(settings) -> LakeEngine:
     """``CCP_ENGINE_FACTORY=targeting.lake_engine:engine_from_settings``: the engine over the configured lake and registry."""
     lake_dir = Path(settings.lake_dir)
-    cache = Path(getattr(settings, "model_cache_dir", None) or lake_dir.parent / "var" / "model-cache")
+    cache = Path(settings.model_cache_dir or lake_dir.parent / "var" / "model-cache")
     return LakeEngine(lake_dir=lake_dir, tracking_uri=settings.mlflow_tracking_uri, cache_dir=cache)
 
 

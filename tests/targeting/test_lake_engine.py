@@ -276,3 +276,15 @@ def test_an_engine_without_a_champion_is_not_ready(world, tmp_path):
     with pytest.raises(ModelUnavailableError):
         engine.reload()
     configure(world.tracking_uri)
+
+
+def test_engine_from_settings_keeps_the_champion_copy_where_configured(world, tmp_path, monkeypatch):
+    from serve.settings import Settings
+    from targeting.lake_engine import engine_from_settings
+
+    monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", raising=False)
+    chosen = engine_from_settings(Settings(lake_dir=world.lake, mlflow_tracking_uri=world.tracking_uri, model_cache_dir=tmp_path / "copies"))
+    assert chosen.models.cache_dir == tmp_path / "copies"
+    assert chosen.model_info().version == "1" and (tmp_path / "copies" / "champion.json").exists()
+    default = engine_from_settings(Settings(lake_dir=world.lake, mlflow_tracking_uri=world.tracking_uri))
+    assert default.models.cache_dir == world.lake.parent / "var" / "model-cache"

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from serve.security import Permission, Principal
 from serve.settings import MAX_PAGE_SIZE_CEILING, Settings
 from serve.store.keys import PrincipalCache, principal_for_key
 from serve.store.lists import ServedListCache
+from serve.validators import normalize_locode
 
 AUTHZ_ATTRIBUTE = "__ccp_authorization__"
 PUBLIC = "public"
@@ -266,6 +268,9 @@ async def page_params(
 
 
 PageDep = Annotated[Page, Depends(page_params)]
+
+PortPath = Annotated[str, Path(min_length=5, max_length=16), AfterValidator(normalize_locode)]
+"""A UN/LOCODE path parameter, normalised to upper case (422 unless it has the UN/LOCODE shape)."""
 
 
 # --------------------------------------------------------------------------- route audit

@@ -219,6 +219,12 @@ def post_outcomes(server: Server, key: str, body: dict, items: list[dict], oracl
             posted += 1
             seizures += int(found)
     console.print(f"posted {posted} outcomes ({seizures} seizures); each POST replayed once with the same Idempotency-Key: same response, stored once")
+    with _client(server, key) as client:
+        day = {"since": list_day.isoformat(), "until": (list_day + timedelta(days=1)).isoformat()}
+        report = client.get(f"/v1/ports/{body['port']}/hit-rates", params=day).json()
+    console.print("hit rate per selection source that day: " + ", ".join(
+        f"{r['selection_source']} {r['seizures']}/{r['inspections']}" for r in report["sources"]
+    ))
     return posted
 
 

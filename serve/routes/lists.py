@@ -26,10 +26,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
-from pydantic import AfterValidator
 
 from serve.db import utcnow
-from serve.deps import AuditWriterDep, Caller, DatabaseDep, EngineHolderDep, ListBodiesDep, ListCreator, ListReader, PageDep
+from serve.deps import AuditWriterDep, Caller, DatabaseDep, EngineHolderDep, ListBodiesDep, ListCreator, ListReader, PageDep, PortPath
 from serve.schemas.common import PageInfo
 from serve.schemas.lists import (
     AmendmentCreate,
@@ -56,13 +55,11 @@ from serve.store.amendments import AmendmentRefusedError, AmendmentRequest, amen
 from serve.tables import ListAmendment, StoredList
 from serve.store.rulesets import current_ruleset
 from serve.store.watchlist import watchlist_frame_at
-from serve.validators import normalize_locode
 from targeting.engine import ModelUnavailableError, UnknownPortError
 from targeting.lists import InspectionList, ListRequest, canonical_json, list_from_dict, list_to_dict
 
 router = APIRouter(prefix="/v1", tags=["inspection-lists"])
 
-PortPath = Annotated[str, Path(min_length=5, max_length=16), AfterValidator(normalize_locode)]
 ListIdPath = Annotated[uuid.UUID, Path()]
 NOT_FOUND = "inspection list not found"
 

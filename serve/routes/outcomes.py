@@ -12,16 +12,19 @@ acknowledged outcome survives a crash.
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import Response
 
 from serve.db import utcnow
-from serve.deps import DatabaseDep, OutcomeWriter
+from models.metrics import source_hit_rates
+from serve.deps import AuditWriterDep, DatabaseDep, ListReader, OutcomeWriter, PortPath
 from serve.schemas.common import ErrorBody
-from serve.schemas.outcomes import OutcomeCreate, OutcomePublic
+from serve.schemas.outcomes import HitRateReport, OutcomeCreate, OutcomePublic, SourceHitRate
 from serve.store.outcomes import (
+    export_outcomes,
     find_by_idempotency_key,
     find_by_natural_key,
     insert_outcome,
@@ -113,3 +116,37 @@ def create_outcome(
             status_code=409, detail="an outcome for this manifest, exam type and inspection time already exists"
         )
     return _json_response(*replay)
+
+
+MAX_REPORT_DAYS = 3660
+DEFAULT_REPORT_DAYS = 90
+
+
+@router.get("/ports/{port}/hit-rates", response_model=HitRateReport)
+def get_hit_rates(
+    port: PortPath,
+    caller: ListReader,
+    writer: AuditWriterDep,
+    database: DatabaseDep,
+    since: Annotated[date | None, Query(description="First UTC day (default: 90 days before `until`)")] = None,
+    until: Annotated[date | None, Query(description="Day after the last UTC day (default: tomorrow)")] = None,
+) -> HitRateReport:
+    """Hit rate per selection source (watchlist, rule, model, random, officer) of the exams recorded for ``port``."""
+    until = until or utcnow().date() + timedelta(days=1)
+    since = since or until - timedelta(days=DEFAULT_REPORT_DAYS)
+    if not 0 < (until - since).days <= MAX_REPORT_DAYS:
+        raise HTTPException(status_code=422, detail=f"since must be before until, at most {MAX_REPORT_DAYS} days apart")
+    visible = caller.can_access_port(port)
+    caller.audit_read(
+        writer, action="outcome.hit_rates", object_type="port", object_id=port, port=port,
+        result="ok" if visible else "not_found", status_code=200 if visible else 404,
+        detail={"since": since.isoformat(), "until": until.isoformat()},
+    )
+    if not visible:
+        raise HTTPException(status_code=404, detail="port not found")
+    start, end = (datetime.combine(d, time.min, tzinfo=timezone.utc) for d in (since, until))
+    rates = source_hit_rates(export_outcomes(database, port=port, inspected_from=start, inspected_before=end))
+    return HitRateReport(
+        port=port, since=since, until=until, inspections=int(rates["inspections"].sum()), seizures=int(rates["seizures"].sum()),
+        sources=[SourceHitRate(**row) for row in rates.to_dicts()],
+    )

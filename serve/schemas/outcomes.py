@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Literal
 
 from pydantic import AwareDatetime, Field, StrictStr, field_validator, model_validator
@@ -86,3 +86,24 @@ class OutcomePublic(OutputModel):
     seal_status: str
     examiner: str
     selection_source: str
+
+
+class SourceHitRate(OutputModel):
+    """Inspections and seizures of one selection source (each manifest once, under the source of its first exam)."""
+
+    selection_source: str
+    inspections: int
+    seizures: int
+    hit_rate: float
+    seized_kg: float
+
+
+class HitRateReport(OutputModel):
+    """Hit rate per selection source of a port's recorded exams from ``since`` (inclusive) to ``until`` (exclusive), UTC days."""
+
+    port: str
+    since: date
+    until: date
+    inspections: int
+    seizures: int
+    sources: list[SourceHitRate]

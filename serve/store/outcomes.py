@@ -99,6 +99,7 @@ def export_outcomes(
     source: Session | Database,
     *,
     port: str | None = None,
+    inspected_from: datetime | None = None,
     inspected_before: datetime | None = None,
 ) -> pl.DataFrame:
     """Every stored outcome as a frame typed exactly like ``INSPECTION_OUTCOMES.schema``.
@@ -109,6 +110,8 @@ def export_outcomes(
         An open session, or a :class:`~serve.db.Database` (a read unit of work is used).
     port
         Only this port's outcomes.
+    inspected_from
+        Only outcomes with ``inspected_at`` at or after this (timezone-aware) time.
     inspected_before
         Only outcomes with ``inspected_at`` strictly before this (timezone-aware) time.
 
@@ -120,12 +123,14 @@ def export_outcomes(
     """
     if isinstance(source, Database):
         with source.read() as session:
-            return export_outcomes(session, port=port, inspected_before=inspected_before)
+            return export_outcomes(session, port=port, inspected_from=inspected_from, inspected_before=inspected_before)
     query = select(*(getattr(OutcomeRow, name) for name in CONTRACT_FIELDS)).order_by(
         OutcomeRow.inspected_at, OutcomeRow.manifest_id, OutcomeRow.exam_type
     )
     if port is not None:
         query = query.where(OutcomeRow.port == port)
+    if inspected_from is not None:
+        query = query.where(OutcomeRow.inspected_at >= inspected_from)
     if inspected_before is not None:
         query = query.where(OutcomeRow.inspected_at < inspected_before)
     rows = source.execute(query).all()

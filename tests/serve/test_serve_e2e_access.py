@@ -34,6 +34,7 @@ MATRIX = {
     "lists.deferred":   ("GET",  "/v1/inspection-lists/{list_id}/deferred",  (200, 404, 200, 200, 200)),
     "lists.amend":      ("POST", "/v1/inspection-lists/{list_id}/amendments", (201, 404, 403, 403, 201)),
     "lists.amendments": ("GET",  "/v1/inspection-lists/{list_id}/amendments", (200, 404, 200, 200, 200)),
+    "hit_rates":        ("GET",  "/v1/ports/{port}/hit-rates",                (200, 404, 200, 200, 200)),
     "lists.by_port":    ("GET",  "/v1/ports/{port}/inspection-lists",        (200, 404, 200, 200, 200)),
     "risk":             ("GET",  "/v1/containers/{container}/risk",          (200, 404, 200, 200, 200)),
     "models.get":       ("GET",  "/v1/models",                               (200, 200, 200, 200, 200)),
@@ -103,6 +104,8 @@ def _call(service, action: str, headers: dict, port: str, served: dict):
         return client.get(f"/v1/inspection-lists/{served['id']}/export.csv", headers=headers)
     if action == "lists.deferred":
         return client.get(f"/v1/inspection-lists/{served['id']}/deferred", headers=headers)
+    if action == "hit_rates":
+        return client.get(f"/v1/ports/{port}/hit-rates", headers=headers)
     if action == "lists.amend":  # a different deferred candidate each call
         page = client.get(f"/v1/inspection-lists/{served['id']}/deferred", params={"limit": 1, "offset": n % served["deferred_count"]}, headers=admin)
         amendment = {"action": "ADD", "manifest_id": page.json()["items"][0]["manifest_id"], "reason": "Seal mismatch seen at the gate"}

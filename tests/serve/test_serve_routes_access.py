@@ -88,6 +88,8 @@ def _call(client, database, action: str, headers: dict, state: dict):
         return client.get(f"/v1/inspection-lists/{list_id}/export.csv", headers=headers)
     if action == "lists.deferred":
         return client.get(f"/v1/inspection-lists/{list_id}/deferred", headers=headers)
+    if action == "hit_rates":
+        return client.get(f"/v1/ports/{PORT}/hit-rates", headers=headers)
     if action == "lists.amend":
         amendment = {"action": "ADD", "manifest_id": "M-4", "reason": "Seal mismatch seen at the gate"}
         return client.post(f"/v1/inspection-lists/{list_id}/amendments", json=amendment, headers=headers)
@@ -122,6 +124,7 @@ MATRIX = {
     "lists.deferred":   (200, 404, 200, 200, 200),
     "lists.amend":      (201, 404, 403, 403, 201),
     "lists.amendments": (200, 404, 200, 200, 200),
+    "hit_rates":        (200, 404, 200, 200, 200),
     "lists.by_port":    (200, 404, 200, 200, 200),
     "lists.create":     (503, 404, 403, 403, 503),
     "risk":             (503, 404, 503, 503, 503),

@@ -141,3 +141,45 @@ def test_export_outcomes_has_the_contract_schema(client, officer, database):
     empty = export_outcomes(database, inspected_before=datetime(2020, 1, 1, tzinfo=timezone.utc))
     assert empty.schema == INSPECTION_OUTCOMES.schema and empty.is_empty()
     assert isinstance(frame, pl.DataFrame)
+
+
+def test_hit_rates_per_selection_source_of_a_port(client, make_key, database):
+    officer = make_key("officer", PORT, OTHER_PORT)
+
+    def post(source: str, result: str, day: str, port: str = PORT, manifest: str | None = None, exam: str = "PHYSICAL") -> None:
+        seized = result == "SEIZURE"
+        body = outcome_body(
+            selection_source=source, result=result, port=port, inspected_at=f"2025-03-{day}T10:00:00+00:00", exam_type=exam,
+            seizure_category="COCAINE" if seized else None, quantity_kg=50.0 if seized else None,
+            concealment_method="in the cargo" if seized else None,
+            **({"manifest_id": manifest} if manifest else {}),
+        )
+        assert client.post("/v1/inspection-outcomes", json=body, headers={**officer, **idem()}).status_code == 201
+
+    post("MODEL", "SEIZURE", "02")
+    post("MODEL", "NO_FINDING", "03")
+    post("RANDOM", "NO_FINDING", "03", manifest="M-TWICE", exam="NII")
+    post("RULE", "SEIZURE", "04", manifest="M-TWICE")  # the physical exam after the scan: counted under RANDOM
+    post("OFFICER", "SEIZURE", "05")
+    post("RULE", "DISCREPANCY", "05")
+    post("MODEL", "SEIZURE", "05", port=OTHER_PORT)  # another port
+    post("MODEL", "SEIZURE", "10")  # outside the window below
+    response = client.get(f"/v1/ports/{PORT.lower()}/hit-rates", params={"since": "2025-03-01", "until": "2025-03-10"}, headers=officer)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["port"], report["since"], report["until"], report["inspections"], report["seizures"]) == (PORT, "2025-03-01", "2025-03-10", 5, 3)
+    assert report["sources"] == [
+        {"selection_source": "MODEL", "inspections": 2, "seizures": 1, "hit_rate": 0.5, "seized_kg": 50.0},
+        {"selection_source": "OFFICER", "inspections": 1, "seizures": 1, "hit_rate": 1.0, "seized_kg": 50.0},
+        {"selection_source": "RANDOM", "inspections": 1, "seizures": 1, "hit_rate": 1.0, "seized_kg": 50.0},
+        {"selection_source": "RULE", "inspections": 1, "seizures": 0, "hit_rate": 0.0, "seized_kg": 0.0},
+    ]
+    empty = client.get(f"/v1/ports/{PORT}/hit-rates", params={"since": "2024-01-01", "until": "2024-02-01"}, headers=officer).json()
+    assert (empty["inspections"], empty["sources"]) == (0, [])
+    for params in ({"since": "2025-03-10", "until": "2025-03-10"}, {"since": "2000-01-01", "until": "2025-03-10"}, {"since": "March"}):
+        assert client.get(f"/v1/ports/{PORT}/hit-rates", params=params, headers=officer).status_code == 422, params
+    outsider = client.get(f"/v1/ports/{PORT}/hit-rates", headers=make_key("officer", "BEANR"))
+    assert outsider.status_code == 404 and "MODEL" not in outsider.text
+    with database.read() as session:
+        results = session.scalars(select(AuditEvent.result).where(AuditEvent.action == "outcome.hit_rates").order_by(AuditEvent.seq)).all()
+    assert results == ["ok", "ok", "not_found"]

@@ -1,16 +1,23 @@
 """The store on a real PostgreSQL server: migrations, schema, keys, lists over HTTP, outcomes, audit chain under concurrency.
 
-Runs when ``CCP_TEST_POSTGRES_URL`` names a server (``postgresql+psycopg://user@127.0.0.1:5432/postgres``,
-with the ``postgres`` extra installed); each test gets a database of its own, dropped afterwards.
-Skipped otherwise: the embedded default (SQLite) is what every other test uses.
+The server is ``CCP_TEST_POSTGRES_URL`` when set (``postgresql+psycopg://user@127.0.0.1:5432/postgres``);
+otherwise a throwaway one is started from the machine's PostgreSQL binaries (``initdb``/``pg_ctl``, run as
+``nobody`` when the tests run as root) in a temporary directory. Each test gets a database of its own.
+The tests are skipped, saying why, when neither is possible or the ``psycopg`` driver is missing.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -29,18 +36,62 @@ from serve.store.keys import create_key
 from serve.tables import AuditEvent, Base
 from serve_helpers import PORT, idem, insert_list, outcome_body
 
-ADMIN_URL = os.environ.get("CCP_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(not ADMIN_URL, reason="set CCP_TEST_POSTGRES_URL to run the store tests on PostgreSQL")
+
+def _pg_binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def admin_url() -> Iterator[str]:
+    """URL of a PostgreSQL server to create test databases on."""
+    pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
+    if os.environ.get("CCP_TEST_POSTGRES_URL"):
+        yield os.environ["CCP_TEST_POSTGRES_URL"]
+        return
+    initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) and no CCP_TEST_POSTGRES_URL")
+    root = Path(tempfile.mkdtemp(prefix="ccp-pg-"))
+    as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(root, "nobody")
+    port = _free_port()
+    data, log = root / "data", root / "server.log"
+    started = False
+    try:
+        subprocess.run([*as_user, initdb, "-D", str(data), "-U", "ccp", "--auth=trust"], check=True, capture_output=True, timeout=120)
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"], check=True, capture_output=True, timeout=90)
+        started = True
+    except (subprocess.SubprocessError, OSError) as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"could not start a throwaway PostgreSQL server: {exc}")
+    try:
+        yield f"postgresql+psycopg://ccp@127.0.0.1:{port}/postgres"
+    finally:
+        if started:
+            subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url(admin_url) -> Iterator[str]:
     name = f"ccp_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._measure import gib, peak_rss_bytes, verdict  # noqa: E402
-from targeting.backtest import BacktestConfig, parse_strategies, run_backtest  # noqa: E402
+from targeting.evaluation.backtest import BacktestConfig, parse_strategies, run_backtest  # noqa: E402
 
 TARGET_MINUTES = 15.0
 

@@ -47,7 +47,7 @@ def prepare(days: int, per_day: int, seed: int, rebuild: bool) -> Path:
         return root
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    from targeting.world.world import WorldConfig, simulate_world
+    from targeting.sim.world import WorldConfig, simulate_world
 
     start = time.perf_counter()
     print(f"  seed {seed}: simulating {days} days x {per_day:,} containers/day ...", flush=True)

@@ -105,15 +105,15 @@ def prepare(scale: Scale, rebuild: bool) -> Prepared:
     root.mkdir(parents=True)
     import polars as pl
 
-    from features.ingest import ingest
-    from features.lake import Lake
+    from features.data.ingest import ingest
+    from features.data.lake import Lake
     from models.dataset import TimeSplit
     from models.tracking import configure
     from models.training import TrainConfig
     from models.workflow import promote, train_and_register
     from targeting.policy import candidates_for
-    from targeting.world.run import simulate_to_directory
-    from targeting.world.world import WorldConfig
+    from targeting.sim.run import simulate_to_directory
+    from targeting.sim.world import WorldConfig
 
     began = time.perf_counter()
     start = date(2025, 1, 1)

@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, default=None, help="Write the world here and keep it (default: a temporary directory).")
     args = parser.parse_args(argv)
 
-    from targeting.world.run import simulate_to_directory
-    from targeting.world.world import WorldConfig
+    from targeting.sim.run import simulate_to_directory
+    from targeting.sim.world import WorldConfig
 
     config = WorldConfig(days=DAYS, containers_per_day=max(1, round(CONTAINERS_PER_DAY * args.scale)))
     print(f"bench_simulate: {config.days} days x {config.containers_per_day:,} containers/day, {cpu_count()} CPU(s), load average {load_average()}", flush=True)

@@ -53,7 +53,7 @@ def prepare(scale: float, rebuild: bool) -> Path:
         return root
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    from targeting.world.world import WorldConfig, simulate_world
+    from targeting.sim.world import WorldConfig, simulate_world
 
     config = WorldConfig(days=DAYS, containers_per_day=max(1, round(CONTAINERS_PER_DAY * scale)))
     start = time.perf_counter()

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from features.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS, UTC_DATETIME
+from features.data.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS, UTC_DATETIME
 
 DECISION_COLUMN = "decision_at"
 ROUTE_SEPARATOR = ">"

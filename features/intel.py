@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.contracts import ALERT_KINDS
+from features.data.contracts import ALERT_KINDS
 
 ALERT_OUTPUT_COLUMNS = (
     "alert_count",

@@ -16,7 +16,7 @@ from datetime import datetime
 import polars as pl
 
 from features import manifest, routing  # noqa: F401  (registers their features)
-from features.contracts import ALERT_KINDS, MANIFESTS
+from features.data.contracts import ALERT_KINDS, MANIFESTS
 from features.entity import EntityState, entity_columns, entity_features_batch
 from features.history import DECISION_COLUMN, History, ensure_decision_column, with_derived_columns
 from features.intel import match_alerts

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from features.contracts import UTC_DATETIME as UTC
+from features.data.contracts import UTC_DATETIME as UTC
 
 from features.manifest import MISSING
-from features.reference import haversine_km, load_ports
+from features.data.reference import haversine_km, load_ports
 from features.registry import declare, feature
 
 VOYAGE_LOOKBACK = timedelta(days=45)

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import polars as pl
 
-from features.rules import RuleProfile, evaluate_rules
+from features.rules.language import RuleProfile, evaluate_rules
 
 BASELINES = ("rules", "random", "importer_findings")
 

@@ -27,7 +27,7 @@ import polars as pl
 from features.history import History, decision_time_for_date, with_derived_columns
 from features.pipeline import build_features
 from features.registry import categorical_columns, feature_columns
-from features.rules import RuleProfile, default_rule_profiles
+from features.rules.language import RuleProfile, default_rule_profiles
 from features.stats import FeatureStats, fit_stats
 from models.baselines import baseline_scores
 from models.dataset import TimeSplit, arrival_candidates, with_labels, with_oracle

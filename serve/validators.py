@@ -1,13 +1,13 @@
 """Small pure validators of identifiers used by the service's schemas and the CLI.
 
-They reuse :mod:`features.checks` so the service accepts exactly what the lake accepts.
+They reuse :mod:`features.data.checks` so the service accepts exactly what the lake accepts.
 """
 
 from __future__ import annotations
 
 import re
 
-from features.checks import imo_is_valid, iso6346_is_valid, locode_shape_ok, normalize_code
+from features.data.checks import imo_is_valid, iso6346_is_valid, locode_shape_ok, normalize_code
 
 _ROUTE_END = r"(?:[A-Z]{2}[A-Z2-9]{3}|[A-Z]{2}|\*)"
 _ROUTE_RE = re.compile(rf"^{_ROUTE_END}>{_ROUTE_END}$")

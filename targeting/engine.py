@@ -16,7 +16,7 @@ from typing import Protocol, Sequence
 
 import polars as pl
 
-from features.rules import RuleProfile
+from features.rules.language import RuleProfile
 from targeting.lists import InspectionList, ListRequest
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 import features.pipeline  # noqa: F401  (registers every feature)
-from features.contracts import ALERT_KINDS
+from features.data.contracts import ALERT_KINDS
 from features.registry import REGISTRY, feature_columns
 from features.stats import CATEGORICAL_SOURCES, UNKNOWN_CODE
 from models import risk_model

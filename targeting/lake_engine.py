@@ -34,10 +34,10 @@ import polars as pl
 from features.entity import EntityState
 from features.history import History
 from features.intel import match_alerts
-from features.lake import Lake
+from features.data.lake import Lake
 from features.pipeline import build_features, entity_state
-from features.reference import known_locodes
-from features.rules import evaluate_rules
+from features.data.reference import known_locodes
+from features.rules.language import evaluate_rules
 from models.risk_model import predict_proba
 from targeting.champion import ChampionStore, LoadedModel
 from targeting.engine import ContainerRisk, ModelInfo, ModelUnavailableError, RuleSetSnapshot, UnknownPortError

@@ -11,7 +11,7 @@ Steps, for a :class:`~targeting.lists.ListRequest` at port ``P`` for date ``D``
    strictly before the decision time.
 2. The caller scores them (features, model), matches alerts
    (:func:`features.intel.match_alerts`) and evaluates the rules
-   (:func:`features.rules.evaluate_rules` with ``at=decision_at, port=P``).
+   (:func:`features.rules.language.evaluate_rules` with ``at=decision_at, port=P``).
 3. :func:`select` fills the capacity:
 
    - **WATCHLIST**: every candidate with an active alert hit (mandatory; if
@@ -53,8 +53,8 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 import numpy as np
 import polars as pl
 
-from features.contracts import UTC_DATETIME
-from features.reference import haversine_km, port_coordinates_frame
+from features.data.contracts import UTC_DATETIME
+from features.data.reference import haversine_km, port_coordinates_frame
 from targeting.lists import DeferredItem, InspectionList, ListItem, ListRequest
 
 __all__ = [
@@ -239,8 +239,8 @@ def candidates_for(manifests: pl.LazyFrame, port: str, day: date) -> pl.LazyFram
     alone** (no schedule or AIS data): ``etd + (eta - etd) x s`` where ``s``
     is the share of the declared route's great-circle distance (port of
     loading -> transshipment ports -> port of discharge, from
-    :func:`features.reference.load_ports` coordinates and
-    :func:`features.reference.haversine_km`) travelled up to ``port``. It
+    :func:`features.data.reference.load_ports` coordinates and
+    :func:`features.data.reference.haversine_km`) travelled up to ``port``. It
     ignores time spent in earlier ports and sea-route detours; when a port on
     the route is not in the port reference, ``s`` is the share of legs
     travelled instead.
@@ -404,7 +404,7 @@ def _rule_frame(rule_hits: pl.DataFrame) -> pl.DataFrame:
     _unique_ids(rule_hits, "rule hits")
     for column in ("rule_codes", "rule_reasons", "rule_score"):
         if column not in rule_hits.columns:
-            raise ValueError(f"rule hits need a {column!r} column (the output of features.rules.evaluate_rules)")
+            raise ValueError(f"rule hits need a {column!r} column (the output of features.rules.language.evaluate_rules)")
     return rule_hits.select(
         pl.col("manifest_id"),
         pl.col("rule_codes").cast(pl.List(pl.String())),
@@ -461,7 +461,7 @@ def select(
         ``alert_severities`` list aligned with ``alert_reasons``). Candidates
         without a row have no hit.
     rule_hits
-        Output of :func:`features.rules.evaluate_rules` (``manifest_id``,
+        Output of :func:`features.rules.language.evaluate_rules` (``manifest_id``,
         ``rule_codes``, ``rule_reasons``, ``rule_score``). Candidates without
         a row have no hit.
     request

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, StrictStr, field_validator, model_validator
 
-from features.contracts import EXAM_TYPES, RESULTS, SEAL_STATUSES, SEIZURE_CATEGORIES, SELECTION_SOURCES
+from features.data.contracts import EXAM_TYPES, RESULTS, SEAL_STATUSES, SEIZURE_CATEGORIES, SELECTION_SOURCES
 from serve.db import utcnow
 from serve.schemas.common import ContainerNumber, InputModel, Locode, OutputModel, Reference
 

@@ -7,12 +7,12 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, StrictStr, ValidationError, field_validator, model_validator
 
-from features.rules import MAX_EXPRESSION_LENGTH, RuleProfile, validate_expression
+from features.rules.language import MAX_EXPRESSION_LENGTH, RuleProfile, validate_expression
 from serve.schemas.common import InputModel, Locode, OutputModel
 
 
 class RuleCreate(InputModel):
-    """A new rule profile (see :class:`features.rules.RuleProfile`); the expression must compile."""
+    """A new rule profile (see :class:`features.rules.language.RuleProfile`); the expression must compile."""
 
     code: StrictStr = Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9_-]+$")
     reason: StrictStr = Field(min_length=1, max_length=300)

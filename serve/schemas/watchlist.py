@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StrictInt, StrictStr, StringConstraints, model_validator
 
-from features.contracts import ALERT_KINDS
+from features.data.contracts import ALERT_KINDS
 from serve.schemas.common import InputModel, OutputModel, PageInfo, ShortText
 
 AlertId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]

@@ -17,7 +17,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from features.contracts import INSPECTION_OUTCOMES
+from features.data.contracts import INSPECTION_OUTCOMES
 from serve.db import Database, utcnow
 from serve.tables import OutcomeRow
 from targeting.lists import canonical_json

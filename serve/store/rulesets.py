@@ -3,7 +3,7 @@
 Every change (seeding, adding a profile, expiring one) writes a new
 ``ruleset_versions`` row numbered ``previous + 1`` holding the canonical JSON
 of the profiles active after the change and their
-:func:`features.rules.ruleset_hash`. Lists are built with the newest version
+:func:`features.rules.language.ruleset_hash`. Lists are built with the newest version
 and record its number, so a replay fetches exactly the same snapshot
 (:func:`ruleset_snapshot`). Profiles are never deleted; expiring one sets its
 ``expired_at``. Call these functions inside a write unit of work
@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from features.rules import RuleProfile, default_rule_profiles, ruleset_hash
+from features.rules.language import RuleProfile, default_rule_profiles, ruleset_hash
 from serve.db import to_utc, utcnow
 from serve.tables import RuleProfileRow, RuleSetVersion
 from targeting.engine import RuleSetSnapshot, ruleset_from
@@ -118,7 +118,7 @@ def _insert_profile(session: Session, profile: RuleProfile, *, version: int, act
 
 
 def ensure_seeded(session: Session, *, actor: str = "system", at: datetime | None = None) -> RuleSetVersion | None:
-    """Create version 1 from :func:`features.rules.default_rule_profiles` when the store has no version.
+    """Create version 1 from :func:`features.rules.language.default_rule_profiles` when the store has no version.
 
     Idempotent: returns ``None`` (and changes nothing) once any version exists.
     """

@@ -19,7 +19,7 @@ import polars as pl
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from features.contracts import ALERT_KINDS, ALERTS
+from features.data.contracts import ALERT_KINDS, ALERTS
 from serve.db import to_utc, utcnow
 from serve.tables import WatchlistEntry
 from serve.validators import normalize_alert_value

@@ -40,7 +40,7 @@ def backtest(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from targeting.backtest import BacktestConfig, BacktestError, log_to_mlflow, parse_strategies, run_backtest, write_outputs
+    from targeting.evaluation.backtest import BacktestConfig, BacktestError, log_to_mlflow, parse_strategies, run_backtest, write_outputs
 
     err = Console(stderr=True)
     try:
@@ -107,7 +107,7 @@ def _print_summary(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from targeting.backtest import summary_cells
+    from targeting.evaluation.backtest import summary_cells
 
     cfg = result.config
     first = cfg.model_start if cfg.model_start < cfg.days else 0

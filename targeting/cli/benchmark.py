@@ -61,8 +61,8 @@ def kcs(
     run_name: Annotated[Optional[str], typer.Option("--run-name", help="MLflow run name.")] = None,
 ) -> None:
     """Train the engine's model on KCS declarations and score a test file: precision, recall and lift at 1/2/5/10 %, ROC-AUC, PR-AUC."""
-    from features.kcs import KcsInputError
-    from models.kcs import KcsBenchmarkConfig, benchmark_document, log_kcs_run, run_kcs_benchmark
+    from targeting.evaluation.kcs_features import KcsInputError
+    from targeting.evaluation.kcs import KcsBenchmarkConfig, benchmark_document, log_kcs_run, run_kcs_benchmark
     from models.tracking import configure
 
     try:

@@ -75,8 +75,8 @@ def run_ingest(lake_dir: Path, table: str, files: list[Path], *, as_json: bool, 
     0 on success (quarantined rows included), 2 on a file-level fault or a
     bad argument, with a one-line ``error: ...`` on stderr.
     """
-    from features.ingest import IngestFileError, ingest
-    from features.lake import Lake, LakeError
+    from features.data.ingest import IngestFileError, ingest
+    from features.data.lake import Lake, LakeError
 
     try:
         when = _parse_now(now)

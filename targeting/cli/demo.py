@@ -20,6 +20,6 @@ def demo(
     mlruns: Annotated[Path, typer.Option(help="MLflow store directory (mlflow.db + artifacts).")] = Path("mlruns"),
 ) -> None:
     """Simulate, ingest, train and promote, then serve a ranked list with reasons, take outcomes, retrain and audit."""
-    from targeting.demo import DemoConfig, run_demo
+    from targeting.cli.demo_run import DemoConfig, run_demo
 
     run_demo(DemoConfig(workdir=workdir, days=days, containers_per_day=containers_per_day, seed=seed, capacity=capacity, mlruns=mlruns))

@@ -115,7 +115,7 @@ def run_features(lake_dir: Path, as_of: str, out: Path, *, stats_path: Path | No
     import polars as pl
 
     from features.history import History, decision_time_for_date, with_derived_columns
-    from features.lake import Lake
+    from features.data.lake import Lake
     from features.pipeline import build_features, entity_state
     from features.registry import feature_columns
     from features.stats import fit_stats
@@ -183,7 +183,7 @@ def features_command(
     """
     import polars as pl
 
-    from features.lake import LakeError
+    from features.data.lake import LakeError
 
     try:
         run = run_features(lake, as_of, out, stats_path=stats, port=port)

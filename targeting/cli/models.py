@@ -54,7 +54,7 @@ def _client(tracking_uri: str | None):
 
 
 def _lake(lake_dir: Path | None):
-    from features.lake import Lake
+    from features.data.lake import Lake
 
     path = lake_dir or _settings().lake_dir
     if not Path(path).exists():
@@ -93,7 +93,7 @@ def print_source_table(frame) -> None:
 
 def sync_outcomes(lake, database_url: str | None) -> int:
     """Ingest outcomes recorded through the service into the lake (idempotent); returns rows newly accepted."""
-    from features.ingest import ingest
+    from features.data.ingest import ingest
     from serve.db import Database
     from serve.store.outcomes import export_outcomes
 

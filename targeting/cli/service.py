@@ -309,7 +309,7 @@ def rules_list(
 def rules_add(
     code: Annotated[str, typer.Option(help="A-Z 0-9 _ -, at most 32")],
     reason: Annotated[str, typer.Option(help="Plain-language reason shown to officers")],
-    expression: Annotated[str, typer.Option(help="Rule-language condition (see features.rules)")],
+    expression: Annotated[str, typer.Option(help="Rule-language condition (see features.rules.language)")],
     weight: Annotated[float, typer.Option(help="Selection weight, 0 < w <= 100")],
     valid_from: Annotated[str, typer.Option(help="ISO 8601 with offset")],
     valid_to: Annotated[str | None, typer.Option(help="ISO 8601 with offset (exclusive)")] = None,
@@ -319,7 +319,7 @@ def rules_add(
     """Add a rule profile (the expression is validated) and write a new rule-set version."""
     from pydantic import ValidationError
 
-    from features.rules import RuleProfile
+    from features.rules.language import RuleProfile
     from serve.audit import record_event
     from serve.store.rulesets import RuleConflictError, add_rule
 

@@ -29,8 +29,8 @@ def simulate(
     from rich.console import Console
     from rich.progress import Progress
 
-    from targeting.world.run import simulate_to_directory
-    from targeting.world.world import WorldConfig
+    from targeting.sim.run import simulate_to_directory
+    from targeting.sim.world import WorldConfig
 
     console = Console(stderr=True)
     try:

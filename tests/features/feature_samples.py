@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from features.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS
+from features.data.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS
 from features.history import History
 from features.pipeline import build_features, entity_state
 from features.stats import CATEGORICAL_SOURCES, FeatureStats

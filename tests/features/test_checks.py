@@ -1,4 +1,4 @@
-"""Specification of the identifier validators (features.checks): scalar and vectorised forms agree."""
+"""Specification of the identifier validators (features.data.checks): scalar and vectorised forms agree."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum import iso6346 as stdnum_iso6346
 
-from features import checks
-from features.checks import (
+from features.data import checks
+from features.data.checks import (
     hs_code_ok,
     hs_code_valid_expr,
     imo_check_digit,

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from features.contracts import CONTRACTS
-from features.contracts_doc import render_data_contracts_markdown
-from features.validation import rule_catalogue
+from features.data.contracts import CONTRACTS
+from features.data.contracts_doc import render_data_contracts_markdown
+from features.data.validation import rule_catalogue
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "data-contracts.md"
 
 
 def test_committed_data_contracts_doc_equals_the_rendered_one() -> None:
     assert DOC.read_text(encoding="utf-8") == render_data_contracts_markdown(), (
-        "docs/data-contracts.md is stale: run `python -m features.contracts_doc > docs/data-contracts.md`"
+        "docs/data-contracts.md is stale: run `python -m features.data.contracts_doc > docs/data-contracts.md`"
     )
 
 

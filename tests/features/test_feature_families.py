@@ -13,10 +13,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from features.contracts import ALERT_KINDS
+from features.data.contracts import ALERT_KINDS
 from features.manifest import MAX_GROSS_KG_20FT, MAX_GROSS_KG_40FT
 from features.pipeline import KEY_COLUMNS, build_features
-from features.reference import haversine_km_np, load_ports
+from features.data.reference import haversine_km_np, load_ports
 from features.registry import categorical_columns, feature_columns
 from features.stats import CATEGORICAL_SOURCES, UNKNOWN_CODE
 

@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 from features.history import History, with_derived_columns
 from features.pipeline import build_features
 from features.stats import CATEGORICAL_SOURCES, MIN_NORM_COUNT, MIN_VOCAB_COUNT, PRIOR_STRENGTH, STATS_FORMAT, FeatureStats, fit_stats
-from targeting.world.world import WorldConfig, simulate_world
+from targeting.sim.world import WorldConfig, simulate_world
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from feature_samples import DAY, T, manifest, manifests, outcome, outcomes  # noqa: E402

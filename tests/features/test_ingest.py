@@ -1,4 +1,4 @@
-"""Specification of ingest (features.ingest): formats, file-level faults, idempotency, lake dedup."""
+"""Specification of ingest (features.data.ingest): formats, file-level faults, idempotency, lake dedup."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from features.contracts import CONTRACTS
-from features.ingest import IngestFileError, ingest, read_raw
-from features.lake import Lake, sha256_file
+from features.data.contracts import CONTRACTS
+from features.data.ingest import IngestFileError, ingest, read_raw
+from features.data.lake import Lake, sha256_file
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest_samples import NOW, SAMPLES, manifest_rows, row  # noqa: E402

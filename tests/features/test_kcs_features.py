@@ -1,4 +1,4 @@
-"""Specification of the KCS declaration adapter (features.kcs): column mapping, input errors, point-in-time history features.
+"""Specification of the KCS declaration adapter (targeting.evaluation.kcs_features): column mapping, input errors, point-in-time history features.
 
 Runs on the first rows of the real public files (``../shared/data/customs-declaration-datasets-kcs``)
 and on small hand-written declarations for exact values.
@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.kcs import (
+from targeting.evaluation.kcs_features import (
     COLUMN_MAP,
     DEFAULT_FAMILIES,
     FEATURE_DESCRIPTIONS,

@@ -1,4 +1,4 @@
-"""Specification of the Parquet lake (features.lake): layout, atomic commits, crash safety, vacuum."""
+"""Specification of the Parquet lake (features.data.lake): layout, atomic commits, crash safety, vacuum."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.contracts import CONTRACTS
-from features.lake import Lake, sha256_file
-from features.schemas import ContractViolation
-from features.validation import validate
+from features.data.contracts import CONTRACTS
+from features.data.lake import Lake, sha256_file
+from features.data.schemas import ContractViolation
+from features.data.validation import validate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest_samples import NOW, manifest_rows, raw_frame, row  # noqa: E402
@@ -198,9 +198,9 @@ CRASH_SCRIPT = textwrap.dedent(
     import os, sys, time
     sys.path.insert(0, {samples!r})
     import polars as pl
-    import features.lake as lake_mod
-    from features.lake import Lake
-    from features.validation import validate
+    import features.data.lake as lake_mod
+    from features.data.lake import Lake
+    from features.data.validation import validate
     from ingest_samples import NOW, manifest_rows, raw_frame
 
     point = sys.argv[2]
@@ -279,8 +279,8 @@ def test_concurrent_writers_get_distinct_sequence_numbers(tmp_path: Path) -> Non
             f"""
             import sys
             sys.path.insert(0, {str(Path(__file__).parent)!r})
-            from features.lake import Lake
-            from features.validation import validate
+            from features.data.lake import Lake
+            from features.data.validation import validate
             from ingest_samples import NOW, manifest_rows, raw_frame
             start = int(sys.argv[1])
             lake = Lake({str(lake_dir)!r})

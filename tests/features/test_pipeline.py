@@ -22,14 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from features.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS
+from features.data.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS
 from features.entity import NEVER_DAYS
 from features.history import History, with_derived_columns
 from features.manifest import MISSING
 from features.pipeline import KEY_COLUMNS, assert_registry_complete, build_features, entity_state
 from features.registry import categorical_columns, feature_columns
 from features.stats import fit_stats
-from targeting.world.world import WorldConfig, simulate_world
+from targeting.sim.world import WorldConfig, simulate_world
 
 US = timedelta(microseconds=1)
 HOUR = timedelta(hours=1)

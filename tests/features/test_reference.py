@@ -1,4 +1,4 @@
-"""Tests of the port reference table and its loader (features.reference)."""
+"""Tests of the port reference table and its loader (features.data.reference)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-import features.reference as reference
-from features.contracts import PORTS
-from features.reference import (
+import features.data.reference as reference
+from features.data.contracts import PORTS
+from features.data.reference import (
     EARTH_RADIUS_KM,
     PortReferenceError,
     haversine_km,

@@ -1,4 +1,4 @@
-"""Specification of the rule-profile language and evaluation (features.rules)."""
+"""Specification of the rule-profile language and evaluation (features.rules.language)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from features.contracts import MANIFESTS
-from features.rules import (
+from features.data.contracts import MANIFESTS
+from features.rules.language import (
     MAX_EXPRESSION_LENGTH,
     MAX_NESTING_DEPTH,
     RuleProfile,

@@ -1,4 +1,4 @@
-"""Specification of row validation (features.validation): every rule, its exact reason, canonical values."""
+"""Specification of row validation (features.data.validation): every rule, its exact reason, canonical values."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.contracts import CONTRACTS, MANIFESTS
-from features.reference import known_locodes
-from features.schemas import ContractViolation, validate_accepted
-from features.validation import (
+from features.data.contracts import CONTRACTS, MANIFESTS
+from features.data.reference import known_locodes
+from features.data.schemas import ContractViolation, validate_accepted
+from features.data.validation import (
     FUTURE_TOLERANCE,
     SCHEDULE_FUTURE_TOLERANCE,
     rule_catalogue,

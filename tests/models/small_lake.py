@@ -16,10 +16,10 @@ from pathlib import Path
 
 import polars as pl
 
-from features.ingest import ingest
-from features.lake import Lake
-from targeting.world.run import simulate_to_directory
-from targeting.world.world import WorldConfig
+from features.data.ingest import ingest
+from features.data.lake import Lake
+from targeting.sim.run import simulate_to_directory
+from targeting.sim.world import WorldConfig
 
 WORLD = WorldConfig(seed=7, days=100, containers_per_day=250)
 """~24,000 manifests over 100 days: a 30-day warm-up, then train / validation / test periods."""

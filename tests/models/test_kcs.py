@@ -1,4 +1,4 @@
-"""Specification of the public customs benchmark (models.kcs and ``targeting benchmark kcs``), end to end on slices of the real files.
+"""Specification of the public customs benchmark (targeting.evaluation.kcs and ``targeting benchmark kcs``), end to end on slices of the real files.
 
 The slices: the first 3,000 training rows (2020-01-01..21), the first 1,000
 validation rows (early stopping) and the next 1,000 validation rows (test).
@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from features.kcs import KcsInputError
-from models.kcs import EXPERIMENT, PAPER_REFERENCE, REQUIRED_METRICS, KcsBenchmarkConfig, benchmark_document, file_sha256, load_inputs, run_kcs_benchmark
+from targeting.evaluation.kcs_features import KcsInputError
+from targeting.evaluation.kcs import EXPERIMENT, PAPER_REFERENCE, REQUIRED_METRICS, KcsBenchmarkConfig, benchmark_document, file_sha256, load_inputs, run_kcs_benchmark
 from targeting.cli import _register, app
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "customs-declaration-datasets-kcs"
@@ -43,7 +43,7 @@ def slices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def result(slices: dict[str, Path]):  # noqa: ANN201 - models.kcs.KcsBenchmarkResult
+def result(slices: dict[str, Path]):  # noqa: ANN201 - targeting.evaluation.kcs.KcsBenchmarkResult
     return run_kcs_benchmark(slices["train"], slices["valid"], slices["test"])
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from features.lake import Lake
+from features.data.lake import Lake
 from models.dataset import TimeSplit
 from models.tracking import CHAMPION, MODEL_NAME, PRIMARY_METRIC, STATS_ARTIFACT, champion_version, configure, load_version
 from models.training import TrainConfig

@@ -122,12 +122,12 @@ class E2EWorld:
 
 def build_e2e_world(root: Path, *, seed: int = 11, containers_per_day: int = 300) -> E2EWorld:
     """Simulate, ingest, train, register and promote (see the section comment)."""
-    from features.ingest import ingest
-    from features.lake import Lake
+    from features.data.ingest import ingest
+    from features.data.lake import Lake
     from models.tracking import configure
     from models.workflow import promote, train_and_register
-    from targeting.world.run import simulate_to_directory
-    from targeting.world.world import WorldConfig
+    from targeting.sim.run import simulate_to_directory
+    from targeting.sim.world import WorldConfig
 
     began = time.perf_counter()
     start = datetime.now(UTC).date() - timedelta(days=E2E_DAYS - 1 - E2E_DAYS_AHEAD)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 import targeting.cli.service  # noqa: F401  (registers the commands)
-from features.contracts import INSPECTION_OUTCOMES
+from features.data.contracts import INSPECTION_OUTCOMES
 from serve.audit import record_event
 from serve.db import Database
 from serve.security import hash_key

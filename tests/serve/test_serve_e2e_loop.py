@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from features.lake import Lake
+from features.data.lake import Lake
 from models.tracking import CHAMPION, MODEL_NAME, configure
 from models.workflow import promote, train_and_register
 from serve.audit import verify_chain

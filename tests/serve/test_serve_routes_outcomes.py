@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from sqlalchemy import func, select
 
-from features.contracts import INSPECTION_OUTCOMES
+from features.data.contracts import INSPECTION_OUTCOMES
 from serve.store.outcomes import export_outcomes
 from serve.tables import AuditEvent, OutcomeRow
 from serve_helpers import OTHER_PORT, PORT, idem, outcome_body

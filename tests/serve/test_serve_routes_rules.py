@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from features.rules import default_rule_profiles, ruleset_hash
+from features.rules.language import default_rule_profiles, ruleset_hash
 from serve.store.rulesets import current_ruleset, rules_from_json, ruleset_snapshot
 from serve.tables import RuleSetVersion
 

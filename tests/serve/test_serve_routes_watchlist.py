@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from features.contracts import ALERTS
+from features.data.contracts import ALERTS
 from serve.store.watchlist import watchlist_frame_at
 
 ENTRY = {

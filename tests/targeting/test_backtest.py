@@ -1,4 +1,4 @@
-"""Specification of the time-replay backtest (targeting.backtest) and ``targeting backtest``."""
+"""Specification of the time-replay backtest (targeting.evaluation.backtest) and ``targeting backtest``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from features.registry import feature_columns
-from targeting.backtest import (
+from targeting.evaluation.backtest import (
     DEFAULT_STRATEGIES,
     BacktestConfig,
     BacktestError,
@@ -144,7 +144,7 @@ def test_ucb_weights_favour_contexts_the_unit_rarely_inspected() -> None:
 
 
 def test_watchlist_review_shortens_party_alerts_only() -> None:
-    from features.contracts import ALERTS
+    from features.data.contracts import ALERTS
 
     start = datetime(2025, 1, 1, tzinfo=UTC)
     alerts = pl.DataFrame(

@@ -16,16 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.ingest import ingest
-from features.lake import Lake
+from features.data.ingest import ingest
+from features.data.lake import Lake
 from models.dataset import TimeSplit
 from models.tracking import configure, set_champion
 from models.training import TrainConfig
 from models.workflow import promote, train_and_register
 from targeting.champion import ChampionStore
 from targeting.engine import ModelUnavailableError
-from targeting.world.run import simulate_to_directory
-from targeting.world.world import WorldConfig
+from targeting.sim.run import simulate_to_directory
+from targeting.sim.world import WorldConfig
 
 pytestmark = pytest.mark.slow
 

@@ -12,15 +12,15 @@ from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from features.history import History, with_derived_columns
-from features.ingest import ingest
-from features.lake import Lake
+from features.data.ingest import ingest
+from features.data.lake import Lake
 from features.pipeline import KEY_COLUMNS, build_features
 from features.registry import categorical_columns, feature_columns
 from features.stats import fit_stats
 from targeting.cli import _register, app
-from targeting.world.feeds import FEED_TABLES
-from targeting.world.run import simulate_to_directory
-from targeting.world.world import WorldConfig
+from targeting.sim.feeds import FEED_TABLES
+from targeting.sim.run import simulate_to_directory
+from targeting.sim.world import WorldConfig
 
 _register()
 CONFIG = WorldConfig(days=24, containers_per_day=120, seed=11)

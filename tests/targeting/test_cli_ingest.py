@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from features.lake import Lake
+from features.data.lake import Lake
 from targeting.cli import _register, app
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "features"))

@@ -17,10 +17,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from features.contracts import ALERTS
-from features.ingest import ingest
-from features.lake import Lake
-from features.rules import RuleProfile, default_rule_profiles
+from features.data.contracts import ALERTS
+from features.data.ingest import ingest
+from features.data.lake import Lake
+from features.rules.language import RuleProfile, default_rule_profiles
 from models.dataset import TimeSplit
 from models.tracking import CHAMPION, MODEL_NAME, configure
 from models.training import TrainConfig
@@ -28,8 +28,8 @@ from models.workflow import promote, train_and_register
 from targeting.engine import ModelUnavailableError, UnknownPortError, ruleset_from
 from targeting.lake_engine import LakeEngine, watchlist_sha256
 from targeting.lists import InspectionList, ListRequest
-from targeting.world.run import simulate_to_directory
-from targeting.world.world import WorldConfig
+from targeting.sim.run import simulate_to_directory
+from targeting.sim.world import WorldConfig
 
 pytestmark = pytest.mark.slow
 

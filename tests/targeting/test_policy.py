@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.contracts import MANIFESTS
-from features.reference import haversine_km_np, load_ports
+from features.data.contracts import MANIFESTS
+from features.data.reference import haversine_km_np, load_ports
 from models import risk_model
 from models.risk_model import RiskModel, predict_proba
 from targeting.explain import model_reasons_for

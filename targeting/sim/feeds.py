@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from features.contracts import LIST_SEPARATOR
+from features.data.contracts import LIST_SEPARATOR
 
 FEED_TABLES = ("manifests", "events", "outcomes", "alerts")
 FORMATS = ("parquet", "csv", "jsonl")

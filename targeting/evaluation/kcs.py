@@ -1,7 +1,7 @@
 """The public customs declaration benchmark (KCS): the engine's features, model and metrics on declaration data.
 
 :func:`run_kcs_benchmark` reads the train, validation and test files
-(:func:`features.kcs.read_kcs`), fits the feature statistics on the training
+(:func:`targeting.evaluation.kcs_features.read_kcs`), fits the feature statistics on the training
 file, builds point-in-time features over all three files with the test
 labels hidden, trains the engine's :class:`models.risk_model.RiskModel` with
 early stopping, and scores the test file with
@@ -35,7 +35,7 @@ from typing import Any, Callable
 import numpy as np
 import polars as pl
 
-from features.kcs import (
+from targeting.evaluation.kcs_features import (
     DATE,
     DEFAULT_FAMILIES,
     ID,
@@ -95,7 +95,7 @@ class KcsBenchmarkConfig:
     refit
         Train again on all labelled rows for the early-stopped number of rounds.
     value_history
-        Include the repeat-declared-value families (:data:`features.kcs.VALUE_FAMILIES`);
+        Include the repeat-declared-value families (:data:`targeting.evaluation.kcs_features.VALUE_FAMILIES`);
         ``False`` keeps only the party, commodity and office families.
     split_date
         When set, validation rows dated on or after it become the test set (no test file then).
@@ -178,7 +178,7 @@ def load_inputs(
     Raises
     ------
     KcsInputError
-        Missing columns or bad values (see :func:`features.kcs.map_kcs_columns`), no test
+        Missing columns or bad values (see :func:`targeting.evaluation.kcs_features.map_kcs_columns`), no test
         set, both a test file and ``split_date``, or declaration IDs shared between files.
     """
     n_rows = n_rows or {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from features.reference import haversine_km, load_ports
+from features.data.reference import haversine_km, load_ports
 
 SEA_FACTOR = 1.3
 SPEED_KMH = 30.0

@@ -8,8 +8,8 @@ from typing import Callable
 
 import numpy as np
 
-from targeting.world.feeds import FEED_TABLES, FaultLog, write_feed, write_json
-from targeting.world.world import WorldConfig, simulate_world
+from targeting.sim.feeds import FEED_TABLES, FaultLog, write_feed, write_json
+from targeting.sim.world import WorldConfig, simulate_world
 
 
 def file_sha256(path: Path) -> str:

@@ -21,27 +21,27 @@ from typing import Callable, Protocol
 import numpy as np
 import polars as pl
 
-from features.checks import iso6346_check_digit_expr
-from features.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS
+from features.data.checks import iso6346_check_digit_expr
+from features.data.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS
 from features.intel import match_alerts
-from features.reference import known_locodes
-from features.rules import RuleProfile, default_rule_profiles, evaluate_rules
-from targeting.world.catalogue import (
+from features.data.reference import known_locodes
+from features.rules.language import RuleProfile, default_rule_profiles, evaluate_rules
+from targeting.sim.catalogue import (
     COMMODITY_BY_HS,
     CONTAINER_OWNERS,
     NVOCC_PREFIXES,
     REEFER_OWNERS,
     VAGUE_DESCRIPTIONS,
 )
-from targeting.world.parties import make_trade, make_vessels, party_name, ports_by_country
-from targeting.world.trafficking import (
+from targeting.sim.parties import make_trade, make_vessels, party_name, ports_by_country
+from targeting.sim.trafficking import (
     Organisation,
     adapt_after_seizure,
     make_organisations,
     replace_dissolved,
     use_front,
 )
-from targeting.world.voyages import build_events, voyage_hours
+from targeting.sim.voyages import build_events, voyage_hours
 
 HOUR = timedelta(hours=1)
 TARE_KG = {"22G1": 2200.0, "42G1": 3750.0, "45G1": 3900.0, "22R1": 3000.0, "45R1": 4600.0}

@@ -1,9 +1,9 @@
 """Ingest input files into the lake: read as strings, validate, deduplicate, commit atomically.
 
 :func:`ingest` reads CSV, Parquet or JSON Lines files (chosen by extension),
-validates their rows (:func:`features.validation.validate`), compares the
+validates their rows (:func:`features.data.validation.validate`), compares the
 valid rows with what the lake already holds and commits new rows and
-quarantined rows in one log entry (:meth:`features.lake.Lake.commit`).
+quarantined rows in one log entry (:meth:`features.data.lake.Lake.commit`).
 
 Row outcomes (``accepted + unchanged + quarantined == input_rows``):
 
@@ -35,9 +35,9 @@ from typing import Any
 
 import polars as pl
 
-from features.contracts import TableContract, contract
-from features.lake import FILE_COLUMN, Lake, LakeError
-from features.validation import REASONS_COLUMN, ROW_COLUMN, key_label, reason_counts, validate
+from features.data.contracts import TableContract, contract
+from features.data.lake import FILE_COLUMN, Lake, LakeError
+from features.data.validation import REASONS_COLUMN, ROW_COLUMN, key_label, reason_counts, validate
 
 __all__ = [
     "CSV_SUFFIXES",
@@ -358,7 +358,7 @@ def _already_quarantined(lake: Lake, table: str, rejected: pl.DataFrame) -> pl.S
 def _known_locodes(lake: Lake, table: str) -> frozenset[str]:
     if table == "ports":
         return frozenset()
-    from features.reference import known_locodes
+    from features.data.reference import known_locodes
 
     lake_ports = lake.scan("ports").select("locode").collect().to_series().to_list()
     return frozenset(known_locodes()) | frozenset(lake_ports)

@@ -5,7 +5,7 @@ Every validator comes in two forms that agree on every input:
 * a scalar function (``iso6346_is_valid("CSQU3054383")``) that accepts any
   object and never raises (``None`` and non-strings are simply invalid);
 * a vectorised Polars expression builder (``iso6346_valid_expr(pl.col("c"))``)
-  used by :mod:`features.validation` on whole columns. It returns a Boolean
+  used by :mod:`features.data.validation` on whole columns. It returns a Boolean
   expression that is ``False`` (never null) for null or malformed input.
 
 Inputs are normalised the same way in both forms: surrounding whitespace is
@@ -285,7 +285,7 @@ def locode_shape_ok(value: object) -> bool:
     """True when the normalised value has the UN/LOCODE shape ``^[A-Z]{2}[A-Z2-9]{3}$``.
 
     Only the shape is checked; membership in the port reference is a separate
-    rule (see :mod:`features.validation`).
+    rule (see :mod:`features.data.validation`).
 
     Examples
     --------

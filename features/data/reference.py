@@ -1,7 +1,7 @@
 """Port reference table: container ports with UN/LOCODE and coordinates.
 
-The table ships with the package as ``features/reference/ports.csv`` (columns
-of the :data:`features.contracts.PORTS` contract; booleans written
+The table ships with the package as ``features/data/ports.csv`` (columns
+of the :data:`features.data.contracts.PORTS` contract; booleans written
 ``true``/``false``). It lists 421 real container ports in every region,
 41 of them flagged as major transshipment hubs.
 
@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from features.contracts import PORTS
+from features.data.contracts import PORTS
 
 __all__ = [
     "EARTH_RADIUS_KM",
@@ -59,8 +59,8 @@ EARTH_RADIUS_KM = 6371.0088
 LOCODE_PATTERN = r"^[A-Z]{2}[A-Z2-9]{3}$"
 """UN/LOCODE shape: ISO 3166-1 alpha-2 country code and 3 characters from A-Z and 2-9."""
 
-_PACKAGE = "features"
-_RESOURCE = ("reference", "ports.csv")
+_PACKAGE = "features.data"
+_RESOURCE = ("ports.csv",)
 _BOOLEANS = {"true": True, "false": False}
 _LOCODE_RE = re.compile(LOCODE_PATTERN)
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
@@ -163,7 +163,7 @@ def read_ports_csv(
     ----------
     source
         Path of a UTF-8 CSV file, or its content as bytes. The header must be
-        exactly the :data:`~features.contracts.PORTS` column names, in order.
+        exactly the :data:`~features.data.contracts.PORTS` column names, in order.
     source_name
         Name used in error messages; defaults to the file name (or
         ``"ports.csv"`` for bytes).
@@ -206,7 +206,7 @@ def load_ports() -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        Exactly the :data:`~features.contracts.PORTS` schema (``locode``,
+        Exactly the :data:`~features.data.contracts.PORTS` schema (``locode``,
         ``name``, ``country``, ``latitude`` and ``longitude`` in decimal
         degrees, ``is_transshipment_hub``), one row per port, sorted by
         locode. The frame is cached: every call returns the same object, so

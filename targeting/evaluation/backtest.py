@@ -4,11 +4,11 @@ Customs targeting is evaluated honestly only by replaying time: each list
 period (a day by default), for each port, the strategy builds the inspection
 list with the real selection policy (:func:`targeting.policy.select` on
 watchlist hits from :func:`features.intel.match_alerts`, rule hits from
-:func:`features.rules.evaluate_rules` and model scores) at a capacity given as
+:func:`features.rules.language.evaluate_rules` and model scores) at a capacity given as
 a share of arrivals; the simulated world examines the selected containers and
 reveals outcomes **only for them**; the model is retrained on a schedule on
 what has been revealed so far. Trafficking organisations adapt after each
-seizure (:mod:`targeting.world.trafficking`), so every strategy meets the
+seizure (:mod:`targeting.sim.trafficking`), so every strategy meets the
 drift its own seizures cause.
 
 Time semantics. Day ``d`` is the arrival day ``start + d``; its list is
@@ -74,21 +74,21 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from features.contracts import CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS
+from features.data.contracts import CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS
 from features.entity import EntityState, history_rows
 from features.history import History, with_derived_columns
 from features.intel import match_alerts
 from features.pipeline import build_features
 from features.registry import categorical_columns, feature_columns
-from features.rules import RuleProfile, default_rule_profiles, evaluate_rules
+from features.rules.language import RuleProfile, default_rule_profiles, evaluate_rules
 from features.stats import FeatureStats, fit_stats
 from models.metrics import rate_label, ranking_metrics
 from models.risk_model import RiskModel, predict_proba
 from targeting.lists import ListRequest
 from targeting.policy import PolicyConfig, candidates_for, decision_time, exploration_slots, select
-from targeting.world.trafficking import METHODS
-from targeting.world.voyages import build_events
-from targeting.world.world import DayBatch, World, WorldConfig
+from targeting.sim.trafficking import METHODS
+from targeting.sim.voyages import build_events
+from targeting.sim.world import DayBatch, World, WorldConfig
 
 __all__ = [
     "DEFAULT_STRATEGIES",
@@ -239,7 +239,7 @@ class BacktestConfig:
     Attributes
     ----------
     days, ports, containers_per_day, start, illicit_rate, organisations, adapt_probability
-        The simulated world (:class:`~targeting.world.world.WorldConfig`).
+        The simulated world (:class:`~targeting.sim.world.WorldConfig`).
     capacity_share
         Inspections per port and list period as a share of its arrivals
         (rounded half up, at least 1 when there are arrivals).
@@ -539,7 +539,7 @@ def plan_port_selection(
     scores
         Model probabilities aligned with ``candidates`` (``None``: no model; all 0).
     alert_hits, rule_hits
-        :func:`features.intel.match_alerts` and :func:`features.rules.evaluate_rules` output for the candidates.
+        :func:`features.intel.match_alerts` and :func:`features.rules.language.evaluate_rules` output for the candidates.
     port, list_date, capacity, seed
         The request (``seed`` seeds the random slice).
     config
@@ -840,9 +840,9 @@ class Learner:
 
 @dataclass
 class StrategyInspector:
-    """A strategy as a :class:`targeting.world.world.Inspector`: the real selection policy per port and list period.
+    """A strategy as a :class:`targeting.sim.world.Inspector`: the real selection policy per port and list period.
 
-    Called by :meth:`targeting.world.world.World.inspect` with a day's
+    Called by :meth:`targeting.sim.world.World.inspect` with a day's
     arrivals; it reads only their contract columns and the alerts, never the
     hidden ones. With a ``learner`` holding a model and ``known`` history it
     scores candidates (snapshot features at the decision time, cached for

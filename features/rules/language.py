@@ -4,7 +4,7 @@ A rule profile is a code, a plain-language reason shown to officers, a
 validity window, a level (national or port) and a selection weight, plus a
 boolean *expression* over manifest fields. Expressions are parsed by a
 hand-written tokenizer and recursive-descent parser, type-checked against the
-manifest contract (:data:`features.contracts.MANIFESTS`) and compiled to a
+manifest contract (:data:`features.data.contracts.MANIFESTS`) and compiled to a
 Polars expression. Python is never evaluated: there is no ``eval``/``exec``,
 no attribute access, no subscripts and no calls except the whitelisted
 functions below.
@@ -94,7 +94,7 @@ Every problem with an expression raises :class:`RuleSyntaxError` (a
 >>> validate_expression("consigne_id == 'X'")
 Traceback (most recent call last):
 ...
-features.rules.RuleSyntaxError: unknown field 'consigne_id' at 0
+features.rules.language.RuleSyntaxError: unknown field 'consigne_id' at 0
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ from typing import Annotated, Literal
 import polars as pl
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from features.contracts import MANIFESTS
+from features.data.contracts import MANIFESTS
 
 __all__ = [
     "DERIVED_FIELDS",

@@ -1,11 +1,11 @@
 """Pandera (Polars backend) schemas generated from the contracts: the gate before every lake write.
 
 :func:`schema` builds one :class:`pandera.polars.DataFrameSchema` per
-contract in :mod:`features.contracts`: exact dtypes, column order, no extra
+contract in :mod:`features.data.contracts`: exact dtypes, column order, no extra
 columns, nullability, enumerations (``isin``), code shapes and value ranges.
 :func:`validate_accepted` runs it on a frame about to be written and raises
 :class:`ContractViolation` when the frame is off-contract. Row validation
-(:mod:`features.validation`) already guarantees all of this, so a violation
+(:mod:`features.data.validation`) already guarantees all of this, so a violation
 is a bug in the parser, never bad input.
 """
 
@@ -17,8 +17,8 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
-from features import checks
-from features.contracts import (
+from features.data import checks
+from features.data.contracts import (
     ALERT_KINDS,
     EVENT_TYPES,
     EXAM_TYPES,
@@ -30,7 +30,7 @@ from features.contracts import (
     TableContract,
     contract,
 )
-from features.validation import CONTAINER_TYPE_PATTERN
+from features.data.validation import CONTAINER_TYPE_PATTERN
 
 __all__ = ["ContractViolation", "schema", "validate_accepted"]
 

@@ -59,10 +59,10 @@ def _env(config: DemoConfig, port: int) -> dict[str, str]:
 
 def simulate_and_ingest(config: DemoConfig) -> tuple[Path, dict]:
     """Simulate the world into ``workdir/world`` and ingest its four feeds into ``workdir/lake``."""
-    from features.ingest import ingest
-    from features.lake import Lake
-    from targeting.world.run import simulate_to_directory
-    from targeting.world.world import WorldConfig
+    from features.data.ingest import ingest
+    from features.data.lake import Lake
+    from targeting.sim.run import simulate_to_directory
+    from targeting.sim.world import WorldConfig
 
     world_dir = config.workdir / "world"
     world = WorldConfig(seed=config.seed, days=config.days, containers_per_day=config.containers_per_day)

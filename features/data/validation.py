@@ -4,7 +4,7 @@
 and splits it into
 
 * ``accepted``: rows that satisfy every rule, typed exactly as the contract
-  schema (:mod:`features.contracts`) with canonical values, and
+  schema (:mod:`features.data.contracts`) with canonical values, and
 * ``rejected``: the raw rows unchanged plus a ``reasons`` list. Every reason
   reads ``"<field>: <rule>"``, e.g. ``"container_number: ISO 6346 check digit
   mismatch"``; a row lists all the rules it breaks.
@@ -15,7 +15,7 @@ rules of a table are data (:class:`Rule`), so the documentation
 
 Canonical values
 ----------------
-* Every value is stripped of surrounding whitespace (:data:`features.checks.WHITESPACE`);
+* Every value is stripped of surrounding whitespace (:data:`features.data.checks.WHITESPACE`);
   an empty value is missing (null).
 * Codes and identifiers are upper-cased (container numbers, type codes, ports,
   country and currency codes, HS codes, enumerations, B/L, seal, voyage,
@@ -27,7 +27,7 @@ Canonical values
   between date and time, seconds and fractions optional) and are converted to
   UTC. A timestamp without an offset is rejected with ``"<field>: timezone missing"``.
 * Booleans accept ``true/false/1/0/yes/no`` in any case.
-* List fields are split on :data:`features.contracts.LIST_SEPARATOR`; each
+* List fields are split on :data:`features.data.contracts.LIST_SEPARATOR`; each
   element is stripped (and upper-cased for ports). An empty or missing list
   field is the empty list (never null).
 
@@ -55,8 +55,8 @@ from datetime import datetime, timedelta, timezone
 
 import polars as pl
 
-from features import checks
-from features.contracts import (
+from features.data import checks
+from features.data.contracts import (
     ALERT_KINDS,
     EVENT_TYPES,
     EXAM_TYPES,
@@ -495,7 +495,7 @@ def table_rules(table: str, *, now: datetime, known_locodes: Iterable[str] = ())
     Parameters
     ----------
     table
-        Contract name (see :data:`features.contracts.CONTRACTS`).
+        Contract name (see :data:`features.data.contracts.CONTRACTS`).
     now
         Timezone-aware reference time for the future-timestamp bounds.
     known_locodes
@@ -671,7 +671,7 @@ def _check_raw(raw: pl.DataFrame, c: TableContract) -> pl.DataFrame:
 
 
 def _default_known_locodes() -> frozenset[str]:
-    from features.reference import known_locodes
+    from features.data.reference import known_locodes
 
     return frozenset(known_locodes())
 
@@ -698,7 +698,7 @@ def validate(
         Timezone-aware reference time for the "not in the future" rules.
     known_locodes
         UN/LOCODEs a port must belong to; default
-        :func:`features.reference.known_locodes`. Not used for ``ports``.
+        :func:`features.data.reference.known_locodes`. Not used for ``ports``.
 
     Returns
     -------

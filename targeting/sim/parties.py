@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from features.checks import imo_check_digit
-from targeting.world.catalogue import (
+from features.data.checks import imo_check_digit
+from targeting.sim.catalogue import (
     CARRIERS,
     COMMODITIES,
     HUB_OPTIONS,

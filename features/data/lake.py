@@ -45,9 +45,9 @@ from typing import Any
 
 import polars as pl
 
-from features.contracts import TableContract, contract
-from features.schemas import validate_accepted
-from features.validation import REASONS_COLUMN, ROW_COLUMN, reason_counts
+from features.data.contracts import TableContract, contract
+from features.data.schemas import validate_accepted
+from features.data.validation import REASONS_COLUMN, ROW_COLUMN, reason_counts
 
 __all__ = [
     "FILE_COLUMN",
@@ -435,7 +435,7 @@ class Lake:
             Contract name.
         accepted
             New rows, exactly on contract (checked by
-            :func:`features.schemas.validate_accepted` before anything is
+            :func:`features.data.schemas.validate_accepted` before anything is
             written); may be empty.
         rejected
             Quarantined raw rows (String columns, ``__row``, ``reasons``); may be empty.
@@ -455,7 +455,7 @@ class Lake:
 
         Raises
         ------
-        features.schemas.ContractViolation
+        features.data.schemas.ContractViolation
             If ``accepted`` is off-contract (nothing is written).
         """
         c = contract(table)
@@ -519,6 +519,6 @@ class Lake:
 
 
 def _table_dirs() -> list[str]:
-    from features.contracts import CONTRACTS
+    from features.data.contracts import CONTRACTS
 
     return list(CONTRACTS)

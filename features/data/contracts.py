@@ -2,8 +2,8 @@
 
 This module is the single source of truth for the shape of every table that
 enters the lake. Validation rules (check digits, code lists, bounds) live in
-:mod:`features.validation`; the typed frame schema that guards every lake
-write lives in :mod:`features.schemas`. ``docs/data-contracts.md`` is written
+:mod:`features.data.validation`; the typed frame schema that guards every lake
+write lives in :mod:`features.data.schemas`. ``docs/data-contracts.md`` is written
 from these definitions.
 
 Time semantics: every timestamp is timezone-aware and stored as UTC

@@ -561,7 +561,7 @@ def build_kcs_features(declarations: pl.DataFrame, stats: KcsStats, *, families:
     """
     for column in (ID, DATE, LABEL):
         if column not in declarations.columns:
-            raise ValueError(f"declarations need a {column!r} column (use features.kcs.read_kcs)")
+            raise ValueError(f"declarations need a {column!r} column (use targeting.evaluation.kcs_features.read_kcs)")
     if not declarations[ID].is_unique().all():
         raise ValueError("declaration IDs must be unique across the files in play")
     lazy = declarations.lazy().with_row_index("_row")

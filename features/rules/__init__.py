@@ -1,0 +1,1 @@
+"""Rule profiles: the safe rule language, its evaluation, and the default profiles."""

@@ -1,0 +1,1 @@
+"""Evaluation: the day-by-day backtest and the public KCS benchmark."""

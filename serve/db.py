@@ -26,6 +26,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from features import clock
+
 WRITE_LOCK_KEY = 0x43435054  # "CCPT": PostgreSQL advisory lock id of the store's write lock
 _READ_ONLY_OPTION = "ccp_read_only"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -36,8 +38,8 @@ SQLITE_POOL_OVERFLOW = 10
 
 
 def utcnow() -> datetime:
-    """The current time, timezone-aware in UTC (the one clock of the service)."""
-    return datetime.now(timezone.utc)
+    """The current time, timezone-aware in UTC, from the engine's one clock (:mod:`features.clock`)."""
+    return clock.now()
 
 
 def to_utc(value: datetime | None) -> datetime | None:

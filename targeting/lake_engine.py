@@ -31,6 +31,7 @@ from typing import Generic, TypeVar
 import numpy as np
 import polars as pl
 
+from features import clock
 from features.entity import EntityState
 from features.history import History
 from features.intel import match_alerts
@@ -332,4 +333,4 @@ def engine_from_settings(settings) -> LakeEngine:
 
 
 def today() -> date:
-    return datetime.now(UTC).date()
+    return clock.today()

@@ -35,6 +35,7 @@ from typing import Any
 
 import polars as pl
 
+from features import clock
 from features.data.contracts import TableContract, contract
 from features.data.lake import FILE_COLUMN, Lake, LakeError
 from features.data.validation import REASONS_COLUMN, ROW_COLUMN, key_label, reason_counts, validate
@@ -410,7 +411,7 @@ def ingest(
     c = contract(table)
     if not files:
         raise ValueError("no input files")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or clock.now()
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     say = progress or (lambda _msg: None)

@@ -45,6 +45,7 @@ from typing import Any
 
 import polars as pl
 
+from features import clock
 from features.data.contracts import TableContract, contract
 from features.data.schemas import validate_accepted
 from features.data.validation import REASONS_COLUMN, ROW_COLUMN, reason_counts
@@ -462,7 +463,7 @@ class Lake:
         validate_accepted(table, accepted)
         if REASONS_COLUMN not in rejected.columns and rejected.height:
             raise ValueError(f"rejected rows need a {REASONS_COLUMN!r} column")
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or clock.now()
         committed_at = now.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
         summary = dict(summary)
         summary.setdefault("reasons", reason_counts(rejected))

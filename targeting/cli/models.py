@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from features import clock
+
 from targeting.cli import app
 
 console = Console(width=160)
@@ -112,7 +114,7 @@ def sync_outcomes(lake, database_url: str | None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / "service-outcomes.parquet"
         frame.write_parquet(file)
-        summary = ingest(lake, "outcomes", [file], now=datetime.now(UTC))
+        summary = ingest(lake, "outcomes", [file], now=clock.now())
     return summary.accepted
 
 

@@ -80,10 +80,11 @@ def test_commit_writes_partitioned_files_and_a_log_entry(tmp_path: Path) -> None
     ]
     acc = accepted("manifests", rows)
     rej = rejected_rows(2)
-    entry = lake.commit("manifests", acc, rej, [{"name": "m.csv", "sha256": "x", "rows": 5}], {"accepted": 3})
+    committed_at = datetime(2024, 1, 22, 8, 0, tzinfo=timezone.utc)
+    entry = lake.commit("manifests", acc, rej, [{"name": "m.csv", "sha256": "x", "rows": 5}], {"accepted": 3}, now=committed_at)
     assert entry.seq == 1
     assert sorted(f["path"].rsplit("/", 1)[0] for f in entry.files) == [
-        "_quarantine/manifests/date=" + datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "_quarantine/manifests/date=2024-01-22",
         "manifests/date=2024-01-20",
         "manifests/date=2024-01-21",
     ]

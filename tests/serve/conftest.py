@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from features.clock import AnchoredClock, use_clock
 from serve.app import create_app
 from serve.db import Database
 from serve.security import Role
@@ -27,6 +28,21 @@ if str(Path(__file__).parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parent))
 
 KeyMaker = Callable[..., dict[str, str]]
+
+from serve_helpers import NOW as TESTS_NOW  # noqa: E402
+from serve_helpers import TODAY as TESTS_TODAY  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def fixed_today() -> Iterator[AnchoredClock]:
+    """Every service test runs on the same "today" (:data:`serve_helpers.TODAY`), whatever the machine's date.
+
+    The process clock starts at :data:`serve_helpers.NOW` and then runs at the real pace,
+    so durations and the order of events stay real; services started in a subprocess get
+    the same instant through ``CCP_CLOCK_AT`` (:func:`serve_helpers.clock_env`).
+    """
+    with use_clock(AnchoredClock(TESTS_NOW)) as anchored:
+        yield anchored
 
 
 @pytest.fixture
@@ -68,8 +84,9 @@ def make_key(database) -> KeyMaker:
 # A small real world built once per session for the ``test_serve_e2e_*`` modules:
 # simulated feeds -> a lake -> a champion trained, registered and promoted in an
 # MLflow SQLite store. Only tests that ask for ``e2e_world`` pay for it. The
-# world is placed around today's date (it ends E2E_DAYS_AHEAD days after today)
-# because ``GET /v1/containers/{c}/risk`` scores what is due at the port *now*.
+# world is placed around the tests' fixed "today" (serve_helpers.TODAY; it ends
+# E2E_DAYS_AHEAD days after it) because ``GET /v1/containers/{c}/risk`` scores
+# what is due at the port *now*; the clock, not the machine, says when "now" is.
 
 from serve_helpers import OTHER_PORT as E2E_OTHER_PORT  # noqa: E402
 from serve_helpers import PORT as E2E_PORT  # noqa: E402
@@ -130,7 +147,7 @@ def build_e2e_world(root: Path, *, seed: int = 11, containers_per_day: int = 300
     from targeting.sim.world import WorldConfig
 
     began = time.perf_counter()
-    start = datetime.now(UTC).date() - timedelta(days=E2E_DAYS - 1 - E2E_DAYS_AHEAD)
+    start = TESTS_TODAY - timedelta(days=E2E_DAYS - 1 - E2E_DAYS_AHEAD)
     config = WorldConfig(seed=seed, start=start, days=E2E_DAYS, containers_per_day=containers_per_day, illicit_rate=0.008)
     world_dir = root / "world"
     simulate_to_directory(config, world_dir)
@@ -150,7 +167,8 @@ def build_e2e_world(root: Path, *, seed: int = 11, containers_per_day: int = 300
 
 @pytest.fixture(scope="session")
 def e2e_world(tmp_path_factory) -> E2EWorld:
-    return build_e2e_world(tmp_path_factory.mktemp("e2e-world"))
+    with use_clock(AnchoredClock(TESTS_NOW)):
+        return build_e2e_world(tmp_path_factory.mktemp("e2e-world"))
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,21 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timezone
 
+from features import clock
 from serve.db import Database
 from serve.store.lists import store_list
 from targeting.lists import DeferredItem, InspectionList, ListItem
+
+TODAY = date(2025, 8, 28)
+"""The tests' "today": every service test runs with the process clock anchored at :data:`NOW` (conftest.py)."""
+NOW = datetime(2025, 8, 28, 9, 30, tzinfo=timezone.utc)
+"""The instant the tests' clock starts at (it then runs at the real pace); subprocess services get it as ``CCP_CLOCK_AT``."""
+
+
+def clock_env() -> dict[str, str]:
+    """The environment that starts a subprocess's clock at the tests' "now" (``CCP_CLOCK_AT``)."""
+    return {clock.CLOCK_ENV: NOW.isoformat()}
+
 
 PORT = "NLRTM"
 OTHER_PORT = "BEANR"
@@ -47,7 +59,7 @@ def insert_list(database: Database, record: InspectionList | None = None, *, cre
     record = record or sample_list()
     with database.write() as session:
         row = store_list(
-            session, record, created_by=created_by, watchlist_as_of=datetime.now(timezone.utc), list_id=str(uuid.uuid4())
+            session, record, created_by=created_by, watchlist_as_of=clock.now(), list_id=str(uuid.uuid4())
         )
         return row.id
 

@@ -20,7 +20,7 @@ from serve.security import Role
 from serve.settings import Settings
 from serve.store.keys import create_key
 from serve.store.outcomes import export_outcomes
-from serve_helpers import PORT, outcome_body
+from serve_helpers import PORT, clock_env, outcome_body
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def _free_port() -> int:
 
 def _start(url: str, cwd: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    env = {**os.environ, "CCP_DATABASE_URL": url, "CCP_MAX_BODY_BYTES": "4096"}
+    env = {**os.environ, **clock_env(), "CCP_DATABASE_URL": url, "CCP_MAX_BODY_BYTES": "4096"}
     env.pop("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "serve.app:app_from_env", "--host", "127.0.0.1", "--port", str(port),

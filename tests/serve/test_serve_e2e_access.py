@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from features import clock
 from serve.deps import FRAMEWORK_PUBLIC_PATHS, iter_app_routes
 from serve.store.keys import revoke_key
 from serve.tables import AuditEvent
@@ -58,7 +59,7 @@ PUBLIC = ("healthz", "readyz")
 
 
 def _list_date() -> str:
-    return datetime.now(UTC).date().isoformat()
+    return clock.today().isoformat()
 
 
 def _watch(alert_id: str) -> dict:
@@ -82,7 +83,7 @@ def _outcome(port: str, item: dict) -> dict:
         "manifest_id": item["manifest_id"],
         "container_number": item["container_number"],
         "port": port,
-        "inspected_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+        "inspected_at": (clock.now() - timedelta(minutes=5)).isoformat(),
         "exam_type": "NII",
         "result": "NO_FINDING",
         "seal_status": "INTACT",

@@ -31,7 +31,7 @@ from serve.store.outcomes import export_outcomes
 from serve.store.rulesets import ruleset_snapshot
 from serve.store.watchlist import watchlist_frame_at
 from serve.tables import AuditEvent, StoredList
-from serve_helpers import PORT, outcome_body
+from serve_helpers import PORT, clock_env, outcome_body
 from targeting.cli import _register, app as cli_app
 from targeting.lake_engine import engine_from_settings
 
@@ -48,6 +48,7 @@ def _free_port() -> int:
 def _env(world, database_url: str) -> dict[str, str]:
     env = {
         **os.environ,
+        **clock_env(),
         "CCP_DATABASE_URL": database_url,
         "CCP_LAKE_DIR": str(world.lake_dir),
         "CCP_MLFLOW_TRACKING_URI": world.tracking_uri,

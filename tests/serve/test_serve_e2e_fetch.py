@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from fastapi.testclient import TestClient
 
+from features import clock
 from serve.app import create_app, open_store
 from serve.audit import AuditWriter, verify_chain
 from serve.security import Role
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.slow
 def create(service, capacity: int = 8) -> dict:
     response = service.client.post(
         f"/v1/ports/{PORT}/inspection-lists",
-        json={"date": datetime.now(UTC).date().isoformat(), "capacity": capacity},
+        json={"date": clock.today().isoformat(), "capacity": capacity},
         headers=service.as_("officer_own"),
     )
     assert response.status_code == 201, response.text

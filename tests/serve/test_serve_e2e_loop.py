@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from features import clock
 from features.data.lake import Lake
 from models.tracking import CHAMPION, MODEL_NAME, configure
 from models.workflow import promote, train_and_register
@@ -41,7 +42,7 @@ UNKNOWN_CONTAINER = "CSQU3054383"
 
 
 def today():  # noqa: ANN201 - datetime.date
-    return datetime.now(UTC).date()
+    return clock.today()
 
 
 def create_list(service, role: str = "officer_own", port: str = PORT, **body) -> dict:
@@ -113,7 +114,7 @@ def test_full_loop_list_outcomes_retrain_promote_reload(e2e_world, e2e_service_o
 
         # 2. outcomes, each POST idempotent
         truth = {r["manifest_id"]: r for r in oracle.filter(pl.col("manifest_id").is_in([i["manifest_id"] for i in body["items"]])).iter_rows(named=True)}
-        inspected_at = min(datetime.now(UTC) - timedelta(minutes=1), datetime.combine(today(), datetime.min.time(), tzinfo=UTC) + timedelta(hours=14))
+        inspected_at = min(clock.now() - timedelta(minutes=1), datetime.combine(today(), datetime.min.time(), tzinfo=UTC) + timedelta(hours=14))
         inspected_at = max(inspected_at, datetime.combine(today(), datetime.min.time(), tzinfo=UTC))
         posted = []
         for item in body["items"]:
@@ -230,7 +231,7 @@ def test_created_watchlist_entry_flooding_capacity_is_mandatory(e2e_world, e2e_s
         "reason": "Vessel reported by MAOC-N for a suspected rip-on/rip-off",
         "issuing_unit": "MAOC-N",
         "severity": 5,
-        "valid_from": (datetime.now(UTC) - timedelta(days=2)).isoformat(),
+        "valid_from": (clock.now() - timedelta(days=2)).isoformat(),
     }
     created = e2e_service.client.post("/v1/watchlist", json=entry, headers=e2e_service.as_("admin"))
     assert created.status_code == 201, created.text

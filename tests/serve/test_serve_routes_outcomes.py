@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 from sqlalchemy import func, select
 
+from features import clock
 from features.data.contracts import INSPECTION_OUTCOMES
 from serve.store.outcomes import export_outcomes
 from serve.tables import AuditEvent, OutcomeRow
@@ -97,7 +98,7 @@ def test_multi_port_officer_posts_for_each_port(client, make_key):
         ({"container_number": "CSQU3054384"}, "container_number"),
         ({"port": "NL-RT"}, "port"),
         ({"inspected_at": "2025-03-01T10:15:00"}, "inspected_at"),
-        ({"inspected_at": (datetime.now(timezone.utc) + timedelta(days=2)).isoformat()}, "inspected_at"),
+        ({"inspected_at": (clock.now() + timedelta(days=2)).isoformat()}, "inspected_at"),
         ({"exam_type": "XRAY"}, "exam_type"),
         ({"result": "NO_FINDING", "quantity_kg": None}, None),
         ({"seizure_category": None}, None),

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from features import clock
 from features.data.contracts import ALERTS
 from serve.store.watchlist import watchlist_frame_at
 
@@ -61,13 +62,13 @@ def test_expired_entries_leave_the_frame_but_replays_see_them(client, database, 
     created = client.post("/v1/watchlist", json={**ENTRY, "alert_id": "WL-1"}, headers=admin).json()
     assert client.post("/v1/watchlist", json={**ENTRY, "alert_id": "WL-1"}, headers=admin).status_code == 409
     time.sleep(0.002)
-    before_expiry = datetime.now(timezone.utc)
+    before_expiry = clock.now()
     time.sleep(0.002)
     assert client.post("/v1/watchlist/WL-1/expire", headers=admin).status_code == 200
     assert client.post("/v1/watchlist/WL-1/expire", headers=admin).status_code == 404
     with database.read() as session:
         then = watchlist_frame_at(session, before_expiry)
-        now = watchlist_frame_at(session, datetime.now(timezone.utc))
+        now = watchlist_frame_at(session, clock.now())
     assert then.schema == ALERTS.schema == now.schema
     assert then["alert_id"].to_list() == ["WL-1"] and now.is_empty()
     assert then["valid_to"][0] == datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -1,8 +1,11 @@
-"""The append-only, hash-chained audit trail.
+"""The append-only, keyed hash chain of the audit trail.
 
 Each row stores ``prev_hash`` (the previous row's ``hash``; 64 zeros for the
-first row) and ``hash = sha256(prev_hash + canonical_json(fields))`` where
-``fields`` are every other column of the row, ``seq`` included. Rows are only
+first row) and ``hash = HMAC-SHA256(key, prev_hash + canonical_json(fields))``
+where ``fields`` are every other column of the row, ``seq`` included, and
+``key`` is the store's audit key, kept in a file outside the database
+(:mod:`serve.audit_key`; sessions carry it as ``session.info["audit_key"]``):
+whoever rewrites rows cannot recompute the chain. Rows are only
 ever inserted by :func:`record_event` (or :func:`record_events`, several in
 order) inside a write unit of work (:meth:`serve.db.Database.write`), which
 holds the store's write lock, so two writers never read the same chain head
@@ -18,6 +21,7 @@ hash (``targeting audit verify`` prints it).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -60,15 +64,28 @@ def event_fields(row: AuditEvent) -> dict[str, Any]:
     return values
 
 
-def chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    """``sha256(prev_hash + canonical_json(fields))`` as hex.
+def chain_hash(prev_hash: str, fields: dict[str, Any], key: bytes) -> str:
+    """``HMAC-SHA256(key, prev_hash + canonical_json(fields))`` as hex.
 
     Examples
     --------
-    >>> len(chain_hash(GENESIS_HASH, {"seq": 1}))
+    >>> len(chain_hash(GENESIS_HASH, {"seq": 1}, b"k" * 32))
     64
     """
-    return hashlib.sha256((prev_hash + canonical_json(fields)).encode()).hexdigest()
+    return hmac.new(key, (prev_hash + canonical_json(fields)).encode(), hashlib.sha256).hexdigest()
+
+
+def session_audit_key(session: Session) -> bytes:
+    """The audit key of the store ``session`` belongs to (:class:`serve.audit_key.AuditKeyError` when unavailable)."""
+    holder = session.info.get("audit_key")
+    if holder is None:
+        raise RuntimeError("this session has no audit key (open the store with serve.db.Database)")
+    return holder.key()
+
+
+def event_hash_is_valid(row: AuditEvent, key: bytes) -> bool:
+    """Whether ``row.hash`` is the keyed hash of its fields after ``row.prev_hash`` (the row alone, not its links)."""
+    return hmac.compare_digest(row.hash, chain_hash(row.prev_hash, event_fields(row), key))
 
 
 def _truncate(value: str | None, limit: int) -> str | None:
@@ -127,6 +144,7 @@ def record_event(
     row = _event_row(
         seq,
         prev_hash,
+        session_audit_key(session),
         action=action,
         actor=actor,
         role=role,
@@ -153,9 +171,10 @@ def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
     for each item in turn.
     """
     seq, prev_hash = _chain_head(session)
+    key = session_audit_key(session)
     rows = []
     for fields in events:
-        row = _event_row(seq, prev_hash, **fields)
+        row = _event_row(seq, prev_hash, key, **fields)
         rows.append(row)
         seq, prev_hash = seq + 1, row.hash
     session.add_all(rows)
@@ -172,6 +191,7 @@ def _chain_head(session: Session) -> tuple[int, str]:
 def _event_row(
     seq: int,
     prev_hash: str,
+    key: bytes,
     *,
     action: str,
     actor: str | None = None,
@@ -205,7 +225,7 @@ def _event_row(
         hash="",
     )
     row.occurred_at = row.occurred_at.astimezone(timezone.utc)
-    row.hash = chain_hash(prev_hash, event_fields(row))
+    row.hash = chain_hash(prev_hash, event_fields(row), key)
     return row
 
 
@@ -305,6 +325,7 @@ def verify_chain(session: Session, *, batch_size: int = 1000) -> VerifyResult:
 
     Reads the table in ``seq`` order in batches (memory stays bounded).
     """
+    key = session_audit_key(session)
     prev_hash = GENESIS_HASH
     expected_seq = 1
     checked = 0
@@ -316,7 +337,7 @@ def verify_chain(session: Session, *, batch_size: int = 1000) -> VerifyResult:
         if not rows:
             return VerifyResult(ok=True, rows_checked=checked, head_hash=prev_hash)
         for row in rows:
-            problem = _row_problem(row, prev_hash, expected_seq)
+            problem = _row_problem(row, prev_hash, expected_seq, key)
             if problem is not None:
                 return VerifyResult(
                     ok=False, rows_checked=checked, head_hash=prev_hash, first_bad_seq=row.seq, problem=problem
@@ -328,11 +349,11 @@ def verify_chain(session: Session, *, batch_size: int = 1000) -> VerifyResult:
         session.expunge_all()
 
 
-def _row_problem(row: AuditEvent, prev_hash: str, expected_seq: int) -> str | None:
+def _row_problem(row: AuditEvent, prev_hash: str, expected_seq: int, key: bytes) -> str | None:
     if row.seq != expected_seq:
         return f"row {row.seq} follows row {expected_seq - 1}: rows are missing"
     if row.prev_hash != prev_hash:
         return f"row {row.seq} does not link to the previous row's hash"
-    if row.hash != chain_hash(prev_hash, event_fields(row)):
+    if not event_hash_is_valid(row, key):
         return f"row {row.seq} was modified after it was written (hash mismatch)"
     return None

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from features import clock
+from serve.audit_key import AuditKeyFile, default_key_path
 
 WRITE_LOCK_KEY = 0x43435054  # "CCPT": PostgreSQL advisory lock id of the store's write lock
 _READ_ONLY_OPTION = "ccp_read_only"
@@ -123,19 +124,26 @@ class Database:
     ----------
     engine
         An engine made by :func:`make_engine`.
+    audit_key
+        The file of the key of the audit chain (read when first needed); every
+        session carries it as ``session.info["audit_key"]``. Default: the
+        :func:`serve.audit_key.default_key_path` of the engine's URL.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, audit_key: AuditKeyFile | None = None) -> None:
         self.engine = engine
-        self._write_sessions = sessionmaker(engine, expire_on_commit=False)
+        self.audit_key = audit_key or AuditKeyFile(default_key_path(engine.url.render_as_string(hide_password=False)))
+        info = {"audit_key": self.audit_key}
+        self._write_sessions = sessionmaker(engine, expire_on_commit=False, info=info)
         self._read_sessions = sessionmaker(
-            engine.execution_options(**{_READ_ONLY_OPTION: True}), expire_on_commit=False
+            engine.execution_options(**{_READ_ONLY_OPTION: True}), expire_on_commit=False, info=info
         )
 
     @classmethod
-    def from_url(cls, database_url: str, *, busy_timeout_ms: int = 5000) -> Database:
-        """Open the store at ``database_url`` (no migration is run)."""
-        return cls(make_engine(database_url, busy_timeout_ms=busy_timeout_ms))
+    def from_url(cls, database_url: str, *, busy_timeout_ms: int = 5000, audit_key_file: Path | None = None) -> Database:
+        """Open the store at ``database_url`` (no migration is run); ``audit_key_file`` as in the class."""
+        key = AuditKeyFile(audit_key_file or default_key_path(database_url))
+        return cls(make_engine(database_url, busy_timeout_ms=busy_timeout_ms), audit_key=key)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -80,6 +80,8 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(HASH_LEN))
     hash: Mapped[str] = mapped_column(String(HASH_LEN), unique=True)
 
+    __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id"),)
+
 
 class RuleSetVersion(Base):
     """An immutable numbered snapshot of the active rule profiles."""
@@ -139,7 +141,12 @@ class StoredList(Base):
     """A served inspection list: its full record as canonical JSON, and what it was built from."""
 
     __tablename__ = "inspection_lists"
-    __table_args__ = (Index("ix_inspection_lists_port_date", "port", "list_date"),)
+    __table_args__ = (
+        Index("ix_inspection_lists_port_date", "port", "list_date"),
+        Index("ix_inspection_lists_current", "port", "list_date", "direction"),
+        Index("uq_inspection_lists_supersedes", "supersedes", unique=True),
+        Index("uq_inspection_lists_idempotency", "created_by", "idempotency_key", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     port: Mapped[str] = mapped_column(String(LOCODE_LEN))
@@ -154,6 +161,12 @@ class StoredList(Base):
     mandatory_exceeds_capacity: Mapped[bool] = mapped_column(Boolean)
     item_count: Mapped[int] = mapped_column(Integer)
     record_json: Mapped[str] = mapped_column(Text)
+    direction: Mapped[str] = mapped_column(String(16), server_default="IMPORT")
+    supersedes: Mapped[str | None] = mapped_column(String(ID_LEN))
+    """The list this one replaced as the current list of its port, date and direction."""
+    supersede_reason: Mapped[str | None] = mapped_column(String(300))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    request_sha256: Mapped[str | None] = mapped_column(String(HASH_LEN))
 
 
 class ListAmendment(Base):
@@ -188,7 +201,7 @@ class OutcomeRow(Base):
     __tablename__ = "outcomes"
     __table_args__ = (
         UniqueConstraint("api_key_id", "idempotency_key", name="uq_outcomes_idempotency"),
-        UniqueConstraint("manifest_id", "exam_type", "inspected_at", name="uq_outcomes_natural_key"),
+        UniqueConstraint("port", "manifest_id", "exam_type", "inspected_at", name="uq_outcomes_natural_key"),
         Index("ix_outcomes_port_inspected_at", "port", "inspected_at"),
     )
 

@@ -52,6 +52,7 @@ from serve.store.lists import (
     store_list,
 )
 from serve.store.amendments import AmendmentRefusedError, AmendmentRequest, amend_list, amendments_of
+from serve.seals import list_seal_problem, record_digest, seal_detail
 from serve.tables import ListAmendment, StoredList
 from serve.store.rulesets import current_ruleset
 from serve.store.watchlist import watchlist_frame_at
@@ -179,6 +180,7 @@ def create_list(
                 "items": row.item_count,
                 "ruleset_version": row.ruleset_version,
                 "mandatory_exceeds_capacity": row.mandatory_exceeds_capacity,
+                **seal_detail(row),
             },
         )
     kind = _body_kind(include)
@@ -198,7 +200,10 @@ def _fetch(
     """Find a list the caller may see, verify it and audit the fetch; 404 (audited) otherwise.
 
     Returns ``(None, None, body)`` when ``cached(list_id)`` has a body built
-    earlier from this list's verified record (the store is not read).
+    earlier from this list's verified record and the stored row still has the
+    digest of that record (one read of the row's metadata; the record text is
+    not read). Every fetch thus checks the list, metadata included, against
+    the seal of its creation audit event (:mod:`serve.seals`).
     Otherwise returns the row, the record when it had to be parsed to be
     verified (its stored text is not verbatim canonical JSON, see
     :func:`~serve.store.lists.record_is_verbatim`; ``None`` otherwise: callers
@@ -216,15 +221,17 @@ def _fetch(
     corrupt: StoredListCorruptError | None = None
     row = record = None
     hit = cached(object_id)
-    if hit is not None:
-        port, model_version = hit.port, hit.model_version
-    else:
-        with database.read() as session:
-            row = get_list(session, object_id, with_record=False)
+    with database.read() as session:
+        row = get_list(session, object_id, with_record=False)
+        if hit is not None:
+            port, model_version = hit.port, hit.model_version
+            if caller.can_access_port(port) and (row is None or record_digest(row) != hit.seal):
+                corrupt = StoredListCorruptError(f"stored list {object_id} no longer matches the record its creation audited")
+        else:
             port, model_version = (row.port, row.model_version) if row is not None else (None, None)
-            if row is not None and caller.can_access_port(row.port) and not record_is_verbatim(row):
+            if row is not None and caller.can_access_port(row.port):
                 try:
-                    record = load_record(row)
+                    record = verified_record(session, row)
                 except StoredListCorruptError as exc:
                     corrupt = exc
     visible = port is not None and caller.can_access_port(port)
@@ -244,6 +251,20 @@ def _fetch(
     if not visible:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
     return row, record, hit.body if hit is not None else None
+
+
+def verified_record(session, row: StoredList) -> InspectionList | None:  # noqa: ANN001 - Session
+    """Check ``row`` against its creation seal and its content hash; the parsed record when it had to be parsed.
+
+    Raises
+    ------
+    StoredListCorruptError
+        When the metadata or the record differs from what its creation audited.
+    """
+    problem = list_seal_problem(session, row)
+    if problem is not None:
+        raise StoredListCorruptError(problem)
+    return None if record_is_verbatim(row) else load_record(row)
 
 
 def _cached_body(bodies: ListBodiesDep, kind: str) -> Callable[[str], ServedBody | None]:
@@ -333,7 +354,7 @@ def amend_inspection_list(list_id: ListIdPath, body: AmendmentCreate, caller: Li
         visible = row is not None and caller.can_access_port(row.port)
         if visible:
             try:
-                record = load_record(row)
+                record = verified_record(session, row) or load_record(row)
             except StoredListCorruptError as exc:
                 corrupt = exc
     if not visible:
@@ -348,7 +369,7 @@ def amend_inspection_list(list_id: ListIdPath, body: AmendmentCreate, caller: Li
             amendment = amend_list(session, row.id, record, request, actor=caller.key_id)
             caller.audit(
                 session, **audit, model_version=row.model_version, status_code=201,
-                detail={"amendment": amendment.action, "manifest_id": amendment.manifest_id, "reason": amendment.reason},
+                detail={"amendment": amendment.action, "manifest_id": amendment.manifest_id, "reason": amendment.reason, **seal_detail(amendment)},
             )
             return amendment_public(amendment)
     except AmendmentRefusedError as exc:

@@ -25,6 +25,7 @@ from serve.store.rulesets import (
     list_rule_rows,
     list_versions,
 )
+from serve.seals import seal_detail
 from serve.tables import RuleProfileRow, RuleSetVersion
 
 router = APIRouter(prefix="/v1", tags=["rules"])
@@ -99,7 +100,7 @@ def create_rule(body: RuleCreate, caller: RuleWriter, database: DatabaseDep) -> 
             port=profile.port,
             result="ok" if conflict is None else "conflict",
             status_code=201 if conflict is None else 409,
-            detail=None if conflict else {"ruleset_version": version.version, "ruleset_hash": version.ruleset_hash},
+            detail=None if conflict else {"ruleset_version": version.version, "ruleset_hash": version.ruleset_hash, **seal_detail(row, version)},
         )
         change = None if conflict else RuleChange(rule=rule_public(row), ruleset_version=version_public(version))
     if change is None:
@@ -115,6 +116,7 @@ def expire_rule_profile(code: RuleCodePath, caller: RuleWriter, database: Databa
         try:
             row, version = expire_rule(session, code, actor=caller.key_id)
             change = RuleChange(rule=rule_public(row), ruleset_version=version_public(version))
+            seals = seal_detail(row, version)
         except RuleNotFoundError:
             pass
         caller.audit(
@@ -126,7 +128,7 @@ def expire_rule_profile(code: RuleCodePath, caller: RuleWriter, database: Databa
             status_code=200 if change else 404,
             detail=None
             if change is None
-            else {"ruleset_version": change.ruleset_version.version, "ruleset_hash": change.ruleset_version.ruleset_hash},
+            else {"ruleset_version": change.ruleset_version.version, "ruleset_hash": change.ruleset_version.ruleset_hash, **seals},
         )
     if change is None:
         raise HTTPException(status_code=404, detail="no active rule profile with this code")

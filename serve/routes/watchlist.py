@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from serve.deps import DatabaseDep, PageDep, WatchlistReader, WatchlistWriter
 from serve.schemas.common import PageInfo
+from serve.seals import seal_detail
 from serve.schemas.watchlist import AlertId, WatchlistEntryCreate, WatchlistEntryPublic, WatchlistPage
 from serve.store.watchlist import (
     NewEntry,
@@ -78,7 +79,7 @@ def create_watchlist_entry(body: WatchlistEntryCreate, caller: WatchlistWriter, 
             object_id=body.alert_id if public is None else public.alert_id,
             result="ok" if error is None else "conflict" if error[0] == 409 else "invalid",
             status_code=201 if error is None else error[0],
-            detail=None if public is None else {"kind": public.kind, "severity": public.severity},
+            detail=None if public is None else {"kind": public.kind, "severity": public.severity, **seal_detail(row)},
         )
     if error is not None:
         raise HTTPException(status_code=error[0], detail=error[1])
@@ -102,6 +103,7 @@ def expire_watchlist_entry(
             object_id=alert_id,
             result="ok" if row is not None else "not_found",
             status_code=200 if row is not None else 404,
+            detail=None if row is None else seal_detail(row),
         )
         public = None if row is None else entry_public(row)
     if public is None:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt, StrictStr, StringConstraints, model_validator
 
-from serve.schemas.common import InputModel, OutputModel, PageInfo, Reference
+from serve.schemas.common import InputModel, OutputModel, PageInfo, Reference, SafeText
 
 MAX_CAPACITY = 5000
 MAX_EXPLORATION_SHARE = 0.5
@@ -136,7 +136,7 @@ class AmendmentCreate(InputModel):
 
     action: Literal["ADD", "REMOVE"]
     manifest_id: Reference
-    reason: Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=3, max_length=200)]
+    reason: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=3, max_length=200)]
     exam_type: Literal["NII", "PHYSICAL"] | None = None
 
 

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, Field, StrictStr, field_validator, model_val
 
 from features.data.contracts import EXAM_TYPES, RESULTS, SEAL_STATUSES, SEIZURE_CATEGORIES, SELECTION_SOURCES
 from serve.db import utcnow
-from serve.schemas.common import ContainerNumber, InputModel, Locode, OutputModel, Reference
+from serve.schemas.common import ContainerNumber, InputModel, Locode, OutputModel, Reference, SafeText
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST_INSPECTION = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -39,7 +39,7 @@ class OutcomeCreate(InputModel):
     result: Result
     seizure_category: SeizureCategory | None = None
     quantity_kg: float | None = Field(default=None, ge=0, le=MAX_QUANTITY_KG, allow_inf_nan=False, strict=True)
-    concealment_method: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    concealment_method: SafeText | None = Field(default=None, min_length=1, max_length=200)
     seal_status: SealStatus
     examiner: Reference
     selection_source: SelectionSource
@@ -107,3 +107,4 @@ class HitRateReport(OutputModel):
     inspections: int
     seizures: int
     sources: list[SourceHitRate]
+    ignored_outcomes: int = Field(ge=0, description="Recorded outcomes left out because they do not match their manifest")

@@ -8,15 +8,15 @@ from typing import Literal
 from pydantic import AwareDatetime, Field, StrictStr, ValidationError, field_validator, model_validator
 
 from features.rules.language import MAX_EXPRESSION_LENGTH, RuleProfile, validate_expression
-from serve.schemas.common import InputModel, Locode, OutputModel
+from serve.schemas.common import InputModel, Locode, OutputModel, SafeText
 
 
 class RuleCreate(InputModel):
     """A new rule profile (see :class:`features.rules.language.RuleProfile`); the expression must compile."""
 
     code: StrictStr = Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9_-]+$")
-    reason: StrictStr = Field(min_length=1, max_length=300)
-    expression: StrictStr = Field(min_length=1, max_length=MAX_EXPRESSION_LENGTH)
+    reason: SafeText = Field(min_length=1, max_length=300)
+    expression: SafeText = Field(min_length=1, max_length=MAX_EXPRESSION_LENGTH)
     valid_from: AwareDatetime
     valid_to: AwareDatetime | None = None
     level: Literal["NATIONAL", "PORT"] = "NATIONAL"

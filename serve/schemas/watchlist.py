@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, StrictInt, StrictStr, StringConstraints, model_validator
 
 from features.data.contracts import ALERT_KINDS
-from serve.schemas.common import InputModel, OutputModel, PageInfo, ShortText
+from serve.schemas.common import InputModel, OutputModel, PageInfo, SafeText, ShortText
 
 AlertId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 
@@ -18,8 +18,8 @@ class WatchlistEntryCreate(InputModel):
 
     alert_id: AlertId | None = None
     kind: Literal[ALERT_KINDS]
-    value: StrictStr = Field(min_length=1, max_length=200)
-    reason: StrictStr = Field(min_length=1, max_length=500)
+    value: SafeText = Field(min_length=1, max_length=200)
+    reason: SafeText = Field(min_length=1, max_length=500)
     issuing_unit: ShortText = Field(max_length=100)
     severity: StrictInt = Field(ge=1, le=5)
     valid_from: AwareDatetime

@@ -1,4 +1,10 @@
-"""API keys in the store: create (the plain key is returned once), authenticate, list, revoke; a short-lived cache of verified keys."""
+"""API keys in the store: create (the plain key is returned once), authenticate, list, revoke; a short-lived cache of verified keys.
+
+Creating and revoking a key records its audit event (``key.create``,
+``key.revoke``) in the same unit of work, sealing the key's role, ports and
+revocation (:mod:`serve.seals`): a key turned admin in the database is named
+by ``targeting audit verify``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from serve.audit import record_event
 from serve.db import utcnow
+from serve.seals import seal_detail
 from serve.security import Principal, Role, generate_key, hash_key, key_matches, parse_key_id, validate_role_ports
 from serve.tables import ApiKey
 from serve.validators import normalize_locode
@@ -35,9 +43,10 @@ def create_key(
     ports: tuple[str, ...] = (),
     label: str | None = None,
     created_by: str,
+    actor_role: str | None = None,
     at: datetime | None = None,
 ) -> CreatedKey:
-    """Create a key for ``role`` (officers: at least one port); only its sha256 is stored.
+    """Create a key for ``role`` (officers: at least one port); only its sha256 is stored; audited as ``created_by``.
 
     Raises
     ------
@@ -50,19 +59,22 @@ def create_key(
     if label is not None and len(label) > 200:
         raise ValueError("label is longer than 200 characters")
     key_id, key = generate_key()
-    session.add(
-        ApiKey(
-            id=key_id,
-            key_hash=hash_key(key),
-            role=role.value,
-            ports=list(ports),
-            label=label,
-            created_at=at or utcnow(),
-            created_by=created_by,
-            revoked_at=None,
-        )
+    row = ApiKey(
+        id=key_id,
+        key_hash=hash_key(key),
+        role=role.value,
+        ports=list(ports),
+        label=label,
+        created_at=at or utcnow(),
+        created_by=created_by,
+        revoked_at=None,
     )
+    session.add(row)
     session.flush()
+    record_event(
+        session, action="key.create", actor=created_by, role=actor_role, object_type="api_key", object_id=key_id,
+        detail={"role": role.value, "ports": list(ports), "label": label, **seal_detail(row)},
+    )
     return CreatedKey(key_id=key_id, key=key, role=role, ports=ports, label=label)
 
 
@@ -82,13 +94,18 @@ def list_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
 
 
-def revoke_key(session: Session, key_id: str, *, at: datetime | None = None) -> bool:
-    """Revoke ``key_id``; ``False`` when there is no such active key."""
+def revoke_key(
+    session: Session, key_id: str, *, actor: str = "system", actor_role: str | None = None, at: datetime | None = None
+) -> bool:
+    """Revoke ``key_id`` (audited as ``actor``, sealing the revocation); ``False`` when there is no such active key."""
     row = session.get(ApiKey, key_id)
     if row is None or row.revoked_at is not None:
         return False
     row.revoked_at = at or utcnow()
     session.flush()
+    record_event(
+        session, action="key.revoke", actor=actor, role=actor_role, object_type="api_key", object_id=key_id, detail=seal_detail(row)
+    )
     return True
 
 

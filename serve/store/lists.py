@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from serve.db import utcnow
+from serve.seals import record_digest
 from serve.tables import AuditEvent, StoredList
 from targeting.lists import InspectionList, canonical_json, list_from_dict, list_to_dict
 
@@ -36,7 +37,8 @@ CSV_COLUMNS = (
     "reasons",
 )
 REASON_SEPARATOR = " | "
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+"""OWASP CSV injection: cells starting with these are prefixed with ``'`` (full-width forms included)."""
 
 
 class StoredListCorruptError(RuntimeError):
@@ -181,6 +183,8 @@ class ServedBody:
     model_version: str
     content_sha256: str
     body: bytes
+    seal: str = ""
+    """:func:`serve.seals.record_digest` of the verified row the body was built from."""
 
 
 class ServedListCache:
@@ -218,7 +222,7 @@ class ServedListCache:
         """Keep ``body``, built from ``row``'s verified record (unless it alone exceeds ``max_bytes``)."""
         if len(body) > self.max_bytes:
             return
-        served = ServedBody(row.id, row.port, row.model_version, row.content_sha256, body)
+        served = ServedBody(row.id, row.port, row.model_version, row.content_sha256, body, record_digest(row))
         key = (kind, row.id)
         with self._lock:
             previous = self._bodies.pop(key, None)
@@ -249,7 +253,7 @@ def lists_for_port(
 
 
 def csv_safe(value: str) -> str:
-    """Neutralise spreadsheet formulas: prefix a quote to text starting with ``= + - @`` or a control character.
+    """Neutralise spreadsheet formulas (OWASP): prefix ``'`` to text starting with ``= + - @``, TAB, CR or LF.
 
     Examples
     --------
@@ -274,7 +278,7 @@ def items_csv(record: InspectionList) -> str:
                 item.source,
                 item.exam_type or "",
                 repr(float(item.selection_probability)),
-                csv_safe(REASON_SEPARATOR.join(item.reasons)),
+                csv_safe(REASON_SEPARATOR.join(csv_safe(reason) for reason in item.reasons)),
             ]
         )
     return buffer.getvalue()

@@ -43,10 +43,15 @@ def find_by_idempotency_key(session: Session, api_key_id: str, idempotency_key: 
     )
 
 
-def find_by_natural_key(session: Session, manifest_id: str, exam_type: str, inspected_at: datetime) -> OutcomeRow | None:
-    """The outcome with this contract key (manifest, exam type, inspection time), ``None`` when none."""
+def find_by_natural_key(session: Session, port: str, manifest_id: str, exam_type: str, inspected_at: datetime) -> OutcomeRow | None:
+    """``port``'s outcome with this contract key (manifest, exam type, inspection time), ``None`` when none.
+
+    Scoped to the port: another port's record of the same exam is neither
+    revealed nor blocking.
+    """
     return session.scalar(
         select(OutcomeRow).where(
+            OutcomeRow.port == port,
             OutcomeRow.manifest_id == manifest_id,
             OutcomeRow.exam_type == exam_type,
             OutcomeRow.inspected_at == inspected_at,

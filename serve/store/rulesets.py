@@ -133,6 +133,11 @@ def ensure_seeded(session: Session, *, actor: str = "system", at: datetime | Non
     return version
 
 
+def seeded_profiles(session: Session, version: RuleSetVersion) -> list[RuleProfileRow]:
+    """The profile rows created with ``version`` (ordered by id)."""
+    return list(session.scalars(select(RuleProfileRow).where(RuleProfileRow.created_in_version == version.version).order_by(RuleProfileRow.id)))
+
+
 def add_rule(
     session: Session, profile: RuleProfile, *, actor: str, at: datetime | None = None
 ) -> tuple[RuleProfileRow, RuleSetVersion]:

@@ -24,8 +24,9 @@ from serve.settings import Settings
 from serve.store.keys import create_key
 
 # The test modules import plain helpers from serve_helpers.py (pytest runs with --import-mode=importlib).
-if str(Path(__file__).parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).parent))
+for _helpers in (Path(__file__).parent, Path(__file__).parent.parent / "features"):  # serve_helpers, ingest_samples
+    if str(_helpers) not in sys.path:
+        sys.path.insert(0, str(_helpers))
 
 KeyMaker = Callable[..., dict[str, str]]
 
@@ -45,10 +46,34 @@ def fixed_today() -> Iterator[AnchoredClock]:
         yield anchored
 
 
+def build_service_lake(root: Path) -> Path:
+    """A lake holding :func:`serve_helpers.service_lake_manifests` (what the service tests' outcomes name)."""
+    import polars as pl
+
+    from features.data.ingest import ingest
+    from features.data.lake import Lake
+    from serve_helpers import service_lake_manifests
+
+    rows = service_lake_manifests()
+    source = root / "manifests.csv"
+    pl.DataFrame(rows, schema={name: pl.String for name in rows[0]}).write_csv(source)
+    summary = ingest(Lake(root / "lake"), "manifests", [source], now=TESTS_NOW)
+    assert summary.accepted == len(rows), summary
+    return root / "lake"
+
+
+@pytest.fixture(scope="session")
+def service_lake_dir(tmp_path_factory) -> Path:
+    """The session's lake of pool manifests (read-only)."""
+    return build_service_lake(tmp_path_factory.mktemp("service-lake"))
+
+
 @pytest.fixture
-def settings(tmp_path, monkeypatch) -> Settings:
+def settings(tmp_path, monkeypatch, service_lake_dir) -> Settings:
     monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", raising=False)
-    return Settings(database_url=f"sqlite:///{tmp_path / 'ccp.db'}", max_body_bytes=4096)
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'ccp.db'}", max_body_bytes=4096, lake_dir=service_lake_dir, auth_failure_flush_seconds=0
+    )
 
 
 @pytest.fixture

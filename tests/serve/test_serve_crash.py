@@ -31,9 +31,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(url: str, cwd: Path) -> tuple[subprocess.Popen, str]:
+def _start(url: str, cwd: Path, lake_dir: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    env = {**os.environ, **clock_env(), "CCP_DATABASE_URL": url, "CCP_MAX_BODY_BYTES": "4096"}
+    env = {**os.environ, **clock_env(), "CCP_DATABASE_URL": url, "CCP_MAX_BODY_BYTES": "4096", "CCP_LAKE_DIR": str(lake_dir)}
     env.pop("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "serve.app:app_from_env", "--host", "127.0.0.1", "--port", str(port),
@@ -60,14 +60,14 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=10)
 
 
-def test_acknowledged_outcomes_survive_kill_9(tmp_path):
+def test_acknowledged_outcomes_survive_kill_9(tmp_path, service_lake_dir):
     url = f"sqlite:///{tmp_path / 'ccp.db'}"
     database = open_store(Settings(database_url=url))
     with database.write() as session:
         key = create_key(session, role=Role.OFFICER, ports=(PORT,), created_by="test").key
     auth = {"Authorization": f"Bearer {key}"}
 
-    server, base = _start(url, tmp_path)
+    server, base = _start(url, tmp_path, service_lake_dir)
     acknowledged: dict[str, tuple[dict, bytes]] = {}
     lock = threading.Lock()
     stop = threading.Event()
@@ -78,7 +78,7 @@ def test_acknowledged_outcomes_survive_kill_9(tmp_path):
             while not stop.is_set():
                 i += 1
                 idem_key = f"w{worker}-{i}"
-                body = outcome_body(manifest_id=f"M-{idem_key}")
+                body = outcome_body()
                 try:
                     response = http.post("/v1/inspection-outcomes", json=body, headers={**auth, "Idempotency-Key": idem_key})
                 except httpx.TransportError:
@@ -103,7 +103,7 @@ def test_acknowledged_outcomes_survive_kill_9(tmp_path):
         _stop(server)
     assert len(acknowledged) >= 100
 
-    server, base = _start(url, tmp_path)
+    server, base = _start(url, tmp_path, service_lake_dir)
     try:
         frame = export_outcomes(database)
         manifests = frame["manifest_id"].to_list()

@@ -17,10 +17,12 @@ import time
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from features.data.lake import Lake
 from serve.app import open_store
 from serve.audit import verify_chain
 from serve.security import Role
@@ -31,7 +33,7 @@ from serve.store.outcomes import export_outcomes
 from serve.store.rulesets import ruleset_snapshot
 from serve.store.watchlist import watchlist_frame_at
 from serve.tables import AuditEvent, StoredList
-from serve_helpers import PORT, clock_env, outcome_body
+from serve_helpers import PORT, TODAY, clock_env, outcome_body
 from targeting.cli import _register, app as cli_app
 from targeting.lake_engine import engine_from_settings
 
@@ -94,7 +96,9 @@ def test_acknowledged_outcomes_and_lists_survive_kill_9_of_the_engine_server(e2e
         key = create_key(session, role=Role.OFFICER, ports=(PORT,), created_by="test").key
     auth = {"Authorization": f"Bearer {key}"}
     env = _env(e2e_world, url)
-    list_date = time.strftime("%Y-%m-%d", time.gmtime())
+    list_date = TODAY.isoformat()  # the tests' "today" (the server's clock starts at it through CCP_CLOCK_AT)
+    due = Lake(e2e_world.lake_dir).scan("manifests").filter(pl.col("port_of_discharge") == PORT)
+    manifests = iter(due.select("manifest_id", "container_number").collect().iter_rows())
 
     server, base = _start(env, tmp_path)
     lists: dict[str, dict] = {}
@@ -112,7 +116,9 @@ def test_acknowledged_outcomes_and_lists_survive_kill_9_of_the_engine_server(e2e
             while not stop.is_set():
                 i += 1
                 idem_key = f"w{worker}-{i}"
-                body = outcome_body(manifest_id=f"M-{idem_key}")
+                with lock:
+                    manifest_id, container = next(manifests)
+                body = outcome_body(manifest_id=manifest_id, container_number=container)
                 try:
                     response = client.post("/v1/inspection-outcomes", json=body, headers={"Idempotency-Key": idem_key})
                 except httpx.TransportError:

@@ -13,8 +13,8 @@ from serve_helpers import PORT, idem, outcome_body
 
 
 @pytest.fixture
-def impatient(tmp_path):
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'ccp.db'}", sqlite_busy_timeout_ms=100)
+def impatient(tmp_path, service_lake_dir):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'ccp.db'}", sqlite_busy_timeout_ms=100, lake_dir=service_lake_dir)
     return settings, create_app(settings)
 
 

@@ -110,9 +110,10 @@ def test_migrations_build_the_orm_schema_and_are_idempotent(pg_url):
         database.dispose()
 
 
-def test_audit_trail_is_append_only_and_chained_under_concurrent_writers(pg_url):
+def test_audit_trail_is_append_only_and_chained_under_concurrent_writers(pg_url, tmp_path):
     upgrade_to_head(pg_url)
-    database = Database.from_url(pg_url)
+    database = Database.from_url(pg_url, audit_key_file=tmp_path / "audit.key")
+    database.audit_key.ensure(chain_has_rows=False)
     try:
         def write(n: int) -> None:
             with database.write() as session:
@@ -131,9 +132,9 @@ def test_audit_trail_is_append_only_and_chained_under_concurrent_writers(pg_url)
         database.dispose()
 
 
-def test_service_on_postgresql_serves_lists_outcomes_and_amendments(pg_url, monkeypatch):
+def test_service_on_postgresql_serves_lists_outcomes_and_amendments(pg_url, monkeypatch, tmp_path, service_lake_dir):
     monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", raising=False)
-    app = create_app(Settings(database_url=pg_url))
+    app = create_app(Settings(database_url=pg_url, audit_key_file=tmp_path / "audit.key", lake_dir=service_lake_dir))
     database = app.state.database
     with database.write() as session:
         officer = {"Authorization": f"Bearer {create_key(session, role=Role.OFFICER, ports=(PORT,), created_by='test').key}"}
@@ -146,7 +147,7 @@ def test_service_on_postgresql_serves_lists_outcomes_and_amendments(pg_url, monk
             amendment = {"action": "ADD", "manifest_id": "M-4", "reason": "Seal mismatch seen at the gate"}
             assert client.post(f"/v1/inspection-lists/{list_id}/amendments", json=amendment, headers=officer).status_code == 201
             assert client.post(f"/v1/inspection-lists/{list_id}/amendments", json=amendment, headers=officer).status_code == 409
-            outcome, key = outcome_body(selection_source="OFFICER", manifest_id="M-4"), idem()
+            outcome, key = outcome_body(selection_source="OFFICER"), idem()
             first = client.post("/v1/inspection-outcomes", json=outcome, headers={**officer, **key})
             again = client.post("/v1/inspection-outcomes", json=outcome, headers={**officer, **key})
             assert first.status_code == 201 and (again.status_code, again.content) == (201, first.content)

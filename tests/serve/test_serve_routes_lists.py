@@ -51,7 +51,7 @@ def test_deferred_candidates_are_embedded_on_request_and_paged(client, database,
     assert all(p["list_id"] == list_id for p in pages)
     assert client.get(f"/v1/inspection-lists/{list_id}", params={"include": "everything"}, headers=headers).status_code == 422
     with database.read() as session:
-        actions = session.scalars(select(AuditEvent.action).where(AuditEvent.object_id == list_id)).all()
+        actions = session.scalars(select(AuditEvent.action).where(AuditEvent.object_id == list_id, AuditEvent.action != "list.create")).all()
     assert sorted(actions) == ["list.fetch"] * 2 + ["list.fetch_deferred"] * 4
 
 
@@ -75,7 +75,7 @@ def test_csv_export_lists_items_with_reasons(client, database, make_key):
     assert list(rows[0]) == [
         "rank", "container_number", "manifest_id", "score", "source", "exam_type", "selection_probability", "reasons"
     ]
-    assert rows[0]["reasons"] == "Watchlist: consignee alert | =cmd|x"
+    assert rows[0]["reasons"] == "Watchlist: consignee alert | '=cmd|x"  # every reason neutralised, not only the first
     assert rows[1] == {
         "rank": "2", "container_number": "TEXU3070079", "manifest_id": "M-2", "score": "0.81", "source": "RULE",
         "exam_type": "NII", "selection_probability": "1.0", "reasons": "Reefer with bananas from EC",
@@ -134,7 +134,7 @@ def test_list_fetches_are_audited(client, database, make_key):
     client.get(f"/v1/inspection-lists/{list_id}", headers=make_key("officer", PORT))
     client.get(f"/v1/inspection-lists/{list_id}", headers=make_key("officer", OTHER_PORT))
     with database.read() as session:
-        events = session.scalars(select(AuditEvent).where(AuditEvent.object_id == list_id)).all()
+        events = session.scalars(select(AuditEvent).where(AuditEvent.object_id == list_id, AuditEvent.action != "list.create")).all()
     assert [(e.action, e.result, e.status_code, e.port) for e in events] == [
         ("list.fetch", "ok", 200, PORT),
         ("list.fetch", "not_found", 404, PORT),
@@ -182,7 +182,7 @@ def test_tampered_list_record_fails_integrity_with_a_generic_500(client, databas
     with database.read() as session:
         row = session.get(StoredList, list_id)
         assert row is not None
-        event = session.scalars(select(AuditEvent).where(AuditEvent.object_id == list_id)).one()
+        event = session.scalars(select(AuditEvent).where(AuditEvent.object_id == list_id, AuditEvent.action == "list.fetch")).one()
     assert (event.result, event.status_code) == ("error", 500)
     with pytest.raises(StoredListCorruptError, match="does not match its content hash"):
         load_record(row)
@@ -241,3 +241,65 @@ def test_amendments_the_list_rules_out_are_refused_and_audited(client, database,
     other = make_key("officer", OTHER_PORT)
     denied = _amend(client, list_id, other, action="ADD", manifest_id="M-4")
     assert denied.status_code == 404 and denied.json() == {"detail": "inspection list not found"}
+
+
+# --------------------------------------------------------------------------- fetches check the creation seal
+
+
+def _forge_record(database, list_id: str) -> None:
+    """Rewrite a stored list's record and its content_sha256 together (a forgery consistent with itself)."""
+    import hashlib
+
+    with database.engine.begin() as connection:
+        stored = connection.execute(text("SELECT record_json FROM inspection_lists WHERE id = :id"), {"id": list_id}).scalar_one()
+        forged = stored.replace("M-1", "M-9")
+        connection.execute(
+            text("UPDATE inspection_lists SET record_json = :r, content_sha256 = :h WHERE id = :id"),
+            {"r": forged, "h": hashlib.sha256(forged.encode()).hexdigest(), "id": list_id},
+        )
+
+
+def test_forged_record_with_a_recomputed_content_hash_is_refused_as_json_and_csv(client, database, make_key):
+    list_id = insert_list(database)
+    _forge_record(database, list_id)
+    admin = make_key("admin")
+    for path in (f"/v1/inspection-lists/{list_id}", f"/v1/inspection-lists/{list_id}.csv", f"/v1/inspection-lists/{list_id}/deferred"):
+        response = client.get(path, headers=admin)
+        assert response.status_code == 500 and "M-9" not in response.text, path
+
+
+def test_a_cached_list_forged_afterwards_is_refused_in_every_form(client, database, make_key):
+    """Once the JSON body is cached, a forgery is refused both from the cache (JSON) and from the store (CSV)."""
+    list_id = insert_list(database)
+    officer = make_key("officer", PORT)
+    assert client.get(f"/v1/inspection-lists/{list_id}", headers=officer).status_code == 200  # cached now
+    _forge_record(database, list_id)
+    json_body = client.get(f"/v1/inspection-lists/{list_id}", headers=officer)
+    csv_body = client.get(f"/v1/inspection-lists/{list_id}.csv", headers=officer)
+    assert (json_body.status_code, csv_body.status_code) == (500, 500)
+    assert "M-9" not in csv_body.text
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("port", PORT), ("list_date", "2025-03-02"), ("created_by", "k-intruder"), ("model_version", "99"), ("direction", "EXPORT"),
+     ("ruleset_version", 1), ("watchlist_as_of", "2020-01-01 00:00:00.000000")],
+)
+def test_a_change_of_any_list_metadata_is_refused_on_fetch(client, database, make_key, column, value):
+    """A BEANR list whose port column is set to NLRTM is not served to the NLRTM officer, and so on for every column."""
+    list_id = insert_list(database, sample_list(port=OTHER_PORT))
+    admin = make_key("admin")
+    if column == "ruleset_version":
+        from serve.store.rulesets import add_rule
+        from features.rules.language import default_rule_profiles
+
+        with database.write() as session:  # a second rule-set version to point the list at
+            add_rule(session, default_rule_profiles()[0].model_copy(update={"code": "OTHER"}), actor="test")
+        value = 2
+    with database.engine.begin() as connection:
+        connection.execute(text(f"UPDATE inspection_lists SET {column} = :v WHERE id = :id"), {"v": value, "id": list_id})
+    for headers in (admin, make_key("officer", PORT)):
+        for path in (f"/v1/inspection-lists/{list_id}", f"/v1/inspection-lists/{list_id}.csv"):
+            response = client.get(path, headers=headers)
+            assert response.status_code in (404, 500) and "CSQU" not in response.text, (path, response.text)
+    assert client.get(f"/v1/inspection-lists/{list_id}", headers=admin).status_code == 500

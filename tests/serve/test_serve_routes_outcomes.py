@@ -8,11 +8,11 @@ import polars as pl
 import pytest
 from sqlalchemy import func, select
 
-from features import clock
 from features.data.contracts import INSPECTION_OUTCOMES
 from serve.store.outcomes import export_outcomes
 from serve.tables import AuditEvent, OutcomeRow
-from serve_helpers import OTHER_PORT, PORT, idem, outcome_body
+from serve_helpers import NOW as TESTS_NOW
+from serve_helpers import OTHER_PORT, PORT, POOL_CONTAINER, idem, outcome_body, pool_manifest
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_multi_port_officer_posts_for_each_port(client, make_key):
         ({"container_number": "CSQU3054384"}, "container_number"),
         ({"port": "NL-RT"}, "port"),
         ({"inspected_at": "2025-03-01T10:15:00"}, "inspected_at"),
-        ({"inspected_at": (clock.now() + timedelta(days=2)).isoformat()}, "inspected_at"),
+        ({"inspected_at": (TESTS_NOW + timedelta(days=2)).isoformat()}, "inspected_at"),  # the tests' clock, not the machine's
         ({"exam_type": "XRAY"}, "exam_type"),
         ({"result": "NO_FINDING", "quantity_kg": None}, None),
         ({"seizure_category": None}, None),
@@ -159,8 +159,9 @@ def test_hit_rates_per_selection_source_of_a_port(client, make_key, database):
 
     post("MODEL", "SEIZURE", "02")
     post("MODEL", "NO_FINDING", "03")
-    post("RANDOM", "NO_FINDING", "03", manifest="M-TWICE", exam="NII")
-    post("RULE", "SEIZURE", "04", manifest="M-TWICE")  # the physical exam after the scan: counted under RANDOM
+    twice = pool_manifest()
+    post("RANDOM", "NO_FINDING", "03", manifest=twice, exam="NII")
+    post("RULE", "SEIZURE", "04", manifest=twice)  # the physical exam after the scan: counted under RANDOM
     post("OFFICER", "SEIZURE", "05")
     post("RULE", "DISCREPANCY", "05")
     post("MODEL", "SEIZURE", "05", port=OTHER_PORT)  # another port
@@ -184,3 +185,61 @@ def test_hit_rates_per_selection_source_of_a_port(client, make_key, database):
     with database.read() as session:
         results = session.scalars(select(AuditEvent.result).where(AuditEvent.action == "outcome.hit_rates").order_by(AuditEvent.seq)).all()
     assert results == ["ok", "ok", "not_found"]
+
+
+# --------------------------------------------------------------------------- outcomes scoped to the port's own manifests
+
+
+def _post(client, headers, body):
+    return client.post("/v1/inspection-outcomes", json=body, headers={**headers, **idem()})
+
+
+def test_outcome_on_another_ports_manifest_answers_like_a_missing_manifest(client, make_key, database):
+    beanr = make_key("officer", OTHER_PORT)
+    nlrtm_manifest = outcome_body(port=OTHER_PORT, manifest_id=pool_manifest(PORT))
+    missing = outcome_body(port=OTHER_PORT, manifest_id="M-DOES-NOT-EXIST")
+    other, absent = _post(client, beanr, nlrtm_manifest), _post(client, beanr, missing)
+    assert other.status_code == absent.status_code == 422
+    assert other.json() == absent.json() == {
+        "detail": [{"loc": ["body", "manifest_id"], "msg": "no manifest with this id is handled by the port", "type": "value_error"}]
+    }
+    seizure = outcome_body(port=OTHER_PORT, manifest_id=pool_manifest(PORT), container_number="TEXU3070079")
+    assert _post(client, beanr, seizure).json() == absent.json()  # not even the container is checked: no oracle
+    assert _count(database) == 0
+
+
+def test_outcome_with_another_container_than_its_manifests_is_422_naming_container_number(client, officer, database):
+    response = _post(client, officer, outcome_body(container_number="TEXU3070079"))
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "container_number"]]
+    assert _count(database) == 0
+
+
+def test_duplicate_exam_check_is_scoped_to_the_port(client, make_key):
+    """Both ports handle a shared manifest (loaded at one, discharged at the other): one port's record neither
+    reveals nor blocks the other's, and each port still gets 409 for its own duplicate."""
+    exam = {"manifest_id": "M-SHARED-00007", "inspected_at": "2025-03-01T10:15:00+00:00"}
+    beanr, nlrtm = make_key("officer", OTHER_PORT), make_key("officer", PORT)
+    assert _post(client, beanr, outcome_body(port=OTHER_PORT, **exam)).status_code == 201
+    assert _post(client, nlrtm, outcome_body(port=PORT, **exam)).status_code == 201
+    assert _post(client, nlrtm, outcome_body(port=PORT, **exam)).status_code == 409
+    assert _post(client, beanr, outcome_body(port=OTHER_PORT, **exam)).status_code == 409
+
+
+def test_hit_rates_ignore_outcomes_that_do_not_match_their_manifest_and_count_them(client, officer, database):
+    from serve.store.outcomes import insert_outcome, new_outcome_id
+    from serve.store.keys import create_key
+    from serve.security import Role
+
+    assert _post(client, officer, outcome_body(inspected_at="2025-03-02T10:00:00+00:00")).status_code == 201
+    with database.write() as session:  # a record written before outcomes were checked: another container
+        key = create_key(session, role=Role.OFFICER, ports=(PORT,), created_by="test")
+        fields = {k: v for k, v in outcome_body(inspected_at="2025-03-02T11:00:00+00:00", container_number="TEXU3070079").items()}
+        fields["inspected_at"] = datetime.fromisoformat(fields["inspected_at"])
+        fields.setdefault("concealment_method", None)
+        insert_outcome(
+            session, outcome_id=new_outcome_id(), fields=fields, api_key_id=key.key_id, idempotency_key="legacy",
+            request_hash="0" * 64, response_status=201, response_json="{}",
+        )
+    report = client.get(f"/v1/ports/{PORT}/hit-rates", params={"since": "2025-03-01", "until": "2025-03-10"}, headers=officer).json()
+    assert (report["inspections"], report["seizures"], report["ignored_outcomes"]) == (1, 1, 1)

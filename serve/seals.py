@@ -1,0 +1,181 @@
+"""Seals: the hash of every record that shapes a decision or a label, written into the keyed audit chain.
+
+When the service (or the command line) creates or changes a sealed record, the
+audit event of that action carries ``detail["seals"]``: ``{"<type>:<id>":
+record_digest(row)}`` for each row written. The chain is keyed
+(:mod:`serve.audit`), so a seal cannot be rewritten without the audit key; a
+record whose columns no longer hash to its latest seal was edited in the
+database, a sealed record that is gone was deleted, a record without a seal
+was inserted behind the service's back. :func:`verify_records` checks all of
+it; fetches of lists check their own seal (:func:`list_seal_problem`).
+
+Sealed records (:data:`SEALED`): inspection lists (every column; the record
+text through ``content_sha256``), outcomes, list amendments, watchlist
+entries, rule profiles, rule-set versions, API keys (role, ports, revocation).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from serve.audit import event_hash_is_valid, session_audit_key
+from serve.tables import ApiKey, AuditEvent, Base, ListAmendment, OutcomeRow, RuleProfileRow, RuleSetVersion, StoredList, WatchlistEntry
+from targeting.lists import canonical_json
+
+SEALED: dict[str, type[Base]] = {
+    "inspection_list": StoredList,
+    "outcome": OutcomeRow,
+    "list_amendment": ListAmendment,
+    "watchlist_entry": WatchlistEntry,
+    "rule_profile": RuleProfileRow,
+    "ruleset_version": RuleSetVersion,
+    "api_key": ApiKey,
+}
+"""Sealed record types and their tables."""
+UNSEALED_COLUMNS: dict[str, frozenset[str]] = {"inspection_list": frozenset({"record_json"})}
+"""Columns left out of a digest because another sealed column covers them (a list's ``content_sha256``
+is the sha256 of its ``record_json``, checked whenever the record is read)."""
+_TYPES = {table: name for name, table in SEALED.items()}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def record_type(row: Base) -> str:
+    """The sealed type name of ``row`` (``KeyError`` for an unsealed table)."""
+    return _TYPES[type(row)]
+
+
+def seal_key(row: Base) -> str:
+    """``"<type>:<primary key>"`` of a sealed row."""
+    mapper = row.__mapper__
+    return f"{record_type(row)}:{getattr(row, mapper.primary_key[0].key)}"
+
+
+def record_digest(row: Base) -> str:
+    """sha256 of the canonical JSON of every sealed column of ``row`` (timestamps in UTC, microseconds).
+
+    Call it on a flushed row (generated keys assigned).
+    """
+    skipped = UNSEALED_COLUMNS.get(record_type(row), frozenset())
+    values = {c.key: _jsonable(getattr(row, c.key)) for c in row.__mapper__.column_attrs if c.key not in skipped}
+    return hashlib.sha256(canonical_json(values).encode()).hexdigest()
+
+
+def seal_detail(*rows: Base) -> dict[str, dict[str, str]]:
+    """``{"seals": {...}}`` to merge into the ``detail`` of the audit event that writes ``rows``."""
+    return {"seals": {seal_key(row): record_digest(row) for row in rows}}
+
+
+def _seals_of(detail: str | None) -> dict[str, str]:
+    if not detail or '"seals"' not in detail:
+        return {}
+    try:
+        seals = json.loads(detail).get("seals")
+    except (ValueError, AttributeError):
+        return {}
+    return seals if isinstance(seals, dict) else {}
+
+
+# --------------------------------------------------------------------------- one list, at fetch time
+
+
+def list_seal_problem(session: Session, row: StoredList) -> str | None:
+    """Why ``row`` (a stored list, metadata and ``content_sha256``) does not match its creation seal; ``None`` when it does.
+
+    The seal is read from the list's ``list.create`` audit event, whose own
+    keyed hash is checked first. ``record_json`` is checked against
+    ``content_sha256`` separately (:func:`serve.store.lists.load_record`).
+    """
+    sealed = list_creation_seal(session, row.id)
+    if sealed is None:
+        return f"stored list {row.id} has no valid creation audit event"
+    if sealed != record_digest(row):
+        return f"stored list {row.id} does not match the record its creation audited (metadata or content changed)"
+    return None
+
+
+def list_creation_seal(session: Session, list_id: str) -> str | None:
+    """The digest sealed by list ``list_id``'s creation event, ``None`` without a valid (keyed-hash checked) one."""
+    events = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.object_type == "inspection_list",
+            AuditEvent.object_id == list_id,
+            AuditEvent.action == "list.create",
+            AuditEvent.result == "ok",
+        )
+    ).all()
+    key = session_audit_key(session)
+    for event in events:
+        seal = _seals_of(event.detail).get(f"inspection_list:{list_id}")
+        if seal is not None and event_hash_is_valid(event, key):
+            return seal
+    return None
+
+
+# --------------------------------------------------------------------------- everything, for audit verify
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    """A sealed record that fails verification."""
+
+    record: str
+    problem: str
+
+
+def latest_seals(session: Session, *, batch_size: int = 2000) -> dict[str, str]:
+    """The latest seal of every sealed record named in the audit trail (``"<type>:<id>"`` -> digest)."""
+    seals: dict[str, str] = {}
+    last_seq = 0
+    while True:
+        rows = session.execute(
+            select(AuditEvent.seq, AuditEvent.detail)
+            .where(AuditEvent.seq > last_seq, AuditEvent.detail.like('%"seals"%'))
+            .order_by(AuditEvent.seq)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return seals
+        for _, detail in rows:
+            seals.update(_seals_of(detail))
+        last_seq = rows[-1].seq
+
+
+def verify_records(session: Session) -> tuple[dict[str, int], list[RecordProblem]]:
+    """Check every sealed record against its latest seal: (records checked per type, problems).
+
+    A record is sound when its digest equals its latest seal. Problems name the
+    record: edited (digest differs), inserted without a seal, or sealed but
+    missing (deleted). Rows are read in batches of one table at a time.
+    """
+    seals = latest_seals(session)
+    counts: dict[str, int] = {}
+    problems: list[RecordProblem] = []
+    for name, table in SEALED.items():
+        counts[name] = 0
+        key_column = table.__mapper__.primary_key[0]
+        for row in session.scalars(select(table).order_by(key_column)).yield_per(500):
+            key = seal_key(row)
+            sealed = seals.pop(key, None)
+            counts[name] += 1
+            if sealed is None:
+                problems.append(RecordProblem(key, f"{key} has no seal in the audit trail (written outside the service)"))
+            elif sealed != record_digest(row):
+                problems.append(RecordProblem(key, f"{key} was modified after it was recorded (hash mismatch)"))
+        session.expunge_all()
+    for key in sorted(seals):
+        problems.append(RecordProblem(key, f"{key} was recorded in the audit trail but is missing from the store (deleted)"))
+    return counts, problems

@@ -1,4 +1,8 @@
-"""Service configuration: one ``Settings`` object read from ``CCP_*`` environment variables.
+"""Service configuration: one ``Settings`` object read from ``CCP_*`` environment variables and ``<CCP_HOME>/ccp.toml``.
+
+The store locations (``home``, ``database_url``, ``lake_dir``,
+``mlflow_tracking_uri``) and the sources and their precedence are those of
+:class:`targeting.config.StoreSettings`, shared with every command.
 
 ``Settings`` refuses unsafe configurations when it is created (at start-up), so
 a misconfigured service never starts: binding a non-loopback address without
@@ -14,7 +18,9 @@ import os
 from pathlib import Path
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from targeting.config import StoreSettings
 
 PICKLE_ENV = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
 """MLflow's switch for unpickling model artifacts; the service requires it to be false."""
@@ -23,18 +29,6 @@ _FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 _LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 MAX_PAGE_SIZE_CEILING = 1000
 """No configuration may allow pages larger than this."""
-
-
-def _default_database_url() -> str:
-    return f"sqlite:///{Path.cwd().resolve() / 'var' / 'ccp.db'}"
-
-
-def _default_tracking_uri() -> str:
-    return f"sqlite:///{Path.cwd().resolve() / 'mlruns' / 'mlflow.db'}"
-
-
-def _default_lake_dir() -> Path:
-    return Path.cwd().resolve() / "lake"
 
 
 def is_loopback_host(host: str) -> bool:
@@ -58,25 +52,20 @@ def pickle_setting_is_safe(value: str | None) -> bool:
     return value is None or value.strip().lower() in _FALSE_WORDS
 
 
-class Settings(BaseSettings):
+class Settings(StoreSettings):
     """Configuration of the service, its store and its engine.
 
     Every field is read from the environment variable ``CCP_<FIELD>`` (upper
-    case). Paths default to locations under the current working directory,
-    resolved to absolute paths when the settings are created.
+    case) or from ``ccp.toml`` in ``CCP_HOME``. Store paths default to
+    locations under ``CCP_HOME`` (the current directory when unset), resolved
+    to absolute paths when the settings are created.
     """
 
     model_config = SettingsConfigDict(env_prefix="CCP_", extra="ignore", frozen=True)
 
-    database_url: str = Field(default_factory=_default_database_url, min_length=1)
-    """SQLAlchemy URL of the operational store (SQLite file or PostgreSQL)."""
-    lake_dir: Path = Field(default_factory=_default_lake_dir)
-    """Directory of the data lake the engine reads."""
     model_cache_dir: Path | None = None
     """Where the last verified local copy of the champion is kept (served when MLflow is unreachable);
     default ``<lake_dir>/../var/model-cache``."""
-    mlflow_tracking_uri: str = Field(default_factory=_default_tracking_uri, min_length=1)
-    """MLflow tracking and registry URI."""
     model_name: str = Field(default="container-risk", min_length=1, max_length=100)
     """Registered model name whose ``champion`` alias is served."""
     host: str = Field(default="127.0.0.1", min_length=1, max_length=255)

@@ -104,7 +104,9 @@ def run_ingest(lake_dir: Path, table: str, files: list[Path], *, as_json: bool, 
 def ingest_command(
     table: Annotated[str, typer.Argument(help="Table: manifests, events, outcomes, alerts or ports.")],
     files: Annotated[list[Path], typer.Argument(help="Input files: .csv, .parquet/.pq, .jsonl/.ndjson.")],
-    lake: Annotated[Path, typer.Option("--lake", help="Lake directory (created if missing).")],
+    lake: Annotated[
+        Path | None, typer.Option("--lake", help="Lake directory, created if missing (default: CCP_LAKE_DIR / ccp.toml in CCP_HOME).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     now: Annotated[
         str | None,
@@ -116,4 +118,8 @@ def ingest_command(
     Exit code 0 on success (even with quarantined rows), 2 on a file-level
     fault (unreadable file, missing column, ...), with nothing written.
     """
-    raise typer.Exit(run_ingest(lake, table, files, as_json=as_json, now=now))
+    from targeting.cli.stores import announce, load_settings
+
+    settings = load_settings()
+    announce(settings, lake=lake, uses=("lake",))
+    raise typer.Exit(run_ingest(lake or settings.lake_dir, table, files, as_json=as_json, now=now))

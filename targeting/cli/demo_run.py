@@ -32,6 +32,35 @@ class DemoConfig:
     seed: int = 7
     capacity: int = 15
     mlruns: Path = Path("mlruns")
+    write_config: bool = True
+    """Point ``CCP_HOME/ccp.toml`` at the demo's stores (unless it is a configuration the demo did not write)."""
+
+
+DEMO_CONFIG_MARK = "# written by `targeting demo`"
+
+
+def point_config_at_demo(config: DemoConfig, env: dict[str, str]) -> str:
+    """Write ``ccp.toml`` in ``CCP_HOME`` naming the demo's stores, so every command (and ``make serve``) uses them.
+
+    A ``ccp.toml`` the demo did not write (a real unit's) is left untouched; returns what was done.
+    """
+    from targeting.config import CONFIG_FILE_NAME, home_directory, write_config_file
+
+    home = home_directory()
+    existing = home / CONFIG_FILE_NAME
+    if existing.is_file() and DEMO_CONFIG_MARK not in existing.read_text(encoding="utf-8"):
+        return f"{existing} was not written by the demo: left as it is (set CCP_HOME or edit it to use the demo's stores)"
+
+    def relative(path: Path) -> str:
+        path = path.resolve()
+        return str(path.relative_to(home)) if path.is_relative_to(home) else str(path)
+
+    lake = relative(Path(env["CCP_LAKE_DIR"]))
+    database = relative(Path(env["CCP_DATABASE_URL"].removeprefix("sqlite:///")))
+    mlflow = relative(Path(env["CCP_MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")))
+    path = write_config_file(home, {"lake_dir": lake, "database_url": f"sqlite:///{database}", "mlflow_tracking_uri": f"sqlite:///{mlflow}"})
+    path.write_text(path.read_text(encoding="utf-8").replace("# ccp-targeting configuration", f"{DEMO_CONFIG_MARK}; ccp-targeting configuration", 1), encoding="utf-8")
+    return f"wrote {path}: every `targeting` command and `make serve` run from {home} now use the demo's stores"
 
 
 def _step(title: str) -> None:
@@ -97,13 +126,25 @@ def _run(args: list[str], env: dict[str, str], label: str) -> None:
         raise SystemExit(f"{label} failed with exit code {completed.returncode}")
 
 
+def _settings_for(env: dict[str, str]):  # noqa: ANN202 - serve.settings.Settings
+    from serve.settings import Settings
+
+    return Settings(database_url=env["CCP_DATABASE_URL"], lake_dir=Path(env["CCP_LAKE_DIR"]), mlflow_tracking_uri=env["CCP_MLFLOW_TRACKING_URI"])
+
+
+def _initialise_stores(env: dict[str, str]) -> None:
+    """Create the operational store and the MLflow store the demo uses (commands refuse missing stores)."""
+    from targeting.cli.stores import initialise_stores
+
+    initialise_stores(_settings_for(env))
+
+
 def _keys(env: dict[str, str]) -> dict[str, str]:
     from serve.app import open_store
     from serve.security import Role
-    from serve.settings import Settings
     from serve.store.keys import create_key
 
-    settings = Settings(database_url=env["CCP_DATABASE_URL"], lake_dir=Path(env["CCP_LAKE_DIR"]), mlflow_tracking_uri=env["CCP_MLFLOW_TRACKING_URI"])
+    settings = _settings_for(env)
     database = open_store(settings)
     try:
         with database.write() as session:
@@ -238,6 +279,7 @@ def run_demo(config: DemoConfig) -> None:
 
     _step("1. simulate a port world and ingest it (bad rows are quarantined with their reasons)")
     world_dir, summary = simulate_and_ingest(config)
+    _initialise_stores(env)
     oracle = pl.read_parquet(world_dir / "oracle.parquet")
     list_day = date.fromisoformat(summary["config"]["start"]) + timedelta(days=config.days - 1)
 
@@ -280,6 +322,8 @@ def run_demo(config: DemoConfig) -> None:
             console.print(f"an auditor trying to create a list gets HTTP {denied} (read-only)")
     _run([sys.executable, "-m", "targeting.cli", "audit", "replay", body["id"]], env, "replay")
     console.rule("[bold green]demo complete")
+    if config.write_config:
+        console.print(point_config_at_demo(config, env))
     console.print(
         f"Explore: `mlflow ui --backend-store-uri {env['CCP_MLFLOW_TRACKING_URI']}`; service data in {config.workdir}/var, lake in {config.workdir}/lake."
     )

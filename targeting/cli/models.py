@@ -1,7 +1,8 @@
 """Model commands: ``train``, ``promote``, ``models``, ``compare``.
 
-Defaults come from the service settings (``CCP_LAKE_DIR``, ``CCP_MLFLOW_TRACKING_URI``,
-``CCP_DATABASE_URL``): the embedded lake, ``mlruns/mlflow.db`` and ``var/ccp.db``.
+Defaults come from the one configuration (``targeting.config``: ``CCP_HOME``, its ``ccp.toml``,
+``CCP_LAKE_DIR``, ``CCP_MLFLOW_TRACKING_URI``, ``CCP_DATABASE_URL``). Each command names the
+stores it uses on stderr and refuses (exit 2) a lake or MLflow store that does not exist.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ SHORT = {
 
 
 def _settings():
-    from serve.settings import Settings
+    from targeting.cli.stores import load_settings
 
-    return Settings()
+    return load_settings()
 
 
 def _fail(message: str) -> None:
@@ -51,24 +52,43 @@ def _fail(message: str) -> None:
 
 def _client(tracking_uri: str | None):
     from models.tracking import configure
+    from targeting.config import missing_tracking_store
 
-    return configure(tracking_uri or _settings().mlflow_tracking_uri)
+    uri = tracking_uri or _settings().mlflow_tracking_uri
+    problem = missing_tracking_store(uri)
+    if problem:
+        _fail(problem)
+    return configure(uri)
 
 
 def _lake(lake_dir: Path | None):
     from features.data.lake import Lake
 
     path = lake_dir or _settings().lake_dir
-    if not Path(path).exists():
+    if not Path(path).is_dir():
         _fail(f"lake {path} does not exist: run `targeting ingest --lake {path} ...` first")
     return Lake(path)
 
 
-def _fmt(value) -> str:
+def _announce(lake_dir: Path | None, tracking_uri: str | None, *, uses: tuple[str, ...]) -> None:
+    from targeting.cli.stores import announce
+
+    announce(_settings(), lake=lake_dir, tracking=tracking_uri, uses=uses)
+
+
+COUNT_COLUMNS = frozenset({"n", "positives", "inspections", "seizures", "inspected", "rows"})
+"""Columns holding counts: printed as whole numbers (``12``, ``1,000,000``), never ``12.000`` or ``1.0e6``."""
+
+
+def _fmt(value, column: str | None = None) -> str:
     if value is None:
         return "-"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "-"
+    if column in COUNT_COLUMNS and isinstance(value, (int, float)):
+        return f"{int(round(value)):,}"
     if isinstance(value, float):
-        return "-" if not math.isfinite(value) else f"{value:.3f}"
+        return f"{value:.3f}"
     return str(value)
 
 
@@ -79,7 +99,7 @@ def print_metric_table(frame, *, title: str) -> None:
     for c in columns:
         table.add_column(SHORT.get(c, c), justify="left" if c in ("stream", "scorer", "version") else "right", no_wrap=True)
     for row in frame.select(columns).iter_rows():
-        table.add_row(*(_fmt(v) for v in row))
+        table.add_row(*(_fmt(v, c) for v, c in zip(row, columns)))
     console.print(table)
 
 
@@ -89,7 +109,7 @@ def print_source_table(frame) -> None:
     for c in frame.columns:
         table.add_column(c, justify="left" if c == "selection_source" else "right", no_wrap=True)
     for row in frame.iter_rows():
-        table.add_row(*(_fmt(v) for v in row))
+        table.add_row(*(_fmt(v, c) for v, c in zip(row, frame.columns)))
     console.print(table)
 
 
@@ -119,15 +139,18 @@ def sync_outcomes(lake, database_url: str | None) -> int:
 
 
 def _split(lake, train_start, train_end, valid_end, test_end, warmup_days):
+    """The split given on the command line, else one chosen from the lake's data (``models.split_choice``), with seizure counts."""
+    from features.history import History
     from models.dataset import TimeSplit
-    from models.workflow import default_split
+    from models.split_choice import choose_split
 
     given = [train_start, train_end, valid_end, test_end]
-    if all(v is None for v in given):
-        return default_split(lake, warmup_days=warmup_days)
-    if any(v is None for v in given):
-        _fail("give all of --train-start, --train-end, --valid-end, --test-end, or none")
-    return TimeSplit(*(date.fromisoformat(v) for v in given))
+    split = None
+    if any(v is not None for v in given):
+        if any(v is None for v in given):
+            _fail("give all of --train-start, --train-end, --valid-end, --test-end, or none")
+        split = TimeSplit(*(date.fromisoformat(v) for v in given))
+    return choose_split(History.from_lake(lake), warmup_days=warmup_days, split=split)
 
 
 @app.command("train")
@@ -135,38 +158,47 @@ def train(
     lake_dir: Annotated[Optional[Path], typer.Option("--lake", help="Lake directory (default: CCP_LAKE_DIR).")] = None,
     tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow URI (default: CCP_MLFLOW_TRACKING_URI).")] = None,
     oracle: Annotated[Optional[Path], typer.Option(help="Simulator oracle.parquet: adds evaluation against the hidden truth.")] = None,
-    train_start: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD")] = None,
-    train_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (exclusive)")] = None,
-    valid_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (exclusive)")] = None,
-    test_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (exclusive)")] = None,
-    warmup_days: Annotated[int, typer.Option(help="Days of history before training starts (default split only).")] = 30,
+    train_start: Annotated[Optional[str], typer.Option(help="First training arrival day, YYYY-MM-DD (earlier days only warm up history).")] = None,
+    train_end: Annotated[Optional[str], typer.Option(help="End of training and start of validation, YYYY-MM-DD (exclusive).")] = None,
+    valid_end: Annotated[Optional[str], typer.Option(help="End of validation and start of the test period, YYYY-MM-DD (exclusive).")] = None,
+    test_end: Annotated[Optional[str], typer.Option(help="End of the test period, YYYY-MM-DD (exclusive).")] = None,
+    warmup_days: Annotated[
+        Optional[int],
+        typer.Option(min=0, help="Days of history before training starts (default: 30 from 40 days of arrivals on, else about a sixth of them)."),
+    ] = None,
     unlabelled_weight: Annotated[float, typer.Option(help="Weight of uninspected containers as negatives.")] = 0.05,
     random_weight: Annotated[float, typer.Option(help="Weight of random-slice inspections.")] = 5.0,
-    seed: Annotated[int, typer.Option()] = 7,
+    seed: Annotated[int, typer.Option(help="LightGBM seed: the same data and seed give the same model.")] = 7,
     threads: Annotated[int, typer.Option(help="LightGBM num_threads.")] = 2,
     register: Annotated[bool, typer.Option(help="Register the model as a new version of container-risk.")] = True,
     promote_after: Annotated[bool, typer.Option("--promote", help="Promote if not worse than the champion.")] = False,
     sync: Annotated[bool, typer.Option(help="First ingest outcomes recorded through the service (CCP_DATABASE_URL).")] = True,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run, counts and metrics as JSON.")] = False,
 ) -> None:
     """Train on the lake (new outcomes included), log the run to MLflow and register the model."""
     from models.training import TrainConfig
     from models.workflow import promote, train_and_register
 
+    _announce(lake_dir, tracking_uri, uses=("lake", "MLflow", *(("database",) if sync else ())))
     lake = _lake(lake_dir)
+    client = _client(tracking_uri)
+    if promote_after:
+        _require_audit_store()
     if sync:
         added = sync_outcomes(lake, _settings().database_url)
         if added:
             err.print(f"ingested {added} new outcome(s) recorded through the service")
     try:
-        split = _split(lake, train_start, train_end, valid_end, test_end, warmup_days)
+        choice = _split(lake, train_start, train_end, valid_end, test_end, warmup_days)
     except ValueError as exc:
         _fail(str(exc))
+    split = choice.split
+    for warning in choice.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     import polars as pl
 
     oracle_frame = pl.read_parquet(oracle) if oracle else None
     config = TrainConfig(split=split, unlabelled_weight=unlabelled_weight, random_weight=random_weight, seed=seed, num_threads=threads)
-    client = _client(tracking_uri)
     with err.status("training") as status:
         try:
             result, logged = train_and_register(lake, client, config, oracle=oracle_frame, register=register, progress=lambda m: status.update(m))
@@ -187,13 +219,16 @@ def train(
                     "metrics": {k: v for k, v in result.evaluation.headline().items() if v == v},
                     "source_hit_rates": result.source_hit_rates.to_dicts(),
                     "promotion": decision.message if decision else None,
+                    "split": {**split.as_dict(), "how": choice.how, "seizures": choice.seizures},
+                    "warnings": list(choice.warnings),
                 },
                 indent=2,
             )
         )
         return
     console.print(f"run {logged.run_id}  version {logged.version or '(not registered)'}  model sha256 {logged.model_sha256[:16]}…")
-    console.print(f"split: train {split.train_start}..{split.train_end}  valid ..{split.valid_end}  test ..{split.test_end}")
+    console.print(f"split ({choice.how}): train {split.train_start}..{split.train_end}  valid ..{split.valid_end}  test ..{split.test_end}")
+    console.print("seizures per period: " + ", ".join(f"{k} {v:,}" for k, v in choice.seizures.items()))
     console.print(", ".join(f"{k} {v:,}" for k, v in result.counts.items()))
     print_metric_table(result.evaluation.table(), title="test period: model beside baselines")
     print_source_table(result.source_hit_rates)
@@ -219,16 +254,20 @@ def promote_command(
     version: Annotated[str, typer.Option("--version", help="Model version to make champion.")],
     force: Annotated[bool, typer.Option(help="Promote even if worse than the champion (needs --reason).")] = False,
     reason: Annotated[Optional[str], typer.Option(help="Why (recorded as a tag).")] = None,
-    lake_dir: Annotated[Optional[Path], typer.Option("--lake")] = None,
-    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri")] = None,
+    lake_dir: Annotated[Optional[Path], typer.Option("--lake", help="Lake directory (default: CCP_LAKE_DIR / ccp.toml).")] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow URI (default: CCP_MLFLOW_TRACKING_URI / ccp.toml).")] = None,
 ) -> None:
     """Move the champion alias to VERSION if it is not worse than the current champion on the same held-out period."""
     from models.workflow import promote
 
     if force and not reason:
         _fail("--force needs --reason")
+    _announce(lake_dir, tracking_uri, uses=("lake", "database", "MLflow"))
+    lake, client = _lake(lake_dir), _client(tracking_uri)
+    _require_versions(client, version)
+    _require_audit_store()
     try:
-        decision = promote(_lake(lake_dir), _client(tracking_uri), version, force=force, reason=reason)
+        decision = promote(lake, client, version, force=force, reason=reason)
     except Exception as exc:  # noqa: BLE001 - shown as one line
         _fail(f"cannot promote version {version}: {exc}")
     _audit_promotion(decision, forced=force)
@@ -238,10 +277,14 @@ def promote_command(
 
 
 @app.command("models")
-def models_command(tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri")] = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def models_command(
+    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow URI (default: CCP_MLFLOW_TRACKING_URI / ccp.toml).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the versions as JSON.")] = False,
+) -> None:
     """List registered versions, aliases and headline metrics."""
     from models.tracking import list_versions
 
+    _announce(None, tracking_uri, uses=("MLflow",))
     frame = list_versions(_client(tracking_uri))
     if as_json:
         typer.echo(json.dumps(frame.to_dicts(), indent=2, default=str))
@@ -261,17 +304,43 @@ def models_command(tracking_uri: Annotated[Optional[str], typer.Option("--tracki
 def compare_command(
     a: Annotated[str, typer.Argument(help="Version A")],
     b: Annotated[str, typer.Argument(help="Version B (its test period is used)")],
-    lake_dir: Annotated[Optional[Path], typer.Option("--lake")] = None,
-    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri")] = None,
-    oracle: Annotated[Optional[Path], typer.Option(help="Simulator oracle.parquet")] = None,
+    lake_dir: Annotated[Optional[Path], typer.Option("--lake", help="Lake directory (default: CCP_LAKE_DIR / ccp.toml).")] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow URI (default: CCP_MLFLOW_TRACKING_URI / ccp.toml).")] = None,
+    oracle: Annotated[Optional[Path], typer.Option(help="Simulator oracle.parquet: adds the metrics against the hidden truth.")] = None,
 ) -> None:
     """Compare two versions on the same test period (metric table)."""
     import polars as pl
 
     from models.workflow import compare_versions
 
+    _announce(lake_dir, tracking_uri, uses=("lake", "MLflow"))
+    lake, client = _lake(lake_dir), _client(tracking_uri)
+    _require_versions(client, a, b)
+    if oracle is not None and not Path(oracle).is_file():
+        _fail(f"oracle file {oracle} does not exist")
     try:
-        frame = compare_versions(_lake(lake_dir), _client(tracking_uri), a, b, oracle=pl.read_parquet(oracle) if oracle else None)
+        frame = compare_versions(lake, client, a, b, oracle=pl.read_parquet(oracle) if oracle else None)
     except Exception as exc:  # noqa: BLE001
-        _fail(f"cannot compare {a} and {b}: {exc}")
+        _fail(f"cannot compare versions {a} and {b}: {type(exc).__name__}: {exc}")
     print_metric_table(frame, title=f"versions {a} and {b} on version {b}'s test period")
+
+
+def _require_versions(client, *versions: str) -> None:
+    """Exit 2 naming each version that is not registered (and the ones that are)."""
+    from models.tracking import MODEL_NAME, list_versions
+
+    frame = list_versions(client)
+    known = frame["version"].to_list() if "version" in frame.columns else []
+    unknown = [v for v in versions if v not in known]
+    if unknown:
+        have = f"registered versions: {', '.join(known)}" if known else "no version is registered yet: run `targeting train`"
+        _fail(f"unknown version {', '.join(unknown)} of {MODEL_NAME}; {have}")
+
+
+def _require_audit_store() -> None:
+    """Promotions are audited in the operational store: refuse (exit 2) before promoting when it does not exist."""
+    from targeting.config import missing_database
+
+    problem = missing_database(_settings().database_url)
+    if problem:
+        _fail(f"promotions are audited: {problem}")

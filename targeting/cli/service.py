@@ -56,10 +56,19 @@ def _settings(**overrides: Any):  # noqa: ANN202 - serve.settings.Settings, impo
         raise typer.Exit(2) from None
 
 
-def _store(settings: Any = None):  # noqa: ANN202 - serve.db.Database
-    from serve.app import open_store
+def _store(settings: Any = None, *, announce: bool = True, uses: tuple[str, ...] = ("database",)):  # noqa: ANN202 - serve.db.Database
+    """Open (and migrate) the configured operational store; exit 2 when it does not exist (``targeting init`` creates it).
 
-    return open_store(settings or _settings())
+    ``announce`` names the stores the command uses (``uses``) on stderr first.
+    """
+    from serve.app import open_store
+    from targeting.cli import stores
+
+    settings = settings or _settings()
+    if announce:
+        stores.announce(settings, uses=uses)
+    stores.require_database(settings.database_url)
+    return open_store(settings)
 
 
 def audit_cli_event(action: str, *, settings: Any = None, **fields: Any) -> None:
@@ -70,7 +79,7 @@ def audit_cli_event(action: str, *, settings: Any = None, **fields: Any) -> None
     """
     from serve.audit import record_event
 
-    database = _store(settings)
+    database = _store(settings, announce=False)
     try:
         with database.write() as session:
             record_event(session, action=action, actor=cli_actor(), role="cli", **fields)
@@ -117,7 +126,13 @@ def serve_command(
 
     from serve.app import create_app, freeze_startup_objects
 
+    from targeting.cli import stores
+
     settings = _settings(host=host, port=port)
+    stores.announce(settings)
+    stores.require_database(settings.database_url)
+    stores.require_lake(settings.lake_dir)
+    stores.require_tracking_store(settings.mlflow_tracking_uri)
     app = create_app(settings, engine_factory=_engine_factory(settings))
     freeze_startup_objects()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", server_header=False)
@@ -251,7 +266,7 @@ def audit_replay(list_id: Annotated[str, typer.Argument(help="Id of a served ins
     from serve.store.watchlist import watchlist_frame_at
 
     settings = _settings()
-    database = _store(settings)
+    database = _store(settings, uses=("lake", "database", "MLflow"))
     try:
         with database.read() as session:
             row = get_list(session, list_id)
@@ -373,7 +388,7 @@ def rules_expire(code: Annotated[str, typer.Argument(help="Code of the active pr
 @watchlist_app.command("list")
 def watchlist_list(
     all_: Annotated[bool, typer.Option("--all", help="Include expired entries")] = False,
-    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Most entries to list")] = 1000,
 ) -> None:
     """List watchlist entries ordered by alert id."""
     from serve.store.watchlist import list_entries
@@ -400,7 +415,7 @@ def watchlist_add(
     value: Annotated[str, typer.Option(help="What to match (checked against the kind)")],
     reason: Annotated[str, typer.Option(help="Plain-language reason shown to officers")],
     issuing_unit: Annotated[str, typer.Option(help="Unit or agency issuing the alert")],
-    severity: Annotated[int, typer.Option(min=1, max=5)],
+    severity: Annotated[int, typer.Option(min=1, max=5, help="1 (low) to 5 (high)")],
     valid_from: Annotated[str, typer.Option(help="ISO 8601 with offset")],
     valid_to: Annotated[str | None, typer.Option(help="ISO 8601 with offset (exclusive)")] = None,
     alert_id: Annotated[str | None, typer.Option(help="Id to use (generated when omitted)")] = None,

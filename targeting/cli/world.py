@@ -11,6 +11,9 @@ import typer
 
 from targeting.cli import app
 
+WORLD_FORMATS = ("parquet", "csv", "jsonl")
+"""File formats ``simulate`` writes; anything else is refused before a row is generated."""
+
 
 @app.command("simulate")
 def simulate(
@@ -22,7 +25,7 @@ def simulate(
     start: Annotated[str, typer.Option(help="First arrival day (YYYY-MM-DD).")] = "2025-01-01",
     illicit_rate: Annotated[float, typer.Option("--illicit-rate", help="Share of containers carrying contraband.")] = 0.004,
     malformed_rate: Annotated[float, typer.Option("--malformed-rate", help="Share of rows written malformed on purpose.")] = 0.005,
-    fmt: Annotated[str, typer.Option("--format", help="parquet, csv or jsonl.")] = "parquet",
+    fmt: Annotated[str, typer.Option("--format", help="File format of the feeds: parquet, csv or jsonl.")] = "parquet",
     as_json: Annotated[bool, typer.Option("--json", help="Print the world summary as JSON.")] = False,
 ) -> None:
     """Generate a deterministic simulated world: manifests, events, outcomes, alerts and the hidden oracle."""
@@ -33,6 +36,9 @@ def simulate(
     from targeting.sim.world import WorldConfig
 
     console = Console(stderr=True)
+    if fmt not in WORLD_FORMATS:
+        typer.echo(f"error: --format {fmt!r} is not supported; use one of {', '.join(WORLD_FORMATS)} (nothing was generated)", err=True)
+        raise typer.Exit(2)
     try:
         config = WorldConfig(
             seed=seed,
@@ -54,10 +60,10 @@ def simulate(
         return
     console = Console()
     console.print(
-        f"[bold]world[/bold] {out}: {summary['manifests']:,} manifests, {summary['events']:,} events, "
-        f"{summary['outcomes']:,} inspections, {summary['alerts']:,} alerts; base rate {summary['base_rate']:.4%}, "
-        f"{summary['seizures']} seizures"
+        f"[bold]world[/bold] {out}: {int(summary['manifests']):,} manifests, {int(summary['events']):,} events, "
+        f"{int(summary['outcomes']):,} inspections, {int(summary['alerts']):,} alerts; base rate {summary['base_rate']:.4%}, "
+        f"{int(summary['seizures']):,} seizures"
     )
     for row in summary["by_source"]:
-        console.print(f"  {row['selection_source']:<10} inspected {row['inspected']:>6}  seizures {row['seizures']:>5}")
-    console.print(f"  malformed on purpose: {sum(summary['faults'].values())} rows")
+        console.print(f"  {row['selection_source']:<10} inspected {int(row['inspected']):>6,}  seizures {int(row['seizures']):>5,}")
+    console.print(f"  malformed on purpose: {int(sum(summary['faults'].values())):,} rows")

@@ -28,6 +28,10 @@ def url(tmp_path, monkeypatch) -> str:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("CCP_DATABASE_URL", url)
     monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", raising=False)
+    from serve.app import open_store
+    from serve.settings import Settings
+
+    open_store(Settings()).dispose()  # as `targeting init` does: commands refuse a store that does not exist
     return url
 
 

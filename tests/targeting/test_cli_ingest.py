@@ -70,7 +70,8 @@ def test_file_level_fault_exits_2_with_one_line_error(tmp_path: Path, make, tabl
     make(path)
     result = invoke("ingest", "--lake", str(tmp_path / "lake"), table, str(path), "--now", NOW)
     assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
+    header, *lines = result.stderr.strip().splitlines()
+    assert header.startswith(f"using lake {tmp_path / 'lake'}")
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
     assert "Traceback" not in result.output
     assert not (tmp_path / "lake" / "_log").exists() or not list((tmp_path / "lake" / "_log").glob("*.json"))
@@ -99,4 +100,4 @@ def test_real_console_script_runs(tmp_path: Path, sample_csv: Path) -> None:
         timeout=120,
     )
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.csv'}: file not found"]
+    assert bad.stderr.strip().splitlines()[1:] == [f"error: {tmp_path / 'missing.csv'}: file not found"]

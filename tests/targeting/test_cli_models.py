@@ -55,10 +55,20 @@ def isolated(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CCP_LAKE_DIR", str(workdir / "no-lake"))
     monkeypatch.setenv("CCP_MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'no-store.db'}")
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    if not (workdir / "var" / "ccp.db").exists():  # promotions are audited there: create it as `targeting init` would
+        from serve.app import open_store
+        from serve.settings import Settings
+
+        open_store(Settings()).dispose()
 
 
 def invoke(*args: str):  # noqa: ANN201
     return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def errors(stderr: str) -> str:
+    """``stderr`` without the header line naming the stores (``using lake ... [config ...]``)."""
+    return "\n".join(line for line in stderr.strip().splitlines() if not line.startswith("using "))
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +165,7 @@ def test_promote_force_needs_a_reason(trained: dict, world: SmallWorld, store: s
     champion_is(store, "1")
     result = invoke("promote", "--version", "2", "--force", "--lake", world.lake.root, "--tracking-uri", store)
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: --force needs --reason"
+    assert errors(result.stderr) == "error: --force needs --reason"
     assert champion(store) == "1"
 
 
@@ -171,13 +181,42 @@ def test_promote_force_with_a_reason_moves_the_champion(trained: dict, world: Sm
     assert tags["promotion_reason"] == "roll-back drill" and tags["promotion_forced"] == "true"
 
 
-def test_promote_an_unknown_version_fails_with_one_line(trained: dict, world: SmallWorld, store: str) -> None:
+def test_promote_an_unknown_version_fails_with_one_line_naming_the_registered_ones(trained: dict, world: SmallWorld, store: str) -> None:
     champion_is(store, "1")
     result = invoke("promote", "--version", "9", "--lake", world.lake.root, "--tracking-uri", store)
     assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert lines[0].startswith("error: cannot promote version 9: ") and "Traceback" not in result.output
+    assert errors(result.stderr) == "error: unknown version 9 of container-risk; registered versions: 1, 2"
+    assert "Traceback" not in result.output
     assert champion(store) == "1"
+
+
+def test_compare_an_unknown_version_says_which_one(trained: dict, world: SmallWorld, store: str) -> None:
+    result = invoke("compare", "1", "7", "--lake", world.lake.root, "--tracking-uri", store)
+    assert result.exit_code == 2
+    assert errors(result.stderr) == "error: unknown version 7 of container-risk; registered versions: 1, 2"
+
+
+def test_compare_on_a_missing_lake_names_the_lake_not_a_version(trained: dict, tmp_path: Path, store: str) -> None:
+    result = invoke("compare", "1", "2", "--lake", tmp_path / "no-lake", "--tracking-uri", store)
+    assert result.exit_code == 2
+    assert errors(result.stderr) == f"error: lake {tmp_path / 'no-lake'} does not exist: run `targeting ingest --lake {tmp_path / 'no-lake'} ...` first"
+
+
+def test_model_commands_refuse_a_missing_mlflow_store_and_create_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "mlruns" / "mlflow.db"
+    for args in (("models",), ("compare", "1", "2", "--lake", tmp_path), ("promote", "--version", "1", "--lake", tmp_path)):
+        result = invoke(*args, "--tracking-uri", f"sqlite:///{missing}")
+        assert result.exit_code == 2, args
+        assert errors(result.stderr).startswith(f"error: MLflow store {missing} does not exist"), result.stderr
+    assert not missing.parent.exists()
+
+
+def test_every_model_command_names_the_stores_it_uses(trained: dict, world: SmallWorld, store: str) -> None:
+    result = invoke("models", "--tracking-uri", store)
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[0].startswith(f"using MLflow {store}  [config ")
+    compared = invoke("compare", "1", "2", "--lake", world.lake.root, "--tracking-uri", store)
+    assert compared.stderr.splitlines()[0].startswith(f"using lake {world.lake.root} · MLflow {store}")
 
 
 def test_compare_prints_both_versions_on_the_same_test_period(trained: dict, world: SmallWorld, store: str) -> None:
@@ -194,14 +233,14 @@ def test_compare_prints_both_versions_on_the_same_test_period(trained: dict, wor
 def test_train_with_a_partial_split_is_a_usage_error(world: SmallWorld, store: str) -> None:
     result = invoke("train", "--lake", world.lake.root, "--tracking-uri", store, "--train-start", "2025-02-01", "--no-sync")
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: give all of --train-start, --train-end, --valid-end, --test-end, or none"
+    assert errors(result.stderr) == "error: give all of --train-start, --train-end, --valid-end, --test-end, or none"
 
 
 def test_train_with_decreasing_split_dates_is_a_usage_error(world: SmallWorld, store: str) -> None:
     dates = ("--train-start", "2025-03-01", "--train-end", "2025-02-01", "--valid-end", "2025-03-10", "--test-end", "2025-03-20")
     result = invoke("train", "--lake", world.lake.root, "--tracking-uri", store, *dates, "--no-sync")
     assert result.exit_code == 2
-    assert result.stderr.strip() == (
+    assert errors(result.stderr) == (
         "error: split dates must increase: train_start 2025-03-01 < train_end 2025-02-01 < valid_end 2025-03-10 < test_end 2025-03-20"
     )
 
@@ -210,4 +249,4 @@ def test_train_on_a_missing_lake_is_an_error_printed_verbatim_on_one_line(tmp_pa
     missing = tmp_path / "[/archive]" / "[bold]lake-of-a-port-control-unit-with-a-long-name"
     result = invoke("train", "--lake", missing, "--tracking-uri", store, "--no-sync")
     assert result.exit_code == 2
-    assert result.stderr.strip() == f"error: lake {missing} does not exist: run `targeting ingest --lake {missing} ...` first"
+    assert errors(result.stderr) == f"error: lake {missing} does not exist: run `targeting ingest --lake {missing} ...` first"

@@ -107,8 +107,11 @@ def _general_section() -> list[str]:
         "codes and identifiers are upper-cased (`manifest_id`, `alert_id` and `examiner` keep their "
         "case); free text has runs of whitespace collapsed; an IMO number may carry an `IMO` prefix.",
         "- **Codes**: container numbers ISO 6346 with a valid check digit; container types ISO 6346 "
-        "size-type codes (e.g. `22G1`, `45R1`, `L5G1`); ports UN/LOCODEs known to the port reference "
-        "(packaged list or the lake's `ports` table); HS codes 6, 8 or 10 digits, chapter 01-97 but not 77; "
+        "size-type codes (e.g. `22G1`, `45R1`, `L5G1`); places and ports UN/LOCODEs known to the port reference "
+        "(the packaged UN/LOCODE list with about 116,000 locations, the container-port list, `searoute`'s ports "
+        "or the lake's `ports` table); a port of loading, discharge or transshipment must be a seaport "
+        "(UN/LOCODE function 1, a `searoute` port, the container-port list or the lake's `ports`), a place of "
+        "receipt or delivery may be inland; HS codes 6, 8 or 10 digits, chapter 01-97 but not 77; "
         "IMO numbers 7 digits with a valid check digit.",
         f"- **Max gross mass by length code** (first character of the container type): {lengths}. "
         "`reefer = true` requires a reefer type (third character `R`); a reefer type with "

@@ -356,13 +356,14 @@ def _already_quarantined(lake: Lake, table: str, rejected: pl.DataFrame) -> pl.S
 # --------------------------------------------------------------------------- ingest
 
 
-def _known_locodes(lake: Lake, table: str) -> frozenset[str]:
+def _known_locodes(lake: Lake, table: str) -> tuple[frozenset[str], frozenset[str] | None]:
+    """(every known location, the seaports): the UN/LOCODE list and port reference, plus the lake's ``ports`` table."""
     if table == "ports":
-        return frozenset()
-    from features.data.reference import known_locodes
+        return frozenset(), None
+    from features.data.reference import location_locodes, seaport_locodes
 
-    lake_ports = lake.scan("ports").select("locode").collect().to_series().to_list()
-    return frozenset(known_locodes()) | frozenset(lake_ports)
+    lake_ports = frozenset(lake.scan("ports").select("locode").collect().to_series().to_list())
+    return location_locodes() | lake_ports, seaport_locodes() | lake_ports
 
 
 def ingest(
@@ -404,8 +405,10 @@ def ingest(
 
     Notes
     -----
-    UN/LOCODEs must be in the packaged port reference or in the lake's
-    ``ports`` table. The whole read-check-write cycle holds the lake's
+    UN/LOCODEs must be in the UN/LOCODE list, the packaged port reference or
+    the lake's ``ports`` table; a port of loading, discharge or transshipment
+    must be a seaport (UN/LOCODE function 1, a ``searoute`` port, the port
+    reference or the lake's ``ports``). The whole read-check-write cycle holds the lake's
     writer lock, so concurrent ingests cannot both add the same key.
     """
     c = contract(table)
@@ -428,7 +431,8 @@ def ingest(
 
     with lake.locked():
         say(f"validating {raw.height} rows")
-        result = validate(table, raw, now=now, known_locodes=_known_locodes(lake, table))
+        locations, seaports = _known_locodes(lake, table)
+        result = validate(table, raw, now=now, known_locodes=locations, seaports=seaports)
 
         say("comparing with the lake")
         unchanged_mask, conflict_mask = _split_against_lake(lake, c, result.accepted)

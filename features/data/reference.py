@@ -49,6 +49,9 @@ __all__ = [
     "haversine_km_np",
     "known_locodes",
     "load_ports",
+    "location_coordinates",
+    "location_locodes",
+    "seaport_locodes",
     "port_coordinates_frame",
     "read_ports_csv",
 ]
@@ -328,3 +331,72 @@ def haversine_km_np(
     dlmb = np.radians(np.asarray(lon2, dtype=np.float64) - np.asarray(lon1, dtype=np.float64))
     a = np.sin(dphi / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(dlmb / 2) ** 2
     return np.asarray((2 * EARTH_RADIUS_KM) * np.arcsin(np.minimum(np.sqrt(a), 1.0)), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- locations and seaports
+
+
+@functools.cache
+def searoute_ports() -> pl.DataFrame:
+    """``locode``, ``latitude``, ``longitude`` of the ~3,900 ports shipped by ``searoute`` (``searoute/data/ports.geojson``).
+
+    Rows with a malformed code are skipped; when a code appears twice the
+    first record is kept. Sorted by locode.
+    """
+    import json
+
+    data = json.loads(resources.files("searoute").joinpath("data", "ports.geojson").read_text(encoding="utf-8"))
+    seen: dict[str, tuple[float, float]] = {}
+    for feature in data["features"]:
+        code = str(feature["properties"].get("port") or "")
+        lon, lat = feature["geometry"]["coordinates"][:2]
+        if _LOCODE_RE.fullmatch(code) and code not in seen:
+            seen[code] = (float(lat), float(lon))
+    codes = sorted(seen)
+    return pl.DataFrame(
+        {"locode": codes, "latitude": [seen[c][0] for c in codes], "longitude": [seen[c][1] for c in codes]},
+        schema={"locode": pl.String, "latitude": pl.Float64, "longitude": pl.Float64},
+    )
+
+
+@functools.cache
+def seaport_locodes() -> frozenset[str]:
+    """UN/LOCODEs that may be a port of loading, discharge or transshipment.
+
+    The union of the UN/LOCODE list's seaports (function 1), the ``searoute``
+    ports and the packaged port reference (:func:`known_locodes`).
+    """
+    from features.data.unlocode import unlocode_seaports
+
+    return unlocode_seaports() | frozenset(searoute_ports().get_column("locode").to_list()) | known_locodes()
+
+
+@functools.cache
+def location_locodes() -> frozenset[str]:
+    """Every known UN/LOCODE: the whole UN/LOCODE list plus :func:`seaport_locodes` (a place of receipt or delivery may be inland)."""
+    from features.data.unlocode import unlocode_codes
+
+    return unlocode_codes() | seaport_locodes()
+
+
+@functools.cache
+def location_coordinates() -> pl.DataFrame:
+    """``locode``, ``latitude``, ``longitude`` of every location with coordinates.
+
+    Precedence: the port reference (curated container-terminal positions),
+    then ``searoute``'s ports, then the UN/LOCODE list. Sorted by locode.
+    """
+    from features.data.unlocode import load_unlocode
+
+    layers = [
+        load_ports().select("locode", "latitude", "longitude"),
+        searoute_ports(),
+        load_unlocode().select("locode", "latitude", "longitude").drop_nulls(),
+    ]
+    return pl.concat(layers, how="vertical").unique("locode", keep="first", maintain_order=True).sort("locode")
+
+
+def clear_location_caches() -> None:
+    """Forget the location sets (after the UN/LOCODE list was replaced)."""
+    for cached in (seaport_locodes, location_locodes, location_coordinates):
+        cached.cache_clear()

@@ -49,6 +49,8 @@ Decisions
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -251,7 +253,13 @@ def _days(td: timedelta) -> str:
 
 
 def _is_in(expr: pl.Expr, values: Iterable[str]) -> pl.Expr:
-    return expr.is_in(pl.Series(values=sorted(set(values)), dtype=pl.String).implode())
+    return expr.is_in(_value_series(values if isinstance(values, frozenset) else frozenset(values)))
+
+
+@functools.lru_cache(maxsize=16)
+def _value_series(values: frozenset[str]) -> pl.Series:
+    """Sorted one-element list Series of ``values`` (cached: the UN/LOCODE list has ~116,000 codes)."""
+    return pl.Series(values=sorted(values), dtype=pl.String).implode()
 
 
 def max_gross_kg_expr(container_type: pl.Expr) -> pl.Expr:
@@ -362,10 +370,27 @@ def _code_rule(name: str, pattern: str, rule: str) -> Rule:
     return Rule(name, rule, _v(name).is_not_null() & ~_v(name).str.contains(pattern))
 
 
-def _column_rules(c: TableContract, known: frozenset[str] | None) -> list[Rule]:
+_SEAPORT_COLUMNS = frozenset({"port_of_loading", "port_of_discharge"})
+SEAPORT_RULE = "not a seaport (UN/LOCODE function 1) in the port reference"
+
+
+def _seaport_rule(name: str, known: frozenset[str], seaports: frozenset[str]) -> Rule:
+    """A port of loading/discharge (or a transshipment port) must be a seaport; a place of receipt or delivery may be inland."""
+    if name == "transshipment_ports":
+        elem = pl.element()
+        shape = elem.str.contains(checks.LOCODE_PATTERN)
+        bad = _v(name).list.eval(shape & _is_in(elem, known) & ~_is_in(elem, seaports)).list.any()
+    else:
+        bad = checks.locode_shape_expr(_v(name)) & _is_in(_v(name), known) & ~_is_in(_v(name), seaports)
+    return Rule(name, SEAPORT_RULE, bad)
+
+
+def _column_rules(c: TableContract, known: frozenset[str] | None, seaports: frozenset[str] | None = None) -> list[Rule]:
     """Rules that follow from a column's meaning, shared by all tables."""
     rules: list[Rule] = []
     for name in c.column_names:
+        if seaports is not None and known and (name in _SEAPORT_COLUMNS or name == "transshipment_ports"):
+            rules.append(_seaport_rule(name, known, seaports))
         if name == "container_number":
             rules += _container_number_rules(name)
         elif name == "vessel_imo":
@@ -489,7 +514,9 @@ _TABLE_RULES: dict[str, Callable[[frozenset[str]], list[Rule]]] = {
 }
 
 
-def table_rules(table: str, *, now: datetime, known_locodes: Iterable[str] = ()) -> list[Rule]:
+def table_rules(
+    table: str, *, now: datetime, known_locodes: Iterable[str] = (), seaports: Iterable[str] | None = None
+) -> list[Rule]:
     """All row rules of ``table``, in the order their reasons are listed.
 
     Parameters
@@ -500,10 +527,14 @@ def table_rules(table: str, *, now: datetime, known_locodes: Iterable[str] = ())
         Timezone-aware reference time for the future-timestamp bounds.
     known_locodes
         UN/LOCODEs of the port reference (membership rules).
+    seaports
+        UN/LOCODEs that may be a port of loading, discharge or transshipment;
+        ``None``: no seaport rule.
     """
     c = contract(table)
     known = frozenset(known_locodes)
-    rules = [*_type_rules(c, now=now), *_column_rules(c, known), *_TABLE_RULES[table](known)]
+    sea = None if seaports is None else frozenset(seaports)
+    rules = [*_type_rules(c, now=now), *_column_rules(c, known, sea), *_TABLE_RULES[table](known)]
     order = {name: i for i, name in enumerate(c.column_names)}
     order["route"] = order.get("port_of_discharge", len(order))
     return sorted(rules, key=lambda r: order.get(r.field, len(order)))
@@ -518,7 +549,7 @@ def rule_catalogue(table: str) -> list[str]:
     c = contract(table)
     now = datetime(2000, 1, 1, tzinfo=timezone.utc)
     seen: dict[str, None] = {}
-    for rule in table_rules(table, now=now):
+    for rule in table_rules(table, now=now, known_locodes=("XXXXX",), seaports=()):
         seen.setdefault(rule.reason)
     seen.setdefault(duplicate_reason(c))
     seen.setdefault(conflict_reason(c))
@@ -671,9 +702,19 @@ def _check_raw(raw: pl.DataFrame, c: TableContract) -> pl.DataFrame:
 
 
 def _default_known_locodes() -> frozenset[str]:
-    from features.data.reference import known_locodes
+    from features.data.reference import location_locodes
 
-    return frozenset(known_locodes())
+    return location_locodes()
+
+
+def _default_seaports() -> frozenset[str]:
+    from features.data.reference import seaport_locodes
+
+    return seaport_locodes()
+
+
+SOURCE_ERROR_COLUMN = "__source_error"
+"""Raw column set by a message adapter (features.data.adapters) when a segment of the row's message is bad."""
 
 
 def validate(
@@ -682,6 +723,7 @@ def validate(
     *,
     now: datetime,
     known_locodes: Iterable[str] | None = None,
+    seaports: Iterable[str] | None = None,
 ) -> ValidationResult:
     """Validate raw rows of ``table``: accepted typed rows and rejected raw rows with reasons.
 
@@ -697,8 +739,13 @@ def validate(
     now
         Timezone-aware reference time for the "not in the future" rules.
     known_locodes
-        UN/LOCODEs a port must belong to; default
-        :func:`features.data.reference.known_locodes`. Not used for ``ports``.
+        UN/LOCODEs a place or port must belong to; default
+        :func:`features.data.reference.location_locodes` (the UN/LOCODE list
+        plus the port reference). Not used for ``ports``.
+    seaports
+        UN/LOCODEs a port of loading, discharge or transshipment must belong
+        to; default :func:`features.data.reference.seaport_locodes` when
+        ``known_locodes`` is defaulted too, else no seaport rule.
 
     Returns
     -------
@@ -719,8 +766,13 @@ def validate(
     if table == "ports":
         known: frozenset[str] = frozenset()
     else:
+        if known_locodes is None and seaports is None:
+            seaports = _default_seaports()
         known = frozenset(_default_known_locodes() if known_locodes is None else known_locodes)
-    rules = table_rules(table, now=now.astimezone(timezone.utc), known_locodes=known)
+    rules = table_rules(table, now=now.astimezone(timezone.utc), known_locodes=known, seaports=seaports if table != "ports" else None)
+    if SOURCE_ERROR_COLUMN in raw.columns:
+        source_error = pl.col(SOURCE_ERROR_COLUMN)
+        rules.insert(0, Rule("message", "<segment> <element>: <what is wrong>", source_error.is_not_null(), source_error))
     raw_columns = raw.columns
     flags = [r.violated.fill_null(False).alias(f"{_P}r{i}") for i, r in enumerate(rules)]
     frame = (

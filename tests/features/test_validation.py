@@ -210,6 +210,10 @@ CASES: list[tuple[str, dict[str, str | None], str]] = [
     ("alerts", {"value": "COBUN-NLRTM"}, "value: not a route FROM>TO (each side a UN/LOCODE, a 2-letter country code or *)"),
     ("alerts", {"value": "COBUN>NLRTM>DEHAM"}, "value: not a route FROM>TO (each side a UN/LOCODE, a 2-letter country code or *)"),
     ("alerts", {"value": "COBUN>XXXXX"}, "value: unknown UN/LOCODE in route"),
+    # seaports: a port of loading, discharge or transshipment must be a seaport (Bogota and Prague are inland)
+    ("manifests", {"port_of_loading": "COBOG"}, "port_of_loading: not a seaport (UN/LOCODE function 1) in the port reference"),
+    ("manifests", {"port_of_discharge": "CZPRG"}, "port_of_discharge: not a seaport (UN/LOCODE function 1) in the port reference"),
+    ("manifests", {"transshipment_ports": "PAMIT;CZPRG"}, "transshipment_ports: not a seaport (UN/LOCODE function 1) in the port reference"),
     # ports
     ("ports", {"latitude": "91"}, "latitude: outside -90..90"),
     ("ports", {"longitude": "-180.5"}, "longitude: outside -180..180"),
@@ -458,3 +462,13 @@ def test_arbitrary_rows_never_crash_and_every_row_is_accounted_for(table: str, d
     assert sorted(result.accepted_index.to_list() + rejected_raw["__row"].to_list()) == list(range(raw.height))
     for reasons in result.rejected["reasons"].to_list():
         assert reasons and all(REASON_RE.match(r) for r in reasons)
+
+
+def test_inland_places_of_receipt_and_delivery_from_the_un_locode_list_are_accepted() -> None:
+    # Bogota (COBOG) to Duisburg (DEDUI) via Buenaventura and Rotterdam: the inland places are real UN/LOCODEs
+    assert reasons_of("manifests", place_of_receipt="COBOG", port_of_loading="COBUN", port_of_discharge="NLRTM", place_of_delivery="DEDUI") == []
+    assert reasons_of("manifests", place_of_receipt="CHBSL", place_of_delivery="CZPRG") == []
+
+
+def test_a_place_outside_the_un_locode_list_is_still_unknown() -> None:
+    assert reasons_of("manifests", place_of_delivery="DEQQQ") == ["place_of_delivery: unknown UN/LOCODE (not in the port reference)"]

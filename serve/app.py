@@ -19,6 +19,7 @@ from serve.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from serve.routes import ROUTERS
 from serve.runtime import EngineFactory, EngineHolder, load_engine_factory
 from serve.settings import Settings, harden_process_environment
+from serve.web import install_web
 from serve.store.keys import PrincipalCache
 from serve.store.lists import ServedListCache
 from serve.store.rulesets import ensure_seeded
@@ -107,6 +108,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     install_error_handlers(app)
+    install_web(app)  # the pages (serve/web): same process, same authorization rules
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so even a 413 carries the request id
 

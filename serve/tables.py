@@ -224,3 +224,45 @@ class OutcomeRow(Base):
     seal_status: Mapped[str] = mapped_column(String(16))
     examiner: Mapped[str] = mapped_column(String(64))
     selection_source: Mapped[str] = mapped_column(String(16))
+
+
+class WebUser(Base):
+    """A person who signs in to the web application (migration 0005); ``key_id`` is the API-key row their writes are recorded under."""
+
+    __tablename__ = "web_users"
+
+    username: Mapped[str] = mapped_column(String(14), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    ports: Mapped[list[str]] = mapped_column(JSON)
+    language: Mapped[str] = mapped_column(String(2))
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    failed_logins: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebSession(Base):
+    """A signed-in session, by the sha256 of its token, with its CSRF token (migration 0005)."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_username", "username"),)
+
+    token_sha256: Mapped[str] = mapped_column(String(HASH_LEN), primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("web_users.username"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebSecret(Base):
+    """A secret of the web application (the session-cookie signing key), created at first use (migration 0005)."""
+
+    __tablename__ = "web_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -23,6 +23,7 @@ def _register() -> None:
     from targeting.cli import models  # noqa: F401  (registers train, promote, models, compare)
     from targeting.cli import service  # noqa: F401  (registers serve, keys, audit, rules, watchlist, outcomes)
     from targeting.cli import demo  # noqa: F401  (registers demo)
+    from targeting.cli import users  # noqa: F401  (registers users)
     from targeting.cli import stores  # noqa: F401  (registers init)
     from targeting.cli import backtest  # noqa: F401  (registers backtest)
     from targeting.cli import benchmark  # noqa: F401  (registers benchmark kcs)

@@ -1,0 +1,100 @@
+"""Languages of the pages: English, Spanish, French, Portuguese (Babel message catalogues).
+
+Catalogues live in ``serve/web/locale/<lang>/LC_MESSAGES/messages.po`` and are
+compiled to ``messages.mo`` (both shipped). Update them with::
+
+    pybabel extract -F serve/web/babel.cfg -o serve/web/locale/messages.pot serve/web
+    pybabel update -i serve/web/locale/messages.pot -d serve/web/locale
+    pybabel compile -d serve/web/locale
+
+Reasons are built by the engine as English sentences; :func:`translate_reason`
+recognises each sentence's pattern (:data:`REASON_PATTERNS`), translates the
+pattern and puts the values back. A sentence no pattern knows is shown as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from importlib import resources
+
+from babel.support import NullTranslations, Translations
+
+from serve.web.accounts import LANGUAGES
+
+LANGUAGE_NAMES = {"en": "English", "es": "Español", "fr": "Français", "pt": "Português"}
+
+
+def N_(message: str) -> str:  # noqa: N802 - Babel's marker for strings translated later
+    """Mark ``message`` for extraction without translating it now."""
+    return message
+
+
+@functools.cache
+def translations(language: str) -> NullTranslations:
+    """The compiled catalogue of ``language`` (English: identity)."""
+    if language not in LANGUAGES or language == "en":
+        return NullTranslations()
+    directory = resources.files("serve.web").joinpath("locale")
+    return Translations.load(str(directory), [language], domain="messages")
+
+
+REASON_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), message)
+    for pattern, message in (
+        (r"^Watchlist alert by (?P<issuer>.+?) \(severity (?P<severity>\d)/5\): (?P<reason>.+)$",
+         N_("Watchlist alert by %(issuer)s (severity %(severity)s/5): %(reason)s")),
+        (r"^Watchlist \(severity (?P<severity>\d)/5\): (?P<reason>.+)$", N_("Watchlist (severity %(severity)s/5): %(reason)s")),
+        (r"^Consignee first seen (?P<n>[\d,]+) days? ago$", N_("Consignee first seen %(n)s days ago")),
+        (r"^Shipper first seen (?P<n>[\d,]+) days? ago$", N_("Shipper first seen %(n)s days ago")),
+        (r"^No earlier manifests for the consignee$", N_("No earlier manifests for the consignee")),
+        (r"^No earlier manifests for the shipper$", N_("No earlier manifests for the shipper")),
+        (r"^No earlier manifests for this shipper and consignee$", N_("No earlier manifests for this shipper and consignee")),
+        (r"^Consignee: (?P<n>[\d,]+) earlier manifests?$", N_("Consignee: %(n)s earlier manifests")),
+        (r"^Shipper: (?P<n>[\d,]+) earlier manifests?$", N_("Shipper: %(n)s earlier manifests")),
+        (r"^New commodity for this consignee \(no earlier manifests with this HS heading\)$",
+         N_("New commodity for this consignee (no earlier manifests with this HS heading)")),
+        (r"^New route for this consignee$", N_("New route for this consignee")),
+        (r"^Routing never seen before on this lane$", N_("Routing never seen before on this lane")),
+        (r"^Refrigerated \(reefer\) container$", N_("Refrigerated (reefer) container")),
+        (r"^Vague goods description \(FAK, general cargo, said to contain\)$", N_("Vague goods description (FAK, general cargo, said to contain)")),
+        (r"^House bill of lading: the actual shipper is hidden behind a forwarder \(NVOCC\)$",
+         N_("House bill of lading: the actual shipper is hidden behind a forwarder (NVOCC)")),
+        (r"^Freight collect or paid by a third party$", N_("Freight collect or paid by a third party")),
+        (r"^Freight paid by a third party$", N_("Freight paid by a third party")),
+        (r"^Container stayed (?P<d>.+) at the port of loading before loading$", N_("Container stayed %(d)s at the port of loading before loading")),
+        (r"^Container stayed (?P<d>.+) at (?P<hub>.+) \(transshipment hub\)$", N_("Container stayed %(d)s at %(hub)s (transshipment hub)")),
+        (r"^Container stayed (?P<d>.+) at a transshipment hub$", N_("Container stayed %(d)s at a transshipment hub")),
+        (r"^Seal number differs between documents and terminal events \((?P<n>[\d,]+) events?\)$",
+         N_("Seal number differs between documents and terminal events (%(n)s events)")),
+        (r"^Declared value per kg (?P<rel>.+) the norm for these goods$", N_("Declared value per kg %(rel)s the norm for these goods")),
+        (r"^Gross mass (?P<rel>.+) the norm for these goods$", N_("Gross mass %(rel)s the norm for these goods")),
+        (r"^(?P<n>[\d,]+) transshipments? on the declared route$", N_("%(n)s transshipments on the declared route")),
+        (r"^Route (?P<x>[\d.,]+) times the direct distance$", N_("Route %(x)s times the direct distance")),
+        (r"^Shipped from (?P<country>.+), a country with a high past seizure rate \((?P<rate>.+)\)$",
+         N_("Shipped from %(country)s, a country with a high past seizure rate (%(rate)s)")),
+        (r"^Loaded in (?P<port>.+), a port with a high past seizure rate \((?P<rate>.+)\)$",
+         N_("Loaded in %(port)s, a port with a high past seizure rate (%(rate)s)")),
+        (r"^Transshipped via (?P<hub>.+), a hub with a high past seizure rate \((?P<rate>.+)\)$",
+         N_("Transshipped via %(hub)s, a hub with a high past seizure rate (%(rate)s)")),
+        (r"^Manifest amended after filing$", N_("Manifest amended after filing")),
+        (r"^Consignee, description, destination or notify party amended less than 72 hours before arrival$",
+         N_("Consignee, description, destination or notify party amended less than 72 hours before arrival")),
+        (r"^Manifest filed after the vessel left the port of loading \(24-hour rule breached\)$",
+         N_("Manifest filed after the vessel left the port of loading (24-hour rule breached)")),
+        (r"^Random selection for quality control \(unbiased sample\)$", N_("Random selection for quality control (unbiased sample)")),
+    )
+)
+
+
+def translate_reason(reason: str, gettext: Callable[[str], str]) -> str:
+    """``reason`` in the language of ``gettext`` when a pattern of :data:`REASON_PATTERNS` knows it, else unchanged."""
+    for pattern, message in REASON_PATTERNS:
+        match = pattern.match(reason)
+        if match:
+            try:
+                return gettext(message) % match.groupdict()
+            except (KeyError, ValueError, TypeError):
+                return reason
+    return reason

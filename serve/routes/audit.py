@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from serve.audit import verify_chain
 from serve.deps import AuditReader, DatabaseDep, SettingsDep
-from serve.schemas.audit import AuditEventPublic, AuditPage, ChainVerification
+from serve.schemas.audit import AuditEventPublic, AuditPage, ChainVerification, RecordProblemPublic
+from serve.seals import verify_records
 from serve.settings import MAX_PAGE_SIZE_CEILING
 from serve.tables import AuditEvent
 
@@ -75,16 +76,25 @@ def get_events(
 
 @router.get("/verify", response_model=ChainVerification)
 def verify(caller: AuditReader, database: DatabaseDep) -> ChainVerification:
-    """Recompute the hash chain and name the first broken row, if any."""
+    """Recompute the keyed hash chain and name the first broken row, then check every sealed record and name each bad one.
+
+    ``ok`` is true only when the chain is intact and no sealed record (list, outcome, amendment, watchlist entry,
+    rule profile, rule-set version, key) differs from, lacks or outlived its seal.
+    """
     with database.read() as session:
         outcome = verify_chain(session)
+        counts, bad = verify_records(session)
     with database.write() as session:
         caller.audit(
             session,
             action="audit.verify",
             object_type="audit_events",
-            result="ok" if outcome.ok else "error",
+            result="ok" if outcome.ok and not bad else "error",
             status_code=200,
-            detail={"rows_checked": outcome.rows_checked, "first_bad_seq": outcome.first_bad_seq},
+            detail={"rows_checked": outcome.rows_checked, "first_bad_seq": outcome.first_bad_seq, "bad_records": len(bad)},
         )
-    return ChainVerification(**outcome.__dict__)
+    return ChainVerification(
+        **{**outcome.__dict__, "ok": outcome.ok and not bad},
+        records_checked=counts,
+        bad_records=[RecordProblemPublic(record=p.record, problem=p.problem) for p in bad],
+    )

@@ -1,4 +1,9 @@
-"""Rule profiles and rule-set versions: read by every role; created and expired by admins and data scientists."""
+"""Rule profiles and rule-set versions: read by every role; created and expired by admins and data scientists.
+
+Port officers see national rules and the port-level rules of their own ports
+only (:func:`rule_is_visible`); another port's rules are left out of every
+answer, as if they did not exist.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
-from serve.deps import DatabaseDep, RuleReader, RuleWriter
+from serve.deps import Caller, DatabaseDep, RuleReader, RuleWriter
 from serve.schemas.rules import (
     RuleChange,
     RuleCreate,
@@ -33,6 +40,11 @@ router = APIRouter(prefix="/v1", tags=["rules"])
 RuleCodePath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Z0-9_-]+$")]
 
 
+def rule_is_visible(caller: Caller, level: str | None, port: str | None) -> bool:
+    """Whether ``caller`` may see a rule: national rules for everyone, port rules for callers of that port."""
+    return port is None or caller.can_access_port(port)
+
+
 def rule_public(row: RuleProfileRow) -> RulePublic:
     """Response body of a stored profile."""
     return RulePublic.model_validate(
@@ -40,15 +52,30 @@ def rule_public(row: RuleProfileRow) -> RulePublic:
     )
 
 
-def version_public(row: RuleSetVersion) -> RuleSetVersionPublic:
-    """Response body of a rule-set version (without its rules)."""
+HIDDEN_CHANGE = "a change of another port's rules"
+
+
+def version_public(row: RuleSetVersion, caller: Caller | None = None, session: Session | None = None) -> RuleSetVersionPublic:
+    """Response body of a rule-set version (without its rules).
+
+    With ``caller`` (and the ``session`` it was read in), ``rule_count`` counts the rules the caller may see
+    and the ``change`` of another port's rule is not named.
+    """
+    rules, change = json.loads(row.rules_json), row.change
+    if caller is not None:
+        rules = [r for r in rules if rule_is_visible(caller, r.get("level"), r.get("port"))]
+        changed = session.scalars(
+            select(RuleProfileRow).where(or_(RuleProfileRow.created_in_version == row.version, RuleProfileRow.expired_in_version == row.version))
+        ).all()
+        if any(not rule_is_visible(caller, r.level, r.port) for r in changed):
+            change = HIDDEN_CHANGE
     return RuleSetVersionPublic(
         version=row.version,
         created_at=row.created_at,
         created_by=row.created_by,
-        change=row.change,
+        change=change,
         ruleset_hash=row.ruleset_hash,
-        rule_count=len(json.loads(row.rules_json)),
+        rule_count=len(rules),
     )
 
 
@@ -60,26 +87,29 @@ def get_rules(
     with database.read() as session:
         rows = list_rule_rows(session, include_expired=include_expired)
         version = latest_version(session) or 0
-    return RuleList(ruleset_version=version, items=[rule_public(r) for r in rows])
+    return RuleList(ruleset_version=version, items=[rule_public(r) for r in rows if rule_is_visible(caller, r.level, r.port)])
 
 
 @router.get("/rules/versions", response_model=list[RuleSetVersionPublic])
 def get_rule_versions(caller: RuleReader, database: DatabaseDep) -> list[RuleSetVersionPublic]:
     """Every rule-set version, oldest first."""
     with database.read() as session:
-        return [version_public(v) for v in list_versions(session)]
+        return [version_public(v, caller, session) for v in list_versions(session)]
 
 
 @router.get("/rules/versions/{version}", response_model=RuleSetVersionDetail)
 def get_rule_version(
     version: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: RuleReader, database: DatabaseDep
 ) -> RuleSetVersionDetail:
-    """One rule-set version with its rules (what lists recording this version were built with)."""
+    """One rule-set version with its rules (what lists recording this version were built with; an officer sees the
+    national rules and those of their own ports, and ``rule_count`` counts those)."""
     with database.read() as session:
         row = session.get(RuleSetVersion, version)
+        public = None if row is None else version_public(row, caller, session)
     if row is None:
         raise HTTPException(status_code=404, detail="rule-set version not found")
-    return RuleSetVersionDetail(**version_public(row).model_dump(), rules=json.loads(row.rules_json))
+    rules = [r for r in json.loads(row.rules_json) if rule_is_visible(caller, r.get("level"), r.get("port"))]
+    return RuleSetVersionDetail(**public.model_dump(), rules=rules)
 
 
 @router.post("/rules", status_code=201, response_model=RuleChange)

@@ -35,11 +35,20 @@ class AuditPage(OutputModel):
     next_after: int | None
 
 
+class RecordProblemPublic(OutputModel):
+    """A sealed record that fails verification (``record`` is ``<type>:<id>``)."""
+
+    record: str
+    problem: str
+
+
 class ChainVerification(OutputModel):
-    """Result of verifying the audit hash chain."""
+    """Result of verifying the keyed audit chain and every sealed record."""
 
     ok: bool
     rows_checked: int
     head_hash: str
     first_bad_seq: int | None
     problem: str | None
+    records_checked: dict[str, int] = {}
+    bad_records: list[RecordProblemPublic] = []

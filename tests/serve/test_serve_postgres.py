@@ -157,3 +157,47 @@ def test_service_on_postgresql_serves_lists_outcomes_and_amendments(pg_url, monk
             assert verified["ok"] and verified["rows_checked"] >= 5
     finally:
         database.dispose()
+
+
+def test_tampered_records_are_named_on_postgresql_too(pg_url, monkeypatch, tmp_path, service_lake_dir):
+    """The same seals and keyed chain on PostgreSQL: an outcome flipped to SEIZURE and a key turned admin are named by
+    GET /v1/audit/verify and by `targeting audit verify`; a database that was never initialised is refused."""
+    from typer.testing import CliRunner
+
+    import targeting.cli.service  # noqa: F401  (registers the commands)
+    from targeting.cli import app as cli_app
+
+    monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", raising=False)
+    key_file = tmp_path / "audit.key"
+    app = create_app(Settings(database_url=pg_url, audit_key_file=key_file, lake_dir=service_lake_dir))
+    database = app.state.database
+    with database.write() as session:
+        created = create_key(session, role=Role.OFFICER, ports=(PORT,), created_by="test")
+        auditor = {"Authorization": f"Bearer {create_key(session, role=Role.AUDITOR, ports=(), created_by='test').key}"}
+    officer = {"Authorization": f"Bearer {created.key}"}
+    monkeypatch.setenv("CCP_DATABASE_URL", pg_url)
+    monkeypatch.setenv("CCP_AUDIT_KEY_FILE", str(key_file))
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            posted = client.post("/v1/inspection-outcomes", json=outcome_body(result="NO_FINDING", seizure_category=None, quantity_kg=None), headers={**officer, **idem()})
+            assert posted.status_code == 201, posted.text
+            assert client.get("/v1/audit/verify", headers=auditor).json()["ok"] is True
+            assert runner_output(CliRunner().invoke(cli_app, ["audit", "verify"]))[0] == 0
+            with database.engine.begin() as connection:
+                connection.execute(text("UPDATE outcomes SET result = 'SEIZURE', seizure_category = 'COCAINE' WHERE id = :id"), {"id": posted.json()["id"]})
+                connection.execute(text("UPDATE api_keys SET role = 'admin', ports = '[]' WHERE id = :id"), {"id": created.key_id})
+            report = client.get("/v1/audit/verify", headers=auditor).json()
+            assert report["ok"] is False
+            assert sorted(p["record"] for p in report["bad_records"]) == sorted([f"outcome:{posted.json()['id']}", f"api_key:{created.key_id}"])
+            code, said = runner_output(CliRunner().invoke(cli_app, ["audit", "verify"]))
+            assert code == 1 and f"outcome:{posted.json()['id']} was modified" in said and f"api_key:{created.key_id} was modified" in said
+    finally:
+        database.dispose()
+    blank = make_url(pg_url).set(database="postgres").render_as_string(hide_password=False)  # exists, never initialised
+    monkeypatch.setenv("CCP_DATABASE_URL", blank)
+    code, said = runner_output(CliRunner().invoke(cli_app, ["audit", "verify"]))
+    assert code == 2 and "never initialised" in said
+
+
+def runner_output(result) -> tuple[int, str]:  # noqa: ANN001
+    return result.exit_code, " ".join(result.output.split())

@@ -303,3 +303,21 @@ def test_a_change_of_any_list_metadata_is_refused_on_fetch(client, database, mak
             response = client.get(path, headers=headers)
             assert response.status_code in (404, 500) and "CSQU" not in response.text, (path, response.text)
     assert client.get(f"/v1/inspection-lists/{list_id}", headers=admin).status_code == 500
+
+
+@pytest.mark.parametrize("reason", ["Seal\x00mismatch at gate", "Seal mismatch \u202eetag", "Seal mismatch\r\nat the gate", "Seal\u200bmismatch"])
+def test_control_and_invisible_characters_in_an_amendment_reason_are_422(client, database, make_key, reason):
+    list_id = insert_list(database)
+    response = _amend(client, list_id, make_key("officer", PORT), action="ADD", manifest_id="M-4", reason=reason)
+    assert response.status_code == 422 and ["body", "reason"] in [e["loc"] for e in response.json()["detail"]]
+
+
+def test_csv_export_neutralises_formulas_in_every_cell_and_reason(client, database, make_key):
+    items = (
+        ListItem(1, "CSQU3054383", "=HYPERLINK(\"http://x\")", 0.9, "RULE", 1.0, ("+cmd", "ok", "@SUM(A1)", "-2+3", "\tx"), "NII"),
+    )
+    list_id = insert_list(database, replace(sample_list(), items=items))
+    exported = client.get(f"/v1/inspection-lists/{list_id}.csv", headers=make_key("officer", PORT))
+    row = next(csv.DictReader(io.StringIO(exported.text)))
+    assert row["manifest_id"] == "'=HYPERLINK(\"http://x\")"
+    assert row["reasons"].split(" | ") == ["'+cmd", "ok", "'@SUM(A1)", "'-2+3", "'\tx"]

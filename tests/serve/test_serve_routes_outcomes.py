@@ -243,3 +243,10 @@ def test_hit_rates_ignore_outcomes_that_do_not_match_their_manifest_and_count_th
         )
     report = client.get(f"/v1/ports/{PORT}/hit-rates", params={"since": "2025-03-01", "until": "2025-03-10"}, headers=officer).json()
     assert (report["inspections"], report["seizures"], report["ignored_outcomes"]) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("character", ["\x00", "\u202e", "\r", "\ufeff"])
+def test_control_and_invisible_characters_in_outcome_text_are_422_naming_the_field(client, officer, database, character):
+    response = _post(client, officer, outcome_body(concealment_method="inside" + character + "the reefer"))
+    assert response.status_code == 422 and [e["loc"] for e in response.json()["detail"]] == [["body", "concealment_method"]]
+    assert _count(database) == 0

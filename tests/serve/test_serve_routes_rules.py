@@ -92,3 +92,29 @@ def test_port_level_rule(client, scientist):
     response = client.post("/v1/rules", json={**RULE, "level": "PORT", "port": "nlrtm"}, headers=scientist)
     assert response.status_code == 201
     assert response.json()["rule"]["port"] == "NLRTM"
+
+
+def test_officers_see_national_rules_and_their_own_ports_rules_only(client, scientist, make_key):
+    for code, port in (("NL-ONLY", "NLRTM"), ("BE-ONLY", "BEANR")):
+        assert client.post("/v1/rules", json={**RULE, "code": code, "level": "PORT", "port": port}, headers=scientist).status_code == 201
+    nlrtm, admin = make_key("officer", "NLRTM"), make_key("admin")
+    listed = client.get("/v1/rules", headers=nlrtm)
+    codes = {r["code"] for r in listed.json()["items"]}
+    assert "NL-ONLY" in codes and "BE-ONLY" not in codes and "BEANR" not in listed.text
+    assert codes - {"NL-ONLY"} == {r["code"] for r in listed.json()["items"] if r["port"] is None}
+    assert {"NL-ONLY", "BE-ONLY"} <= {r["code"] for r in client.get("/v1/rules", headers=admin).json()["items"]}
+    latest = client.get("/v1/rules/versions", headers=nlrtm).json()[-1]
+    detail = client.get(f"/v1/rules/versions/{latest['version']}", headers=nlrtm)
+    assert "BE-ONLY" not in detail.text and "BEANR" not in detail.text
+    assert detail.json()["rule_count"] == latest["rule_count"] == len(detail.json()["rules"])
+    everything = client.get(f"/v1/rules/versions/{latest['version']}", headers=admin).json()
+    assert everything["rule_count"] == detail.json()["rule_count"] + 1
+
+
+@pytest.mark.parametrize("character", ["\x00", "\u202e", "\r\n", "\u200b", "\x7f", "\x85", "\t"])
+def test_control_and_invisible_characters_in_rule_text_are_422_naming_the_field(client, scientist, character):
+    for field in ("reason", "expression"):
+        body = {**RULE, field: RULE[field][:5] + character + RULE[field][5:]}
+        response = client.post("/v1/rules", json=body, headers=scientist)
+        assert response.status_code == 422, (field, response.text)
+        assert ["body", field] in [e["loc"] for e in response.json()["detail"]]

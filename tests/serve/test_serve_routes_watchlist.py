@@ -76,3 +76,12 @@ def test_expired_entries_leave_the_frame_but_replays_see_them(client, database, 
     assert client.get("/v1/watchlist", headers=officer).json()["items"] == []
     listed = client.get("/v1/watchlist?include_expired=true", headers=officer).json()
     assert listed["items"][0]["in_force"] is False and listed["items"][0]["created_at"] == created["created_at"]
+
+
+@pytest.mark.parametrize("character", ["\x00", "\u202e", "\n", "\u2066", "\x9b"])
+def test_control_and_invisible_characters_in_watchlist_text_are_422_naming_the_field(client, admin, character):
+    for field in ("reason", "issuing_unit", "value"):
+        body = {**ENTRY, field: "PCU" + character + "Gye" if field != "value" else ENTRY["value"][:4] + character + ENTRY["value"][4:]}
+        response = client.post("/v1/watchlist", json=body, headers=admin)
+        assert response.status_code == 422, (field, response.text)
+        assert ["body", field] in [e["loc"] for e in response.json()["detail"]], (field, response.text)

@@ -159,7 +159,6 @@ def keys_create(
     label: Annotated[str | None, typer.Option(help="Who or what the key is for")] = None,
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
-    from serve.audit import record_event
     from serve.security import Role
     from serve.store.keys import create_key
 
@@ -170,15 +169,8 @@ def keys_create(
     database = _store()
     try:
         with database.write() as session:
-            created = create_key(session, role=role_value, ports=tuple(port or ()), label=label, created_by=cli_actor())
-            record_event(
-                session,
-                action="key.create",
-                actor=cli_actor(),
-                role="cli",
-                object_type="api_key",
-                object_id=created.key_id,
-                detail={"role": created.role.value, "ports": list(created.ports), "label": created.label},
+            created = create_key(  # audits key.create itself, sealing the key
+                session, role=role_value, ports=tuple(port or ()), label=label, created_by=cli_actor(), actor_role="cli"
             )
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
@@ -218,11 +210,12 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (the part aft
     database = _store()
     try:
         with database.write() as session:
-            done = revoke_key(session, key_id)
-            record_event(
-                session, action="key.revoke", actor=cli_actor(), role="cli", object_type="api_key", object_id=key_id,
-                result="ok" if done else "not_found",
-            )
+            done = revoke_key(session, key_id, actor=cli_actor(), actor_role="cli")  # audits key.revoke when done
+            if not done:
+                record_event(
+                    session, action="key.revoke", actor=cli_actor(), role="cli", object_type="api_key", object_id=key_id,
+                    result="not_found",
+                )
     finally:
         database.dispose()
     if not done:
@@ -233,17 +226,62 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (the part aft
 # --------------------------------------------------------------------------- audit
 
 
+def uninitialised_store_problem(database_url: str) -> str | None:
+    """Why the store at ``database_url`` cannot be verified (missing, unreachable, never initialised); ``None`` when it can.
+
+    Nothing is created: an SQLite file that does not exist stays absent.
+    """
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database or "")
+        if not url.database or not path.is_file():
+            return f"no store at {path}: the database file does not exist (nothing to verify)"
+        url = url.set(query={**url.query, "mode": "ro"}, database=f"file:{path.resolve()}").update_query_dict({"uri": "true"})
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+    except SQLAlchemyError as exc:
+        return f"the store {make_url(database_url).render_as_string()} cannot be opened: {type(exc).__name__}"
+    finally:
+        engine.dispose()
+    if not {"alembic_version", "audit_events"} <= tables:
+        return f"the store {make_url(database_url).render_as_string()} was never initialised (no schema): nothing to verify"
+    return None
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit hash chain and check every stored list; exit 1 naming the first bad row or list."""
+    """Check the keyed audit chain, every sealed record (lists with their metadata, outcomes, amendments, watchlist
+    entries, rule profiles, rule-set versions, keys) and every list's content; exit 1 naming each bad row or record.
+
+    Exit 2 (nothing verified) when the store does not exist, was never initialised or its audit key is missing.
+    """
     from serve.audit import verify_chain
+    from serve.audit_key import AuditKeyError
+    from serve.db import Database
+    from serve.seals import verify_records
     from serve.store.lists import verify_stored_lists
 
-    database = _store()
+    from targeting.cli.stores import announce
+
+    settings = _settings()
+    announce(settings, uses=("database",))
+    refused = uninitialised_store_problem(settings.database_url)
+    if refused is not None:
+        raise _fail(f"audit verify refused: {refused}", 2)
+    database = Database.from_url(settings.database_url, audit_key_file=settings.audit_key_file)
     try:
         with database.read() as session:
             result = verify_chain(session)
             lists_checked, bad_lists = verify_stored_lists(session)
+            counts, bad_records = verify_records(session)
+    except AuditKeyError as exc:
+        raise _fail(f"audit verify refused: {exc}", 2) from None
     finally:
         database.dispose()
     if not result.ok:
@@ -252,9 +290,12 @@ def audit_verify() -> None:
         console.print(f"audit chain intact: {result.rows_checked} rows; head hash {result.head_hash}")
     for bad in bad_lists:
         err_console.print(f"stored list {bad.list_id} FAILS verification: {bad.problem}")
-    if bad_lists or not result.ok:
+    for bad in bad_records:
+        err_console.print(f"record {bad.record} FAILS verification: {bad.problem}")
+    if bad_lists or bad_records or not result.ok:
         raise typer.Exit(1)
     console.print(f"stored lists intact: {lists_checked} lists match their content hashes")
+    console.print("sealed records intact: " + ", ".join(f"{n} {name}" for name, n in counts.items()))
 
 
 @audit_app.command("replay")
@@ -336,6 +377,7 @@ def rules_add(
 
     from features.rules.language import RuleProfile
     from serve.audit import record_event
+    from serve.seals import seal_detail
     from serve.store.rulesets import RuleConflictError, add_rule
 
     try:
@@ -348,11 +390,11 @@ def rules_add(
     database = _store()
     try:
         with database.write() as session:
-            _, version = add_rule(session, profile, actor=cli_actor())
+            row, version = add_rule(session, profile, actor=cli_actor())
             record_event(
                 session, action="rule.create", actor=cli_actor(), role="cli", object_type="rule_profile",
                 object_id=profile.code, port=profile.port,
-                detail={"ruleset_version": version.version, "ruleset_hash": version.ruleset_hash},
+                detail={"ruleset_version": version.version, "ruleset_hash": version.ruleset_hash, **seal_detail(row, version)},
             )
     except RuleConflictError as exc:
         raise _fail(str(exc)) from None
@@ -365,15 +407,16 @@ def rules_add(
 def rules_expire(code: Annotated[str, typer.Argument(help="Code of the active profile")]) -> None:
     """Expire an active rule profile and write a new rule-set version."""
     from serve.audit import record_event
+    from serve.seals import seal_detail
     from serve.store.rulesets import RuleNotFoundError, expire_rule
 
     database = _store()
     try:
         with database.write() as session:
-            _, version = expire_rule(session, code, actor=cli_actor())
+            row, version = expire_rule(session, code, actor=cli_actor())
             record_event(
                 session, action="rule.expire", actor=cli_actor(), role="cli", object_type="rule_profile",
-                object_id=code, detail={"ruleset_version": version.version, "ruleset_hash": version.ruleset_hash},
+                object_id=code, detail={"ruleset_version": version.version, "ruleset_hash": version.ruleset_hash, **seal_detail(row, version)},
             )
     except RuleNotFoundError as exc:
         raise _fail(str(exc)) from None
@@ -422,6 +465,7 @@ def watchlist_add(
 ) -> None:
     """Add a watchlist entry."""
     from serve.audit import record_event
+    from serve.seals import seal_detail
     from serve.store.watchlist import NewEntry, add_entry
 
     entry = NewEntry(
@@ -435,7 +479,7 @@ def watchlist_add(
             row = add_entry(session, entry, actor=cli_actor())
             record_event(
                 session, action="watchlist.create", actor=cli_actor(), role="cli", object_type="watchlist_entry",
-                object_id=row.alert_id, detail={"kind": row.kind, "severity": row.severity},
+                object_id=row.alert_id, detail={"kind": row.kind, "severity": row.severity, **seal_detail(row)},
             )
             created = row.alert_id
     except ValueError as exc:
@@ -449,15 +493,16 @@ def watchlist_add(
 def watchlist_expire(alert_id: Annotated[str, typer.Argument(help="Id of the entry in force")]) -> None:
     """Take a watchlist entry out of force from now on."""
     from serve.audit import record_event
+    from serve.seals import seal_detail
     from serve.store.watchlist import WatchlistNotFoundError, expire_entry
 
     database = _store()
     try:
         with database.write() as session:
-            expire_entry(session, alert_id, actor=cli_actor())
+            row = expire_entry(session, alert_id, actor=cli_actor())
             record_event(
                 session, action="watchlist.expire", actor=cli_actor(), role="cli", object_type="watchlist_entry",
-                object_id=alert_id,
+                object_id=alert_id, detail=seal_detail(row),
             )
     except WatchlistNotFoundError as exc:
         raise _fail(str(exc)) from None

@@ -11,6 +11,8 @@ import logging
 
 from fastapi import FastAPI
 
+from sqlalchemy import select
+
 from serve.audit import AuditWriter, record_event
 from serve.db import Database, upgrade_to_head
 from serve.deps import ungated_routes
@@ -22,7 +24,9 @@ from serve.settings import Settings, harden_process_environment
 from serve.web import install_web
 from serve.store.keys import PrincipalCache
 from serve.store.lists import ServedListCache
-from serve.store.rulesets import ensure_seeded
+from serve.seals import seal_detail
+from serve.store.rulesets import ensure_seeded, seeded_profiles
+from serve.tables import AuditEvent
 from targeting.engine import TargetingEngine
 
 logger = logging.getLogger("serve")
@@ -30,11 +34,22 @@ SYSTEM_ACTOR = "system"
 
 
 def open_store(settings: Settings, *, migrate: bool = True) -> Database:
-    """Open the store, migrate it to the newest schema and seed rule-set version 1 (both idempotent)."""
+    """Open the store, migrate it to the newest schema, check (or create) its audit key, seed rule-set version 1 (idempotent).
+
+    Raises
+    ------
+    serve.audit_key.AuditKeyError
+        When the audit chain has rows but its key file is missing or unusable.
+    """
     if migrate:
         upgrade_to_head(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    database = Database.from_url(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    database = Database.from_url(
+        settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms, audit_key_file=settings.audit_key_file
+    )
     if migrate:
+        with database.read() as session:
+            chain_has_rows = session.scalar(select(AuditEvent.seq).limit(1)) is not None
+        database.audit_key.ensure(chain_has_rows=chain_has_rows)  # refuses to start without the key of an existing chain
         with database.write() as session:
             seeded = ensure_seeded(session, actor=SYSTEM_ACTOR)
             if seeded is not None:
@@ -44,7 +59,7 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Database:
                     actor=SYSTEM_ACTOR,
                     object_type="ruleset_version",
                     object_id=str(seeded.version),
-                    detail={"ruleset_hash": seeded.ruleset_hash},
+                    detail={"ruleset_hash": seeded.ruleset_hash, **seal_detail(seeded, *seeded_profiles(session, seeded))},
                 )
     return database
 

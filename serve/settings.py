@@ -81,6 +81,9 @@ class Settings(StoreSettings):
     key_cache_seconds: float = Field(default=5.0, ge=0.0, le=60.0)
     """How long a verified API key is trusted without reading the store again; a revoked key is
     refused within this time (0: every request reads the store)."""
+    audit_key_file: Path | None = None
+    """File of the secret keying the audit chain (HMAC), outside the database; created 0600 at the first start
+    of an empty store. Default: beside an SQLite file (``<db>.audit-key``), else ``var/audit.key``."""
     engine_factory: str | None = Field(default=None, max_length=200)
     """``module:callable`` building the targeting engine from ``Settings``; none means no engine (503 on model routes)."""
 

@@ -15,13 +15,15 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated
 
+import polars as pl
 from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import Response
 
+from features.data.handling import matching_outcomes
 from serve.db import utcnow
 from models.metrics import source_hit_rates
-from serve.deps import AuditWriterDep, DatabaseDep, ListReader, OutcomeWriter, PortPath
-from serve.schemas.common import ErrorBody
+from serve.deps import AuditWriterDep, DatabaseDep, ListReader, OutcomeWriter, PortPath, SettingsDep
+from serve.schemas.common import ErrorBody, field_error
 from serve.schemas.outcomes import HitRateReport, OutcomeCreate, OutcomePublic, SourceHitRate
 from serve.store.outcomes import (
     export_outcomes,
@@ -31,6 +33,8 @@ from serve.store.outcomes import (
     new_outcome_id,
     request_sha256,
 )
+from serve.seals import seal_detail
+from serve.store.manifests import ManifestDirectory, manifest_directory
 from targeting.lists import canonical_json
 
 router = APIRouter(prefix="/v1", tags=["inspection-outcomes"])
@@ -51,6 +55,24 @@ def check_idempotency_key(value: str | None) -> str:
     return value
 
 
+UNKNOWN_MANIFEST = "no manifest with this id is handled by the port"
+
+
+def manifest_problem(directory: ManifestDirectory, body: OutcomeCreate) -> tuple[str, str] | None:
+    """``(field, message)`` when the outcome does not name a manifest its port handles with that manifest's container.
+
+    A manifest the port does not handle answers exactly like one that does not
+    exist (no existence oracle); the container is compared only for a manifest
+    the port handles.
+    """
+    manifest = directory.find(body.manifest_id)
+    if manifest is None or not manifest.handled_by(body.port):
+        return "manifest_id", UNKNOWN_MANIFEST
+    if manifest.container_number != body.container_number:
+        return "container_number", "is not the container of this manifest"
+    return None
+
+
 def _json_response(status: int, body: str) -> Response:
     return Response(content=body, status_code=status, media_type="application/json")
 
@@ -62,9 +84,20 @@ def _json_response(status: int, body: str) -> Response:
     responses={400: {"model": ErrorBody}, 403: {"model": ErrorBody}, 409: {"model": ErrorBody}},
 )
 def create_outcome(
-    body: OutcomeCreate, caller: OutcomeWriter, database: DatabaseDep, idempotency_key: IdempotencyKeyHeader = None
+    body: OutcomeCreate,
+    caller: OutcomeWriter,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    """Record an exam's outcome at one of the caller's ports."""
+    """Record an exam's outcome at one of the caller's ports.
+
+    The outcome must name a manifest in the lake that ``port`` handles (port of
+    discharge, of loading or of transshipment) with that manifest's container
+    number: 422 naming ``manifest_id`` (another port's manifest answers like a
+    missing one) or ``container_number``. 409 when the port already recorded
+    this manifest, exam type and inspection time.
+    """
     key = check_idempotency_key(idempotency_key)
     fields = body.contract_fields()
     request_hash = request_sha256(body.model_dump(mode="json"))
@@ -73,6 +106,11 @@ def create_outcome(
         with database.write() as session:
             caller.audit(session, **audit, result="denied", status_code=403)
         raise HTTPException(status_code=403, detail="not permitted for this port")
+    problem = manifest_problem(manifest_directory(settings.lake_dir), body)
+    if problem is not None:
+        with database.write() as session:
+            caller.audit(session, **audit, result="invalid", status_code=422, detail={"field": problem[0]})
+        raise field_error(*problem)
     with database.write() as session:
         existing = find_by_idempotency_key(session, caller.key_id, key)
         if existing is not None:
@@ -88,13 +126,13 @@ def create_outcome(
             replay = (existing.response_status, existing.response_json) if same else None
         else:
             replay = None
-            clash = find_by_natural_key(session, body.manifest_id, body.exam_type, body.inspected_at)
+            clash = find_by_natural_key(session, body.port, body.manifest_id, body.exam_type, body.inspected_at)
             if clash is None:
                 outcome_id, now = new_outcome_id(), utcnow()
                 response_json = canonical_json(
                     OutcomePublic(id=outcome_id, created_at=now, **fields).model_dump(mode="json")
                 )
-                insert_outcome(
+                row = insert_outcome(
                     session,
                     outcome_id=outcome_id,
                     fields=fields,
@@ -105,7 +143,9 @@ def create_outcome(
                     response_json=response_json,
                     at=now,
                 )
-                caller.audit(session, **audit, object_id=outcome_id, status_code=201, detail={"idempotency_key": key})
+                caller.audit(
+                    session, **audit, object_id=outcome_id, status_code=201, detail={"idempotency_key": key, **seal_detail(row)}
+                )
                 replay = (201, response_json)
             else:
                 caller.audit(session, **audit, object_id=clash.id, result="conflict", status_code=409)
@@ -128,10 +168,16 @@ def get_hit_rates(
     caller: ListReader,
     writer: AuditWriterDep,
     database: DatabaseDep,
+    settings: SettingsDep,
     since: Annotated[date | None, Query(description="First UTC day (default: 90 days before `until`)")] = None,
     until: Annotated[date | None, Query(description="Day after the last UTC day (default: tomorrow)")] = None,
 ) -> HitRateReport:
-    """Hit rate per selection source (watchlist, rule, model, random, officer) of the exams recorded for ``port``."""
+    """Hit rate per selection source (watchlist, rule, model, random, officer) of the exams recorded for ``port``.
+
+    Outcomes that do not match their manifest (unknown manifest, another
+    container, a port that does not handle it) are left out and counted in
+    ``ignored_outcomes``.
+    """
     until = until or utcnow().date() + timedelta(days=1)
     since = since or until - timedelta(days=DEFAULT_REPORT_DAYS)
     if not 0 < (until - since).days <= MAX_REPORT_DAYS:
@@ -145,8 +191,10 @@ def get_hit_rates(
     if not visible:
         raise HTTPException(status_code=404, detail="port not found")
     start, end = (datetime.combine(d, time.min, tzinfo=timezone.utc) for d in (since, until))
-    rates = source_hit_rates(export_outcomes(database, port=port, inspected_from=start, inspected_before=end))
+    recorded = export_outcomes(database, port=port, inspected_from=start, inspected_before=end)
+    matching, ignored = matching_outcomes(recorded.lazy(), manifest_directory(settings.lake_dir).frame().lazy())
+    rates = source_hit_rates(matching.collect())
     return HitRateReport(
         port=port, since=since, until=until, inspections=int(rates["inspections"].sum()), seizures=int(rates["seizures"].sum()),
-        sources=[SourceHitRate(**row) for row in rates.to_dicts()],
+        sources=[SourceHitRate(**row) for row in rates.to_dicts()], ignored_outcomes=ignored.select(pl.len()).collect().item(),
     )

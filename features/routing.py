@@ -1,7 +1,7 @@
 """Routing features: the declared route's shape and what the container's events show before the decision time.
 
-Route geometry uses great-circle distances between ports of the port
-reference. Event features look at the container's events in its voyage window:
+Route geometry uses sea-route distances between ports (``searoute``'s
+maritime network, cached per port pair: :mod:`features.data.seadistance`). Event features look at the container's events in its voyage window:
 ``[etd - 45 days, decision_at)``, strictly before the decision time, and after
 the container's previous trip (its last ``DISCHARGE``, ``GATE_OUT`` or
 ``EMPTY_RETURN`` event before ``etd``), so a reused container's earlier
@@ -17,7 +17,7 @@ import polars as pl
 from features.data.contracts import UTC_DATETIME as UTC
 
 from features.manifest import MISSING
-from features.data.reference import haversine_km, load_ports
+from features.data.seadistance import sea_distances_m
 from features.registry import declare, feature
 
 VOYAGE_LOOKBACK = timedelta(days=45)
@@ -37,11 +37,16 @@ def receipt_differs_from_loading() -> pl.Expr:
     return (pl.col("place_of_receipt") != pl.col("port_of_loading")).fill_null(False).cast(pl.Int8).alias("receipt_differs_from_loading")
 
 
-ROUTE_KM = declare("route_km", "routing", "Sum of great-circle leg distances loading -> hubs -> discharge, in km; -1 when a port has no coordinates.")
+ROUTE_KM = declare(
+    "route_km",
+    "routing",
+    "Sum of sea-route leg distances loading -> hubs -> discharge (searoute network), in km; -1 when a port has no "
+    "coordinates or no sea path.",
+)
 CIRCUITY = declare(
     "route_circuity",
     "routing",
-    "Route length over the direct great-circle distance loading -> discharge (1 = direct); -1 when unknown.",
+    "Route length over the direct sea-route distance loading -> discharge (1 = direct); -1 when unknown.",
 )
 ORIGIN_DWELL = declare(
     "origin_dwell_hours",
@@ -76,61 +81,45 @@ LOAD_MISSING = declare(
 )
 
 
+_ROUTE_STATS = pl.Struct({"_km": pl.Float64, "_direct": pl.Float64, "_unknown": pl.Boolean})
+
+
+def route_stats(port_of_loading: str | None, hubs: list[str] | None, port_of_discharge: str | None) -> dict:
+    """Sea length (km) of the declared legs, direct sea distance (km) and whether either is unknown, for one route.
+
+    Legs and the direct distance are summed in whole metres (exact in any order), then divided by 1000.
+    """
+    stops = [port_of_loading, *(hubs or []), port_of_discharge]
+    if any(s is None for s in stops):
+        return {"_km": None, "_direct": None, "_unknown": True}
+    legs = list(zip(stops[:-1], stops[1:], strict=True))
+    metres = sea_distances_m([*legs, (stops[0], stops[-1])])
+    if any(m is None for m in metres):
+        return {"_km": None, "_direct": None, "_unknown": True}
+    return {"_km": sum(metres[:-1]) / 1000.0, "_direct": metres[-1] / 1000.0, "_unknown": False}
+
+
+def _route_stats_batch(routes: pl.Series) -> pl.Series:
+    rows = [route_stats(r["port_of_loading"], r["transshipment_ports"], r["port_of_discharge"]) for r in routes.to_list()]
+    return pl.Series(rows, dtype=_ROUTE_STATS)
+
+
 def with_route_geometry(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Add ``route_km`` and ``route_circuity``.
+    """Add ``route_km`` and ``route_circuity`` from sea-route distances (:mod:`features.data.seadistance`).
 
     Computed once per distinct route (loading port, hubs, discharge port) and
-    joined back: many candidates share a route.
+    joined back: many candidates share a route, and each port pair's sea
+    distance is cached. Deterministic: distances are whole metres.
     """
-    ports = load_ports().lazy().select("locode", "latitude", "longitude")
     route = pl.struct(
         pl.col("port_of_loading"), pl.col("transshipment_ports").fill_null(pl.lit([], pl.List(pl.String))), pl.col("port_of_discharge")
     ).alias("_route")
     frame = frame.with_columns(route).cache()  # used twice below: compute once (and keep the optimiser's plan small)
-    stops = (
+    per_route = (
         frame.select("_route")
         .unique()
-        .select(
-            "_route",
-            pl.concat_list(
-                pl.col("_route").struct.field("port_of_loading"),
-                pl.col("_route").struct.field("transshipment_ports"),
-                pl.col("_route").struct.field("port_of_discharge"),
-            ).alias("_stop"),
-        )
-        .with_columns(pl.int_ranges(0, pl.col("_stop").list.len()).alias("_pos"))
-        .explode("_stop", "_pos")
-        .join(ports, left_on="_stop", right_on="locode", how="left")
-        .sort("_pos")  # within each route, stops in order (the shift below relies on it)
-    )
-    legs = stops.with_columns(
-        # whole metres: an integer sum is exact whatever order the engine adds a group's legs in
-        (
-            haversine_km(
-                pl.col("latitude").shift(1).over("_route"), pl.col("longitude").shift(1).over("_route"), pl.col("latitude"), pl.col("longitude")
-            )
-            * 1000.0
-        )
-        .round()
-        .cast(pl.Int64)
-        .alias("_leg_m")
-    )
-    # the direct distance in whole metres too (so a direct route's circuity is exactly 1), from the first and last
-    # stop picked by position rather than by the order the engine hands a group's rows over in
-    first, last = pl.col("_pos") == 0, pl.col("_pos") == pl.col("_pos").max()
-    direct_m = (
-        haversine_km(
-            pl.col("latitude").filter(first).first(),
-            pl.col("longitude").filter(first).first(),
-            pl.col("latitude").filter(last).first(),
-            pl.col("longitude").filter(last).first(),
-        )
-        * 1000.0
-    ).round()
-    per_route = legs.group_by("_route").agg(
-        (pl.col("_leg_m").filter(pl.col("_pos") > 0).sum() / 1000.0).alias("_km"),
-        pl.col("latitude").is_null().any().alias("_unknown"),
-        (direct_m / 1000.0).alias("_direct"),
+        .with_columns(pl.col("_route").map_batches(_route_stats_batch, return_dtype=_ROUTE_STATS).alias("_stats"))
+        .unnest("_stats")
     )
     circuity = pl.when(pl.col("_unknown")).then(MISSING).when(pl.col("_direct") < 1.0).then(1.0).otherwise(pl.col("_km") / pl.col("_direct"))
     return (

@@ -171,20 +171,34 @@ def _km(a: str, b: str) -> float:
     return float(haversine_km_np(*_coords(a), *_coords(b)))
 
 
+def _sea_km(*stops: str) -> float:
+    """Sea length of the legs through ``stops``, summed in whole metres as the feature does."""
+    from features.data.seadistance import sea_distance_m
+
+    return sum(sea_distance_m(a, b) for a, b in zip(stops[:-1], stops[1:])) / 1000.0
+
+
 def test_route_circuity_is_one_for_a_direct_route_and_more_via_a_hub() -> None:
     rows = [
         manifest(manifest_id="M1", place_of_receipt="CNSHA", port_of_loading="CNSHA"),
         manifest(manifest_id="M2", place_of_receipt="CNSHA", port_of_loading="CNSHA", transshipment_ports=["SGSIN"]),
-        manifest(manifest_id="M3", transshipment_ports=["PAMIT", "ESALG"]),
+        manifest(manifest_id="M3", place_of_receipt="CNSHA", port_of_loading="CNSHA", transshipment_ports=["PAMIT"]),
     ]
     feats = score(*rows)
-    direct = _km("CNSHA", "NLRTM")
-    via = _km("CNSHA", "SGSIN") + _km("SGSIN", "NLRTM")
-    assert feats["route_km"].to_list()[:2] == [pytest.approx(direct), pytest.approx(via)]
-    assert feats["route_circuity"].to_list()[:2] == [1.0, pytest.approx(via / direct)]
-    assert feats["route_circuity"][1] > 1.3
-    assert feats["route_circuity"][2] > 1.0
-    assert feats["transshipment_count"].to_list() == [0.0, 1.0, 2.0]
+    direct = _sea_km("CNSHA", "NLRTM")
+    via_singapore = _sea_km("CNSHA", "SGSIN", "NLRTM")
+    via_panama = _sea_km("CNSHA", "PAMIT", "NLRTM")
+    assert feats["route_km"].to_list() == [direct, via_singapore, via_panama]
+    assert feats["route_circuity"].to_list() == [1.0, via_singapore / direct, via_panama / direct]
+    # Singapore lies on the sea route from Shanghai to Rotterdam (through Malacca and Suez); Panama does not
+    assert 1.0 <= feats["route_circuity"][1] < 1.02
+    assert feats["route_circuity"][2] > 1.2
+    assert feats["transshipment_count"].to_list() == [0.0, 1.0, 1.0]
+
+
+def test_route_length_is_the_sea_route_not_the_great_circle() -> None:
+    feats = score(manifest(manifest_id="M1", place_of_receipt="CNSHA", port_of_loading="CNSHA"))
+    assert feats["route_km"].item() > 1.8 * _km("CNSHA", "NLRTM")  # around Asia and through Suez, not over Siberia
 
 
 def test_route_features_are_minus_one_for_a_port_without_coordinates() -> None:

@@ -23,9 +23,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# The stores come from ccp.toml (make demo writes it, naming the demo's) and CCP_* variables.
 serve: $(STAMP)
-	CCP_LAKE_DIR=$${CCP_LAKE_DIR:-$(CURDIR)/$(DEMO_DIR)/lake} \
-	CCP_DATABASE_URL=$${CCP_DATABASE_URL:-sqlite:///$(CURDIR)/$(DEMO_DIR)/var/ccp.db} \
 	$(VENV)/bin/targeting serve
 
 bench: $(STAMP)
@@ -33,3 +32,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .hypothesis
+	@grep -qs 'written by `targeting demo`' ccp.toml && rm -f ccp.toml || true

@@ -32,6 +32,8 @@ class DemoConfig:
     seed: int = 7
     capacity: int = 15
     mlruns: Path = Path("mlruns")
+    start: date = date(2025, 1, 1)
+    """First arrival day of the simulated world (the officer's list is for its last day)."""
     write_config: bool = True
     """Point ``CCP_HOME/ccp.toml`` at the demo's stores (unless it is a configuration the demo did not write)."""
 
@@ -94,7 +96,7 @@ def simulate_and_ingest(config: DemoConfig) -> tuple[Path, dict]:
     from targeting.sim.world import WorldConfig
 
     world_dir = config.workdir / "world"
-    world = WorldConfig(seed=config.seed, days=config.days, containers_per_day=config.containers_per_day)
+    world = WorldConfig(seed=config.seed, start=config.start, days=config.days, containers_per_day=config.containers_per_day)
     with console.status("simulating the port world"):
         summary = simulate_to_directory(world, world_dir)
     console.print(

@@ -154,14 +154,30 @@ MANIFESTS = TableContract(
             nullable=True,
             required=False,
         ),
+        Column(
+            "booking_amended_at",
+            UTC_DATETIME,
+            "Time of the last change to the booking or shipping instructions (carrier's booking system) before loading",
+            nullable=True,
+            required=False,
+        ),
+        Column(
+            "booking_amended_fields",
+            pl.List(pl.String()),
+            "What that last booking or shipping-instruction change touched (vessel, consignee, destination, cargo, container, seal)",
+            nullable=True,
+            required=False,
+        ),
         Column("etd", UTC_DATETIME, "Estimated time of departure from the port of loading"),
         Column("eta", UTC_DATETIME, "Estimated time of arrival at the port of discharge"),
     ),
     key=("manifest_id",),
     partition_by="eta",
     notes=(
-        "A manifest is known to the engine from `filed_at`; an amendment from `amended_at`.",
-        "Enforced orderings: booked_at <= filed_at, filed_at <= eta, etd <= eta, filed_at <= amended_at. "
+        "A manifest is known to the engine from `filed_at`; an amendment from `amended_at`; "
+        "a booking or shipping-instruction change from `booking_amended_at`.",
+        "Enforced orderings: booked_at <= filed_at, filed_at <= eta, etd <= eta, filed_at <= amended_at, "
+        "booked_at <= booking_amended_at. "
         "Filing after departure (filed_at > etd) is accepted: it is a risk indicator, not an error.",
     ),
 )

@@ -37,7 +37,8 @@ Decisions
   character of the size-type code); a reefer type with ``reefer = false`` is
   accepted (a non-operating reefer carrying dry cargo).
 * Timestamp orderings enforced on manifests: ``booked_at <= filed_at``,
-  ``filed_at <= eta``, ``etd <= eta`` and ``filed_at <= amended_at``. Filing
+  ``filed_at <= eta``, ``etd <= eta``, ``filed_at <= amended_at`` and
+  ``booked_at <= booking_amended_at``. Filing
   after departure is allowed (late filing is a risk feature, not an error).
 * The route checked for consecutive repeats is ``port_of_loading``,
   ``transshipment_ports...``, ``port_of_discharge`` (place of receipt and
@@ -440,6 +441,12 @@ def _manifest_rules() -> list[Rule]:
             "amended_fields",
             "set but amended_at missing",
             (_v("amended_fields").list.len() > 0) & _v("amended_at").is_null(),
+        ),
+        Rule("booking_amended_at", "earlier than booked_at", _v("booking_amended_at") < _v("booked_at")),
+        Rule(
+            "booking_amended_fields",
+            "set but booking_amended_at missing",
+            (_v("booking_amended_fields").list.len() > 0) & _v("booking_amended_at").is_null(),
         ),
     ]
 

@@ -174,6 +174,8 @@ CASES: list[tuple[str, dict[str, str | None], str]] = [
     ("manifests", {"filed_at": "2024-01-21T00:00:00Z"}, "eta: earlier than filed_at"),
     ("manifests", {"amended_at": "2024-01-03T00:00:00Z"}, "amended_at: earlier than filed_at"),
     ("manifests", {"amended_fields": "consignee"}, "amended_fields: set but amended_at missing"),
+    ("manifests", {"booking_amended_at": "2024-01-01T00:00:00Z"}, "booking_amended_at: earlier than booked_at"),
+    ("manifests", {"booking_amended_fields": "vessel"}, "booking_amended_fields: set but booking_amended_at missing"),
     ("manifests", {"amended_at": "2024-01-06T00:00:00Z", "amended_fields": "consignee;"}, "amended_fields: empty list element"),
     ("manifests", {"eta": "2024-05-31T00:00:01Z", "etd": "2024-05-01T00:00:00Z"}, "eta: more than 120 days after now"),
     ("manifests", {"filed_at": "2024-02-02T00:00:01Z", "eta": "2024-02-20T00:00:00Z"}, "filed_at: more than 1 day after now"),

@@ -62,7 +62,7 @@ def backtest(
     except (BacktestError, ValueError) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from None
-    uri = None if no_tracking else (tracking_uri or _default_tracking_uri())
+    uri = None if no_tracking else _tracking_store(tracking_uri)
 
     with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -97,10 +97,22 @@ def _seeds(text: str) -> tuple[int, ...]:
     return values
 
 
-def _default_tracking_uri() -> str:
-    from serve.settings import Settings
+def _tracking_store(tracking_uri: str | None) -> str:
+    """The MLflow store to log to, named on stderr: ``--tracking-uri`` (created if missing, as asked) or the configured
+    one (exit 2 before any work when it does not exist: a mistyped CCP_HOME must not start an empty store)."""
+    from targeting.cli.stores import announce, load_settings
+    from targeting.config import missing_tracking_store
 
-    return Settings().mlflow_tracking_uri
+    settings = load_settings()
+    announce(settings, tracking=tracking_uri, uses=("MLflow",))
+    if tracking_uri:
+        return tracking_uri
+    uri = settings.mlflow_tracking_uri
+    problem = missing_tracking_store(uri)
+    if problem:
+        typer.echo(f"error: {problem} (or pass --no-tracking)", err=True)
+        raise typer.Exit(2)
+    return uri
 
 
 def _print_summary(result) -> None:

@@ -45,6 +45,23 @@ def print_benchmark(document: dict) -> None:
     console.print(f"ROC-AUC {_fmt(test['roc_auc'])}  PR-AUC {_fmt(test['pr_auc'])}  best iteration {document['model']['best_iteration']}  early stopping: {document['early_stopping']['rows']}")
 
 
+def _tracking_store(tracking_uri: str | None) -> str:
+    """The MLflow store to log to, named on stderr: ``--tracking-uri`` (created if missing, as asked) or the configured
+    one (exit 2 before any work when it does not exist: a mistyped CCP_HOME must not start an empty store)."""
+    from targeting.cli.stores import announce, load_settings
+    from targeting.config import missing_tracking_store
+
+    settings = load_settings()
+    announce(settings, tracking=tracking_uri, uses=("MLflow",))
+    if tracking_uri:
+        return tracking_uri
+    uri = settings.mlflow_tracking_uri
+    problem = missing_tracking_store(uri)
+    if problem:
+        _fail(problem)
+    return uri
+
+
 @benchmark_app.command("kcs")
 def kcs(
     train: Annotated[Path, typer.Option("--train", help="Training declarations (KCS CSV, e.g. df_syn_train_eng.csv).")],
@@ -73,6 +90,7 @@ def kcs(
         _fail("give --test FILE, or --valid FILE with --split-date")
     if test is not None and split is not None:
         _fail("give --test or --split-date, not both")
+    tracking_uri = _tracking_store(tracking_uri)
     config = KcsBenchmarkConfig(tail_days=tail_days, refit=refit, value_history=value_history, split_date=split, seed=seed, num_threads=threads)
     with err.status("benchmark") as status:
         try:
@@ -80,10 +98,6 @@ def kcs(
         except (KcsInputError, ValueError) as exc:
             _fail(str(exc))
         status.update("logging the run to MLflow")
-        if tracking_uri is None:
-            from serve.settings import Settings
-
-            tracking_uri = Settings().mlflow_tracking_uri
         run_id = log_kcs_run(result, configure(tracking_uri), run_name=run_name)
     document = benchmark_document(result, run_id=run_id)
     json_out.parent.mkdir(parents=True, exist_ok=True)

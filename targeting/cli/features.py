@@ -167,9 +167,9 @@ def run_features(lake_dir: Path, as_of: str, out: Path, *, stats_path: Path | No
 
 @app.command("features")
 def features_command(
-    lake: Annotated[Path, typer.Option("--lake", help="Lake directory.")],
     as_of: Annotated[str, typer.Option("--as-of", help="Arrival date (YYYY-MM-DD): features of the arrivals of that day, scored at its 00:00 UTC.")],
     out: Annotated[Path, typer.Option("--out", help="Parquet file to write the feature table to.")],
+    lake: Annotated[Path | None, typer.Option("--lake", help="Lake directory (default: CCP_LAKE_DIR / ccp.toml in CCP_HOME).")] = None,
     stats: Annotated[
         Path | None,
         typer.Option("--stats", help="Feature statistics JSON (the model's); default: fitted on the lake's history before the date."),
@@ -184,7 +184,11 @@ def features_command(
     import polars as pl
 
     from features.data.lake import LakeError
+    from targeting.cli.stores import announce, load_settings
 
+    settings = load_settings()
+    announce(settings, lake=lake, uses=("lake",))
+    lake = lake or settings.lake_dir
     try:
         run = run_features(lake, as_of, out, stats_path=stats, port=port)
     except (FeatureCommandError, LakeError, pl.exceptions.PolarsError) as exc:

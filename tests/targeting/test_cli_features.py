@@ -125,7 +125,7 @@ def test_errors_are_one_line_with_exit_code_2(lake_dir: Path, tmp_path: Path, ar
     out = tmp_path / "x.parquet"
     result = invoke("features", *args(lake_dir, tmp_path), "--out", str(out))
     assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("using lake ")]  # the stores header
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert "Traceback" not in result.output
     assert not out.exists()

@@ -38,7 +38,7 @@ import polars as pl
 from features import clock
 from features.data.contracts import TableContract, contract
 from features.data.lake import FILE_COLUMN, Lake, LakeError
-from features.data.validation import REASONS_COLUMN, ROW_COLUMN, key_label, reason_counts, validate
+from features.data.validation import REASONS_COLUMN, ROW_COLUMN, SOURCE_ERROR_COLUMN, key_label, reason_counts, validate
 
 __all__ = [
     "CSV_SUFFIXES",
@@ -255,8 +255,25 @@ def read_raw(path: str | os.PathLike[str], table: str) -> pl.DataFrame:
     return _load(path, table)[0]
 
 
-def _load(path: str | os.PathLike[str], table: str) -> tuple[pl.DataFrame, str]:
-    """:func:`read_raw` plus the sha256 of the exact bytes that were read."""
+def _read_message(p: Path, data: bytes, table: str, fmt: str | None) -> pl.DataFrame:
+    """A standard message file (CUSCAR, CODECO, COARRI, DCSA) as raw rows (:mod:`features.data.adapters`)."""
+    from features.data.adapters import MessageFormatError, read_message
+
+    try:
+        return read_message(data, table, fmt)[0]
+    except MessageFormatError as exc:
+        raise IngestFileError(f"{p}: {exc}") from None
+
+
+def _load(path: str | os.PathLike[str], table: str, fmt: str | None = None) -> tuple[pl.DataFrame, str]:
+    """:func:`read_raw` plus the sha256 of the exact bytes that were read.
+
+    ``fmt`` (``cuscar``, ``codeco``, ``coarri``, ``dcsa``) reads the file as
+    that standard message whatever its suffix; files with a message suffix
+    (``.edi``, ``.json``, ...) have their format sniffed from the content.
+    """
+    from features.data.adapters import MESSAGE_SUFFIXES
+
     c = contract(table)
     p = Path(path)
     suffix = p.suffix.lower()
@@ -265,9 +282,11 @@ def _load(path: str | os.PathLike[str], table: str) -> tuple[pl.DataFrame, str]:
         **{s: _read_parquet for s in PARQUET_SUFFIXES},
         **{s: _read_jsonl for s in JSONL_SUFFIXES},
     }
-    if suffix not in readers:
+    message = fmt is not None or suffix in MESSAGE_SUFFIXES
+    if suffix not in readers and not message:
         raise IngestFileError(
-            f"{p}: unsupported file type {suffix or '(none)'!r}; use .csv, .parquet/.pq or .jsonl/.ndjson"
+            f"{p}: unsupported file type {suffix or '(none)'!r}; use .csv, .parquet/.pq or .jsonl/.ndjson, "
+            "or a standard message (.edi, .json) with --format cuscar|codeco|coarri|dcsa"
         )
     if not p.exists():
         raise IngestFileError(f"{p}: file not found")
@@ -279,7 +298,7 @@ def _load(path: str | os.PathLike[str], table: str) -> tuple[pl.DataFrame, str]:
         raise IngestFileError(f"{p}: cannot read file: {exc.strerror or exc}") from None
     if not data:
         raise IngestFileError(f"{p}: file is empty")
-    df = readers[suffix](p, data)
+    df = _read_message(p, data, table, fmt) if message else readers[suffix](p, data)
     reserved = [n for n in df.columns if n in _RESERVED or n.startswith("__ccp_")]
     if reserved:
         raise IngestFileError(f"{p}: reserved column name(s): {', '.join(reserved)}")
@@ -373,6 +392,7 @@ def ingest(
     *,
     now: dt.datetime | None = None,
     progress: ProgressCallback | None = None,
+    format: str | None = None,  # noqa: A002 - the user-facing name of the option
 ) -> IngestSummary:
     """Ingest ``files`` into ``table`` of ``lake`` in one atomic commit.
 
@@ -390,6 +410,12 @@ def ingest(
         of the quarantine partition; default: the clock.
     progress
         Optional callback receiving a message per step.
+    format
+        Read every file as this standard message: ``cuscar`` (manifests),
+        ``codeco``, ``coarri`` or ``dcsa`` (events); ``None``: by suffix,
+        sniffing the content of ``.edi``/``.edifact``/``.json`` files. A bad
+        segment quarantines its row with a reason naming the segment and
+        element.
 
     Returns
     -------
@@ -422,12 +448,12 @@ def ingest(
     raws, sources = [], []
     for f in files:
         say(f"reading {Path(f).name}")
-        raw, digest = _load(f, table)
+        raw, digest = _load(f, table, format)
         raws.append(raw)
         sources.append({"path": str(Path(f).resolve()), "name": Path(f).name, "sha256": digest, "rows": raw.height})
     raw = pl.concat(raws, how="diagonal") if len(raws) > 1 else raws[0]
     contract_cols = set(c.column_names)
-    ignored = sorted({n for r in raws for n in _raw_value_columns(r.columns) if n not in contract_cols})
+    ignored = sorted({n for r in raws for n in _raw_value_columns(r.columns) if n not in contract_cols and n != SOURCE_ERROR_COLUMN})
 
     with lake.locked():
         say(f"validating {raw.height} rows")

@@ -69,7 +69,7 @@ def _render_ingest_summary(summary: dict) -> None:
     console.print(f"log entry {summary['seq']}, {len(summary['files_added'])} file(s) added")
 
 
-def run_ingest(lake_dir: Path, table: str, files: list[Path], *, as_json: bool, now: str | None) -> int:
+def run_ingest(lake_dir: Path, table: str, files: list[Path], *, as_json: bool, now: str | None, fmt: str | None = None) -> int:
     """Run an ingest and print its summary; return the process exit code.
 
     0 on success (quarantined rows included), 2 on a file-level fault or a
@@ -86,7 +86,7 @@ def run_ingest(lake_dir: Path, table: str, files: list[Path], *, as_json: bool, 
 
             err = Console(stderr=True)
             progress = lambda msg: err.log(msg)  # noqa: E731
-        summary = ingest(Lake(lake_dir), table, files, now=when, progress=progress).to_dict()
+        summary = ingest(Lake(lake_dir), table, files, now=when, progress=progress, format=fmt).to_dict()
     except (IngestFileError, ValueError, LakeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
@@ -103,7 +103,10 @@ def run_ingest(lake_dir: Path, table: str, files: list[Path], *, as_json: bool, 
 @app.command("ingest")
 def ingest_command(
     table: Annotated[str, typer.Argument(help="Table: manifests, events, outcomes, alerts or ports.")],
-    files: Annotated[list[Path], typer.Argument(help="Input files: .csv, .parquet/.pq, .jsonl/.ndjson.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Input files: .csv, .parquet/.pq, .jsonl/.ndjson, or standard messages (.edi CUSCAR/CODECO/COARRI, .json DCSA events)."),
+    ],
     lake: Annotated[
         Path | None, typer.Option("--lake", help="Lake directory, created if missing (default: CCP_LAKE_DIR / ccp.toml in CCP_HOME).")
     ] = None,
@@ -111,6 +114,10 @@ def ingest_command(
     now: Annotated[
         str | None,
         typer.Option("--now", help="Reference time for the future-timestamp rules (ISO 8601 with offset)."),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Read the files as this standard message: cuscar (manifests), codeco, coarri or dcsa (events); default: by suffix, sniffing .edi/.json content."),
     ] = None,
 ) -> None:
     """Validate FILE... and add them to TABLE of the lake; bad rows go to quarantine with reasons.
@@ -122,4 +129,4 @@ def ingest_command(
 
     settings = load_settings()
     announce(settings, lake=lake, uses=("lake",))
-    raise typer.Exit(run_ingest(lake or settings.lake_dir, table, files, as_json=as_json, now=now))
+    raise typer.Exit(run_ingest(lake or settings.lake_dir, table, files, as_json=as_json, now=now, fmt=fmt))

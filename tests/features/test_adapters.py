@@ -119,3 +119,17 @@ def test_format_option_reads_a_message_whatever_its_suffix(tmp_path: Path) -> No
     copy.write_bytes(CUSCAR.read_bytes())
     summary = ingest(Lake(tmp_path / "lake"), "manifests", [copy], format="cuscar", now=NOW)
     assert summary.accepted == 2
+
+
+def test_ingest_command_takes_a_format_option(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from targeting.cli import _register, app
+
+    _register()
+    copy = tmp_path / "events.dat.json"
+    copy.write_bytes((DATA / "codeco-gate-in.edi").read_bytes())
+    args = ["ingest", "events", str(copy), "--lake", str(tmp_path / "lake"), "--format", "codeco", "--now", "2025-08-26T00:00:00Z", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["accepted"] == 2

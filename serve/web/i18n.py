@@ -98,3 +98,21 @@ def translate_reason(reason: str, gettext: Callable[[str], str]) -> str:
             except (KeyError, ValueError, TypeError):
                 return reason
     return reason
+
+
+VOCABULARY = (
+    # selection sources, exam types, results, seizure categories, seal states, roles, history links
+    N_("WATCHLIST"), N_("RULE"), N_("MODEL"), N_("RANDOM"), N_("OFFICER"), N_("NII"), N_("PHYSICAL"),
+    N_("NO_FINDING"), N_("DISCREPANCY"), N_("SEIZURE"), N_("COCAINE"), N_("HEROIN"), N_("METHAMPHETAMINE"), N_("PRECURSOR"),
+    N_("NPS"), N_("CANNABIS"), N_("COUNTERFEIT"), N_("WILDLIFE"), N_("OTHER"), N_("INTACT"), N_("BROKEN"), N_("MISMATCH"),
+    N_("MISSING"), N_("NOT_CHECKED"), N_("officer"), N_("data_scientist"), N_("auditor"), N_("admin"),
+    N_("container"), N_("shipper"), N_("consignee"),
+    # risk bands and messages shown through variables
+    N_("Intelligence hit"), N_("Very high"), N_("High"), N_("Elevated"), N_("Low"),
+    N_("Too many sign-in attempts from this computer. Wait a few minutes."), N_("The sign-in form expired. Please try again."),
+    N_("This account is locked after too many failed attempts. Try again in 15 minutes or ask an administrator."),
+    N_("Wrong username or password."), N_("You are not permitted to open this page."),
+    N_("This form has expired or did not come from this site. Reload the page and try again."), N_("Page not found."),
+    N_("Unknown language."), N_("Page"), N_("Printed by"),
+)
+"""Words the pages show through variables (codes, bands, messages), marked for the catalogues."""

@@ -8,6 +8,7 @@ API's; the pages only add what finds the box (manifest details from the lake).
 
 from __future__ import annotations
 
+import inspect
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -293,37 +294,48 @@ def validate_outcome_form(form: dict[str, str]) -> tuple[dict[str, Any], dict[st
     return fields, errors
 
 
+async def call_route(function, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN001 - a route function of serve.routes
+    """Call an API route function whether it is ``async`` or plain (plain ones run in the thread pool)."""
+    if inspect.iscoroutinefunction(function):
+        return await function(*args, **kwargs)
+    return await run_in_threadpool(function, *args, **kwargs)
+
+
 @router.post("/lists/{list_id}/items/{manifest_id}/outcome")
 async def record_outcome(request: Request, list_id: ListId, manifest_id: ManifestId, page: OutcomePage) -> Response:
-    """Record the exam's outcome through the API's idempotent write; the examiner is the signed-in user."""
+    """Record the exam's outcome through the API's idempotent write; the examiner is the signed-in user.
+
+    The form carries an idempotency key made when it was shown: submitting it
+    twice (double click, retry after a lost answer) records one outcome.
+    """
     form = await form_data(request)
     check_csrf(page, form)
-    return await run_in_threadpool(_record, request, list_id, manifest_id, page, form)
+    view, item, body, errors = await run_in_threadpool(_checked_outcome, request, list_id, manifest_id, page, form)
+    if errors:
+        return _outcome_form(request, page, view, item, values=form, errors=errors, status=422)
+    state = _state(request)
+    try:
+        await call_route(create_outcome, body, page.caller, state.writer, state.settings, idempotency_key=form.get("idempotency_key") or "")
+    except HTTPException as exc:
+        errors = {"inspected_at": N_("This exam is already recorded (same container, exam type and time).")} if exc.status_code == 409 \
+            else {"result": str(exc.detail)}
+        return _outcome_form(request, page, view, item, values=form, errors=errors, status=exc.status_code)
+    return redirect(f"/lists/{list_id}?recorded={manifest_id}#m-{manifest_id}")
 
 
-def _record(request: Request, list_id: uuid.UUID, manifest_id: str, page: PageCaller, form: dict[str, str]) -> Response:
+def _checked_outcome(request: Request, list_id: uuid.UUID, manifest_id: str, page: PageCaller, form: dict[str, str]) -> tuple[Any, ...]:
+    """``(list view, item, OutcomeCreate or None, errors)`` of a posted outcome form."""
     view = list_view(request, page, list_id)
     item = _item_of(view, manifest_id)
     fields, errors = validate_outcome_form(form)
-    key = form.get("idempotency_key") or ""
+    body = None
     if not errors:
         try:
             body = OutcomeCreate(manifest_id=manifest_id, container_number=item["container_number"], port=view["list"]["port"],
                                  examiner=page.username, selection_source=item["source"], **fields)
         except ValidationError as exc:
             errors["result"] = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-    if errors:
-        return _outcome_form(request, page, view, item, values=form, errors=errors, status=422)
-    state = _state(request)
-    try:
-        create_outcome(body, page.caller, state.writer, state.settings, idempotency_key=key)
-    except HTTPException as exc:
-        if exc.status_code == 409:
-            errors["inspected_at"] = N_("This exam is already recorded (same container, exam type and time).")
-        else:
-            errors["result"] = str(exc.detail)
-        return _outcome_form(request, page, view, item, values=form, errors=errors, status=exc.status_code)
-    return redirect(f"/lists/{list_id}?recorded={manifest_id}#m-{manifest_id}")
+    return view, item, body, errors
 
 
 @router.get("/lists/{list_id}/print")

@@ -88,13 +88,15 @@ async def login(request: Request) -> Response:
     next_path = _safe_next(form.get("next"))
     username = (form.get("username") or "").strip().lower()[:64]
     limiter: SignInRateLimiter = request.app.state.web_sign_in_limiter
-    if not limiter.allow(request.client.host if request.client else "unknown"):
+    client = request.client.host if request.client else "unknown"
+    if limiter.blocked(client):
         return _login_form(request, next_path=next_path, error="Too many sign-in attempts from this computer. Wait a few minutes.", status=429)
     expected = cookie_signer(request).unsign(request.cookies.get(LOGIN_CSRF_COOKIE))
     if not tokens_match(form.get("csrf_token"), expected):
         return _login_form(request, next_path=next_path, error="The sign-in form expired. Please try again.", status=403)
     token, outcome = await run_in_threadpool(_sign_in, request, username, form.get("password") or "")
     if token is None:
+        limiter.failed(client)
         message = "This account is locked after too many failed attempts. Try again in 15 minutes or ask an administrator." \
             if outcome == "locked" else "Wrong username or password."
         return _login_form(request, next_path=next_path, error=message, status=401, username=username)

@@ -128,28 +128,33 @@ def tokens_match(presented: str | None, expected: str | None) -> bool:
 
 
 class SignInRateLimiter:
-    """At most ``limit`` sign-in attempts per client address in a sliding ``window_seconds`` (monotonic time).
+    """At most ``limit`` failed sign-ins per client address in a sliding ``window_seconds`` (monotonic time).
 
     Complements the per-account lockout (:mod:`serve.web.accounts`): one
-    address cannot try passwords against many accounts quickly.
+    address cannot try passwords against many accounts quickly. Successful
+    sign-ins do not count (a unit's officers often share one address).
     """
 
-    def __init__(self, *, limit: int = 10, window_seconds: float = 300.0, max_clients: int = 10_000) -> None:
+    def __init__(self, *, limit: int = 20, window_seconds: float = 300.0, max_clients: int = 10_000) -> None:
         self.limit, self.window = limit, window_seconds
-        self._attempts: dict[str, deque[float]] = {}
+        self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
         self._max_clients = max_clients
 
-    def allow(self, client: str) -> bool:
-        """Count an attempt by ``client``; ``False`` when it is over the limit."""
-        now = time.monotonic()
+    def _recent(self, client: str, now: float) -> deque[float]:
+        seen = self._failures.setdefault(client, deque())
+        while seen and now - seen[0] > self.window:
+            seen.popleft()
+        return seen
+
+    def blocked(self, client: str) -> bool:
+        """Whether ``client`` has reached the limit of failures in the window."""
         with self._lock:
-            if len(self._attempts) > self._max_clients:
-                self._attempts.clear()
-            seen = self._attempts.setdefault(client, deque())
-            while seen and now - seen[0] > self.window:
-                seen.popleft()
-            if len(seen) >= self.limit:
-                return False
-            seen.append(now)
-            return True
+            return len(self._recent(client, time.monotonic())) >= self.limit
+
+    def failed(self, client: str) -> None:
+        """Count a failed sign-in by ``client``."""
+        with self._lock:
+            if len(self._failures) > self._max_clients:
+                self._failures.clear()
+            self._recent(client, time.monotonic()).append(time.monotonic())

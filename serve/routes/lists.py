@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Header, HTTPException, Path, Query
 from fastapi.responses import Response
 
 from serve.db import utcnow
@@ -41,9 +41,14 @@ from serve.schemas.lists import (
     ListPage,
     ListSummary,
 )
+from serve.routes.outcomes import check_idempotency_key
+from serve.store.outcomes import request_sha256
 from serve.store.lists import (
     ServedBody,
     StoredListCorruptError,
+    current_list,
+    find_by_list_idempotency_key,
+    successors_of,
     get_list,
     items_csv,
     lists_for_port,
@@ -61,6 +66,12 @@ from targeting.lists import InspectionList, ListRequest, canonical_json, list_fr
 
 router = APIRouter(prefix="/v1", tags=["inspection-lists"])
 
+IDEMPOTENCY_CLASH = "Idempotency-Key was already used with a different request body"
+ListIdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Optional, 1-128 of A-Za-z0-9._:- ; reuse it when retrying the same list request"),
+]
+
 ListIdPath = Annotated[uuid.UUID, Path()]
 NOT_FOUND = "inspection list not found"
 
@@ -71,7 +82,20 @@ Include = Annotated[
 ]
 
 
-def list_public(row: StoredList, record: InspectionList | dict, *, with_deferred: bool = False) -> InspectionListPublic:
+def _succession(row: StoredList, superseded_by: str | None) -> dict[str, object]:
+    """The direction and current/superseded fields of a list's bodies."""
+    return {
+        "direction": row.direction,
+        "current": superseded_by is None,
+        "superseded_by": superseded_by,
+        "supersedes": row.supersedes,
+        "supersede_reason": row.supersede_reason,
+    }
+
+
+def list_public(
+    row: StoredList, record: InspectionList | dict, *, with_deferred: bool = False, superseded_by: str | None = None
+) -> InspectionListPublic:
     """Response body of a stored list (``record`` as an :class:`InspectionList` or its :func:`list_to_dict`).
 
     The deferred candidates are embedded only ``with_deferred``; their count always is.
@@ -79,13 +103,16 @@ def list_public(row: StoredList, record: InspectionList | dict, *, with_deferred
     fields = dict(record if isinstance(record, dict) else list_to_dict(record))
     deferred = fields.pop("deferred")
     return InspectionListPublic(
-        id=row.id,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        content_sha256=row.content_sha256,
-        deferred_count=len(deferred),
-        deferred=deferred if with_deferred else None,
-        **fields,
+        **{
+            **fields,
+            "id": row.id,
+            "created_at": row.created_at,
+            "created_by": row.created_by,
+            "content_sha256": row.content_sha256,
+            "deferred_count": len(deferred),
+            "deferred": deferred if with_deferred else None,
+            **_succession(row, superseded_by),
+        }
     )
 
 
@@ -94,16 +121,17 @@ def _body_kind(include: str | None) -> str:
     return "json+deferred" if include == "deferred" else "json"
 
 
-def _json_body(row: StoredList, record: InspectionList | dict, kind: str) -> bytes:
-    return list_public(row, record, with_deferred=kind == "json+deferred").model_dump_json().encode()
+def _json_body(row: StoredList, record: InspectionList | dict, kind: str, superseded_by: str | None = None) -> bytes:
+    return list_public(row, record, with_deferred=kind == "json+deferred", superseded_by=superseded_by).model_dump_json().encode()
 
 
 _JSON = "application/json"
 
 
-def list_summary(row: StoredList) -> ListSummary:
+def list_summary(row: StoredList, superseded_by: str | None = None) -> ListSummary:
     """Response body of a stored list without items."""
     return ListSummary(
+        **_succession(row, superseded_by),
         id=row.id,
         port=row.port,
         list_date=row.list_date,
@@ -133,15 +161,27 @@ def create_list(
     holder: EngineHolderDep,
     bodies: ListBodiesDep,
     include: Include = None,
+    idempotency_key: ListIdempotencyKeyHeader = None,
 ) -> Response:
     """Build ``date``'s list for ``port`` with the current rule set and watchlist, store it, return it.
 
     The body is the one ``GET /v1/inspection-lists/{id}`` returns (deferred
-    candidates embedded only with ``?include=deferred``).
+    candidates embedded only with ``?include=deferred``). The new list becomes
+    the *current* list of its port, date and direction; the previous current
+    one stays readable and names it in ``superseded_by`` (``supersede_reason``
+    records why). With an ``Idempotency-Key`` (scoped to the API key), a retry
+    with the same body returns the list created the first time (201, same id)
+    and the same key with another body is 422.
     """
     audit = {"action": "list.create", "object_type": "inspection_list", "port": port}
     if not caller.can_access_port(port):
         raise _refuse(database, caller, status=404, result="not_found", detail=NOT_FOUND, **audit)
+    key = None if idempotency_key is None else check_idempotency_key(idempotency_key)
+    request_hash = request_sha256({"port": port, **body.model_dump(mode="json")})
+    if key is not None:
+        replayed = _replay_list(database, caller, key, request_hash, _body_kind(include), audit)
+        if replayed is not None:
+            return replayed
     engine = holder.require()
     with database.write() as session:
         ruleset = current_ruleset(session)
@@ -169,23 +209,56 @@ def create_list(
     as_dict = list_to_dict(record)
     record_json = canonical_json(as_dict)  # serialised before the write lock is taken
     with database.write() as session:
-        row = store_list(session, record, created_by=caller.key_id, watchlist_as_of=watchlist_as_of, record_json=record_json)
-        caller.audit(
-            session,
-            **{**audit, "object_id": row.id},
-            model_version=record.model_version,
-            status_code=201,
-            detail={
-                "content_sha256": row.content_sha256,
-                "items": row.item_count,
-                "ruleset_version": row.ruleset_version,
-                "mandatory_exceeds_capacity": row.mandatory_exceeds_capacity,
-                **seal_detail(row),
-            },
-        )
+        if key is not None and find_by_list_idempotency_key(session, caller.key_id, key) is not None:
+            raced = True  # a concurrent retry with the same key stored its list first: answer as a replay
+        else:
+            raced = False
+            previous = current_list(session, port, body.date, body.direction)
+            row = store_list(
+                session, record, created_by=caller.key_id, watchlist_as_of=watchlist_as_of, record_json=record_json,
+                direction=body.direction, supersedes=None if previous is None else previous.id,
+                supersede_reason=None if previous is None else body.supersede_reason,
+                idempotency_key=key, request_sha256=None if key is None else request_hash,
+            )
+            caller.audit(
+                session,
+                **{**audit, "object_id": row.id},
+                model_version=record.model_version,
+                status_code=201,
+                detail={
+                    "content_sha256": row.content_sha256,
+                    "items": row.item_count,
+                    "ruleset_version": row.ruleset_version,
+                    "mandatory_exceeds_capacity": row.mandatory_exceeds_capacity,
+                    "supersedes": row.supersedes,
+                    **({} if key is None else {"idempotency_key": key}),
+                    **seal_detail(row),
+                },
+            )
+    if raced:
+        return _replay_list(database, caller, key, request_hash, _body_kind(include), audit)
     kind = _body_kind(include)
     content = _json_body(row, as_dict, kind)
     bodies.put(row, kind, content)
+    return Response(content=content, status_code=201, media_type=_JSON)
+
+
+def _replay_list(
+    database: DatabaseDep, caller: Caller, key: str, request_hash: str, kind: str, audit: dict[str, str]
+) -> Response | None:
+    """The answer to a retried list creation with ``key``: the stored list (201), 422 for another body, ``None`` when the key is new."""
+    with database.read() as session:
+        row = find_by_list_idempotency_key(session, caller.key_id, key)
+        if row is None:
+            return None
+        same = row.request_sha256 == request_hash
+        if same:
+            record = verified_record(session, row) or list_from_dict(json.loads(row.record_json))
+            content = _json_body(row, record, kind, successors_of(session, [row.id]).get(row.id))
+    if not same:
+        raise _refuse(database, caller, status=422, result="invalid", detail=IDEMPOTENCY_CLASH, object_id=row.id, **audit)
+    with database.write() as session:
+        caller.audit(session, **{**audit, "action": "list.replay"}, object_id=row.id, status_code=201, detail={"idempotency_key": key})
     return Response(content=content, status_code=201, media_type=_JSON)
 
 
@@ -196,8 +269,11 @@ def _fetch(
     writer: AuditWriterDep,
     action: str,
     cached: Callable[[str], ServedBody | None] = lambda list_id: None,
-) -> tuple[StoredList | None, InspectionList | None, bytes | None]:
+) -> tuple[StoredList | None, InspectionList | None, bytes | None, str | None]:
     """Find a list the caller may see, verify it and audit the fetch; 404 (audited) otherwise.
+
+    The last element is the id of the list that superseded this one (``None`` while it is current);
+    a cached body naming another successor is not used.
 
     Returns ``(None, None, body)`` when ``cached(list_id)`` has a body built
     earlier from this list's verified record and the stored row still has the
@@ -223,6 +299,9 @@ def _fetch(
     hit = cached(object_id)
     with database.read() as session:
         row = get_list(session, object_id, with_record=False)
+        successor = successors_of(session, [object_id]).get(object_id)
+        if hit is not None and hit.superseded_by != successor:
+            hit = None  # the list was superseded since this body was built
         if hit is not None:
             port, model_version = hit.port, hit.model_version
             if caller.can_access_port(port) and (row is None or record_digest(row) != hit.seal):
@@ -250,7 +329,7 @@ def _fetch(
         raise corrupt
     if not visible:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
-    return row, record, hit.body if hit is not None else None
+    return row, record, hit.body if hit is not None else None, successor
 
 
 def verified_record(session, row: StoredList) -> InspectionList | None:  # noqa: ANN001 - Session
@@ -277,10 +356,10 @@ def _parsed(row: StoredList, record: InspectionList | None) -> InspectionList:
 
 
 def _csv_response(list_id: uuid.UUID, caller: Caller, database: DatabaseDep, writer: AuditWriterDep, bodies: ListBodiesDep) -> Response:
-    row, record, content = _fetch(list_id, caller, database, writer, "list.export_csv", _cached_body(bodies, "csv"))
+    row, record, content, successor = _fetch(list_id, caller, database, writer, "list.export_csv", _cached_body(bodies, "csv"))
     if content is None:
         content = items_csv(_parsed(row, record)).encode()
-        bodies.put(row, "csv", content)
+        bodies.put(row, "csv", content, successor)
     return Response(
         content=content,
         media_type="text/csv; charset=utf-8",
@@ -309,17 +388,17 @@ def get_inspection_list(
 ) -> Response:
     """A stored list with its items and reasons; its deferred candidates with ``?include=deferred``."""
     kind = _body_kind(include)
-    row, record, content = _fetch(list_id, caller, database, writer, "list.fetch", _cached_body(bodies, kind))
+    row, record, content, successor = _fetch(list_id, caller, database, writer, "list.fetch", _cached_body(bodies, kind))
     if content is None:
-        content = _json_body(row, _parsed(row, record), kind)
-        bodies.put(row, kind, content)
+        content = _json_body(row, _parsed(row, record), kind, successor)
+        bodies.put(row, kind, content, successor)
     return Response(content=content, media_type=_JSON)
 
 
 @router.get("/inspection-lists/{list_id}/deferred", response_model=DeferredPage)
 def get_deferred_candidates(list_id: ListIdPath, caller: ListReader, database: DatabaseDep, writer: AuditWriterDep, page: PageDep) -> DeferredPage:
     """A page of a stored list's deferred candidates (cut by capacity), best score first, with their scores."""
-    row, record, _ = _fetch(list_id, caller, database, writer, "list.fetch_deferred")
+    row, record, _, _ = _fetch(list_id, caller, database, writer, "list.fetch_deferred")
     deferred = _parsed(row, record).deferred
     chosen = deferred[page.offset : page.offset + page.limit]
     return DeferredPage(
@@ -413,7 +492,8 @@ def list_port_lists(
     if visible:
         with database.read() as session:
             rows, total = lists_for_port(session, port, list_date=date, limit=page.limit, offset=page.offset)
-            summaries = [list_summary(r) for r in rows]
+            successors = successors_of(session, [r.id for r in rows])
+            summaries = [list_summary(r, successors.get(r.id)) for r in rows]
     caller.audit_read(
         writer,
         action="list.search",

@@ -15,11 +15,17 @@ MAX_EXPLORATION_SHARE = 0.5
 MAX_SEED = 2**63 - 1
 
 
+Direction = Literal["IMPORT", "EXPORT", "TRANSSHIPMENT"]
+
+
 class ListCreate(InputModel):
     """What a port control unit asks for (the port is in the path).
 
     ``nii_capacity`` and ``physical_capacity`` come together or not at all and
-    then add up to ``capacity``.
+    then add up to ``capacity``. One list per port, date and ``direction`` is
+    *current*: a new one supersedes the current one (which stays readable and
+    names its successor); ``supersede_reason`` records why (stored as null
+    when omitted).
     """
 
     date: dt.date
@@ -28,6 +34,8 @@ class ListCreate(InputModel):
     physical_capacity: StrictInt | None = Field(default=None, ge=0, le=MAX_CAPACITY)
     exploration_share: float = Field(default=0.10, ge=0.0, le=MAX_EXPLORATION_SHARE, allow_inf_nan=False, strict=True)
     seed: StrictInt | None = Field(default=None, ge=0, le=MAX_SEED)
+    direction: Direction = "IMPORT"
+    supersede_reason: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)] | None = None
 
     @model_validator(mode="after")
     def _split_capacity(self) -> ListCreate:
@@ -80,6 +88,12 @@ class InspectionListPublic(OutputModel):
     content_sha256: str
     port: str
     list_date: dt.date
+    direction: str = "IMPORT"
+    current: bool = True
+    """False once another list of the same port, date and direction superseded this one."""
+    superseded_by: str | None = None
+    supersedes: str | None = None
+    supersede_reason: str | None = None
     decision_at: dt.datetime
     capacity: int
     nii_capacity: int | None
@@ -105,6 +119,11 @@ class ListSummary(OutputModel):
     id: str
     port: str
     list_date: dt.date
+    direction: str = "IMPORT"
+    current: bool = True
+    superseded_by: str | None = None
+    supersedes: str | None = None
+    supersede_reason: str | None = None
     created_at: dt.datetime
     created_by: str
     ruleset_version: int

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session, aliased, defer
 
 from serve.db import utcnow
 from serve.seals import record_digest
@@ -54,6 +54,11 @@ def store_list(
     list_id: str | None = None,
     at: datetime | None = None,
     record_json: str | None = None,
+    direction: str = "IMPORT",
+    supersedes: str | None = None,
+    supersede_reason: str | None = None,
+    idempotency_key: str | None = None,
+    request_sha256: str | None = None,
 ) -> StoredList:
     """Insert a generated list with its record JSON and ``content_sha256``.
 
@@ -71,6 +76,11 @@ def store_list(
     record_json
         ``canonical_json(list_to_dict(record))`` when the caller already has
         it (so it can be computed before the write lock is taken).
+    direction, supersedes, supersede_reason
+        The list's direction, the current list it replaces (see
+        :func:`current_list`) and why.
+    idempotency_key, request_sha256
+        The caller's ``Idempotency-Key`` and the hash of its request (unique per ``created_by``).
     """
     if record_json is None:
         record_json = canonical_json(list_to_dict(record))
@@ -88,10 +98,45 @@ def store_list(
         mandatory_exceeds_capacity=record.mandatory_exceeds_capacity,
         item_count=len(record.items),
         record_json=record_json,
+        direction=direction,
+        supersedes=supersedes,
+        supersede_reason=supersede_reason,
+        idempotency_key=idempotency_key,
+        request_sha256=request_sha256,
     )
     session.add(row)
     session.flush()
     return row
+
+
+def current_list(session: Session, port: str, list_date: date, direction: str) -> StoredList | None:
+    """The current list of ``port``, ``list_date`` and ``direction``: the newest one no other list supersedes."""
+    successor = aliased(StoredList)
+    superseded = exists().where(successor.supersedes == StoredList.id)
+    return session.scalars(
+        select(StoredList)
+        .options(defer(StoredList.record_json))
+        .where(StoredList.port == port, StoredList.list_date == list_date, StoredList.direction == direction, ~superseded)
+        .order_by(StoredList.created_at.desc(), StoredList.id)
+        .limit(1)
+    ).first()
+
+
+def successors_of(session: Session, list_ids: list[str]) -> dict[str, str]:
+    """``{list id: id of the list that superseded it}`` for those of ``list_ids`` that were superseded."""
+    if not list_ids:
+        return {}
+    rows = session.execute(select(StoredList.supersedes, StoredList.id).where(StoredList.supersedes.in_(list_ids))).all()
+    return {old: new for old, new in rows}
+
+
+def find_by_list_idempotency_key(session: Session, created_by: str, idempotency_key: str) -> StoredList | None:
+    """The list ``created_by`` created with ``idempotency_key`` (without its record), ``None`` when none."""
+    return session.scalars(
+        select(StoredList)
+        .options(defer(StoredList.record_json))
+        .where(StoredList.created_by == created_by, StoredList.idempotency_key == idempotency_key)
+    ).first()
 
 
 def get_list(session: Session, list_id: str, *, with_record: bool = True) -> StoredList | None:
@@ -185,6 +230,8 @@ class ServedBody:
     body: bytes
     seal: str = ""
     """:func:`serve.seals.record_digest` of the verified row the body was built from."""
+    superseded_by: str | None = None
+    """The successor the body names (a body is rebuilt once its list is superseded)."""
 
 
 class ServedListCache:
@@ -218,11 +265,11 @@ class ServedListCache:
                 self._bodies.move_to_end(key)
             return served
 
-    def put(self, row: StoredList, kind: str, body: bytes) -> None:
-        """Keep ``body``, built from ``row``'s verified record (unless it alone exceeds ``max_bytes``)."""
+    def put(self, row: StoredList, kind: str, body: bytes, superseded_by: str | None = None) -> None:
+        """Keep ``body``, built from ``row``'s verified record naming ``superseded_by`` (unless it alone exceeds ``max_bytes``)."""
         if len(body) > self.max_bytes:
             return
-        served = ServedBody(row.id, row.port, row.model_version, row.content_sha256, body, record_digest(row))
+        served = ServedBody(row.id, row.port, row.model_version, row.content_sha256, body, record_digest(row), superseded_by)
         key = (kind, row.id)
         with self._lock:
             previous = self._bodies.pop(key, None)

@@ -154,7 +154,7 @@ def test_service_on_postgresql_serves_lists_outcomes_and_amendments(pg_url, monk
             rates = client.get(f"/v1/ports/{PORT}/hit-rates", params={"since": "2025-02-01", "until": "2025-04-01"}, headers=officer).json()
             assert [(r["selection_source"], r["inspections"], r["seizures"]) for r in rates["sources"]] == [("OFFICER", 1, 1)]
             verified = client.get("/v1/audit/verify", headers=auditor).json()
-            assert verified["ok"] and verified["rows_checked"] >= 5
+            assert verified["ok"] and verified["rows_checked"] >= 5, verified["bad_records"]
     finally:
         database.dispose()
 

@@ -1,0 +1,87 @@
+"""Specification of party resolution (features.parties): one canonical party per real trader."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from features.parties import apply_resolution, normalise_party_id, resolve_parties
+
+
+def manifests(*consignees: tuple[str | None, str, str]) -> pl.DataFrame:
+    """One manifest row per ``(consignee_id, consignee_name, country)``; one fixed shipper."""
+    return pl.DataFrame(
+        {
+            "manifest_id": [f"M{i}" for i in range(len(consignees))],
+            "shipper_id": ["CO900123456"] * len(consignees),
+            "shipper_name": ["Café Andino S.A."] * len(consignees),
+            "shipper_country": ["CO"] * len(consignees),
+            "consignee_id": [c[0] for c in consignees],
+            "consignee_name": [c[1] for c in consignees],
+            "consignee_country": [c[2] for c in consignees],
+        }
+    )
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(" de-1234 5678 ", "DE12345678"), ("UNKNOWN", None), ("n/a", None), ("0000000", None), ("", None), (None, None)])
+def test_identifiers_are_normalised_and_placeholders_are_no_identifier(raw: str | None, expected: str | None) -> None:
+    assert normalise_party_id(raw) == expected
+
+
+def test_spelling_variants_and_inconsistent_identifiers_resolve_to_one_party() -> None:
+    frame = manifests(
+        ("DE123456789012345", "Rheinkaffee Handels GmbH", "DE"),
+        ("DE 1234 5678 9012 345", "RHEINKAFFEE HANDELS G.M.B.H.", "DE"),  # same EORI, other spacing and spelling
+        ("47119-HRB-5521", "Rheinkaffee Handels Gesellschaft mit beschränkter Haftung", "DE"),  # another filer's id
+        ("UNKNOWN", "Rheinkafee Handels GmbH", "DE"),  # placeholder id and a typo
+        (None, "Handels Rheinkaffee GmbH", "DE"),  # no id, words transposed
+        ("DE999999999999999", "Elbe Maschinenbau AG", "DE"),  # another trader
+    )
+    resolution = resolve_parties(frame)
+    resolved = apply_resolution(frame.lazy(), resolution).collect()
+    assert resolved["consignee_id"].to_list() == ["DE123456789012345"] * 5 + ["DE999999999999999"]
+    assert resolved["shipper_id"].unique().to_list() == ["CO900123456"]
+    assert resolved.drop("consignee_id").equals(frame.drop("consignee_id"))
+
+
+def test_every_linkage_decision_is_kept_and_explainable() -> None:
+    frame = manifests(
+        ("DE123456789012345", "Rheinkaffee Handels GmbH", "DE"),
+        ("DE123456789012345", "Rheinkaffee Handels GmbH", "DE"),
+        ("47119-HRB-5521", "RHEINKAFFEE HANDELS GMBH", "DE"),
+        ("UNKNOWN", "Rheinkafee Handels GmbH", "DE"),
+    )
+    resolution = resolve_parties(frame)
+    first = resolution.explain("DE123456789012345", "Rheinkaffee Handels GmbH", "DE")
+    other = resolution.explain("47119-HRB-5521", "RHEINKAFFEE HANDELS GMBH", "DE")
+    assert {first["method"], other["method"]} == {"new", "name"}  # one founded the party, the other joined it by name
+    assert first["canonical_id"] == other["canonical_id"] == "DE123456789012345"  # the most used identifier
+    assert (first["rows"], other["rows"]) == (2, 1)
+    fuzzy = resolution.explain("UNKNOWN", "Rheinkafee Handels GmbH", "DE")
+    assert fuzzy["method"] == "fuzzy-name" and 90.0 <= fuzzy["similarity"] < 100.0
+    assert fuzzy["matched_name"] in ("Rheinkaffee Handels GmbH", "RHEINKAFFEE HANDELS GMBH")
+    assert set(resolution.links.columns) == {"raw_id", "raw_name", "country", "canonical_id", "method", "similarity", "matched_name", "rows"}
+
+
+def test_different_identifiers_with_merely_similar_names_stay_apart() -> None:
+    frame = manifests(("ID-1", "Andean Coffee Exporters SA", "CO"), ("ID-2", "Andean Cofee Exporter SA", "CO"))
+    resolved = apply_resolution(frame.lazy(), resolve_parties(frame)).collect()
+    assert resolved["consignee_id"].to_list() == ["ID1", "ID2"]
+
+
+def test_same_name_in_another_country_is_another_party() -> None:
+    frame = manifests((None, "Global Parts Ltd", "GB"), (None, "Global Parts Limited", "GB"), (None, "Global Parts Ltd", "IE"))
+    resolved = apply_resolution(frame.lazy(), resolve_parties(frame)).collect()
+    assert resolved["consignee_id"].to_list() == ["NAME:GB:GLOBAL PARTS LTD", "NAME:GB:GLOBAL PARTS LTD", "NAME:IE:GLOBAL PARTS LTD"]
+    assert resolve_parties(frame).parties == 3  # the shipper, and Global Parts in GB and in IE
+
+
+def test_resolution_does_not_depend_on_row_order() -> None:
+    frame = manifests(
+        ("DE123456789012345", "Rheinkaffee Handels GmbH", "DE"),
+        ("UNKNOWN", "Rheinkafee Handels GmbH", "DE"),
+        ("47119-HRB-5521", "RHEINKAFFEE HANDELS GMBH", "DE"),
+    )
+    forward = resolve_parties(frame).links
+    backward = resolve_parties(frame.reverse()).links
+    assert forward.equals(backward)

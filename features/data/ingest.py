@@ -27,6 +27,7 @@ import codecs
 import datetime as dt
 import hashlib
 import io
+import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -96,7 +97,8 @@ class IngestSummary:
     ignored_columns
         Input columns outside the contract (kept only in quarantined rows).
     seq
-        Sequence number of the log entry written.
+        Sequence number of the log entry written; ``None`` when the ingest added
+        nothing (no new row, no new quarantined row: no log entry is written).
     files_added
         Lake files (relative paths) written by this ingest.
     """
@@ -221,11 +223,33 @@ def _read_jsonl(path: Path, data: bytes) -> pl.DataFrame:
     try:
         df = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise IngestFileError(f"{path}: not a readable JSON Lines file: {_error_text(exc)}") from None
+        raise IngestFileError(f"{path}: not a readable JSON Lines file: {_broken_json_line(data) or _error_text(exc)}") from None
     try:
         return to_string_frame(df)
     except pl.exceptions.PolarsError as exc:
         raise IngestFileError(f"{path}: cannot convert fields to text: {_error_text(exc)}") from None
+
+
+def _broken_json_line(data: bytes) -> str | None:
+    """``"line N: <why>"`` for the first line of ``data`` that is not one JSON object (blank lines are allowed).
+
+    Examples
+    --------
+    >>> _broken_json_line(b'{"a": 1}\\n\\n{"a": \\n')
+    'line 3: invalid JSON (Expecting value at column 7)'
+    >>> _broken_json_line(b'{"a": 1}\\n[1, 2]\\n')
+    'line 2: a record must be a JSON object, not list'
+    """
+    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return f"line {number}: invalid JSON ({exc.msg} at column {exc.colno})"
+        if not isinstance(value, dict):
+            return f"line {number}: a record must be a JSON object, not {type(value).__name__}"
+    return None
 
 
 def read_raw(path: str | os.PathLike[str], table: str) -> pl.DataFrame:
@@ -486,6 +510,9 @@ def ingest(
         if total != summary.input_rows:
             raise AssertionError(f"ingest lost rows: {total} accounted for, {summary.input_rows} read")
 
+        if new_rows.height == 0 and new_quarantine.height == 0:
+            say("nothing new: no log entry written")
+            return summary  # seq None, files_added []: an ingest that adds nothing leaves no trace in the log
         say(f"writing {new_rows.height} new and {new_quarantine.height} quarantined rows")
         counts = {k: v for k, v in summary.to_dict().items() if k not in ("table", "files", "seq", "files_added")}
         entry = lake.commit(table, new_rows, new_quarantine, sources, counts, now=now)

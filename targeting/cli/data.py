@@ -66,7 +66,10 @@ def _render_ingest_summary(summary: dict) -> None:
         console.print(reasons)
     if summary["ignored_columns"]:
         console.print("ignored columns: " + ", ".join(summary["ignored_columns"]))
-    console.print(f"log entry {summary['seq']}, {len(summary['files_added'])} file(s) added")
+    if summary["seq"] is None:
+        console.print("nothing new: no log entry written")
+    else:
+        console.print(f"log entry {summary['seq']}, {len(summary['files_added'])} file(s) added")
 
 
 def run_ingest(lake_dir: Path, table: str, files: list[Path], *, as_json: bool, now: str | None, fmt: str | None = None) -> int:

@@ -164,7 +164,9 @@ def test_header_only_csv_ingests_zero_rows(tmp_path: Path, lake: Lake) -> None:
         ("m.txt", b"a,b\n", r"m\.txt: unsupported file type '\.txt'"),
         ("m.csv", b"manifest_id,manifest_id\n1,2\n", r"m\.csv: duplicate column name\(s\): manifest_id"),
         ("m.csv", b"a,b\n1,2,3\n", r"m\.csv: not a readable CSV file"),
-        ("m.jsonl", b'{"a": 1}\n{"a": \n', r"m\.jsonl: not a readable JSON Lines file"),
+        ("m.jsonl", b'{"a": 1}\n{"a": \n', r"m\.jsonl: not a readable JSON Lines file: line 2: invalid JSON \(Expecting value at column 7\)"),
+        ("m.jsonl", b'{"a": 1}\n\n{"a": 2}\n{"a": 3,}\n{"a": 4}\n', r"m\.jsonl: not a readable JSON Lines file: line 4: invalid JSON"),
+        ("m.jsonl", b'{"a": 1}\n["a", 2]\n', r"m\.jsonl: not a readable JSON Lines file: line 2: a record must be a JSON object, not list"),
         ("m.jsonl", '{"a": "caf\xe9"}\n'.encode("latin-1"), r"m\.jsonl: not valid UTF-8"),
         ("m.csv", b"__row,manifest_id\n1,2\n", r"m\.csv: reserved column name\(s\): __row"),
     ],
@@ -206,6 +208,7 @@ def test_ingesting_the_same_file_twice_changes_nothing(tmp_path: Path, lake: Lak
     assert (second.accepted, second.unchanged, second.quarantined, second.quarantine_unchanged) == (0, 5, 2, 2)
     assert second.files_added == []
     assert visible(lake) == before
+    assert (second.seq, [e.seq for e in lake.log()]) == (None, [1])  # an ingest that adds nothing logs nothing
 
 
 def test_same_key_with_new_content_conflicts_with_the_lake(tmp_path: Path, lake: Lake) -> None:

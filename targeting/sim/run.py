@@ -31,8 +31,8 @@ def simulate_to_directory(
 
     Writes ``manifests``, ``events``, ``outcomes`` and ``alerts`` feeds (text
     columns, some rows malformed on purpose), ``oracle.parquet`` (hidden truth:
-    never ingest it), ``rules.json`` (the rule profiles the historical unit
-    used) and ``world.json`` (configuration, headline figures, deliberate
+    never ingest it), ``rules.json`` (the rule profiles the historical import
+    units used, and the export units' under ``export_rules``) and ``world.json`` (configuration, headline figures, deliberate
     faults and file digests). Returns the ``world.json`` content.
     """
     out.mkdir(parents=True, exist_ok=True)
@@ -45,7 +45,7 @@ def simulate_to_directory(
     }
     oracle_path = out / "oracle.parquet"
     tables.oracle.write_parquet(oracle_path)
-    write_json({"rules": [r.canonical() for r in tables.rules]}, out / "rules.json")
+    write_json({"rules": [r.canonical() for r in tables.rules], "export_rules": [r.canonical() for r in tables.export_rules]}, out / "rules.json")
     summary = {
         **tables.summary,
         "faults": dict(sorted(faults.counts.items())),

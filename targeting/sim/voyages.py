@@ -89,8 +89,14 @@ def build_events_chunk(manifests: pl.DataFrame, rng: np.random.Generator) -> pl.
     ``manifests`` carries the hidden timing columns ``_origin_dwell_h``,
     ``_ts_dwell_h`` (list per hub), ``_ripon_hub_extra_h`` (extra dwell at the
     first hub, taken from the first leg) and ``_event_seal`` (the seal read at
-    events from loading on; differs from the documents when a seal was replaced).
+    events from loading on; differs from the documents when a seal was replaced),
+    and optionally ``_seal_swap_at_hub`` (the seal was replaced at the first hub:
+    the documents' seal is read up to the discharge there) and
+    ``_export_stopped_at`` (seized at export: the container is taken out of the
+    origin terminal then, a ``GATE_OUT`` there, and has no later event).
     """
+    optional = {"_seal_swap_at_hub": pl.lit(False), "_export_stopped_at": pl.lit(None, pl.Datetime("us", "UTC"))}
+    manifests = manifests.with_columns(value.alias(name) for name, value in optional.items() if name not in manifests.columns)
     plan = manifests.select(
         pl.col("_row").alias("row"),
         "container_number",
@@ -107,6 +113,8 @@ def build_events_chunk(manifests: pl.DataFrame, rng: np.random.Generator) -> pl.
         "_ripon_hub_extra_h",
         "_event_seal",
         "_second_vessel",
+        "_seal_swap_at_hub",
+        "_export_stopped_at",
     )
     stops = arrival_offsets(with_hub_dwell(stops_frame(plan), plan.select("row", "ts_dwell_h")))
     stops = stops.join(plan, on="row", how="left", maintain_order="left")
@@ -144,17 +152,22 @@ def build_events_chunk(manifests: pl.DataFrame, rng: np.random.Generator) -> pl.
 
     doc_seal = pl.col("seal_number")
     later_seal = pl.col("_event_seal")
+    swapped_at_hub = pl.col("_seal_swap_at_hub").fill_null(False)
+    until_first_hub = pl.when(swapped_at_hub & (pl.col("pos") <= 1)).then(doc_seal).otherwise(later_seal)
+    stopped = pl.col("_export_stopped_at").is_not_null()
+    sailed = ~stopped
     frames = [
         event("GATE_IN", pl.col("etd") - pl.duration(microseconds=us(pl.col("_origin_dwell_h"))), is_origin, None, doc_seal),
-        event("LOAD", pl.col("etd"), is_origin, pl.col("vessel_imo"), later_seal),
-        event("TS_DISCHARGE", hub_arrive, is_hub, vessel_here, later_seal),
-        event("TS_LOAD", arrive + pl.duration(microseconds=us(pl.col("ts_dwell_h"))), is_hub, pl.col("_second_vessel").fill_null(pl.col("vessel_imo")), later_seal),
-        event("DISCHARGE", pl.col("eta"), is_dest, vessel_here, later_seal),
-        event("GATE_OUT", pl.col("eta") + pl.duration(microseconds=us(pl.col("_gate_out_h"))), is_dest, None, later_seal),
+        event("LOAD", pl.col("etd"), is_origin & sailed, pl.col("vessel_imo"), until_first_hub),
+        event("GATE_OUT", pl.col("_export_stopped_at"), is_origin & stopped, None, later_seal),
+        event("TS_DISCHARGE", hub_arrive, is_hub & sailed, vessel_here, until_first_hub),
+        event("TS_LOAD", arrive + pl.duration(microseconds=us(pl.col("ts_dwell_h"))), is_hub & sailed, pl.col("_second_vessel").fill_null(pl.col("vessel_imo")), later_seal),
+        event("DISCHARGE", pl.col("eta"), is_dest & sailed, vessel_here, later_seal),
+        event("GATE_OUT", pl.col("eta") + pl.duration(microseconds=us(pl.col("_gate_out_h"))), is_dest & sailed, None, later_seal),
         event(
             "EMPTY_RETURN",
             pl.col("eta") + pl.duration(microseconds=us(pl.col("_gate_out_h") + pl.col("_empty_h"))),
-            is_dest,
+            is_dest & sailed,
             None,
             pl.lit(None, pl.String),
         ),

@@ -33,6 +33,14 @@ from targeting.sim.catalogue import (
     REEFER_OWNERS,
     VAGUE_DESCRIPTIONS,
 )
+from targeting.sim.export_control import (
+    EXPORT_PORTS,
+    apply_effects,
+    booking_changes,
+    examine_exports,
+    export_candidates,
+    export_rule_profiles,
+)
 from targeting.sim.parties import make_trade, make_vessels, party_name, ports_by_country
 from targeting.sim.trafficking import (
     Organisation,
@@ -54,7 +62,27 @@ TRUTH_SCHEMA = {
     "quantity_kg": pl.Float64,
     "concealment": pl.String,
     "manifest_id": pl.String,
+    "loaded_at": pl.String,
 }
+ORACLE_COLUMNS = (
+    "manifest_id",
+    "container_number",
+    "port_of_discharge",
+    "eta",
+    "illicit",
+    "category",
+    "quantity_kg",
+    "org_id",
+    "method",
+    "concealment",
+    "port_of_loading",
+    "etd",
+    "loaded_at",
+    "seized_at_export",
+)
+"""The hidden truth per manifest line. ``loaded_at``: where the contraband entered the container (the port of
+loading, or the hub of a rip-on at transshipment; null when clean); ``seized_at_export``: stopped at its port of
+loading by an export unit (it never sailed)."""
 ISSUING_UNITS = ("MAOC-N", "EUROPOL", "INTERPOL", "JPCU GUAYAQUIL", "PCU SANTOS", "PCU CARTAGENA", "NATIONAL TARGETING CENTRE")
 
 
@@ -68,6 +96,11 @@ class WorldConfig:
     inspection capacity as a share of arrivals; ``random_rate`` the random
     quality-control slice as a share of arrivals; ``malformed_rate`` the share
     of rows written malformed on purpose.
+
+    ``export_ports`` are source ports with their own port control unit
+    inspecting departures (``export_inspection_rate`` of a port's departures,
+    plus an ``export_random_rate`` random slice): see
+    :mod:`targeting.sim.export_control`. Empty: no export control.
     """
 
     seed: int = 7
@@ -82,16 +115,19 @@ class WorldConfig:
     organisations: int = 14
     adapt_probability: float = 0.7
     tip_probability: float = 0.05
+    export_ports: tuple[str, ...] = EXPORT_PORTS
+    export_inspection_rate: float = 0.02
+    export_random_rate: float = 0.003
 
     def __post_init__(self) -> None:
         if self.days < 1 or self.containers_per_day < 1:
             raise ValueError("days and containers_per_day must be >= 1")
         if not 0 < self.illicit_rate < 0.05:
             raise ValueError("illicit_rate must be in (0, 0.05)")
-        for name in ("inspection_rate", "random_rate", "malformed_rate"):
+        for name in ("inspection_rate", "random_rate", "malformed_rate", "export_inspection_rate", "export_random_rate"):
             if not 0 <= getattr(self, name) < 0.5:
                 raise ValueError(f"{name} must be in [0, 0.5)")
-        unknown = [p for p in self.ports if p not in known_locodes()]
+        unknown = [p for p in (*self.ports, *self.export_ports) if p not in known_locodes()]
         if unknown:
             raise ValueError(f"unknown port(s) {', '.join(unknown)}: not in the port reference")
 
@@ -128,32 +164,51 @@ class HistoricalInspector:
     Capacity is ``inspection_rate`` of the port-day's arrivals (watchlist hits
     first, then rule hits by score with random tie-break); the random slice
     inspects each other candidate with probability ``random_rate``.
+
+    ``port_column`` names the inspecting port (``port_of_discharge`` for
+    imports; ``port`` for the export candidates of
+    :meth:`World.inspect_exports`). When the candidates carry a
+    ``decision_at`` column (exports: 00:00 UTC of the departure day) alerts are
+    matched at each row's own decision time and rules are those active at the
+    earliest one; otherwise the decision time is the arrival day's midnight.
+    ``stochastic_capacity``: the capacity is ``inspection_rate x n`` rounded
+    up with probability equal to its fraction (no minimum of one), for units
+    whose port-day groups are small (export units).
     """
 
     rules: list[RuleProfile]
     inspection_rate: float
     random_rate: float
     start_at: datetime
+    port_column: str = "port_of_discharge"
+    stochastic_capacity: bool = False
 
     def __call__(self, day, candidates, alerts, rng):
         if candidates.height == 0:
             return _empty_selection()
-        decision_at = self.start_at + timedelta(days=day)
-        frame = candidates.lazy().with_columns(pl.lit(decision_at).alias("decision_at"))
+        if "decision_at" in candidates.columns:
+            frame = candidates.lazy()
+            decision_at = candidates["decision_at"].min()
+        else:
+            decision_at = self.start_at + timedelta(days=day)
+            frame = candidates.lazy().with_columns(pl.lit(decision_at).alias("decision_at"))
         hits = match_alerts(frame, alerts.lazy()).select("manifest_id", "alert_count")
         scored = evaluate_rules(self.rules, frame, at=decision_at, port=None).select("manifest_id", "rule_score")
         ranked = (
-            frame.select("manifest_id", "port_of_discharge")
+            frame.select("manifest_id", self.port_column)
             .join(hits, on="manifest_id", how="left", maintain_order="left")
             .join(scored, on="manifest_id", how="left", maintain_order="left")
             .collect()
             .with_columns(pl.Series("_tiebreak", rng.random(candidates.height)), pl.Series("_random", rng.random(candidates.height)))
         )
-        selections = [self._select_port(group, rng) for group in ranked.partition_by("port_of_discharge", maintain_order=True)]
+        selections = [self._select_port(group, rng) for group in ranked.partition_by(self.port_column, maintain_order=True)]
         return pl.concat(selections) if selections else _empty_selection()
 
     def _select_port(self, ranked: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
-        capacity = max(1, round(self.inspection_rate * ranked.height))
+        if self.stochastic_capacity:
+            capacity = int(self.inspection_rate * ranked.height + rng.random())
+        else:
+            capacity = max(1, round(self.inspection_rate * ranked.height))
         watch = ranked.filter(pl.col("alert_count") > 0)
         rules = (
             ranked.filter((pl.col("alert_count") == 0) & (pl.col("rule_score") > 0))
@@ -290,6 +345,8 @@ class World:
 
         dwell_ts = [list(np.round(np.clip(rng.lognormal(np.log(55), 0.5, k), 10, 240), 1)) for k in route_len]
         origin_dwell = np.round(np.clip(rng.lognormal(np.log(70), 0.55, n), 8, 400), 1)
+        late_gate_in = rng.random(n) < 0.03  # legitimate exporters gating in at the last moment
+        origin_dwell = np.where(late_gate_in, np.round(rng.uniform(2, 12, n), 1), origin_dwell)
         timing = plan.select(pl.int_range(n, dtype=pl.Int64).alias("row"), "origin_port", "route", "dest_port").with_columns(
             pl.Series("ts_dwell_h", dwell_ts, dtype=pl.List(pl.Float64))
         )
@@ -301,6 +358,7 @@ class World:
         filed_h = np.minimum(filed_h, eta_h - 24)
         short_notice = rng.random(n) < np.where(front, 0.4, 0.05)
         booked_h = filed_h - np.where(short_notice, rng.uniform(6, 48, n), rng.uniform(72, 480, n))
+        booking_amended_h, booking_fields = booking_changes(rng, front, booked_h, etd_h)
         amended = rng.random(n) < np.where(front, 0.22, 0.07)
         amend_frac = np.where(front, rng.uniform(0.75, 0.98, n), rng.uniform(0.05, 0.9, n))
         amended_h = filed_h + (eta_h - 6 - filed_h) * amend_frac
@@ -364,12 +422,16 @@ class World:
             ts(filed_h).alias("filed_at"),
             pl.when(pl.Series(amended)).then(ts(amended_h)).otherwise(None).alias("amended_at"),
             pl.Series("amended_fields", amended_fields, dtype=pl.List(pl.String)),
+            pl.when(pl.Series(~np.isnan(booking_amended_h))).then(ts(np.nan_to_num(booking_amended_h))).otherwise(None).alias("booking_amended_at"),
+            pl.Series("booking_amended_fields", booking_fields, dtype=pl.List(pl.String)),
             ts(etd_h).alias("etd"),
             ts(eta_h).alias("eta"),
             pl.Series("_origin_dwell_h", origin_dwell),
             pl.Series("_ts_dwell_h", dwell_ts, dtype=pl.List(pl.Float64)),
             pl.lit(0.0).alias("_ripon_hub_extra_h"),
             pl.Series("_second_vessel", second_vessel, dtype=pl.String),
+            pl.lit(None, pl.Datetime("us", "UTC")).alias("_export_stopped_at"),
+            pl.lit(False).alias("_seal_swap_at_hub"),
             pl.col("day").alias("_day"),
         ).with_columns(pl.col("seal_number").alias("_event_seal"))
         manifests = self._with_party_columns(manifests)
@@ -429,6 +491,7 @@ class World:
             "org_id": org.org_id,
         }
         truth = self._truth_row(org, float(np.round(self.rng.uniform(*org.method.quantity_kg), 1)))
+        truth["loaded_at"] = origin  # stuffed at the front exporter's premises
         org.shipments += 1
         return plan, truth
 
@@ -502,15 +565,23 @@ class World:
                     extra = float(self.rng.uniform(96, 360))
                     updates.append(pl.when(row_mask).then(pl.lit(extra)).otherwise(pl.col("_ripon_hub_extra_h")).alias("_ripon_hub_extra_h"))
                 elif abnormal:
-                    updates.append(pl.when(row_mask).then(pl.col("_origin_dwell_h") + float(self.rng.uniform(150, 480))).otherwise(pl.col("_origin_dwell_h")).alias("_origin_dwell_h"))
+                    # at the origin terminal: either a long dwell, or a gate-in shortly before loading (stuffed outside)
+                    late = self.rng.random() < 0.5
+                    dwell = float(self.rng.uniform(1.5, 6)) if late else None
+                    extra = float(self.rng.uniform(150, 480))
+                    new_dwell = pl.lit(dwell) if late else pl.col("_origin_dwell_h") + extra
+                    updates.append(pl.when(row_mask).then(new_dwell).otherwise(pl.col("_origin_dwell_h")).alias("_origin_dwell_h"))
                 if swap:
                     updates.append(
                         pl.when(row_mask).then(pl.lit(f"RS{int(self.rng.integers(10**6, 10**7))}")).otherwise(pl.col("_event_seal")).alias("_event_seal")
                     )
+                    if at_hub:
+                        updates.append(pl.when(row_mask).then(True).otherwise(pl.col("_seal_swap_at_hub")).alias("_seal_swap_at_hub"))
                 if updates:
                     legit = legit.with_columns(updates)
                 truth = self._truth_row(org, float(np.round(self.rng.uniform(*org.method.quantity_kg), 1)))
                 truth["manifest_id"] = mid
+                truth["loaded_at"] = pool["transshipment_ports"][i][0] if at_hub else pool["port_of_loading"][i]
                 truths.append(truth)
                 org.shipments += 1
         return legit, truths
@@ -581,9 +652,51 @@ class World:
         self._tip_offs(batch)
         return batch
 
+    def inspect_exports(self, batch: DayBatch, inspector: Inspector) -> pl.DataFrame:
+        """Export control of the day's shipments at their source ports, each at its departure day.
+
+        Call it after :meth:`day` and before :meth:`inspect` and before building
+        the batch's events: the export candidates are the batch rows loaded at
+        one of ``config.export_ports`` (each with ``decision_at`` = 00:00 UTC of
+        its ETD day and ``port`` = its port of loading, see
+        :func:`targeting.sim.export_control.export_candidates`); ``inspector``
+        selects among them per port. A seizure stops the container (it never
+        sails; :meth:`inspect` skips it) and the organisation reacts as of the
+        departure day; a physical exam without seizure leaves a customs seal.
+        Returns the export outcome rows (``port`` = port of loading).
+
+        The world is generated by arrival day, so an export unit's capacity is
+        applied per port over the departures of one arrival day's batch (the
+        same share of departures overall), and traffickers adapt to an export
+        seizure only for shipments planned after it (fronts are planned
+        ``DEPARTURE_LAG_DAYS`` ahead).
+        """
+        candidates = export_candidates(batch.manifests, self.config.export_ports)
+        if candidates.height == 0:
+            return pl.DataFrame(schema=INSPECTION_OUTCOMES.schema)
+        selection = inspector(batch.day, candidates, self.alerts_frame(), self.rng)
+        if selection.height == 0:
+            return pl.DataFrame(schema=INSPECTION_OUTCOMES.schema)
+        outcomes, effects = examine_exports(candidates, selection, batch.truth, self.rng)
+        batch.manifests = apply_effects(batch.manifests, effects)
+        seized = (
+            outcomes.filter(pl.col("result") == "SEIZURE")
+            .join(batch.truth, on="manifest_id", how="inner")
+            .join(batch.manifests.select("manifest_id", "shipper_id", "consignee_id", "etd"), on="manifest_id", how="left")
+            .with_columns(((pl.col("etd") - pl.lit(self.config.start_at)).dt.total_days()).alias("_etd_day"))
+            .sort("_etd_day", "manifest_id")
+        )
+        for (etd_day,), rows in seized.partition_by("_etd_day", as_dict=True, maintain_order=True).items():
+            self._after_seizure(int(etd_day), rows)
+        return outcomes
+
     def inspect(self, batch: DayBatch, inspector: Inspector) -> pl.DataFrame:
-        """Apply ``inspector`` to the day's arrivals; return outcome rows and let traffickers react to seizures."""
-        selection = inspector(batch.day, batch.manifests, self.alerts_frame(), self.rng)
+        """Apply ``inspector`` to the day's arrivals; return outcome rows and let traffickers react to seizures.
+
+        Containers stopped at export (:meth:`inspect_exports`) never arrive and are not offered.
+        """
+        arrivals = batch.manifests.filter(pl.col("_export_stopped_at").is_null())
+        selection = inspector(batch.day, arrivals, self.alerts_frame(), self.rng)
         if selection.height == 0:
             return pl.DataFrame(schema=INSPECTION_OUTCOMES.schema)
         result = self._examine(batch, selection)
@@ -637,6 +750,7 @@ class WorldTables:
     oracle: pl.DataFrame
     rules: list[RuleProfile]
     summary: dict
+    export_rules: list[RuleProfile] = field(default_factory=list)
 
 
 def assign_containers(manifests: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
@@ -666,14 +780,31 @@ def assign_containers(manifests: pl.DataFrame, rng: np.random.Generator) -> pl.D
     return ranked.sort("_i").drop("_i", "_pool", "_k", "_n", "_size", "_slot", "_owner", "_serial", "_prefix")
 
 
-def simulate_world(config: WorldConfig, *, inspector: Inspector | None = None, progress: Callable[[int], None] | None = None) -> WorldTables:
-    """Run the world for ``config.days`` days under ``inspector`` (default: the historical policy)."""
+def simulate_world(
+    config: WorldConfig,
+    *,
+    inspector: Inspector | None = None,
+    export_inspector: Inspector | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> WorldTables:
+    """Run the world for ``config.days`` days under ``inspector`` at the destinations and ``export_inspector`` at the source ports.
+
+    Both default to the historical policy (the export one with
+    :func:`targeting.sim.export_control.export_rule_profiles`). Each day the
+    export units act first (a seized container never sails), then the
+    import units.
+    """
     world = World(config)
     rules = default_rule_profiles()
+    export_rules = export_rule_profiles()
     inspector = inspector or HistoricalInspector(rules, config.inspection_rate, config.random_rate, config.start_at)
+    export_inspector = export_inspector or HistoricalInspector(
+        export_rules, config.export_inspection_rate, config.export_random_rate, config.start_at, port_column="port", stochastic_capacity=True
+    )
     batches, truths, outcomes = [], [], []
     for day in range(config.days):
         batch = world.day(day)
+        outcomes.append(world.inspect_exports(batch, export_inspector))
         outcomes.append(world.inspect(batch, inspector))
         batches.append(batch.manifests)
         truths.append(batch.truth)
@@ -682,8 +813,10 @@ def simulate_world(config: WorldConfig, *, inspector: Inspector | None = None, p
     manifests = pl.concat(batches).sort("eta", "manifest_id")
     events = build_events(manifests.with_row_index("_row"), world.rng).drop("row")
     truth = pl.concat(truths)
-    oracle = manifests.select("manifest_id", "container_number", "port_of_discharge", "eta").join(truth, on="manifest_id", how="left").with_columns(
-        pl.col("category").is_not_null().alias("illicit")
+    oracle = (
+        manifests.select("manifest_id", "container_number", "port_of_discharge", "eta", "port_of_loading", "etd", "_export_stopped_at")
+        .join(truth, on="manifest_id", how="left")
+        .with_columns(pl.col("category").is_not_null().alias("illicit"), pl.col("_export_stopped_at").is_not_null().alias("seized_at_export"))
     )
     hidden = [c for c in manifests.columns if c.startswith("_") or c not in MANIFESTS.column_names]
     outcome_frame = pl.concat(outcomes).select(INSPECTION_OUTCOMES.column_names)
@@ -692,8 +825,9 @@ def simulate_world(config: WorldConfig, *, inspector: Inspector | None = None, p
         events=events.select(CONTAINER_EVENTS.column_names),
         outcomes=outcome_frame,
         alerts=world.alerts_frame(),
-        oracle=oracle.select("manifest_id", "container_number", "port_of_discharge", "eta", "illicit", "category", "quantity_kg", "org_id", "method", "concealment"),
+        oracle=oracle.select(ORACLE_COLUMNS),
         rules=rules,
+        export_rules=export_rules,
         summary={},
     )
     tables.summary = summarise(config, tables)
@@ -748,4 +882,24 @@ def summarise(config: WorldConfig, tables: WorldTables) -> dict:
         "seizures": int((o["result"] == "SEIZURE").sum()),
         "by_source": by_source,
         "illicit_by_method": tables.oracle.filter(pl.col("illicit")).group_by("method").len().sort("method").to_dicts(),
+        "exports": _export_summary(config, tables),
     }
+
+
+def _export_summary(config: WorldConfig, tables: WorldTables) -> list[dict]:
+    """Per export port: departures, export exams, seizures, contraband loaded there, containers stopped."""
+    loaded = tables.oracle.filter(pl.col("port_of_loading").is_in(list(config.export_ports)))
+    exams = tables.outcomes.join(loaded.select("manifest_id", pl.col("port_of_loading").alias("port")), on=["manifest_id", "port"], how="inner")
+    per_port = loaded.group_by(pl.col("port_of_loading").alias("port")).agg(
+        pl.len().alias("departures"),
+        (pl.col("illicit") & (pl.col("loaded_at") == pl.col("port_of_loading"))).sum().alias("illicit_loaded_here"),
+        pl.col("seized_at_export").sum().alias("stopped"),
+    )
+    per_exam = exams.group_by("port").agg(pl.len().alias("inspected"), (pl.col("result") == "SEIZURE").sum().alias("seizures"))
+    return (
+        per_port.join(per_exam, on="port", how="left")
+        .with_columns(pl.col("inspected", "seizures").fill_null(0))
+        .select("port", "departures", "inspected", "seizures", "illicit_loaded_here", "stopped")
+        .sort("port")
+        .to_dicts()
+    )

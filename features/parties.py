@@ -16,13 +16,16 @@ Linkage rules (deterministic, in this order; union-find over records):
    ``NA``, ``NONE``, ``TOORDER``, all zeros ...) are no identifier.
 2. ``name``: records in the same country with the same normalised name
    (:func:`features.names.normalise_party_name`: case, accents, punctuation
-   and legal-form spelling ignored) are one party, even under different
-   identifiers (different filers' identifiers for one trader).
+   and legal-form spelling ignored) are one party when at most one of them
+   carries an identifier, or, under different identifiers (another filer's
+   code for the trader), when they also share a counterparty (a shipper,
+   consignee or notify party of the same normalised name on their
+   manifests): two real traders can share a name, rarely their partners.
 3. ``fuzzy-name``: a record without an identifier joins the most similar
-   identified party of its country when :func:`features.names.party_similarity`
-   (rapidfuzz token-sort ratio, 0..100) is at least ``threshold`` (default 90):
-   typos and word order. Records that carry different identifiers are never
-   merged on a fuzzy name alone (two real traders can have similar names).
+   identified record of its country that shares a counterparty with it, when
+   :func:`features.names.party_similarity` (rapidfuzz token-sort ratio,
+   0..100) is at least ``threshold`` (default 90): typos and word order.
+   Records that carry different identifiers are never merged on a fuzzy name.
 
 Why rapidfuzz rather than splink: the records to link are few (distinct
 party records, not rows), the decisive evidence is the name plus country, and
@@ -141,6 +144,34 @@ def party_records(manifests: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _counterparties(manifests: pl.LazyFrame | pl.DataFrame) -> dict[tuple, frozenset[str]]:
+    """Per record ``(raw_id, raw_name, country)``: normalised names of its trading partners on its manifests.
+
+    A shipper's partners are its consignees; a consignee's or notify party's partners are the shippers (a notify
+    party is often the consignee itself or a broker serving many traders: no evidence of identity).
+    """
+    lazy = manifests.lazy()
+    names = set(lazy.collect_schema().names())
+    roles = [r for r in ROLES if {f"{r}_id", f"{r}_name", f"{r}_country"} <= names]
+    parts = [
+        lazy.select(
+            pl.col(f"{r}_id").cast(pl.String).alias("raw_id"),
+            pl.col(f"{r}_name").cast(pl.String).fill_null("").alias("raw_name"),
+            pl.col(f"{r}_country").cast(pl.String).fill_null("").alias("country"),
+            pl.col(f"{o}_name").cast(pl.String).alias("other"),
+        )
+        for r, o in (("shipper", "consignee"), ("consignee", "shipper"), ("notify", "shipper"))
+        if r in roles and o in roles
+    ]
+    if not parts:
+        return {}
+    grouped = pl.concat(parts).drop_nulls("other").unique().group_by("raw_id", "raw_name", "country").agg("other").collect()
+    return {
+        (rid, rname, country): frozenset(normalise_party_name(o) for o in others)
+        for rid, rname, country, others in grouped.iter_rows()
+    }
+
+
 def resolve_parties(manifests: pl.LazyFrame | pl.DataFrame, *, threshold: float = DEFAULT_THRESHOLD) -> PartyResolution:
     """Link the party records of ``manifests`` into canonical parties (see the module docstring).
 
@@ -154,6 +185,9 @@ def resolve_parties(manifests: pl.LazyFrame | pl.DataFrame, *, threshold: float 
         without an identifier to join an identified party by a fuzzy name.
     """
     records = party_records(manifests)
+    partners = _counterparties(manifests)
+    keys = list(zip(records["raw_id"].to_list(), records["raw_name"].to_list(), records["country"].to_list(), strict=True))
+    shared = [partners.get(k, frozenset()) for k in keys]
     ids = [normalise_party_id(v) for v in records["raw_id"].to_list()]
     names = [normalise_party_name(v) for v in records["raw_name"].to_list()]
     countries = records["country"].to_list()
@@ -170,18 +204,29 @@ def resolve_parties(manifests: pl.LazyFrame | pl.DataFrame, *, threshold: float 
                 method[i], similarity[i], matched[i] = how, score, records["raw_name"][first]
 
     first_by_id: dict[str, int] = {}
-    first_by_name: dict[tuple[str, str], int] = {}
+    by_name: dict[tuple[str, str], list[int]] = {}
     for i in range(n):
         if ids[i] is not None:
             first = first_by_id.setdefault(ids[i], i)
             if first != i:
                 link(i, first, "id", 100.0)
         if names[i]:
-            first = first_by_name.setdefault((countries[i], names[i]), i)
-            if first != i:
-                link(i, first, "name", 100.0)
+            by_name.setdefault((countries[i], names[i]), []).append(i)
+    for group in by_name.values():
+        identified = [i for i in group if ids[i] is not None]
+        for pos, i in enumerate(identified):  # different identifiers: only with a shared trading partner
+            for j in identified[:pos]:
+                if ids[i] == ids[j] or shared[i] & shared[j]:
+                    link(i, j, "name", 100.0)
+                    break
+        anonymous = [i for i in group if ids[i] is None]
+        for i in anonymous:  # no identifier: join one identified record (a partner in common first), never bridge two
+            partners = [j for j in identified if shared[i] & shared[j]]
+            target = (partners or identified or anonymous)[0]
+            if target != i:
+                link(i, target, "name", 100.0)
 
-    _link_fuzzy(ids, names, countries, threshold, lambda i, j, s: link(i, j, "fuzzy-name", s))
+    _link_fuzzy(ids, names, countries, shared, threshold, lambda i, j, s: link(i, j, "fuzzy-name", s))
     canonical = _canonical_ids(uf, ids, [f"{c}:{m}" for c, m in zip(countries, names, strict=True)], records["rows"].to_list())
     links = records.select(
         "raw_id",
@@ -196,8 +241,12 @@ def resolve_parties(manifests: pl.LazyFrame | pl.DataFrame, *, threshold: float 
     return PartyResolution(links.cast(LINK_SCHEMA))
 
 
-def _link_fuzzy(ids, names, countries, threshold, link) -> None:  # noqa: ANN001
-    """Records without an identifier join the most similar identified name of their country (first best in sorted order)."""
+def _link_fuzzy(ids, names, countries, shared, threshold, link) -> None:  # noqa: ANN001
+    """Records without an identifier join the most similar identified record of their country sharing a counterparty.
+
+    Candidates are scored with rapidfuzz's token-sort ratio; the best score wins, ties go to the first in
+    (name, record) order, so the result does not depend on input row order.
+    """
     by_country: dict[str, list[tuple[str, int]]] = {}
     for i, (pid, name, country) in enumerate(zip(ids, names, countries, strict=True)):
         if pid is not None and name:
@@ -206,7 +255,9 @@ def _link_fuzzy(ids, names, countries, threshold, link) -> None:  # noqa: ANN001
     for i, (pid, name, country) in enumerate(zip(ids, names, countries, strict=True)):
         if pid is not None or not name or country not in choices:
             continue
-        options = choices[country]
+        options = [o for o in choices[country] if shared[i] & shared[o[1]]]
+        if not options:
+            continue
         best = process.extractOne(name, [o[0] for o in options], scorer=fuzz.token_sort_ratio, score_cutoff=threshold)
         if best is not None:
             link(i, options[best[2]][1], float(best[1]))

@@ -85,3 +85,19 @@ def test_resolution_does_not_depend_on_row_order() -> None:
     forward = resolve_parties(frame).links
     backward = resolve_parties(frame.reverse()).links
     assert forward.equals(backward)
+
+
+def test_same_name_under_different_identifiers_merges_only_with_a_shared_counterparty() -> None:
+    frame = pl.DataFrame(
+        {
+            "shipper_id": ["S1", "S2", "S1"],
+            "shipper_name": ["Andes Fresh Produce S.A.", "Pacific Timber Ltd", "ANDES FRESH PRODUCE SA"],
+            "shipper_country": ["CO", "NZ", "CO"],
+            "consignee_id": ["DE-0001", "DE-0002", "FXK31"],
+            "consignee_name": ["Nordsee Frucht GmbH", "Nordsee Frucht GmbH", "NORDSEE FRUCHT G.M.B.H."],
+            "consignee_country": ["DE", "DE", "DE"],
+        }
+    )
+    resolved = apply_resolution(frame.lazy(), resolve_parties(frame)).collect()
+    # two real traders share the name; the third record (another filer's code) buys from the first one's supplier
+    assert resolved["consignee_id"].to_list() == ["DE0001", "DE0002", "DE0001"]

@@ -111,6 +111,14 @@ def _active(at: pl.Expr) -> pl.Expr:
     return (pl.col("valid_from") <= at) & (pl.col("valid_to").is_null() | (at < pl.col("valid_to")))
 
 
+def _reason_with_issuer(columns: list[str]) -> pl.Expr:
+    """``"<reason> (issued by <unit>)"`` when the alerts name their issuing unit, else the reason."""
+    if "issuing_unit" not in columns:
+        return pl.col("reason")
+    issuer = pl.col("issuing_unit").str.strip_chars()
+    return pl.when(issuer.is_not_null() & (issuer != "")).then(pl.format("{} (issued by {})", pl.col("reason"), issuer)).otherwise(pl.col("reason"))
+
+
 def match_alerts(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame:
     """Active alert matches per candidate row.
 
@@ -125,7 +133,8 @@ def match_alerts(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame
     Returns
     -------
     The input columns plus ``alert_count``, ``alert_max_severity`` (0 when
-    none), ``alert_ids``, ``alert_reasons`` and ``alert_severities`` (sorted by
+    none), ``alert_ids``, ``alert_reasons`` (each followed by "(issued by <issuing_unit>)"
+    when the alerts have that column) and ``alert_severities`` (sorted by
     severity desc then id) and ``alert_count_<kind>`` per kind. Only alerts active at the row's
     ``decision_at`` count.
     """
@@ -134,6 +143,8 @@ def match_alerts(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame
     exact = keyed.join(alerts, on=["kind", "value"], how="inner")
     route = _route_matches(indexed, alerts)
     columns = ["__alert_row", "decision_at", "alert_id", "kind", "reason", "severity", "valid_from", "valid_to"]
+    if "issuing_unit" in alerts.collect_schema().names():  # the officer reads who issued the alert
+        columns.append("issuing_unit")
     hits = (
         pl.concat([exact.select(columns), route.select(columns)])
         .filter(_active(pl.col("decision_at")))
@@ -145,7 +156,7 @@ def match_alerts(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame
         pl.len().cast(pl.Int64).alias("alert_count"),
         pl.col("severity").max().cast(pl.Int64).alias("alert_max_severity"),
         pl.col("alert_id").alias("alert_ids"),
-        pl.col("reason").alias("alert_reasons"),
+        _reason_with_issuer(columns).alias("alert_reasons"),
         pl.col("severity").cast(pl.Int64).alias("alert_severities"),
         *per_kind,
     )

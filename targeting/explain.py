@@ -31,7 +31,7 @@ from features.registry import REGISTRY, feature_columns
 from features.stats import CATEGORICAL_SOURCES, UNKNOWN_CODE
 from models import risk_model
 
-__all__ = ["TEMPLATES", "describe", "model_reasons_for", "readable_reasons"]
+__all__ = ["TEMPLATES", "describe", "model_reasons_for", "readable_reasons", "reason_topic"]
 
 Template = Callable[[float, "str | None"], str]
 """A sentence builder: (feature value, decoded category label or None) -> sentence."""
@@ -332,6 +332,61 @@ TEMPLATES: Mapping[str, Template] = T
 """Feature column -> sentence template (every registered feature has one; tested)."""
 
 
+# --------------------------------------------------------------------------- topics and named places
+
+_INTEL_PREFIX = "alert_"
+_ENTITY_TOPICS = {
+    **{s: "volume" for s in ("n_prior", "n_30d", "n_90d", "n_365d")},
+    **{s: "findings" for s in ("n_findings", "finding_rate", "days_since_last_finding")},
+}
+_SHARED_TOPICS = {
+    "freight_not_prepaid": "freight", "freight_third_party": "freight",
+    "value_per_kg_usd": "value", "value_per_kg_log_deviation": "value",
+    "mass_log_deviation": "mass", "mass_capacity_ratio": "mass",
+    "filing_lead_hours": "filing", "filed_after_departure": "filing",
+    "amended_before_decision": "amendment", "late_sensitive_amendment": "amendment",
+}
+_NAMED_RATES = {
+    "loading_port": ("port_of_loading_code", "Loaded in {}, a port with a high past seizure rate ({})"),
+    "origin_country": ("origin_country_code", "Shipped from {}, a country with a high past seizure rate ({})"),
+    "hub": ("last_hub_code", "Transshipped via {}, a hub with a high past seizure rate ({})"),
+}
+
+
+def reason_topic(feature: str) -> str | None:
+    """What a feature's sentence is about; ``None`` for watchlist features (never a model reason).
+
+    Features of one topic say the same thing in different words; a row gets at most one reason per topic.
+
+    >>> reason_topic("consignee_n_prior") == reason_topic("consignee_n_365d")
+    True
+    >>> reason_topic("alert_max_severity") is None
+    True
+    """
+    if feature.startswith(_INTEL_PREFIX):
+        return None
+    if feature in _SHARED_TOPICS:
+        return _SHARED_TOPICS[feature]
+    for prefix in sorted(_ENTITIES, key=len, reverse=True):
+        if feature.startswith(prefix + "_"):
+            suffix = feature[len(prefix) + 1 :]
+            if suffix in _ENTITY_TOPICS:
+                return f"{prefix}:{_ENTITY_TOPICS[suffix]}"
+    return feature
+
+
+def _named_sentence(
+    feature: str, value: float, features: pl.DataFrame, row: int, vocabularies: Mapping[str, Sequence[str]] | None
+) -> str | None:
+    """The seizure-rate sentence naming the port, country or hub (``None`` when it cannot be named)."""
+    for prefix, (code_column, sentence) in _NAMED_RATES.items():
+        if feature == f"{prefix}_finding_rate" and code_column in features.columns:
+            code = features[code_column][row]
+            label = None if code is None else _label(code_column, float(code), vocabularies)
+            return sentence.format(label, _pct(value)) if label else None
+    return None
+
+
 # --------------------------------------------------------------------------- public functions
 
 
@@ -391,7 +446,12 @@ def readable_reasons(
     list[list[str]]
         One list per input row, in row order: the sentences of the features
         with a strictly positive contribution, largest first (ties by feature
-        name), duplicates removed.
+        name), one per topic (:func:`reason_topic`: "26 earlier manifests" and
+        "26 manifests in the last 365 days" say the same thing), watchlist
+        features left out (the list shows the matching alerts themselves, with
+        their issuer and reason). Seizure-rate reasons of the port of loading,
+        the origin country and the last hub name it when the row's code
+        columns and ``vocabularies`` allow.
     """
     if isinstance(top, bool) or not isinstance(top, int) or top < 0:
         raise ValueError(f"top must be a non-negative integer, got {top!r}")
@@ -403,13 +463,20 @@ def readable_reasons(
     out: list[list[str]] = []
     for row in range(features.height):
         contrib = contributions[row]
-        order = sorted((i for i in range(len(names)) if np.isfinite(contrib[i]) and contrib[i] > 0), key=lambda i: (-contrib[i], names[i]))
+        order = sorted(
+            (i for i in range(len(names)) if np.isfinite(contrib[i]) and contrib[i] > 0 and reason_topic(names[i]) is not None),
+            key=lambda i: (-contrib[i], names[i]),
+        )
         sentences: list[str] = []
+        topics: set[str] = set()
         for i in order:
             if len(sentences) >= top:
                 break
-            text = describe(names[i], float(values[row, i]), vocabularies=vocabularies)
-            if text not in sentences:
+            topic = reason_topic(names[i])
+            text = _named_sentence(names[i], float(values[row, i]), features, row, vocabularies)
+            text = text or describe(names[i], float(values[row, i]), vocabularies=vocabularies)
+            if topic not in topics and text not in sentences:
+                topics.add(topic)
                 sentences.append(text)
         out.append(sentences)
     return out

@@ -103,6 +103,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -1081,11 +1082,61 @@ def _with_missing_optional_columns(manifests: pl.LazyFrame, needed: set[str]) ->
     return manifests.with_columns(pl.lit(None, dtype=MANIFESTS.column(n).dtype).alias(n) for n in missing)
 
 
-def _fired(hit_columns: list[str], labels: list[str]) -> pl.Expr:
+REASON_PLACEHOLDERS: Mapping[str, tuple[tuple[str, ...], Callable[[], pl.Expr]]] = MappingProxyType({
+    "port_of_loading": (("port_of_loading",), lambda: _place(pl.col("port_of_loading"))),
+    "place_of_receipt": (("place_of_receipt",), lambda: _place(pl.col("place_of_receipt"))),
+    "transshipment_ports": (("transshipment_ports",), lambda: pl.col("transshipment_ports").list.eval(_place(pl.element())).list.join(", ")),
+    "hs_code": (("hs_code",), lambda: pl.col("hs_code")),
+})
+"""``{name}`` placeholders a rule's reason may use, so the reason names the place or goods of each row:
+the manifest columns each reads and its text (ports as "Callao, PE (PECLL)")."""
+
+
+def _place(code: pl.Expr) -> pl.Expr:
+    from features.data.reference import load_ports
+
+    ports = load_ports()
+    names = dict(zip(ports["locode"].to_list(), ports["name"].to_list(), strict=True))
+    return pl.format("{}, {} ({})", code.replace_strict(names, default=code, return_dtype=pl.String()), code.str.slice(0, 2), code)
+
+
+_PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
+
+
+def reason_columns(reason: str) -> frozenset[str]:
+    """Manifest columns read by the ``{placeholders}`` of a reason (unknown names are left as text)."""
+    return frozenset(c for name in _PLACEHOLDER_RE.findall(reason) if name in REASON_PLACEHOLDERS for c in REASON_PLACEHOLDERS[name][0])
+
+
+def reason_expr(reason: str) -> pl.Expr:
+    """The reason of a fired rule for each row: its ``{placeholders}`` filled from the row ("?" when null).
+
+    >>> frame = pl.DataFrame({"port_of_loading": ["PECLL"]})
+    >>> frame.select(r=reason_expr("Loaded at {port_of_loading}."))["r"].to_list()
+    ['Loaded at Callao, PE (PECLL).']
+    """
+    parts = _PLACEHOLDER_RE.split(reason)
+    if len(parts) == 1:
+        return pl.lit(reason, dtype=pl.String())
+    exprs, template = [], []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            template.append(part)
+        elif part in REASON_PLACEHOLDERS:
+            template.append("{}")
+            exprs.append(REASON_PLACEHOLDERS[part][1]().fill_null("?"))
+        else:
+            template.append("{" + part + "}")
+    if not exprs:
+        return pl.lit(reason, dtype=pl.String())
+    return pl.format("".join(template), *exprs)
+
+
+def _fired(hit_columns: list[str], labels: list[str | pl.Expr]) -> pl.Expr:
     if not hit_columns:
         return pl.lit([], dtype=pl.List(pl.String()))
     items = [
-        pl.when(pl.col(h)).then(pl.lit(label, dtype=pl.String()))
+        pl.when(pl.col(h)).then(label if isinstance(label, pl.Expr) else pl.lit(label, dtype=pl.String()))
         for h, label in zip(hit_columns, labels, strict=True)
     ]
     return pl.concat_list(items).list.drop_nulls()
@@ -1146,13 +1197,14 @@ def evaluate_rules(
     needed = {"manifest_id"} | {c for r in active for c in referenced_columns(r.expression)}
     if port is None and any(r.level == "PORT" for r in active):
         needed.add("port_of_discharge")
+    needed |= {c for r in active for c in reason_columns(r.reason)}
     frame = _with_missing_optional_columns(manifests, needed)
     hit_columns = [f"__rule_hit_{i}" for i in range(len(active))]
     frame = frame.with_columns(_rule_hit(r, port).alias(h) for r, h in zip(active, hit_columns, strict=True))
     return frame.select(
         pl.col("manifest_id"),
         _fired(hit_columns, [r.code for r in active]).alias("rule_codes"),
-        _fired(hit_columns, [r.reason for r in active]).alias("rule_reasons"),
+        _fired(hit_columns, [reason_expr(r.reason) for r in active]).alias("rule_reasons"),
         _score(hit_columns, [r.weight for r in active]).alias("rule_score"),
     )
 
@@ -1218,25 +1270,25 @@ def default_rule_profiles() -> list[RuleProfile]:
     return [
         _national(
             "COC-REEFER-FRUIT",
-            "Reefer with fresh fruit (bananas, pineapples) loaded in a high-risk cocaine source country.",
+            "Reefer with fresh fruit (HS {hs_code}) loaded at {port_of_loading}, a high-risk cocaine source country.",
             f'reefer and hs_heading in ["0803", "0804"] and origin_country in {coc}',
             30.0,
         ),
         _national(
             "COC-COVER-LOAD",
-            "Typical cover load (cocoa, coffee, tea, cement, scrap) loaded in a high-risk cocaine source country.",
+            "Typical cover load (HS {hs_code}: cocoa, coffee, tea, cement or scrap) loaded at {port_of_loading}, a high-risk cocaine source country.",
             f'hs_heading in ["1801", "0901", "0902", "2523", "7204"] and origin_country in {coc}',
             20.0,
         ),
         _national(
             "COC-TS-CARIBBEAN",
-            "Transshipped through a Caribbean or Central American hub used for cocaine trafficking.",
+            "Transshipped via {transshipment_ports}: a Caribbean or Central American hub used for cocaine trafficking.",
             f"any_in(transshipment_ports, {_quoted(_CARIBBEAN_HUBS)})",
             10.0,
         ),
         _national(
             "COC-TS-WEST-AFRICA",
-            "Cargo from a South American source country routed through a West African port.",
+            "Cargo from {port_of_loading} (South American source country) routed through West Africa: {transshipment_ports}.",
             f"origin_country in {coc} and any_in(transshipment_ports, {_quoted(_WEST_AFRICA_HUBS)})",
             12.0,
         ),

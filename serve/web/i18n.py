@@ -43,9 +43,36 @@ def translations(language: str) -> NullTranslations:
 REASON_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), message)
     for pattern, message in (
-        (r"^Watchlist alert by (?P<issuer>.+?) \(severity (?P<severity>\d)/5\): (?P<reason>.+)$",
-         N_("Watchlist alert by %(issuer)s (severity %(severity)s/5): %(reason)s")),
-        (r"^Watchlist \(severity (?P<severity>\d)/5\): (?P<reason>.+)$", N_("Watchlist (severity %(severity)s/5): %(reason)s")),
+        (r"^Watchlist alert \(severity (?P<severity>\d)/5\): (?P<reason>.+) \(issued by (?P<issuer>[^()]+)\)$",
+         N_("Watchlist alert (severity %(severity)s/5): %(reason)s (issued by %(issuer)s)")),
+        (r"^Watchlist alert \(severity (?P<severity>\d)/5\): (?P<reason>.+)$", N_("Watchlist alert (severity %(severity)s/5): %(reason)s")),
+        (r"^Watchlist alert: (?P<reason>.+)$", N_("Watchlist alert: %(reason)s")),
+        (r"^Reefer with fresh fruit \(HS (?P<hs>\d+)\) loaded at (?P<port>.+), a high-risk cocaine source country\.$",
+         N_("Reefer with fresh fruit (HS %(hs)s) loaded at %(port)s, a high-risk cocaine source country.")),
+        (r"^Typical cover load \(HS (?P<hs>\d+): cocoa, coffee, tea, cement or scrap\) loaded at (?P<port>.+), a high-risk cocaine source country\.$",
+         N_("Typical cover load (HS %(hs)s: cocoa, coffee, tea, cement or scrap) loaded at %(port)s, a high-risk cocaine source country.")),
+        (r"^Transshipped via (?P<hubs>.+): a Caribbean or Central American hub used for cocaine trafficking\.$",
+         N_("Transshipped via %(hubs)s: a Caribbean or Central American hub used for cocaine trafficking.")),
+        (r"^Cargo from (?P<port>.+) \(South American source country\) routed through West Africa: (?P<hubs>.+)\.$",
+         N_("Cargo from %(port)s (South American source country) routed through West Africa: %(hubs)s.")),
+        (r"^Vague goods description \(FAK, general cargo, said to contain\): the real contents are not declared\.$",
+         N_("Vague goods description (FAK, general cargo, said to contain): the real contents are not declared.")),
+        (r"^NVOCC house bill of lading \(actual shipper unknown\) with freight collect or paid by a third party\.$",
+         N_("NVOCC house bill of lading (actual shipper unknown) with freight collect or paid by a third party.")),
+        (r"^Manifest filed less than 24 hours before arrival\.$", N_("Manifest filed less than 24 hours before arrival.")),
+        (r"^Consignee, description or destination amended less than 48 hours before arrival\.$",
+         N_("Consignee, description or destination amended less than 48 hours before arrival.")),
+        (r"^Declared value per kg far below what the declared goods are worth\.$", N_("Declared value per kg far below what the declared goods are worth.")),
+        (r"^Three or more transshipments: circuitous routing exposes the container to rip-on/rip-off\.$",
+         N_("Three or more transshipments: circuitous routing exposes the container to rip-on/rip-off.")),
+        (r"^Refrigerated container declared with goods that need no refrigeration\.$", N_("Refrigerated container declared with goods that need no refrigeration.")),
+        (r"^Tea loaded in South-East Asia: methamphetamine is known to travel in tea packaging\.$",
+         N_("Tea loaded in South-East Asia: methamphetamine is known to travel in tea packaging.")),
+        (r"^Chemical from a drug-precursor family shipped from outside the established exporters: check the pre-export notification and the end use\.$",
+         N_("Chemical from a drug-precursor family shipped from outside the established exporters: check the pre-export notification and the end use.")),
+        (r"^(?P<who>Consignee|Shipper): (?P<n>[\d,]+) manifests? in the last (?P<w>\d+) days$", N_("%(who)s: %(n)s manifests in the last %(w)s days")),
+        (r"^(?P<who>Consignee|Shipper) inspected (?P<n>[\d,]+) times? before$", N_("%(who)s inspected %(n)s times before")),
+        (r"^(?P<who>Consignee|Shipper) never inspected before$", N_("%(who)s never inspected before")),
         (r"^Consignee first seen (?P<n>[\d,]+) days? ago$", N_("Consignee first seen %(n)s days ago")),
         (r"^Shipper first seen (?P<n>[\d,]+) days? ago$", N_("Shipper first seen %(n)s days ago")),
         (r"^No earlier manifests for the consignee$", N_("No earlier manifests for the consignee")),
@@ -93,8 +120,9 @@ def translate_reason(reason: str, gettext: Callable[[str], str]) -> str:
     for pattern, message in REASON_PATTERNS:
         match = pattern.match(reason)
         if match:
+            values = {k: gettext(v) if k == "who" else v for k, v in match.groupdict().items()}
             try:
-                return gettext(message) % match.groupdict()
+                return gettext(message) % values
             except (KeyError, ValueError, TypeError):
                 return reason
     return reason

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from features.data.contracts import MANIFESTS
 from features.rules.language import (
+    reason_expr,
     MAX_EXPRESSION_LENGTH,
     MAX_NESTING_DEPTH,
     RuleProfile,
@@ -865,7 +866,8 @@ def test_each_default_rule_fires_on_its_purpose_built_row(code: str) -> None:
     assert selected(rule.expression, row) == {"A"}
     codes, reasons, score = evaluate(rules, row)["A"]
     assert code in codes
-    assert reasons[codes.index(code)] == rule.reason
+    assert reasons[codes.index(code)] == row.select(reason_expr(rule.reason)).collect().item()
+    assert "{" not in reasons[codes.index(code)]  # placeholders are filled with the row's port, hubs, HS code
     assert score >= rule.weight
 
 

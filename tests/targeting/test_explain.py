@@ -14,7 +14,7 @@ from features.registry import REGISTRY, categorical_columns, feature_columns
 from models import risk_model
 from models.risk_model import RiskModel, predict_contributions, raw_scores
 from targeting import explain
-from targeting.explain import TEMPLATES, describe, model_reasons_for, readable_reasons
+from targeting.explain import TEMPLATES, describe, model_reasons_for, readable_reasons, reason_topic
 
 EXTREMES = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 3650.0, 1e-300, -1e-300, 1e9, -1e9, 1e308, -1e308, math.inf, -math.inf, math.nan]
 
@@ -130,12 +130,30 @@ def test_reasons_are_the_largest_positive_contributions(booster, rows) -> None:
     names = booster.feature_name()
     assert len(reasons) == rows.height
     for i, row_reasons in enumerate(reasons):
-        positive = [j for j in np.argsort(-contributions[i], kind="stable") if contributions[i, j] > 0]
+        positive = [j for j in np.argsort(-contributions[i], kind="stable") if contributions[i, j] > 0 and reason_topic(names[j]) is not None]
         assert len(row_reasons) <= 3
-        assert len(row_reasons) == min(3, len({describe(names[j], rows[names[j]][i]) for j in positive}))
+        assert len(row_reasons) == min(3, len({reason_topic(names[j]) for j in positive}))
         if positive:
             best = names[positive[0]]
             assert row_reasons[0] == describe(best, float(rows[best][i]))
+
+
+def test_reasons_never_repeat_a_topic_nor_restate_the_watchlist(booster, rows) -> None:
+    names = booster.feature_name()
+    sentences = {describe(n, 1.0) for n in names if n.startswith("alert_")} | {describe(n, 5.0) for n in names if n.startswith("alert_")}
+    for row_reasons in readable_reasons(booster, rows, top=5):
+        assert not sentences & set(row_reasons)
+        consignee_volume = [r for r in row_reasons if r.startswith("Consignee:")]
+        assert len(consignee_volume) <= 1, row_reasons
+
+
+def test_seizure_rate_reasons_name_the_place_when_the_vocabulary_allows() -> None:
+    rows = pl.DataFrame({"origin_country_code": [2], "origin_country_finding_rate": [0.041]})
+    from targeting.explain import _named_sentence
+
+    sentence = _named_sentence("origin_country_finding_rate", 0.041, rows, 0, {"origin_country_code": ["BR", "EC"]})
+    assert sentence == "Shipped from EC, a country with a high past seizure rate (4.1%)"
+    assert _named_sentence("origin_country_finding_rate", 0.041, rows, 0, None) is None
 
 
 def test_a_seal_mismatch_driven_score_says_so(booster, rows) -> None:

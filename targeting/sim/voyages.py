@@ -91,11 +91,13 @@ def build_events_chunk(manifests: pl.DataFrame, rng: np.random.Generator) -> pl.
     first hub, taken from the first leg) and ``_event_seal`` (the seal read at
     events from loading on; differs from the documents when a seal was replaced),
     and optionally ``_seal_swap_at_hub`` (the seal was replaced at the first hub:
-    the documents' seal is read up to the discharge there) and
+    the documents' seal is read up to the discharge there),
+    ``_seal_swap_before_gate_in`` (replaced before the gate-in at the origin:
+    the new seal is read from the gate-in on) and
     ``_export_stopped_at`` (seized at export: the container is taken out of the
     origin terminal then, a ``GATE_OUT`` there, and has no later event).
     """
-    optional = {"_seal_swap_at_hub": pl.lit(False), "_export_stopped_at": pl.lit(None, pl.Datetime("us", "UTC"))}
+    optional = {"_seal_swap_at_hub": pl.lit(False), "_seal_swap_before_gate_in": pl.lit(False), "_export_stopped_at": pl.lit(None, pl.Datetime("us", "UTC"))}
     manifests = manifests.with_columns(value.alias(name) for name, value in optional.items() if name not in manifests.columns)
     plan = manifests.select(
         pl.col("_row").alias("row"),
@@ -114,6 +116,7 @@ def build_events_chunk(manifests: pl.DataFrame, rng: np.random.Generator) -> pl.
         "_event_seal",
         "_second_vessel",
         "_seal_swap_at_hub",
+        "_seal_swap_before_gate_in",
         "_export_stopped_at",
     )
     stops = arrival_offsets(with_hub_dwell(stops_frame(plan), plan.select("row", "ts_dwell_h")))
@@ -157,7 +160,13 @@ def build_events_chunk(manifests: pl.DataFrame, rng: np.random.Generator) -> pl.
     stopped = pl.col("_export_stopped_at").is_not_null()
     sailed = ~stopped
     frames = [
-        event("GATE_IN", pl.col("etd") - pl.duration(microseconds=us(pl.col("_origin_dwell_h"))), is_origin, None, doc_seal),
+        event(
+            "GATE_IN",
+            pl.col("etd") - pl.duration(microseconds=us(pl.col("_origin_dwell_h"))),
+            is_origin,
+            None,
+            pl.when(pl.col("_seal_swap_before_gate_in").fill_null(False)).then(later_seal).otherwise(doc_seal),
+        ),
         event("LOAD", pl.col("etd"), is_origin & sailed, pl.col("vessel_imo"), until_first_hub),
         event("GATE_OUT", pl.col("_export_stopped_at"), is_origin & stopped, None, later_seal),
         event("TS_DISCHARGE", hub_arrive, is_hub & sailed, vessel_here, until_first_hub),

@@ -432,6 +432,7 @@ class World:
             pl.Series("_second_vessel", second_vessel, dtype=pl.String),
             pl.lit(None, pl.Datetime("us", "UTC")).alias("_export_stopped_at"),
             pl.lit(False).alias("_seal_swap_at_hub"),
+            pl.lit(False).alias("_seal_swap_before_gate_in"),
             pl.col("day").alias("_day"),
         ).with_columns(pl.col("seal_number").alias("_event_seal"))
         manifests = self._with_party_columns(manifests)
@@ -561,6 +562,7 @@ class World:
                 swap = self.rng.random() < 0.45
                 row_mask = pl.col("manifest_id") == mid
                 updates = []
+                late = False
                 if abnormal and at_hub:
                     extra = float(self.rng.uniform(96, 360))
                     updates.append(pl.when(row_mask).then(pl.lit(extra)).otherwise(pl.col("_ripon_hub_extra_h")).alias("_ripon_hub_extra_h"))
@@ -577,6 +579,8 @@ class World:
                     )
                     if at_hub:
                         updates.append(pl.when(row_mask).then(True).otherwise(pl.col("_seal_swap_at_hub")).alias("_seal_swap_at_hub"))
+                    elif abnormal and late:  # stuffed outside the terminal: the new seal is already read at gate-in
+                        updates.append(pl.when(row_mask).then(True).otherwise(pl.col("_seal_swap_before_gate_in")).alias("_seal_swap_before_gate_in"))
                 if updates:
                     legit = legit.with_columns(updates)
                 truth = self._truth_row(org, float(np.round(self.rng.uniform(*org.method.quantity_kg), 1)))

@@ -15,9 +15,10 @@ from datetime import datetime
 
 import polars as pl
 
-from features import manifest, routing  # noqa: F401  (registers their features)
+from features import loading, manifest, routing  # noqa: F401  (registers their features)
 from features.data.contracts import ALERT_KINDS, MANIFESTS
 from features.entity import EntityState, entity_columns, entity_features_batch
+from features.parties import PartyResolution, apply_resolution, resolve_parties
 from features.history import DECISION_COLUMN, History, ensure_decision_column, with_derived_columns
 from features.intel import match_alerts
 from features.manifest import row_feature_functions, with_norm_deviations
@@ -74,11 +75,13 @@ def _history_with_candidates(history: History, candidates: pl.LazyFrame) -> pl.L
 
 
 def _row_features(frame: pl.LazyFrame, stats: FeatureStats, alerts: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
-    rowwise = [fn() for fn in row_feature_functions("manifest")] + [fn() for fn in row_feature_functions("routing")]
+    frame = loading.with_booking_columns(frame)
+    rowwise = [fn() for fn in (*row_feature_functions("manifest"), *row_feature_functions("routing"), *row_feature_functions("loading"))]
     frame = frame.with_columns(rowwise)
     frame = with_norm_deviations(frame, stats)
     frame = with_route_geometry(frame)
     frame = with_event_features(frame, events)
+    frame = loading.with_loading_event_features(frame, events)
     frame = match_alerts(frame, alerts).with_columns(pl.col(c).cast(pl.Float64) for c in ALERT_FEATURES)
     return encode_categoricals(frame, stats)
 
@@ -93,9 +96,11 @@ def build_features_lazy(
     """Lazy version of :func:`build_features` (no ``collect`` inside)."""
     cands = _candidates(candidates.lazy())
     if state is None:
-        entity = entity_features_batch(cands, _history_with_candidates(history, cands), history.outcomes, stats)
+        known = _history_with_candidates(history, cands)
+        resolution = party_resolution(known)
+        entity = entity_features_batch(apply_resolution(cands, resolution), apply_resolution(known, resolution), history.outcomes, stats)
     else:
-        entity = state.features(cands, stats)
+        entity = state.features(apply_resolution(cands, party_resolution(history.manifests)), stats)
     rows = _row_features(cands, stats, history.alerts, history.events)
     out_columns = [*KEY_COLUMNS, *feature_columns()]
     return rows.join(entity, on="__cand", how="left").sort("__cand").select(out_columns).with_columns(
@@ -148,16 +153,28 @@ def build_features(
     return build_features_lazy(candidates, history, stats, state=state).collect()
 
 
+def party_resolution(manifests: pl.LazyFrame) -> PartyResolution:
+    """The party resolution entity history uses (:func:`features.parties.resolve_parties` of ``manifests``).
+
+    Computed from the same manifests on both paths, so the batch path and an
+    :class:`EntityState` give candidates the same canonical party ids.
+    """
+    return resolve_parties(manifests)
+
+
 def entity_state(history: History, at: datetime) -> EntityState:
-    """Pre-aggregate every entity's history at decision time ``at`` (for scoring many candidates at ``at``)."""
-    manifests = with_derived_columns(history.manifests)
+    """Pre-aggregate every entity's history at decision time ``at`` (for scoring many candidates at ``at``).
+
+    Party identifiers are first replaced by canonical ones (:func:`party_resolution` of the history's manifests).
+    """
+    manifests = with_derived_columns(apply_resolution(history.manifests, party_resolution(history.manifests)))
     return EntityState.build(manifests, history.outcomes, at)
 
 
 def assert_registry_complete() -> None:
     """Every registered feature is produced (guards against a declared-but-missing column)."""
     produced = set(entity_columns()) | set(ALERT_FEATURES) | set(CATEGORICAL_SOURCES)
-    produced |= {s.name for s in REGISTRY.values() if s.family in ("manifest", "routing")}
+    produced |= {s.name for s in REGISTRY.values() if s.family in ("manifest", "routing", "loading")}
     missing = set(feature_columns()) - produced
     if missing:
         raise AssertionError(f"declared features without producer: {sorted(missing)}")

@@ -40,6 +40,7 @@ def other(manifest_id: str, filed_at, **overrides) -> dict:  # noqa: ANN001
         "manifest_id": manifest_id,
         "container_number": "TEXU3070079",
         "shipper_id": "S2",
+        "shipper_name": "Exportadora Andina",  # another trader (party resolution would merge a namesake)
         "booked_at": filed_at - DAY,
         "filed_at": filed_at,
         "etd": filed_at + DAY,

@@ -101,3 +101,20 @@ def test_same_name_under_different_identifiers_merges_only_with_a_shared_counter
     resolved = apply_resolution(frame.lazy(), resolve_parties(frame)).collect()
     # two real traders share the name; the third record (another filer's code) buys from the first one's supplier
     assert resolved["consignee_id"].to_list() == ["DE0001", "DE0002", "DE0001"]
+
+
+def test_entity_history_reads_canonical_parties_on_both_scoring_paths() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from feature_samples import DAY, T, candidates, features, history, manifest  # both the batch and the state path
+
+    earlier = [
+        manifest(manifest_id=f"H{i}", container_number="TEXU3070079", filed_at=T - (10 + i) * DAY, booked_at=T - (11 + i) * DAY, etd=T - (9 + i) * DAY, eta=T - i * DAY)
+        for i in range(3)
+    ]
+    # the candidate's filer wrote the consignee with a placeholder identifier and its own spelling
+    own = manifest(consignee_id="UNKNOWN", consignee_name="FRESH IMPORT B.V.")
+    feats = features(candidates(own), history([own, *earlier]))
+    assert feats["consignee_n_prior"].to_list() == [3.0]

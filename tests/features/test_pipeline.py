@@ -331,6 +331,9 @@ def test_unseen_entities_get_the_documented_sentinels(world, hist: History, stat
     fresh = day_candidates(world, at).head(20).with_columns(
         ("NEWC-" + pl.col("manifest_id")).alias("consignee_id"),
         ("NEWS-" + pl.col("manifest_id")).alias("shipper_id"),
+        # new names too: a known trader under another identifier is the same party (features.parties)
+        ("Newco Consignee " + pl.col("manifest_id")).alias("consignee_name"),
+        ("Newco Shipper " + pl.col("manifest_id")).alias("shipper_name"),
         ("NEW-" + pl.col("manifest_id")).alias("manifest_id"),
         pl.col("container_number").str.replace(r"^....", "ZZZU"),
     )

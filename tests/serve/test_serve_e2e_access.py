@@ -41,6 +41,9 @@ MATRIX = {
     "models.get":       ("GET",  "/v1/models",                               (200, 200, 200, 200, 200)),
     "models.reload":    ("POST", "/v1/models/reload",                        (403, 403, 200, 403, 200)),
     "outcome.create":   ("POST", "/v1/inspection-outcomes",                  (201, 403, 403, 403, 201)),
+    # the same exam posted by each caller for its own port (the other officer's port does not handle the manifest):
+    # 422 naming manifest_id, exactly as for a manifest that does not exist
+    "outcome.as_own_port": ("POST", "/v1/inspection-outcomes",               (201, 422, 403, 403, 201)),
     "watchlist.list":   ("GET",  "/v1/watchlist",                            (200, 200, 200, 200, 200)),
     "watchlist.create": ("POST", "/v1/watchlist",                            (403, 403, 403, 403, 201)),
     "watchlist.expire": ("POST", "/v1/watchlist/{alert_id}/expire",          (403, 403, 403, 403, 200)),
@@ -123,6 +126,11 @@ def _call(service, action: str, headers: dict, port: str, served: dict):
         return client.post("/v1/models/reload", headers=headers)
     if action == "outcome.create":
         return client.post("/v1/inspection-outcomes", json=_outcome(port, served["items"][0]), headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
+    if action == "outcome.as_own_port":
+        other_port = OTHER_PORT if port == PORT else PORT
+        own_port = other_port if headers == service.as_(_who("officer_other", port)) else port
+        item = _item_not_handled_by(service, served, other_port)
+        return client.post("/v1/inspection-outcomes", json=_outcome(own_port, item), headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
     if action == "watchlist.list":
         return client.get("/v1/watchlist", headers=headers)
     if action == "watchlist.create":
@@ -150,6 +158,14 @@ def _call(service, action: str, headers: dict, port: str, served: dict):
     if action == "readyz":
         return client.get("/readyz", headers=headers)
     raise AssertionError(action)
+
+
+def _item_not_handled_by(service, served: dict, port: str) -> dict:  # noqa: ANN001
+    """An item of ``served`` whose manifest ``port`` does not handle in any direction."""
+    from serve.store.manifests import manifest_directory
+
+    directory = manifest_directory(service.settings.lake_dir)
+    return next(i for i in served["items"] if not directory.find(i["manifest_id"]).handled_by(port))
 
 
 def _who(role: str, port: str) -> str:

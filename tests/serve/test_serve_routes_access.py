@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from serve_helpers import OTHER_PORT, PORT, idem, insert_list, outcome_body
+from serve_helpers import OTHER_PORT, PORT, idem, insert_list, outcome_body, pool_manifest, sample_list
 
 ROLES = ("officer_own", "officer_other", "data_scientist", "auditor", "admin")
 _counter = itertools.count()
@@ -51,10 +51,20 @@ def _setup(client, admin) -> dict:
     return {"alert_id": alert_id, "code": code, "admin": admin}
 
 
-def _call(client, database, action: str, headers: dict, state: dict):
+def _call(client, database, action: str, headers: dict, state: dict, who: str = "admin"):
     n = next(_counter)
+    own_port = OTHER_PORT if who == "officer_other" else PORT  # the port each caller writes for
     if action == "outcome.create":
         return client.post("/v1/inspection-outcomes", json=outcome_body(), headers={**headers, **idem()})
+    if action in ("outcome.nlrtm_manifest", "outcome.beanr_manifest"):
+        manifest = pool_manifest(PORT if action == "outcome.nlrtm_manifest" else OTHER_PORT)
+        return client.post("/v1/inspection-outcomes", json=outcome_body(port=own_port, manifest_id=manifest), headers={**headers, **idem()})
+    if action == "lists.amend_beanr":
+        list_id = insert_list(database, sample_list(port=OTHER_PORT))
+        amendment = {"action": "ADD", "manifest_id": "M-4", "reason": "Seal mismatch seen at the gate"}
+        return client.post(f"/v1/inspection-lists/{list_id}/amendments", json=amendment, headers=headers)
+    if action == "lists.create_beanr":
+        return client.post(f"/v1/ports/{OTHER_PORT}/inspection-lists", json={"date": "2025-03-02", "capacity": 10}, headers=headers)
     if action == "watchlist.list":
         return client.get("/v1/watchlist", headers=headers)
     if action == "watchlist.create":
@@ -106,7 +116,13 @@ def _call(client, database, action: str, headers: dict, state: dict):
 
 #                    officer_own officer_other data_scientist auditor admin
 MATRIX = {
-    "outcome.create":   (201, 403, 403, 403, 201),
+    "outcome.create":   (201, 403, 403, 403, 201),  # body port NLRTM
+    # writes across ports: each caller posts for its own port (BEANR for officer_other, NLRTM otherwise);
+    # a manifest the port does not handle is 422 exactly like a missing one
+    "outcome.nlrtm_manifest": (201, 422, 403, 403, 201),
+    "outcome.beanr_manifest": (422, 201, 403, 403, 422),
+    "lists.amend_beanr":      (404, 201, 403, 403, 201),
+    "lists.create_beanr":     (404, 503, 403, 403, 503),
     "watchlist.list":   (200, 200, 200, 200, 200),
     "watchlist.create": (403, 403, 403, 403, 201),
     "watchlist.expire": (403, 403, 403, 403, 200),
@@ -135,7 +151,7 @@ MATRIX = {
 def test_access_matrix(client, database, make_key, action):
     admin = make_key("admin")
     state = _setup(client, admin)
-    got = tuple(_call(client, database, action, _headers(make_key, who), state).status_code for who in ROLES)
+    got = tuple(_call(client, database, action, _headers(make_key, who), state, who).status_code for who in ROLES)
     assert got == MATRIX[action], dict(zip(ROLES, got))
 
 

@@ -27,7 +27,7 @@ class FeatureSpec:
     function: Callable | None = None
 
 
-FAMILIES = ("manifest", "routing", "entity", "intelligence", "categorical")
+FAMILIES = ("manifest", "routing", "loading", "entity", "intelligence", "categorical")
 REGISTRY: dict[str, FeatureSpec] = {}
 
 

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 
 from fastapi import FastAPI
 
 from sqlalchemy import select
 
-from serve.audit import AuditWriter, record_event
+from serve.audit import record_event
+from serve.authfailures import AuthFailureCounter
 from serve.db import Database, upgrade_to_head
 from serve.deps import ungated_routes
 from serve.errors import install_error_handlers
-from serve.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from serve.middleware import BodySizeLimitMiddleware, CredentialsGuardMiddleware, RequestIdMiddleware
 from serve.routes import ROUTERS
 from serve.runtime import EngineFactory, EngineHolder, load_engine_factory
+from serve.security import RateLimit, RateLimiter, Role
 from serve.settings import Settings, harden_process_environment
 from serve.web import install_web
 from serve.store.keys import PrincipalCache
@@ -27,6 +30,7 @@ from serve.store.lists import ServedListCache
 from serve.seals import seal_detail
 from serve.store.rulesets import ensure_seeded, seeded_profiles
 from serve.tables import AuditEvent
+from serve.writer import GroupWriter
 from targeting.engine import TargetingEngine
 
 logger = logging.getLogger("serve")
@@ -62,6 +66,18 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Database:
                     detail={"ruleset_hash": seeded.ruleset_hash, **seal_detail(seeded, *seeded_profiles(session, seeded))},
                 )
     return database
+
+
+def rate_limiter_from_settings(settings: Settings) -> RateLimiter:
+    """The per-key rate limiter of ``settings`` (role limits, key overrides, bucket of ``rate_limit_burst_seconds``)."""
+
+    def limit(per_second: float) -> RateLimit:
+        return RateLimit(per_second=per_second, burst=max(1.0, per_second * settings.rate_limit_burst_seconds))
+
+    return RateLimiter(
+        {Role(role): limit(rate) for role, rate in settings.rate_limits.items()},
+        {key_id: limit(rate) for key_id, rate in settings.key_rate_limits.items()},
+    )
 
 
 def create_app(
@@ -117,14 +133,23 @@ def create_app(
     app.state.settings = settings
     app.state.database = database
     app.state.engine_holder = holder
-    app.state.audit_writer = AuditWriter(database)
+    app.state.writer = GroupWriter(database, max_batch=settings.write_batch_max)
+    app.state.audit_writer = app.state.writer  # reads' audit events share the writes' group commits
+    app.state.auth_failures = AuthFailureCounter(
+        app.state.writer,
+        flush_seconds=settings.auth_failure_flush_seconds,
+        free_per_second=settings.auth_failure_free_per_second,
+        delay_seconds=settings.auth_failure_delay_seconds,
+    )
+    app.state.rate_limiter = rate_limiter_from_settings(settings)
     app.state.list_bodies = ServedListCache()
     app.state.principals = PrincipalCache(settings.key_cache_seconds)
     for router in ROUTERS:
         app.include_router(router)
     install_error_handlers(app)
     install_web(app)  # the pages (serve/web): same process, same authorization rules
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(CredentialsGuardMiddleware, note_failure=app.state.auth_failures.note)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)  # 413 comes before 401
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so even a 413 carries the request id
 
     ungated = ungated_routes(app)
@@ -146,6 +171,8 @@ def freeze_startup_objects() -> None:
 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory``: settings from ``CCP_*`` environment variables (start-up objects frozen)."""
-    app = create_app(Settings())
+    settings = Settings()
+    app = create_app(settings)
     freeze_startup_objects()
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
     return app

@@ -84,6 +84,28 @@ class Settings(StoreSettings):
     audit_key_file: Path | None = None
     """File of the secret keying the audit chain (HMAC), outside the database; created 0600 at the first start
     of an empty store. Default: beside an SQLite file (``<db>.audit-key``), else ``var/audit.key``."""
+    rate_limits: dict[str, float] = Field(
+        default_factory=lambda: {"officer": 100.0, "data_scientist": 100.0, "auditor": 100.0, "admin": 100.0}
+    )
+    """Requests per second allowed to each API key, by role (JSON in ``CCP_RATE_LIMITS``); above it: 429 with
+    ``Retry-After``. Every role needs a limit."""
+    key_rate_limits: dict[str, float] = Field(default_factory=dict)
+    """Requests per second of particular key ids, overriding their role's limit (JSON, e.g. ``{"0a1b2c3d4e5f": 20}``)."""
+    rate_limit_burst_seconds: float = Field(default=2.0, ge=0.01, le=600.0)
+    """A key may send this many seconds' worth of its rate at once (bucket size; at least one request)."""
+    auth_failure_flush_seconds: float = Field(default=1.0, ge=0.0, le=60.0)
+    """How often the counts of failed authentications (per client address and minute) are written;
+    0 only in tests that flush themselves."""
+    auth_failure_free_per_second: int = Field(default=20, ge=1, le=100_000)
+    """Failed authentications per second a client address gets answered at once; beyond, each 401 waits
+    ``auth_failure_delay_seconds`` (a tarpit that costs the service a timer, not CPU)."""
+    auth_failure_delay_seconds: float = Field(default=1.0, ge=0.0, le=30.0)
+    gil_switch_interval_ms: float = Field(default=0.5, ge=0.05, le=50.0)
+    """Python's thread switch interval in the serving process (``sys.setswitchinterval``; Python's default is 5 ms).
+    The group writer releases the interpreter lock at every SQL statement; with Python's default it then waits
+    up to 5 ms behind the request threads each time, which caps the write rate."""
+    write_batch_max: int = Field(default=256, ge=1, le=10_000)
+    """Most write operations (outcomes, audit events ...) group-committed in one transaction (:mod:`serve.writer`)."""
     engine_factory: str | None = Field(default=None, max_length=200)
     """``module:callable`` building the targeting engine from ``Settings``; none means no engine (503 on model routes)."""
 
@@ -111,6 +133,11 @@ def unsafe_configuration_problems(settings: Settings, pickle_env: str | None) ->
         problems.append("an in-memory SQLite database loses acknowledged writes; use a file")
     if not (url.startswith("sqlite") or url.startswith("postgresql")):
         problems.append("database_url must be an SQLite or PostgreSQL URL")
+    known_roles = {"officer", "data_scientist", "auditor", "admin"}
+    if set(settings.rate_limits) != known_roles:
+        problems.append(f"rate_limits must give exactly the roles {', '.join(sorted(known_roles))}")
+    if any(not 0 < rate <= 1_000_000 for rate in [*settings.rate_limits.values(), *settings.key_rate_limits.values()]):
+        problems.append("every rate limit must be above 0 and at most 1000000 requests per second")
     if settings.engine_factory is not None and settings.engine_factory.count(":") != 1:
         problems.append("engine_factory must look like 'package.module:callable'")
     return problems

@@ -42,6 +42,7 @@ from targeting.sim.export_control import (
     export_rule_profiles,
 )
 from targeting.sim.parties import make_trade, make_vessels, party_name, ports_by_country
+from targeting.sim.spelling import spell_parties
 from targeting.sim.trafficking import (
     Organisation,
     adapt_after_seizure,
@@ -115,6 +116,7 @@ class WorldConfig:
     organisations: int = 14
     adapt_probability: float = 0.7
     tip_probability: float = 0.05
+    spelling_variant_rate: float = 0.0  # share of party mentions another filer rewrites (targeting.sim.spelling)
     export_ports: tuple[str, ...] = EXPORT_PORTS
     export_inspection_rate: float = 0.02
     export_random_rate: float = 0.003
@@ -124,7 +126,7 @@ class WorldConfig:
             raise ValueError("days and containers_per_day must be >= 1")
         if not 0 < self.illicit_rate < 0.05:
             raise ValueError("illicit_rate must be in (0, 0.05)")
-        for name in ("inspection_rate", "random_rate", "malformed_rate", "export_inspection_rate", "export_random_rate"):
+        for name in ("inspection_rate", "random_rate", "malformed_rate", "export_inspection_rate", "export_random_rate", "spelling_variant_rate"):
             if not 0 <= getattr(self, name) < 0.5:
                 raise ValueError(f"{name} must be in [0, 0.5)")
         unknown = [p for p in (*self.ports, *self.export_ports) if p not in known_locodes()]
@@ -447,6 +449,9 @@ class World:
                 how="left",
                 maintain_order="left",
             )
+        if self.config.spelling_variant_rate > 0:  # its own generator: worlds without variants are unchanged
+            rng = self.__dict__.setdefault("_spelling_rng", np.random.default_rng([self.config.seed, 1313]))
+            manifests = spell_parties(manifests, rng, rate=self.config.spelling_variant_rate)
         return manifests
 
     # ------------------------------------------------------------------ trafficking

@@ -17,6 +17,7 @@ rules target. The model handles this in three ways:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Sequence
@@ -24,6 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 import polars as pl
 
+from features.data.handling import matching_outcomes
 from features.history import History, decision_time_for_date, with_derived_columns
 from features.pipeline import build_features
 from features.registry import categorical_columns, feature_columns
@@ -105,6 +107,18 @@ def _sample_weights(rows: pl.DataFrame, config: TrainConfig) -> tuple[np.ndarray
     return labels, weights
 
 
+def matched_history(history: History) -> tuple[History, int]:
+    """``history`` with only the outcomes that match their manifest, and how many outcomes were left out.
+
+    An outcome matches when its manifest exists, its container is the
+    manifest's and its port handles the manifest
+    (:func:`features.data.handling.matching_outcomes`); any other outcome
+    would put a label on the wrong container or port.
+    """
+    matching, ignored = matching_outcomes(history.outcomes, history.manifests)
+    return dataclasses.replace(history, outcomes=matching), int(ignored.select(pl.len()).collect().item())
+
+
 def labelled_frame(history: History, split: TimeSplit, *, oracle: pl.DataFrame | None = None) -> pl.DataFrame:
     """Every arrival from ``train_start`` to ``test_end`` with labels and its period."""
     rows = arrival_candidates(history, start=decision_time_for_date(split.train_start), end=decision_time_for_date(split.test_end))
@@ -149,6 +163,9 @@ def train_model(
 ) -> TrainResult:
     """Fit statistics and the model on the training period; evaluate model and baselines on the test period."""
     say = progress or (lambda _: None)
+    history, ignored_outcomes = matched_history(history)
+    if ignored_outcomes:
+        say(f"ignoring {ignored_outcomes:,} outcomes that do not match their manifest (unknown manifest, other container or port)")
     say("labelling arrivals")
     rows = labelled_frame(history, config.split, oracle=oracle).filter(pl.col("period").is_not_null())
     say("fitting feature statistics")
@@ -178,6 +195,7 @@ def train_model(
         for period, frame in (("train", train), ("valid", valid), ("test", test))
         for what, value in (("rows", frame.height), ("inspected", frame["inspected"].sum()), ("seizures", frame["label"].fill_null(0).sum()))
     }
+    counts["ignored_outcomes"] = ignored_outcomes
     test_ids = test_manifests.select("manifest_id")
     test_outcomes = history.outcomes.join(test_ids.lazy(), on="manifest_id", how="semi").collect()
     return TrainResult(model, stats, config, evaluation, test, scores, counts, importance, source_hit_rates(test_outcomes))

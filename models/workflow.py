@@ -30,7 +30,7 @@ from models.tracking import (
     set_champion,
     write_json,
 )
-from models.training import Evaluation, TrainConfig, TrainResult, evaluate_scores, labelled_frame, train_model
+from models.training import Evaluation, TrainConfig, TrainResult, evaluate_scores, labelled_frame, matched_history, train_model
 
 LAKE_TABLES = ("manifests", "events", "outcomes", "alerts")
 
@@ -189,7 +189,7 @@ def split_from_params(params: dict[str, str]) -> TimeSplit:
 
 def evaluate_versions(lake, client, versions: list[str], split: TimeSplit, *, oracle: pl.DataFrame | None = None) -> dict[str, Evaluation]:
     """Evaluate registered versions on the same test period of the lake (each with its own statistics)."""
-    history = History.from_lake(lake)
+    history, _ = matched_history(History.from_lake(lake))  # labels only from outcomes that match their manifest
     rows = labelled_frame(history, split, oracle=oracle).filter(pl.col("period") == "test")
     from features.pipeline import build_features
 

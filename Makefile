@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= demo
 
-.PHONY: demo test serve bench clean venv
+.PHONY: demo test serve bench clean venv chromium
 
 venv: $(STAMP)
 
@@ -20,8 +20,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/targeting demo --workdir $(DEMO_DIR)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest -q
+
+# The browser tests drive the system's Chromium (Debian package); Playwright never downloads a browser.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 # The stores come from ccp.toml (make demo writes it, naming the demo's) and CCP_* variables.
 serve: $(STAMP)

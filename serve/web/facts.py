@@ -33,6 +33,7 @@ DETAIL_COLUMNS = (
     "shipper_id", "shipper_name", "shipper_country", "consignee_id", "consignee_name", "consignee_country",
 )
 MAX_HISTORY_ROWS = 50
+SHOWN_HISTORY_ROWS = 20
 
 
 @functools.cache
@@ -101,7 +102,7 @@ def _links(manifest: dict[str, Any], row: dict[str, Any]) -> str:
 
 
 def past_inspections(lake_dir: Path, database: Database, manifest: dict[str, Any], *, at: datetime) -> list[PastInspection]:
-    """Exams of the same container, shipper or consignee finished strictly before ``at``, newest first (lake and store)."""
+    """Exams of the same container, shipper or consignee finished strictly before ``at`` (lake and store): findings first, then newest first."""
     rows: list[dict[str, Any]] = []
     lake = _lake(lake_dir)
     if lake is not None:
@@ -125,14 +126,15 @@ def past_inspections(lake_dir: Path, database: Database, manifest: dict[str, Any
                 "manifest_id", "container_number", "port", "inspected_at", "exam_type", "result", "seizure_category", "quantity_kg",
                 "concealment_method")}})
     seen, out = set(), []
-    for r in sorted(rows, key=lambda r: r["inspected_at"], reverse=True):
+    findings_first = sorted(sorted(rows, key=lambda r: r["inspected_at"], reverse=True), key=lambda r: r["result"] == "NO_FINDING")
+    for r in findings_first:
         key = (r["manifest_id"], r["exam_type"], r["inspected_at"])
         if key in seen:
             continue
         seen.add(key)
         out.append(PastInspection(r["inspected_at"], r.get("port"), r["container_number"], _links(manifest, r), r["exam_type"], r["result"],
                                   r.get("seizure_category"), r.get("quantity_kg"), r.get("concealment_method")))
-    return out[:MAX_HISTORY_ROWS]
+    return out[:SHOWN_HISTORY_ROWS]
 
 
 def _alerts(lake_dir: Path, database: Database, at: datetime) -> pl.DataFrame:

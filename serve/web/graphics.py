@@ -46,9 +46,10 @@ def route_map_svg(stops: Sequence[MapStop], *, title: str) -> str:
         return ""
     points = [_xy(s) for s in stops]
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    width, height = max(max(xs) - min(xs) + 24, 60.0), max(max(ys) - min(ys) + 16, 35.0)
+    span = max(max(xs) - min(xs), 10.0)
+    width, height = max(span * 1.45 + 16, 60.0), max(max(ys) - min(ys) + 16, 35.0)  # room on the right for the labels
     width, height = max(width, height * 1.7), max(height, width / 1.7)
-    x0 = min(max((min(xs) + max(xs) - width) / 2, 0.0), 360.0 - width) if width < 360 else 0.0
+    x0 = min(max(min(xs) - (width - span * 1.45) / 2, 0.0), 360.0 - width) if width < 360 else 0.0
     y0 = min(max((min(ys) + max(ys) - height) / 2, 0.0), 180.0 - height) if height < 180 else 0.0
     scale = width / 100.0
     line = " ".join(f"{x:.2f},{y:.2f}" for x, y in points)

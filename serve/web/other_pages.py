@@ -14,9 +14,10 @@ from starlette.concurrency import run_in_threadpool
 
 from features import clock
 from features.data.lake import Lake
+from features.rules.language import evaluate_rules
 from serve.audit import record_event, verify_chain
 from serve.store.lists import get_list, load_record
-from serve.store.rulesets import ruleset_snapshot
+from serve.store.rulesets import current_ruleset, ruleset_snapshot
 from serve.store.watchlist import watchlist_frame_at
 from serve.tables import AuditEvent, OutcomeRow, StoredList
 from serve.web.auth import AuditPage, ListPage, ModelPage, PageCaller, PageError, RiskPage, check_csrf, form_data
@@ -69,18 +70,18 @@ def container_page(request: Request, manifest_id: ManifestId, page: RiskPage) ->
                   map_svg=route_map_svg(stops, title=title), at=at)
 
 
-def _outcomes_frame(request: Request, ports: tuple[str, ...] | None, since: datetime) -> pl.DataFrame:
-    """Exams at the ports since ``since``: the lake's and those recorded through the service (each exam once)."""
+def _outcomes_frame(request: Request, ports: tuple[str, ...] | None, since: datetime, until: datetime) -> pl.DataFrame:
+    """Exams at the ports from ``since`` (inclusive) to ``until`` (exclusive): the lake's and those recorded through the service (each once)."""
     frames = []
     lake = Lake(request.app.state.settings.lake_dir)
     columns = ["manifest_id", "port", "inspected_at", "exam_type", "result", "seizure_category", "quantity_kg", "selection_source"]
     if lake.root.is_dir():
-        scan = lake.scan("outcomes").filter(pl.col("inspected_at") >= since)
+        scan = lake.scan("outcomes").filter((pl.col("inspected_at") >= since) & (pl.col("inspected_at") < until))
         if ports is not None:
             scan = scan.filter(pl.col("port").is_in(list(ports)))
         frames.append(scan.select(columns).collect())
     with request.app.state.database.read() as session:
-        query = select(*(getattr(OutcomeRow, c) for c in columns)).where(OutcomeRow.inspected_at >= since)
+        query = select(*(getattr(OutcomeRow, c) for c in columns)).where(OutcomeRow.inspected_at >= since, OutcomeRow.inspected_at < until)
         if ports is not None:
             query = query.where(OutcomeRow.port.in_(ports))
         rows = [dict(zip(columns, r, strict=True)) for r in session.execute(query)]
@@ -91,25 +92,23 @@ def _outcomes_frame(request: Request, ports: tuple[str, ...] | None, since: date
     return pl.concat(frames, how="vertical_relaxed").unique(["port", "manifest_id", "exam_type", "inspected_at"])
 
 
-def _rule_of_manifest(request: Request, ports: tuple[str, ...] | None) -> dict[str, str]:
-    """Manifest id -> first reason of its RULE item (the rule profile's text) in the stored lists of the ports."""
-    found: dict[str, str] = {}
+def _rule_codes(request: Request, manifest_ids: list[str], at: datetime) -> pl.DataFrame:
+    """``manifest_id``, ``rule`` for every profile of the current rule set that flags each examined manifest."""
+    lake = Lake(request.app.state.settings.lake_dir)
+    if not lake.root.is_dir() or not manifest_ids:
+        return pl.DataFrame(schema={"manifest_id": pl.String, "rule": pl.String})
     with request.app.state.database.read() as session:
-        query = select(StoredList).order_by(StoredList.created_at.desc()).limit(200)
-        if ports is not None:
-            query = query.where(StoredList.port.in_(ports))
-        for row in session.scalars(query):
-            for item in load_record(row).items:
-                if item.source == "RULE" and item.reasons:
-                    found.setdefault(item.manifest_id, item.reasons[0])
-    return found
+        rules = current_ruleset(session).rules
+    manifests = lake.scan("manifests").filter(pl.col("manifest_id").is_in(manifest_ids)).unique("manifest_id", keep="last")
+    hits = evaluate_rules(rules, manifests, at=at, port=None).collect()
+    return hits.select("manifest_id", pl.col("rule_codes").alias("rule")).explode("rule").drop_nulls("rule")
 
 
 def dashboard_charts(request: Request, ports: tuple[str, ...] | None, gettext) -> dict[str, str]:  # noqa: ANN001
     """The dashboard's four SVG charts over the last :data:`DASHBOARD_WEEKS` weeks."""
     now = clock.now()
     since = now - timedelta(weeks=DASHBOARD_WEEKS)
-    outcomes = _outcomes_frame(request, ports, since)
+    outcomes = _outcomes_frame(request, ports, since, now)
     if outcomes.height == 0:
         return {}
     exams = outcomes.with_columns(
@@ -119,14 +118,12 @@ def dashboard_charts(request: Request, ports: tuple[str, ...] | None, gettext) -
     series = [Series(gettext(s), tuple((r["week"], r["rate"]) for r in by_source.filter(pl.col("selection_source") == s).iter_rows(named=True)),
                      SOURCE_COLOURS.get(s)) for s in sorted(by_source["selection_source"].unique().to_list())]
     charts = {"source": line_chart_svg(series, title=gettext("Hit rate per selection source, by week"), y_label=gettext("hit rate"))}
-    rules = _rule_of_manifest(request, ports)
-    ruled = exams.filter(pl.col("manifest_id").is_in(list(rules))).with_columns(
-        pl.col("manifest_id").replace_strict(rules, default="").str.slice(0, 40).alias("rule"))
+    ruled = exams.join(_rule_codes(request, exams["manifest_id"].unique().to_list(), now), on="manifest_id", how="inner")
     if ruled.height:
         by_rule = ruled.group_by("rule", "week").agg(pl.col("hit").mean().alias("rate")).sort("week")
+        busiest = ruled.group_by("rule").len().sort(["len", "rule"], descending=[True, False])["rule"].head(6).to_list()
         charts["rule"] = line_chart_svg([Series(r, tuple((x["week"], x["rate"]) for x in by_rule.filter(pl.col("rule") == r).iter_rows(named=True)))
-                                         for r in sorted(by_rule["rule"].unique().to_list())[:6]],
-                                        title=gettext("Hit rate per rule profile, by week"), y_label=gettext("hit rate"))
+                                         for r in busiest], title=gettext("Hit rate per rule profile, by week"), y_label=gettext("hit rate"))
     seizures = exams.filter(pl.col("hit")).group_by("seizure_category").agg(pl.len().alias("n")).sort("n", descending=True)
     charts["seizures"] = bar_chart_svg([(gettext(r["seizure_category"] or "OTHER"), float(r["n"])) for r in seizures.iter_rows(named=True)],
                                        title=gettext("Seizures by category"))
@@ -212,15 +209,21 @@ def registry_versions(tracking_uri: str, name: str) -> list[dict[str, Any]]:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    aliases: dict[str, list[str]] = defaultdict(list)
+    for alias, version in client.get_registered_model(name).aliases.items():
+        aliases[str(version)].append(alias)
     out = []
     for v in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version), reverse=True)[:30]:
-        metrics = {}
-        if v.run_id:
-            run = client.get_run(v.run_id)
-            metrics = {k: val for k, val in sorted(run.data.metrics.items()) if k.startswith(("test_", "model_")) and "precision" in k}
-        out.append({"version": v.version, "aliases": list(v.aliases or ()), "created": datetime.fromtimestamp(v.creation_timestamp / 1000, tz=timezone.utc),
-                    "run_id": v.run_id, "description": v.description or "", "metrics": dict(list(metrics.items())[:6])})
+        metrics = client.get_run(v.run_id).data.metrics if v.run_id else {}
+        shown = {k.removeprefix("labelled/model/"): metrics[k] for k in HEADLINE_METRICS if k in metrics}
+        out.append({"version": v.version, "aliases": sorted(aliases.get(str(v.version), [])), "run_id": v.run_id,
+                    "created": datetime.fromtimestamp(v.creation_timestamp / 1000, tz=timezone.utc), "metrics": shown})
     return out
+
+
+HEADLINE_METRICS = ("labelled/model/precision_at_1", "labelled/model/precision_at_5", "labelled/model/norm_precision_at_1",
+                    "labelled/model/norm_precision_at_5")
+"""Metrics shown per version on the model page (the full set is in the run)."""
 
 
 @router.get("/models")

@@ -161,6 +161,42 @@ def _keys(env: dict[str, str]) -> dict[str, str]:
     return keys
 
 
+DEMO_USERS = (("rotterdam", "officer", (PORT,), "en"), ("antwerp", "officer", ("BEANR",), "fr"), ("analyst", "data_scientist", (), "en"),
+              ("auditor", "auditor", (), "es"))
+"""People who sign in to the web pages: username, role, ports, language."""
+
+
+def _web_users(env: dict[str, str]) -> dict[str, str]:
+    """Create the demo's web users with fresh random passwords; ``username -> password`` (printed once)."""
+    import secrets
+
+    from serve.app import open_store
+    from serve.security import Role
+    from serve.web.accounts import create_user
+
+    database = open_store(_settings_for(env))
+    passwords = {}
+    try:
+        with database.write() as session:
+            for username, role, ports, language in DEMO_USERS:
+                passwords[username] = secrets.token_urlsafe(9)
+                create_user(session, username=username, password=passwords[username], role=Role(role), ports=ports, language=language,
+                            created_by="demo")
+    finally:
+        database.dispose()
+    return passwords
+
+
+def print_web_users(passwords: dict[str, str]) -> None:
+    """The demo accounts, for the README's last Quickstart step."""
+    table = Table(title="web accounts (passwords shown once; `targeting users reset-password NAME` sets a new one)")
+    for column in ("username", "password", "role", "ports", "language"):
+        table.add_column(column, no_wrap=True)
+    for username, role, ports, language in DEMO_USERS:
+        table.add_row(username, passwords[username], role, ", ".join(ports) or "all", language)
+    console.print(table)
+
+
 class Server:
     """The real service in a subprocess (``targeting serve``) on a free loopback port."""
 
@@ -288,8 +324,9 @@ def run_demo(config: DemoConfig) -> None:
     _step("2. data scientist: train, register and promote a champion (metrics beside baselines)")
     train_and_promote(world_dir, env, label="training")
 
-    _step("3. start the service and issue API keys")
+    _step("3. start the service and issue API keys (machines) and web accounts (people)")
     keys = _keys(env)
+    passwords = _web_users(env)
     with Server(env) as server:
         console.print(f"service ready at {server.url}")
         _step(f"4. port officer ({PORT}): the daily inspection list for {list_day}")
@@ -326,6 +363,6 @@ def run_demo(config: DemoConfig) -> None:
     console.rule("[bold green]demo complete")
     if config.write_config:
         console.print(point_config_at_demo(config, env))
-    console.print(
-        f"Explore: `mlflow ui --backend-store-uri {env['CCP_MLFLOW_TRACKING_URI']}`; service data in {config.workdir}/var, lake in {config.workdir}/lake."
-    )
+    console.print(f"Service data in {config.workdir}/var, lake in {config.workdir}/lake.")
+    print_web_users(passwords)
+    console.print("[bold]Next: run `make serve`, open http://127.0.0.1:8000/ in a browser and sign in with one of the accounts above.[/bold]")

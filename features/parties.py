@@ -144,8 +144,8 @@ def party_records(manifests: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _counterparties(manifests: pl.LazyFrame | pl.DataFrame) -> dict[tuple, frozenset[str]]:
-    """Per record ``(raw_id, raw_name, country)``: normalised names of its trading partners on its manifests.
+def _partner_pairs(manifests: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """Distinct ``(raw_id, raw_name, country, other)``: a record and the raw name of one of its trading partners.
 
     A shipper's partners are its consignees; a consignee's or notify party's partners are the shippers (a notify
     party is often the consignee itself or a broker serving many traders: no evidence of identity).
@@ -164,15 +164,40 @@ def _counterparties(manifests: pl.LazyFrame | pl.DataFrame) -> dict[tuple, froze
         if r in roles and o in roles
     ]
     if not parts:
-        return {}
-    grouped = pl.concat(parts).drop_nulls("other").unique().group_by("raw_id", "raw_name", "country").agg("other").collect()
+        return pl.DataFrame(schema={"raw_id": pl.String, "raw_name": pl.String, "country": pl.String, "other": pl.String})
+    return pl.concat(parts).drop_nulls("other").unique().sort(pl.all(), nulls_last=True).collect()
+
+
+def _counterparties(pairs: pl.DataFrame) -> dict[tuple, frozenset[str]]:
+    """Per record ``(raw_id, raw_name, country)``: normalised names of its trading partners."""
+    grouped = pairs.group_by("raw_id", "raw_name", "country").agg("other")
     return {
         (rid, rname, country): frozenset(normalise_party_name(o) for o in others)
         for rid, rname, country, others in grouped.iter_rows()
     }
 
 
+_CACHE: dict[tuple[int, int, float], PartyResolution] = {}
+_CACHE_SIZE = 8
+
+
 def resolve_parties(manifests: pl.LazyFrame | pl.DataFrame, *, threshold: float = DEFAULT_THRESHOLD) -> PartyResolution:
+    """:func:`resolve_parties_uncached`, memoised on the party records and their partners (a few recent inputs).
+
+    Scoring a day's list resolves the same history again; the records and partner pairs are cheap to
+    collect and hash, the linkage is not.
+    """
+    records = party_records(manifests)
+    partners = _partner_pairs(manifests)
+    key = (int(records.hash_rows().sum()) ^ records.height, (int(partners.hash_rows().sum()) if partners.height else 0) ^ partners.height, float(threshold))
+    if key not in _CACHE:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = _resolve(records, partners, threshold)
+    return _CACHE[key]
+
+
+def resolve_parties_uncached(manifests: pl.LazyFrame | pl.DataFrame, *, threshold: float = DEFAULT_THRESHOLD) -> PartyResolution:
     """Link the party records of ``manifests`` into canonical parties (see the module docstring).
 
     Parameters
@@ -184,8 +209,11 @@ def resolve_parties(manifests: pl.LazyFrame | pl.DataFrame, *, threshold: float 
         Minimum :func:`features.names.party_similarity` (0..100) for a record
         without an identifier to join an identified party by a fuzzy name.
     """
-    records = party_records(manifests)
-    partners = _counterparties(manifests)
+    return _resolve(party_records(manifests), _partner_pairs(manifests), threshold)
+
+
+def _resolve(records: pl.DataFrame, pairs: pl.DataFrame, threshold: float) -> PartyResolution:
+    partners = _counterparties(pairs)
     keys = list(zip(records["raw_id"].to_list(), records["raw_name"].to_list(), records["country"].to_list(), strict=True))
     shared = [partners.get(k, frozenset()) for k in keys]
     ids = [normalise_party_id(v) for v in records["raw_id"].to_list()]
@@ -247,15 +275,16 @@ def _link_fuzzy(ids, names, countries, shared, threshold, link) -> None:  # noqa
     Candidates are scored with rapidfuzz's token-sort ratio; the best score wins, ties go to the first in
     (name, record) order, so the result does not depend on input row order.
     """
-    by_country: dict[str, list[tuple[str, int]]] = {}
+    by_partner: dict[tuple[str, str], set[int]] = {}  # (country, partner name) -> identified records trading with it
     for i, (pid, name, country) in enumerate(zip(ids, names, countries, strict=True)):
         if pid is not None and name:
-            by_country.setdefault(country, []).append((name, i))
-    choices = {c: sorted(v) for c, v in by_country.items()}
+            for partner in shared[i]:
+                by_partner.setdefault((country, partner), set()).add(i)
     for i, (pid, name, country) in enumerate(zip(ids, names, countries, strict=True)):
-        if pid is not None or not name or country not in choices:
+        if pid is not None or not name:
             continue
-        options = [o for o in choices[country] if shared[i] & shared[o[1]]]
+        near = set().union(*(by_partner.get((country, partner), set()) for partner in shared[i]))
+        options = sorted((names[j], j) for j in near)
         if not options:
             continue
         best = process.extractOne(name, [o[0] for o in options], scorer=fuzz.token_sort_ratio, score_cutoff=threshold)

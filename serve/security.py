@@ -15,7 +15,11 @@ import enum
 import hashlib
 import hmac
 import re
+import math
 import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 KEY_PREFIX = "ccp"
@@ -138,3 +142,78 @@ def validate_role_ports(role: Role, ports: tuple[str, ...]) -> None:
         raise ValueError("an officer key needs at least one --port")
     if role is not Role.OFFICER and ports:
         raise ValueError(f"a {role.value} key is not port-scoped; do not give --port")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: ``per_second`` requests on average, up to ``burst`` at once."""
+
+    per_second: float
+    burst: float
+
+    def __post_init__(self) -> None:
+        if not (self.per_second > 0 and self.burst >= 1):
+            raise ValueError("a rate limit needs per_second > 0 and burst >= 1")
+
+
+class RateLimiter:
+    """Per-API-key request rate limits (token buckets), in memory, thread-safe.
+
+    Parameters
+    ----------
+    by_role
+        The limit of every key of a role.
+    by_key
+        Limits of particular key ids, overriding their role's.
+    monotonic
+        The time source for refills (monotonic seconds; not a date).
+
+    Notes
+    -----
+    Each process keeps its own buckets: with ``n`` uvicorn workers a key may
+    reach up to ``n`` times its limit.
+    """
+
+    def __init__(
+        self,
+        by_role: Mapping[Role, RateLimit],
+        by_key: Mapping[str, RateLimit] | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        missing = set(Role) - set(by_role)
+        if missing:
+            raise ValueError(f"no rate limit for roles: {', '.join(sorted(r.value for r in missing))}")
+        self._by_role = dict(by_role)
+        self._by_key = dict(by_key or {})
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, at)
+
+    def limit_of(self, principal: Principal) -> RateLimit:
+        """The limit that applies to ``principal``'s key."""
+        return self._by_key.get(principal.key_id) or self._by_role[principal.role]
+
+    def acquire(self, principal: Principal) -> float:
+        """Take one request from the key's bucket: ``0.0`` when allowed, else the seconds until one is available."""
+        limit = self.limit_of(principal)
+        now = self._monotonic()
+        with self._lock:
+            tokens, at = self._buckets.get(principal.key_id, (limit.burst, now))
+            tokens = min(limit.burst, tokens + (now - at) * limit.per_second)
+            if tokens >= 1:
+                self._buckets[principal.key_id] = (tokens - 1, now)
+                return 0.0
+            self._buckets[principal.key_id] = (tokens, now)
+            return (1 - tokens) / limit.per_second
+
+
+def retry_after_header(seconds: float) -> str:
+    """``Retry-After`` value (whole seconds, at least 1) for a wait of ``seconds``.
+
+    Examples
+    --------
+    >>> retry_after_header(0.02), retry_after_header(1.5)
+    ('1', '2')
+    """
+    return str(max(1, math.ceil(seconds)))

@@ -1,7 +1,8 @@
-"""Deny by default: every route declares exactly one authorization rule; no key -> 401, audited."""
+"""Deny by default: every route declares exactly one authorization rule; no key -> 401, counted per client and minute."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from serve.app import create_app
 from serve.deps import PUBLIC, describe_route, iter_app_routes, route_rules, ungated_routes
 from serve.security import Permission
-from serve.tables import AuditEvent
+from serve.tables import AuditEvent, AuthFailureCount
 
 PUBLIC_ROUTES = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
@@ -48,6 +49,7 @@ def _concrete(path: str) -> str:
         "{alert_id}": "WL-1",
         "{code}": "COC-COVER-LOAD",
         "{version}": "1",
+        "{message_id}": "PCU-ECGYE:0000000000",
     }
     for placeholder, value in replacements.items():
         path = path.replace(placeholder, value)
@@ -55,7 +57,7 @@ def _concrete(path: str) -> str:
     return path
 
 
-def test_every_protected_route_without_key_is_401_and_audited(app, client, database):
+def test_every_protected_route_without_key_is_401_and_counted_in_one_row_per_client_and_minute(app, client, database):
     protected = [r for r in iter_app_routes(app) if r.path not in PUBLIC_ROUTES]
     calls = 0
     for route in protected:
@@ -63,14 +65,32 @@ def test_every_protected_route_without_key_is_401_and_audited(app, client, datab
             response = client.request(method, _concrete(route.path), json={} if method == "POST" else None)
             assert response.status_code == 401, (method, route.path, response.text)
             assert response.headers["www-authenticate"] == "Bearer"
+            assert response.json() == {"detail": "not authenticated", "request_id": response.headers["x-request-id"]}
             calls += 1
-    bad_key = client.get("/v1/rules", headers={"Authorization": "Bearer ccp_000000000000_" + "x" * 43})
-    assert bad_key.status_code == 401
+    unknown_key = client.get("/v1/rules", headers={"Authorization": "Bearer ccp_000000000000_" + "x" * 43})
+    malformed = client.get("/v1/rules", headers={"Authorization": "Bearer nonsense"})
+    assert unknown_key.status_code == malformed.status_code == 401
     with database.read() as session:
+        assert session.scalars(select(AuditEvent).where(AuditEvent.action == "auth.failure")).all() == []
+    assert app.state.auth_failures.flush() == 1
+    with database.read() as session:
+        rows = session.scalars(select(AuthFailureCount)).all()
         failures = session.scalars(select(AuditEvent).where(AuditEvent.action == "auth.failure")).all()
-    assert len(failures) == calls + 1
-    assert {f.object_id for f in failures} == {"missing", "invalid"}
-    assert all(f.status_code == 401 and f.result == "unauthenticated" for f in failures)
+    assert [(r.client, r.missing, r.invalid) for r in rows] == [("testclient", calls, 2)]
+    assert len(failures) == 1
+    assert failures[0].status_code == 401 and failures[0].result == "unauthenticated"
+    assert json.loads(failures[0].detail) == {"minute": rows[0].minute.isoformat(), "missing": calls, "invalid": 2}
+
+
+def test_later_failures_of_the_same_minute_update_the_same_row(app, client, database):
+    for _ in range(3):
+        client.get("/v1/rules")
+    app.state.auth_failures.flush()
+    client.get("/v1/rules", headers={"Authorization": "Bearer ccp_000000000000_" + "y" * 43})
+    app.state.auth_failures.flush()
+    with database.read() as session:
+        rows = session.scalars(select(AuthFailureCount)).all()
+    assert [(r.missing, r.invalid) for r in rows] == [(3, 1)]
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/openapi.json"])

@@ -7,11 +7,13 @@ needs by taking a :func:`require` dependency (usually through one of the
 :func:`ungated_routes` lists routes with none, so deny-by-default is checked
 when the app is built and by a test.
 
-Authentication failures (401) and permission denials (403) are audited.
+Authentication failures (401) are counted per client and minute (:mod:`serve.authfailures`); permission
+denials (403) are audited; every key has a rate limit (429).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -23,15 +25,16 @@ from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from serve.audit import AuditWriter, record_event
+from serve.audit import AuditWriter
 from serve.db import Database
 from serve.middleware import request_id_of
 from serve.runtime import EngineHolder
-from serve.security import Permission, Principal
+from serve.security import Permission, Principal, retry_after_header
 from serve.settings import MAX_PAGE_SIZE_CEILING, Settings
 from serve.store.keys import PrincipalCache, principal_for_key
 from serve.store.lists import ServedListCache
 from serve.validators import normalize_locode
+from serve.writer import GroupWriter, audit_event
 
 AUTHZ_ATTRIBUTE = "__ccp_authorization__"
 PUBLIC = "public"
@@ -66,6 +69,11 @@ async def get_audit_writer(request: Request) -> AuditWriter:
     return request.app.state.audit_writer
 
 
+async def get_writer(request: Request) -> GroupWriter:
+    """The app's group-committing writer: every write of a request goes through it (:mod:`serve.writer`)."""
+    return request.app.state.writer
+
+
 async def get_list_bodies(request: Request) -> ServedListCache:
     """The app's cache of verified response bodies of stored lists."""
     return request.app.state.list_bodies
@@ -85,6 +93,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 EngineHolderDep = Annotated[EngineHolder, Depends(get_engine_holder)]
 AuditWriterDep = Annotated[AuditWriter, Depends(get_audit_writer)]
+WriterDep = Annotated[GroupWriter, Depends(get_writer)]
 ListBodiesDep = Annotated[ServedListCache, Depends(get_list_bodies)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
 PrincipalCacheDep = Annotated[PrincipalCache, Depends(get_principal_cache)]
@@ -112,14 +121,20 @@ class Caller:
         return self.principal.can_access_port(port)
 
     def audit(self, session: Session, *, action: str, **fields: Any) -> None:
-        """Record an audit event by this caller in ``session`` (a write unit of work)."""
-        record_event(
+        """Record an audit event by this caller in ``session`` (a write unit of work; buffered in a group-writer batch)."""
+        audit_event(
             session,
             action=action,
             actor=self.principal.key_id,
             role=self.principal.role.value,
             request_id=self.request_id,
             **fields,
+        )
+
+    async def audit_async(self, writer: GroupWriter, *, action: str, **fields: Any) -> None:
+        """Record an audit event of this caller through the group writer from a coroutine; returns once it is durable."""
+        await writer.record_async(
+            action=action, actor=self.principal.key_id, role=self.principal.role.value, request_id=self.request_id, **fields
         )
 
     def audit_read(self, writer: AuditWriter, *, action: str, **fields: Any) -> None:
@@ -139,16 +154,15 @@ def _route_path(request: Request) -> str:
 
 
 def _audit_refusal(request: Request, database: Database, *, action: str, result: str, status: int, **fields: Any) -> None:
-    with database.write() as session:
-        record_event(
-            session,
-            action=action,
-            request_id=request_id_of(request.scope),
-            result=result,
-            status_code=status,
-            detail={"method": request.method, "path": _route_path(request)},
-            **fields,
-        )
+    """Audit a refused request through the app's group writer (``database`` is unused, kept for the signature)."""
+    request.app.state.writer.record(
+        action=action,
+        request_id=request_id_of(request.scope),
+        result=result,
+        status_code=status,
+        detail={"method": request.method, "path": _route_path(request)},
+        **fields,
+    )
 
 
 def _principal_from_store(database: Database, key: str) -> Principal | None:
@@ -159,11 +173,13 @@ def _principal_from_store(database: Database, key: str) -> Principal | None:
 async def authenticate(
     request: Request, credentials: BearerDep, database: DatabaseDep, principals: PrincipalCacheDep, request_id: RequestIdDep
 ) -> Caller:
-    """The caller of a bearer API key; 401 (audited) when the key is missing, unknown or revoked.
+    """The caller of a bearer API key; 401 when the key is missing, unknown or revoked; 429 above the key's rate limit.
 
     A key verified in the last ``CCP_KEY_CACHE_SECONDS`` is trusted without
-    reading the store (no thread-pool hop either); store reads and the refusal's
-    audit write run in the thread pool.
+    reading the store (no thread-pool hop either); store reads run in the
+    thread pool. A refusal writes nothing: it is counted per client address
+    and minute (:mod:`serve.authfailures`). A key over its rate limit
+    (:class:`serve.security.RateLimiter`) gets 429 with ``Retry-After``.
     """
     principal = None
     if credentials is not None:
@@ -173,17 +189,18 @@ async def authenticate(
             if principal is not None:
                 principals.put(credentials.credentials, principal)
     if principal is None:
-        await run_in_threadpool(
-            _audit_refusal,
-            request,
-            database,
-            action="auth.failure",
-            result="unauthenticated",
-            status=401,
-            object_type="credentials",
-            object_id="missing" if credentials is None else "invalid",
-        )
+        client = request.client.host if request.client else None
+        delay = request.app.state.auth_failures.note(client, "missing" if credentials is None else "invalid")
+        if delay > 0:
+            await asyncio.sleep(delay)  # tarpit for an address that keeps failing (serve.authfailures)
         raise HTTPException(status_code=401, detail="not authenticated", headers={"WWW-Authenticate": "Bearer"})
+    wait = request.app.state.rate_limiter.acquire(principal)
+    if wait > 0:
+        raise HTTPException(
+            status_code=429,
+            detail="too many requests for this API key; retry later",
+            headers={"Retry-After": retry_after_header(wait)},
+        )
     return Caller(principal=principal, request_id=request_id)
 
 
@@ -311,6 +328,24 @@ def describe_route(route: Any) -> str:
     """``"GET,HEAD /path"`` for messages."""
     methods = ",".join(sorted(getattr(route, "methods", None) or ()))
     return f"{methods} {getattr(route, 'path', route)}"
+
+
+def public_path_matcher(app: FastAPI) -> Callable[[str], bool]:
+    """``is_public(path)``: whether ``path`` is served by a route of ``app`` declared :data:`PUBLIC`.
+
+    The routes are read at the first call (when every route is registered).
+    """
+    patterns: list[Any] = []
+    loaded = False
+
+    def is_public(path: str) -> bool:
+        nonlocal loaded
+        if not loaded:
+            patterns.extend(r.path_regex for r in iter_app_routes(app) if route_rules(r) == [PUBLIC])
+            loaded = True
+        return any(pattern.match(path) for pattern in patterns)
+
+    return is_public
 
 
 def ungated_routes(app: FastAPI) -> list[str]:

@@ -1,10 +1,12 @@
-"""Pure ASGI middleware: request ids and the request-body size limit."""
+"""Pure ASGI middleware: request ids, the request-body size limit, and the fast refusal of requests without credentials."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -136,3 +138,70 @@ async def _send_413(scope: Scope, send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+_WELL_FORMED_BEARER = re.compile(rb"^bearer ccp_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$", re.IGNORECASE)
+MISSING_CREDENTIALS = "missing"
+INVALID_CREDENTIALS = "invalid"
+
+
+def credentials_problem(scope: Scope) -> str | None:
+    """``"missing"`` without an ``Authorization`` header, ``"invalid"`` when it is not a well-formed bearer API key, else ``None``.
+
+    Only the shape is checked here; whether the key exists is the application's business.
+    """
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return None if _WELL_FORMED_BEARER.match(value.strip()) else INVALID_CREDENTIALS
+    return MISSING_CREDENTIALS
+
+
+class CredentialsGuardMiddleware:
+    """Answer 401 at once to API requests (paths under ``prefix``, except routes declared public) that carry no well-formed API key.
+
+    Such requests never reach the application, its thread pool or the store:
+    each costs a call of ``note_failure(client_address, "missing" | "invalid")``
+    (an in-memory counter, see :mod:`serve.authfailures`, which returns how long
+    to hold the answer back: a tarpit for flooding addresses) and a small
+    response, so a flood of them cannot hold up authenticated writes. The body
+    and headers are those of the application's own 401.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        note_failure: Callable[[str | None, str], float],
+        is_public: Callable[[str], bool] = lambda path: False,
+        prefix: str = "/v1/",
+    ) -> None:
+        self.app = app
+        self.note_failure = note_failure
+        self.is_public = is_public
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        problem = credentials_problem(scope)
+        if problem is None or self.is_public(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        delay = self.note_failure(client[0] if client else None, problem)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        body = json.dumps({"detail": "not authenticated", "request_id": request_id_of(scope)}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b"Bearer"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

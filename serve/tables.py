@@ -226,6 +226,23 @@ class OutcomeRow(Base):
     selection_source: Mapped[str] = mapped_column(String(16))
 
 
+class AuthFailureCount(Base):
+    """Failed authentications of one client address in one UTC minute (one row, updated as failures arrive).
+
+    Written by :class:`serve.authfailures.AuthFailureCounter` (aggregated in
+    memory, flushed through the group writer): a flood of 401s costs one
+    row update per flush, not one fsynced audit row per request.
+    """
+
+    __tablename__ = "auth_failure_counts"
+
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    missing: Mapped[int] = mapped_column(BigInteger)
+    invalid: Mapped[int] = mapped_column(BigInteger)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class WebUser(Base):
     """A person who signs in to the web application (migration 0005); ``key_id`` is the API-key row their writes are recorded under."""
 

@@ -18,18 +18,19 @@ from typing import Annotated
 import polars as pl
 from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from features.data.handling import matching_outcomes
 from serve.db import utcnow
 from models.metrics import source_hit_rates
-from serve.deps import AuditWriterDep, DatabaseDep, ListReader, OutcomeWriter, PortPath, SettingsDep
+from serve.deps import AuditWriterDep, Caller, DatabaseDep, ListReader, OutcomeWriter, PortPath, SettingsDep, WriterDep
 from serve.schemas.common import ErrorBody, field_error
 from serve.schemas.outcomes import HitRateReport, OutcomeCreate, OutcomePublic, SourceHitRate
 from serve.store.outcomes import (
     export_outcomes,
     find_by_idempotency_key,
     find_by_natural_key,
-    insert_outcome,
+    insert_outcome_unless_taken,
     new_outcome_id,
     request_sha256,
 )
@@ -83,10 +84,10 @@ def _json_response(status: int, body: str) -> Response:
     response_model=OutcomePublic,
     responses={400: {"model": ErrorBody}, 403: {"model": ErrorBody}, 409: {"model": ErrorBody}},
 )
-def create_outcome(
+async def create_outcome(
     body: OutcomeCreate,
     caller: OutcomeWriter,
-    database: DatabaseDep,
+    writer: WriterDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
@@ -99,63 +100,77 @@ def create_outcome(
     this manifest, exam type and inspection time.
     """
     key = check_idempotency_key(idempotency_key)
-    fields = body.contract_fields()
     request_hash = request_sha256(body.model_dump(mode="json"))
     audit = {"action": "outcome.create", "object_type": "outcome", "port": body.port}
     if not caller.can_access_port(body.port):
-        with database.write() as session:
-            caller.audit(session, **audit, result="denied", status_code=403)
+        await caller.audit_async(writer, **audit, result="denied", status_code=403)
         raise HTTPException(status_code=403, detail="not permitted for this port")
     problem = manifest_problem(manifest_directory(settings.lake_dir), body)
     if problem is not None:
-        with database.write() as session:
-            caller.audit(session, **audit, result="invalid", status_code=422, detail={"field": problem[0]})
+        await caller.audit_async(writer, **audit, result="invalid", status_code=422, detail={"field": problem[0]})
         raise field_error(*problem)
-    with database.write() as session:
-        existing = find_by_idempotency_key(session, caller.key_id, key)
-        if existing is not None:
-            same = existing.request_sha256 == request_hash
-            caller.audit(
-                session,
-                **{**audit, "action": "outcome.replay" if same else "outcome.create"},
-                object_id=existing.id,
-                result="ok" if same else "invalid",
-                status_code=existing.response_status if same else 422,
-                detail={"idempotency_key": key},
-            )
-            replay = (existing.response_status, existing.response_json) if same else None
-        else:
-            replay = None
-            clash = find_by_natural_key(session, body.port, body.manifest_id, body.exam_type, body.inspected_at)
-            if clash is None:
-                outcome_id, now = new_outcome_id(), utcnow()
-                response_json = canonical_json(
-                    OutcomePublic(id=outcome_id, created_at=now, **fields).model_dump(mode="json")
-                )
-                row = insert_outcome(
-                    session,
-                    outcome_id=outcome_id,
-                    fields=fields,
-                    api_key_id=caller.key_id,
-                    idempotency_key=key,
-                    request_hash=request_hash,
-                    response_status=201,
-                    response_json=response_json,
-                    at=now,
-                )
-                caller.audit(
-                    session, **audit, object_id=outcome_id, status_code=201, detail={"idempotency_key": key, **seal_detail(row)}
-                )
-                replay = (201, response_json)
-            else:
-                caller.audit(session, **audit, object_id=clash.id, result="conflict", status_code=409)
-    if existing is not None and replay is None:
+    status, response_json = await writer.run(  # async: no thread is held while the batch commits
+        lambda session: _store_outcome(session, caller, body, key=key, request_hash=request_hash, audit=audit)
+    )
+    if status == 422:
         raise HTTPException(status_code=422, detail="Idempotency-Key was already used with a different request body")
-    if replay is None:
+    if status == 409:
         raise HTTPException(
             status_code=409, detail="an outcome for this manifest, exam type and inspection time already exists"
         )
-    return _json_response(*replay)
+    return _json_response(status, response_json)
+
+
+def _store_outcome(
+    session: Session, caller: Caller, body: OutcomeCreate, *, key: str, request_hash: str, audit: dict[str, str]
+) -> tuple[int, str]:
+    """The write of :func:`create_outcome` (one operation of the group writer): ``(status, stored response or "")``.
+
+    201 stores the outcome; a retry with the same key and body replays the
+    stored response; 422 for the same key with another body; 409 for the
+    port's existing record of the same exam. Every case is audited.
+    """
+    fields = body.contract_fields()
+    outcome_id, now = new_outcome_id(), utcnow()
+    response_json = canonical_json(OutcomePublic(id=outcome_id, created_at=now, **fields).model_dump(mode="json"))
+    row = insert_outcome_unless_taken(  # the common case first: one statement; the unique constraints refuse a repeat
+        session,
+        outcome_id=outcome_id,
+        fields=fields,
+        api_key_id=caller.key_id,
+        idempotency_key=key,
+        request_hash=request_hash,
+        response_status=201,
+        response_json=response_json,
+        at=now,
+    )
+    if row is None:
+        return _refused_outcome(session, caller, body, key=key, request_hash=request_hash, audit=audit)
+    caller.audit(session, **audit, object_id=outcome_id, status_code=201, detail={"idempotency_key": key, **seal_detail(row)})
+    return 201, response_json
+
+
+def _refused_outcome(
+    session: Session, caller: Caller, body: OutcomeCreate, *, key: str, request_hash: str, audit: dict[str, str]
+) -> tuple[int, str]:
+    """A repeated idempotency key (replay, or 422 with another body) or the port's existing exam (409), audited."""
+    existing = find_by_idempotency_key(session, caller.key_id, key)
+    if existing is not None:
+        same = existing.request_sha256 == request_hash
+        caller.audit(
+            session,
+            **{**audit, "action": "outcome.replay" if same else "outcome.create"},
+            object_id=existing.id,
+            result="ok" if same else "invalid",
+            status_code=existing.response_status if same else 422,
+            detail={"idempotency_key": key},
+        )
+        return (existing.response_status, existing.response_json) if same else (422, "")
+    clash = find_by_natural_key(session, body.port, body.manifest_id, body.exam_type, body.inspected_at)
+    if clash is None:  # not a constraint of ours: let the writer fail this operation alone
+        raise RuntimeError("outcome insert refused by an unexpected constraint")
+    caller.audit(session, **audit, object_id=clash.id, result="conflict", status_code=409)
+    return 409, ""
 
 
 MAX_REPORT_DAYS = 3660

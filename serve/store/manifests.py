@@ -90,15 +90,19 @@ class ManifestDirectory:
             return self._frame
 
 
-_directories: dict[Path, ManifestDirectory] = {}
+_directories: dict[Path, ManifestDirectory] = {}  # by the path given and by the resolved path
 _directories_lock = threading.Lock()
 
 
 def manifest_directory(lake_dir: Path) -> ManifestDirectory:
     """The process's shared :class:`ManifestDirectory` of ``lake_dir``."""
+    directory = _directories.get(lake_dir)  # the path as given: no resolve() (a filesystem walk) per request
+    if directory is not None:
+        return directory
     key = Path(lake_dir).resolve()
     with _directories_lock:
         directory = _directories.get(key)
         if directory is None:
             directory = _directories[key] = ManifestDirectory(key)
+        _directories[lake_dir] = directory
         return directory

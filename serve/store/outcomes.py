@@ -15,6 +15,8 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from features.data.contracts import INSPECTION_OUTCOMES
@@ -98,6 +100,47 @@ def insert_outcome(
     session.add(row)
     session.flush()
     return row
+
+
+def insert_outcome_unless_taken(
+    session: Session,
+    *,
+    outcome_id: str,
+    fields: Mapping[str, Any],
+    api_key_id: str,
+    idempotency_key: str,
+    request_hash: str,
+    response_status: int,
+    response_json: str,
+    at: datetime | None = None,
+) -> OutcomeRow | None:
+    """:func:`insert_outcome` as one ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL).
+
+    Returns the stored row (not attached to ``session``), or ``None`` when a
+    unique constraint refused it: this API key already used
+    ``idempotency_key``, or the port already recorded this manifest, exam type
+    and inspection time. Nothing else happens in that case, so no savepoint is
+    needed around it (the write path's common case costs one statement).
+    """
+    unknown = set(fields) - set(CONTRACT_FIELDS)
+    if unknown:
+        raise ValueError(f"not outcome contract fields: {', '.join(sorted(unknown))}")
+    row = OutcomeRow(
+        id=outcome_id,
+        api_key_id=api_key_id,
+        idempotency_key=idempotency_key,
+        request_sha256=request_hash,
+        response_status=response_status,
+        response_json=response_json,
+        created_at=at or utcnow(),
+        **{name: fields.get(name) for name in CONTRACT_FIELDS},
+    )
+    table = OutcomeRow.__table__
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = insert(table).values({column.name: getattr(row, column.name) for column in table.columns})
+    inserted = session.execute(statement.on_conflict_do_nothing().returning(table.c.id)).first()
+    return row if inserted is not None else None
 
 
 def export_outcomes(

@@ -1,6 +1,4 @@
-"""Write path: aggregated authentication failures, rate limits.
-
-Reserved revision slot: filled by the change that needs it (a no-op until then).
+"""Write path: aggregated authentication failures (one row per client address and UTC minute).
 
 Revision ID: 0004
 Revises: 0003
@@ -11,6 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
+from serve.db import UTCDateTime
+
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
@@ -18,8 +21,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "auth_failure_counts",
+        sa.Column("client", sa.String(64), primary_key=True),
+        sa.Column("minute", UTCDateTime(), primary_key=True),
+        sa.Column("missing", sa.BigInteger(), nullable=False),
+        sa.Column("invalid", sa.BigInteger(), nullable=False),
+        sa.Column("last_at", UTCDateTime(), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("auth_failure_counts")

@@ -1,0 +1,211 @@
+"""The service's write path: one writer thread group-commits every request's writes.
+
+Requests do not open write transactions themselves. They hand a *write
+operation* (a function of a :class:`~sqlalchemy.orm.Session`) to the process's
+:class:`GroupWriter` and wait for its result. The writer thread takes the first
+queued operation, drains whatever else is queued (up to ``max_batch``), and
+applies the batch in **one** write unit of work (:meth:`serve.db.Database.write`:
+the store's write lock, ``BEGIN IMMEDIATE`` on SQLite, the advisory lock on
+PostgreSQL). Each operation runs inside its own savepoint, in arrival order, so:
+
+* audit events recorded by the operations through :func:`audit_event` are
+  buffered per operation and appended to the hash chain, in operation order,
+  at the end of the batch inside the same transaction (one chain-head read and
+  one insert for the batch; the chain stays linear); an operation that fails
+  leaves no event;
+* an operation that raises is rolled back alone (its savepoint) and its caller
+  gets the exception; the other operations of the batch still commit;
+* the batch commits once (one fsync with SQLite ``synchronous=FULL``), and only
+  then does any caller get its result: an acknowledged write is durable. When
+  the commit itself fails, every caller of the batch gets that exception (no
+  write of the batch is acknowledged).
+
+Several processes (uvicorn workers) each run their own writer; the store's
+write lock serialises their batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from serve.audit import record_event, record_events
+from serve.db import Database, utcnow
+
+logger = logging.getLogger("serve.writer")
+T = TypeVar("T")
+WriteOperation = Callable[[Session], T]
+"""A write: called with the batch's session inside a savepoint; its return value is handed to the caller."""
+
+
+AUDIT_BUFFER = "ccp.audit_buffer"
+"""Key of ``session.info`` holding the audit events of the running operation (batch sessions only)."""
+
+
+def audit_event(session: Session, **fields: Any) -> None:
+    """Record an audit event (keyword arguments of :func:`serve.audit.record_event`) in ``session``.
+
+    In a batch of the :class:`GroupWriter` the event is buffered and appended
+    with the batch's events when the operation succeeded (same transaction);
+    in any other write unit of work it is appended at once. The event time is
+    taken now unless ``at`` is given.
+    """
+    buffer = session.info.get(AUDIT_BUFFER)
+    if buffer is None:
+        record_event(session, **fields)
+        return
+    fields.setdefault("at", utcnow())
+    buffer.append(fields)
+
+
+class WriterClosedError(RuntimeError):
+    """The writer was closed; no more operations are accepted."""
+
+
+class GroupWriter:
+    """Group-commits the write operations of concurrent requests (see the module).
+
+    Parameters
+    ----------
+    database
+        The store.
+    max_batch
+        Most operations applied in one transaction.
+
+    Notes
+    -----
+    Thread-safe. The writer thread starts on the first :meth:`submit` and is a
+    daemon thread: a killed process loses only operations that were never
+    acknowledged.
+    """
+
+    def __init__(self, database: Database, *, max_batch: int = 256) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._database = database
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[WriteOperation[Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.batches = 0
+        """Transactions committed or attempted so far (for tests and benchmarks)."""
+        self.operations = 0
+        """Operations applied so far."""
+
+    def submit_async(self, operation: WriteOperation[T]) -> Future[T]:
+        """Queue ``operation``; the future resolves after its batch committed (or with its exception)."""
+        if self._closed:
+            raise WriterClosedError("the writer is closed")
+        self._ensure_thread()
+        future: Future[T] = Future()
+        self._queue.put((operation, future))
+        return future
+
+    def submit(self, operation: WriteOperation[T]) -> T:
+        """Apply ``operation`` in the next batch; return its result once the batch committed (blocks).
+
+        Raises whatever the operation raised (only its own savepoint was rolled
+        back) or what the batch's commit raised (e.g. SQLAlchemy
+        ``OperationalError`` when the store is locked or down: a 503).
+        """
+        return self.submit_async(operation).result()
+
+    async def run(self, operation: WriteOperation[T]) -> T:
+        """:meth:`submit` for coroutines: awaits the batch's commit without holding a thread."""
+        return await asyncio.wrap_future(self.submit_async(operation))
+
+    async def record_async(self, **fields: Any) -> None:
+        """:meth:`record` for coroutines."""
+        await self.run(lambda session: audit_event(session, **fields))
+
+    def record(self, **fields: Any) -> None:
+        """Append one audit event (the keyword arguments of :func:`serve.audit.record_event`); blocks until durable.
+
+        The interface of :class:`serve.audit.AuditWriter`, so reads' audit
+        events share the batches of the writes.
+        """
+        self.submit(lambda session: audit_event(session, **fields))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop accepting operations, apply those already queued, and stop the thread."""
+        self._closed = True
+        with self._start_lock:
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout)
+
+    # ------------------------------------------------------------------ the writer thread
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ccp-group-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._apply(batch)
+            if stop:
+                return
+
+    def _apply(self, batch: list[tuple[WriteOperation[Any], Future[Any]]]) -> None:
+        results: list[tuple[Future[Any], bool, Any]] = []
+        try:
+            with self._database.write() as session:
+                events: list[dict[str, Any]] = []
+                for operation, future in batch:
+                    buffer = session.info[AUDIT_BUFFER] = []
+                    ok, value = _run_in_savepoint(session, operation)
+                    if ok:
+                        events.extend(buffer)
+                    results.append((future, ok, value))
+                del session.info[AUDIT_BUFFER]
+                if events:
+                    record_events(session, events)
+        except BaseException as exc:  # noqa: BLE001 - the commit failed: no write of the batch is acknowledged
+            logger.warning("write batch of %d operations failed: %s", len(batch), type(exc).__name__)
+            for _, future in batch:
+                future.set_exception(exc)
+            self.batches += 1
+            return
+        self.batches += 1
+        self.operations += len(batch)
+        for future, ok, value in results:
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+
+def _run_in_savepoint(session: Session, operation: WriteOperation[Any]) -> tuple[bool, Any]:
+    """``(True, result)`` or ``(False, exception)``; a failed operation's changes are rolled back alone."""
+    try:
+        with session.begin_nested():
+            return True, operation(session)
+    except Exception as exc:  # noqa: BLE001 - handed to the operation's caller
+        return False, exc

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import polars as pl
 
+from features.data.contracts import MANIFESTS
 from features.manifest import MISSING
 from features.registry import declare, feature
 from features.routing import TRIP_END_EVENTS, VOYAGE_LOOKBACK
 
 SENSITIVE_BOOKING_FIELDS = ("consignee", "destination", "container", "seal")
 """Booking/shipping-instruction changes that redirect a container or change its identity."""
-OPTIONAL_COLUMNS = {"booking_amended_at": pl.Datetime("us", "UTC"), "booking_amended_fields": pl.List(pl.String)}
+OPTIONAL_COLUMNS = {c.name: c.dtype for c in MANIFESTS.columns if not c.required}
+"""Manifest columns a feed may omit (booking changes, verified gross mass, amended fields): read as null when absent."""
 
 
 def _hours(start: pl.Expr, end: pl.Expr) -> pl.Expr:
@@ -41,8 +43,8 @@ def _known_booking_change() -> pl.Expr:
     return pl.col("booking_amended_at").is_not_null() & (pl.col("booking_amended_at") < pl.col("decision_at"))
 
 
-def with_booking_columns(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """``frame`` with the optional booking-change columns added as nulls when absent (older feeds and lakes)."""
+def with_optional_columns(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """``frame`` with the optional manifest columns (:data:`OPTIONAL_COLUMNS`) added as nulls when absent (older feeds and lakes)."""
     names = frame.collect_schema().names()
     missing = [pl.lit(None, dtype).alias(name) for name, dtype in OPTIONAL_COLUMNS.items() if name not in names]
     return frame.with_columns(missing) if missing else frame

@@ -57,7 +57,7 @@ class FeatureSet:
 
 
 def _candidates(candidates: pl.LazyFrame) -> pl.LazyFrame:
-    return with_derived_columns(ensure_decision_column(candidates)).with_row_index("__cand")
+    return with_derived_columns(loading.with_optional_columns(ensure_decision_column(candidates))).with_row_index("__cand")
 
 
 def _history_with_candidates(history: History, candidates: pl.LazyFrame) -> pl.LazyFrame:
@@ -66,7 +66,7 @@ def _history_with_candidates(history: History, candidates: pl.LazyFrame) -> pl.L
     History manifests are unique by ``manifest_id`` (the lake's key); a candidate whose id is already in
     history is represented by the history row, and a candidate listed twice is added once.
     """
-    manifests = history.manifests.select(MANIFESTS.column_names)
+    manifests = loading.with_optional_columns(history.manifests).select(MANIFESTS.column_names)
     own = candidates.select(MANIFESTS.column_names).filter(pl.col("manifest_id").is_first_distinct())
     # probe the history's ids against the (smaller) candidate set instead of hashing the history into a set
     known = manifests.select("manifest_id").join(own.select("manifest_id"), on="manifest_id", how="semi")
@@ -75,7 +75,6 @@ def _history_with_candidates(history: History, candidates: pl.LazyFrame) -> pl.L
 
 
 def _row_features(frame: pl.LazyFrame, stats: FeatureStats, alerts: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
-    frame = loading.with_booking_columns(frame)
     rowwise = [fn() for fn in (*row_feature_functions("manifest"), *row_feature_functions("routing"), *row_feature_functions("loading"))]
     frame = frame.with_columns(rowwise)
     frame = with_norm_deviations(frame, stats)

@@ -49,6 +49,8 @@ class Permission(str, enum.Enum):
     MODELS_READ = "models:read"
     MODELS_RELOAD = "models:reload"
     AUDIT_READ = "audit:read"
+    EXCHANGE_READ = "exchange:read"
+    EXCHANGE_WRITE = "exchange:write"
 
 
 _READ_ALL = frozenset(
@@ -71,10 +73,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.WATCHLIST_READ,
             Permission.RULES_READ,
             Permission.MODELS_READ,
+            Permission.EXCHANGE_READ,
+            Permission.EXCHANGE_WRITE,
         }
     ),
     Role.DATA_SCIENTIST: _READ_ALL | {Permission.RULES_WRITE, Permission.MODELS_RELOAD},
-    Role.AUDITOR: _READ_ALL | {Permission.AUDIT_READ},
+    Role.AUDITOR: _READ_ALL | {Permission.AUDIT_READ, Permission.EXCHANGE_READ},
     Role.ADMIN: frozenset(Permission),
 }
 """The complete access matrix. Anything not listed is denied."""

@@ -106,6 +106,11 @@ class Settings(StoreSettings):
     up to 5 ms behind the request threads each time, which caps the write rate."""
     write_batch_max: int = Field(default=256, ge=1, le=10_000)
     """Most write operations (outcomes, audit events ...) group-committed in one transaction (:mod:`serve.writer`)."""
+    exchange_config: Path | None = None
+    """TOML file of the intelligence exchange (units hosted here, their signing keys, peers; see
+    :mod:`targeting.exchange.network`); relative to ``home``. None: this instance does not exchange."""
+    exchange_poll_seconds: float = Field(default=0.5, ge=0.05, le=60.0)
+    """How often the exchange worker delivers the outbox and sends due feedback."""
     engine_factory: str | None = Field(default=None, max_length=200)
     """``module:callable`` building the targeting engine from ``Settings``; none means no engine (503 on model routes)."""
 

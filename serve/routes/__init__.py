@@ -1,6 +1,6 @@
 """One router per resource; :data:`ROUTERS` lists them in mounting order."""
 
-from serve.routes import audit, containers, health, lists, models, outcomes, rules, watchlist
+from serve.routes import audit, containers, exchange, health, lists, models, outcomes, rules, watchlist
 
 ROUTERS = (
     health.router,
@@ -11,4 +11,5 @@ ROUTERS = (
     rules.router,
     models.router,
     audit.router,
+    exchange.router,
 )

@@ -1,6 +1,7 @@
 """The engine behind the service: lake history, the champion model and the selection policy.
 
-A list for port P and day D is built at decision time D 00:00 UTC from the
+A list for port P, day D and a direction is decided by :mod:`targeting.kernel`
+at decision time D 00:00 UTC from the
 lake as of its latest commit (the commit number is recorded, so a replay reads
 exactly the same data), the rule set and watchlist the service passes in, and
 the champion model resolved once for the list.
@@ -28,7 +29,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Generic, TypeVar
 
-import numpy as np
 import polars as pl
 
 from features import clock
@@ -43,13 +43,14 @@ from models.risk_model import predict_proba
 from targeting.champion import ChampionStore, LoadedModel
 from targeting.engine import ContainerRisk, ModelInfo, ModelUnavailableError, RuleSetSnapshot, UnknownPortError
 from targeting.explain import model_reasons_for
+from targeting import kernel
+from targeting.kernel import MODEL_NAME, NO_MODEL_VERSION, Snapshot
 from targeting.lists import InspectionList, ListRequest, canonical_json
-from targeting.policy import PolicyConfig, build_inspection_list, candidates_for, compose_reasons, decision_time, select, watchlist_reasons
+from targeting.policy import PolicyConfig, compose_reasons, decision_time, watchlist_reasons
 
 EVENT_WINDOW = timedelta(days=200)
 STATE_CACHE_SIZE = 4
 PORT_DAY_CACHE_SIZE = 32
-MODEL_NAME = "container-risk"
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -104,16 +105,31 @@ class DayContext:
 
 @dataclass
 class ScoredDay:
-    """A port-day scored with one model and one watchlist: what every list of that port-day reuses."""
+    """A port-day-direction prepared with one model and one watchlist: what every list of it reuses."""
 
-    candidates: pl.DataFrame
-    features: pl.DataFrame
-    scores: np.ndarray
-    alert_hits: pl.DataFrame
+    prepared: kernel.Prepared
     input_sha256: str
     reasons: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Model reasons of the candidates explained so far (explanations are per row: a row's do not depend on the others)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _scorer(model: LoadedModel | None) -> kernel.Scorer | None:
+    return None if model is None else kernel.Scorer.of(model)
+
+
+def request_of(record: InspectionList) -> ListRequest:
+    """The request a stored list was built for (what a replay decides again)."""
+    return ListRequest(
+        port=record.port,
+        list_date=record.list_date,
+        capacity=record.capacity,
+        exploration_share=record.exploration_share,
+        nii_capacity=record.nii_capacity,
+        physical_capacity=record.physical_capacity,
+        seed=record.seed,
+        direction=record.direction,
+    )
 
 
 def rules_sha256(rules) -> str:  # noqa: ANN001 - Sequence[RuleProfile]
@@ -199,81 +215,65 @@ class LakeEngine:
         return digest.hexdigest()
 
     # ------------------------------------------------------------------ lists
+    def _champion_or_none(self) -> LoadedModel | None:
+        with self._lock:
+            return self._model
+
     def build_list(self, request: ListRequest, *, ruleset: RuleSetSnapshot, watchlist: pl.DataFrame, decision_at: datetime | None = None) -> InspectionList:
+        """The list for ``request`` from the lake's latest commit; without a champion, the day-one list (see :mod:`targeting.kernel`)."""
         if request.port not in known_locodes():
             raise UnknownPortError(f"unknown port {request.port!r}: not in the port reference")
-        model = self._current()
-        return self._build(request, ruleset, watchlist, model, self.lake.last_seq())
+        return self._build(request, ruleset, watchlist, self._champion_or_none(), self.lake.last_seq())
 
     def replay(self, record: InspectionList, *, ruleset: RuleSetSnapshot, watchlist: pl.DataFrame) -> InspectionList:
         if record.data_version is None:
             raise ValueError("the stored list has no data version: it cannot be replayed")
-        request = ListRequest(
-            port=record.port,
-            list_date=record.list_date,
-            capacity=record.capacity,
-            exploration_share=record.exploration_share,
-            nii_capacity=record.nii_capacity,
-            physical_capacity=record.physical_capacity,
-            seed=record.seed,
-        )
-        model = self.models.version(record.model_version)
-        if model.model_sha256 != record.model_artifact_sha256:
-            raise ValueError(f"model version {record.model_version} no longer matches the recorded artifact hash")
+        request = request_of(record)
+        model = None
+        if record.model_version != NO_MODEL_VERSION:
+            model = self.models.version(record.model_version)
+            if model.model_sha256 != record.model_artifact_sha256:
+                raise ValueError(f"model version {record.model_version} no longer matches the recorded artifact hash")
         return self._build(request, ruleset, watchlist, model, record.data_version)
 
-    def _scored_day(self, port: str, day: date, watchlist: pl.DataFrame, model: LoadedModel, seq: int) -> ScoredDay:
-        """Candidates of ``port`` on ``day`` with features, scores and alert hits (cached, see the module docstring)."""
-        at = decision_time(day)
-        watch = watchlist_sha256(watchlist)
+    def snapshot(self, seq: int, day: date) -> Snapshot:
+        """The kernel's snapshot of lake commit ``seq`` at ``day``'s decision time (events and entity state cached)."""
+        context = self._day(seq, decision_time(day))
+        history = History.from_lake(self.lake, as_of=seq)
+        return Snapshot(History(history.manifests, context.events.lazy(), history.outcomes, history.alerts), state=context.state)
 
-        def candidates() -> pl.DataFrame:
-            return candidates_for(History.from_lake(self.lake, as_of=seq).manifests, port, day).collect()
+    def _scored_day(self, request: ListRequest, watchlist: pl.DataFrame, model: LoadedModel | None, seq: int) -> ScoredDay:
+        """:func:`targeting.kernel.prepare` of the request's port-day-direction (cached, see the module docstring)."""
+        port, day, direction = request.port, request.list_date, request.direction
+        snapshot = self.snapshot(seq, day)
+
+        def rows() -> pl.DataFrame:
+            return kernel.candidate_rows(snapshot, request)
 
         def build() -> ScoredDay:
-            history = self._history(seq, watchlist)
-            rows = self._candidates.get((seq, port, day), candidates)
-            context = self._day(seq, at)
-            feats = build_features(rows.drop("call_type"), History(history.manifests, context.events.lazy(), history.outcomes, history.alerts), model.stats, state=context.state)
-            scores = predict_proba(model.booster, feats, num_threads=self.threads)
-            scores.setflags(write=False)
-            alert_hits = match_alerts(rows.lazy(), history.alerts).collect()
-            return ScoredDay(rows, feats, scores, alert_hits, self._input_sha256(seq, watchlist))
+            found = self._candidates.get((seq, port, day, direction), rows)
+            prepared = kernel.prepare(snapshot, _scorer(model), watchlist, request, rows=found, threads=self.threads)
+            return ScoredDay(prepared, self._input_sha256(seq, watchlist))
 
-        return self._scored.get((seq, port, day, model.version, model.model_sha256, watch), build)
+        version = None if model is None else (model.version, model.model_sha256)
+        return self._scored.get((seq, port, day, direction, version, watchlist_sha256(watchlist)), build)
 
-    def _reasons(self, scored: ScoredDay, model: LoadedModel, manifest_ids: list[str]) -> dict[str, tuple[str, ...]]:
+    def _reasons(self, scored: ScoredDay, model: LoadedModel | None, manifest_ids: list[str]) -> dict[str, tuple[str, ...]]:
         """Model reasons of ``manifest_ids``, explaining only the ones not explained before."""
         with scored.lock:
             missing = [m for m in manifest_ids if m not in scored.reasons]
             if missing:
-                fresh = model_reasons_for(model.booster, scored.features, missing, top=self.policy.model_reasons, vocabularies=model.stats.vocabularies)
-                scored.reasons.update((m, tuple(r)) for m, r in fresh.items())
+                scored.reasons.update(kernel.model_reasons(scored.prepared, _scorer(model), missing, top=self.policy.model_reasons))
             return {m: scored.reasons[m] for m in manifest_ids}
 
-    def _build(self, request: ListRequest, ruleset: RuleSetSnapshot, watchlist: pl.DataFrame, model: LoadedModel, seq: int) -> InspectionList:
-        at = decision_time(request.list_date)
-        scored = self._scored_day(request.port, request.list_date, watchlist, model, seq)
-
-        def rule_hits() -> pl.DataFrame:
-            return evaluate_rules(ruleset.rules, scored.candidates.lazy(), at=at, port=request.port).collect()
-
-        rules = self._rule_hits.get((seq, request.port, request.list_date, rules_sha256(ruleset.rules)), rule_hits)
-        selection = select(
-            scored.features.select("manifest_id", "container_number"), scored.scores, alert_hits=scored.alert_hits, rule_hits=rules, request=request, config=self.policy
-        )
-        reasons = self._reasons(scored, model, selection.manifest_ids)
-        built = build_inspection_list(
-            selection,
-            request=request,
-            model_reasons=reasons,
-            decision_at=at,
-            model_name=MODEL_NAME,
-            model_version=model.version,
-            model_artifact_sha256=model.model_sha256,
-            ruleset_version=ruleset.version,
-            input_data_sha256=scored.input_sha256,
-            config=self.policy,
+    def _build(self, request: ListRequest, ruleset: RuleSetSnapshot, watchlist: pl.DataFrame, model: LoadedModel | None, seq: int) -> InspectionList:
+        scored = self._scored_day(request, watchlist, model, seq)
+        key = (seq, request.port, request.list_date, request.direction, rules_sha256(ruleset.rules))
+        rules = self._rule_hits.get(key, lambda: kernel.rule_hits(ruleset.rules, scored.prepared, request))
+        chosen = kernel.selection(scored.prepared, rules, request, self.policy)
+        reasons = self._reasons(scored, model, chosen.manifest_ids)
+        built = kernel.assemble(
+            chosen, request, _scorer(model), reasons, ruleset_version=ruleset.version, input_data_sha256=scored.input_sha256, config=self.policy
         )
         return replace(built, data_version=seq)
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from features.candidates import Direction
+
 SOURCES = ("WATCHLIST", "RULE", "MODEL", "RANDOM", "OFFICER")
 EXAM_TYPES = ("NII", "PHYSICAL")
 
@@ -38,6 +40,41 @@ class ListRequest:
     nii_capacity: int | None = None
     physical_capacity: int | None = None
     seed: int | None = None
+    direction: Direction = Direction.IMPORT
+    """The population listed: ``IMPORT``, ``TRANSSHIPMENT`` or ``EXPORT`` (a name is accepted and parsed)."""
+
+    def __post_init__(self) -> None:
+        """The one validation of a request's capacity, split, exploration share, seed and direction.
+
+        Raises ``ValueError`` naming the field and the rule it broke.
+        """
+        object.__setattr__(self, "direction", Direction.parse(self.direction))
+        if isinstance(self.list_date, datetime) or not isinstance(self.list_date, date):
+            raise ValueError(f"list_date must be a datetime.date, got {self.list_date!r}")
+        _non_negative_int("capacity", self.capacity)
+        nii, physical = self.nii_capacity, self.physical_capacity
+        if (nii is None) != (physical is None):
+            raise ValueError("give both nii_capacity and physical_capacity, or neither")
+        if nii is not None:
+            _non_negative_int("nii_capacity", nii)
+            _non_negative_int("physical_capacity", physical)
+            if nii + physical != self.capacity:
+                raise ValueError(f"nii_capacity + physical_capacity must equal capacity ({nii} + {physical} != {self.capacity})")
+        share = self.exploration_share
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not (0.0 <= share <= 1.0):
+            raise ValueError(f"exploration_share must be a number in [0, 1], got {share!r}")
+        seed = self.seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
+            raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {seed!r}")
+
+
+MAX_SEED = 2**63 - 1
+"""Seeds are non-negative 63-bit integers (what the service accepts and stores)."""
+
+
+def _non_negative_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -92,6 +129,8 @@ class InspectionList:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     data_version: int | None = None
     """Lake commit-log sequence number the list was built from (replay reads the lake as of it)."""
+    direction: str = Direction.IMPORT.value
+    """The population listed (``IMPORT``, ``TRANSSHIPMENT`` or ``EXPORT``)."""
 
     def content_sha256(self) -> str:
         """sha256 of the canonical JSON of the list (stable across processes)."""
@@ -123,6 +162,7 @@ def list_from_dict(data: dict[str, Any]) -> InspectionList:
     d["items"] = tuple(ListItem(**{**i, "reasons": tuple(i["reasons"])}) for i in d["items"])
     d["deferred"] = tuple(DeferredItem(**i) for i in d["deferred"])
     d["warnings"] = tuple(d.get("warnings", ()))
+    d["direction"] = Direction.parse(d.get("direction", Direction.IMPORT.value)).value
     return InspectionList(**d)
 
 

@@ -47,15 +47,14 @@ import hashlib
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 import numpy as np
 import polars as pl
 
-from features.data.contracts import UTC_DATETIME
-from features.data.reference import haversine_km, port_coordinates_frame
-from targeting.lists import DeferredItem, InspectionList, ListItem, ListRequest
+from features.candidates import DECISION_COLUMN, DIRECTION_COLUMN, PORT_COLUMN, Direction, candidates, decision_time
+from targeting.lists import MAX_SEED, DeferredItem, InspectionList, ListItem, ListRequest
 
 __all__ = [
     "CALL_TYPES",
@@ -67,16 +66,14 @@ __all__ = [
     "compose_reasons",
     "decision_time",
     "default_seed",
+    "derive_seed",
     "exploration_slots",
     "rule_slots",
     "select",
     "watchlist_reasons",
 ]
 
-DECISION_COLUMN = "decision_at"
 CALL_TYPES = ("DISCHARGE", "TRANSSHIPMENT")
-MAX_SEED = 2**63 - 1
-"""Seeds are non-negative 63-bit integers (what the service accepts and stores)."""
 
 _SELECTED_SCHEMA: dict[str, pl.DataType] = {
     "rank": pl.Int64(),
@@ -142,23 +139,31 @@ class PolicyConfig:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
 
 
-def decision_time(day: date) -> datetime:
-    """The decision time of the list for ``day``: ``day`` 00:00 UTC (aware)."""
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+def derive_seed(*parts: object) -> int:
+    """The one seed helper: a 63-bit seed from ``parts``.
 
-
-def default_seed(port: str, day: date) -> int:
-    """Seed of the random slice when the request gives none.
-
-    The first 8 bytes of ``sha256(f"{port}|{day.isoformat()}")`` as a
+    The first 8 bytes of ``sha256`` of the parts' ``|``-joined text as a
     big-endian integer, masked to 63 bits (stable across processes and
     platforms).
 
-    >>> default_seed("NLRTM", date(2024, 4, 10)) == default_seed("NLRTM", date(2024, 4, 10))
+    >>> derive_seed("NLRTM", "2024-04-10") == derive_seed("NLRTM", "2024-04-10")
     True
     """
-    digest = hashlib.sha256(f"{port}|{day.isoformat()}".encode()).digest()
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:8], "big") & MAX_SEED
+
+
+def default_seed(port: str, day: date, direction: Direction | str = Direction.IMPORT) -> int:
+    """Seed of the random slice when the request gives none: :func:`derive_seed` of port, ISO date (and direction).
+
+    An ``IMPORT`` list keeps the seed lists had before directions existed
+    (``derive_seed(port, day)``); the other directions add their name, so the
+    lists of one port-day draw independently.
+    """
+    direction = Direction.parse(direction)
+    if direction is Direction.IMPORT:
+        return derive_seed(port, day.isoformat())
+    return derive_seed(port, day.isoformat(), direction.value)
 
 
 def exploration_slots(capacity: int, share: float) -> int:
@@ -175,126 +180,22 @@ def rule_slots(capacity: int, share: float) -> int:
 # --------------------------------------------------------------------------- candidates
 
 
-def _transshipment_share(rows: pl.LazyFrame, port: str) -> pl.LazyFrame:
-    """``__row`` and ``__share``: the share of the declared route travelled when the container calls at ``port``.
-
-    The route is port of loading -> transshipment ports (in order) ->
-    port of discharge; the share is the great-circle distance from the port of
-    loading to the first occurrence of ``port`` among the transshipment ports
-    over the whole route's great-circle distance. When a port on the route has
-    no coordinates in the port reference (or the route has zero length) the
-    share falls back to the number of legs travelled over the number of legs.
-    """
-    coords = port_coordinates_frame().lazy().select(
-        pl.col("locode").alias("__port"), pl.col("latitude").alias("__lat"), pl.col("longitude").alias("__lon")
-    )
-    legs = (
-        rows.select(
-            "__row",
-            pl.concat_list(pl.col("port_of_loading"), pl.col("transshipment_ports"), pl.col("port_of_discharge")).alias("__port"),
-        )
-        .with_columns(pl.int_ranges(pl.col("__port").list.len()).alias("__pos"))
-        .explode(["__port", "__pos"])
-        .join(coords, on="__port", how="left")
-        .sort("__row", "__pos")
-        .with_columns(
-            haversine_km(
-                pl.col("__lat").shift(1).over("__row"),
-                pl.col("__lon").shift(1).over("__row"),
-                pl.col("__lat"),
-                pl.col("__lon"),
-            ).alias("__leg")
-        )
-        .with_columns(pl.when(pl.col("__pos") == 0).then(pl.lit(0.0)).otherwise(pl.col("__leg")).alias("__leg"))
-    )
-    # first occurrence of the port strictly inside the route (position 0 is the port of loading)
-    target = pl.col("__pos").filter((pl.col("__port") == port) & (pl.col("__pos") > 0)).min()
-    summary = legs.group_by("__row").agg(
-        pl.col("__leg").sum().alias("__total"),
-        pl.col("__leg").is_null().any().alias("__unknown"),
-        (pl.len() - 1).cast(pl.Float64).alias("__n_legs"),
-        target.cast(pl.Float64).alias("__target"),
-        pl.col("__leg").filter(pl.col("__pos") <= target).sum().alias("__travelled"),
-    )
-    by_distance = pl.col("__travelled") / pl.col("__total")
-    by_legs = pl.col("__target") / pl.col("__n_legs")
-    share = pl.when(pl.col("__unknown") | (pl.col("__total") <= 0)).then(by_legs).otherwise(by_distance)
-    return summary.select("__row", share.clip(0.0, 1.0).alias("__share"))
-
-
 def candidates_for(manifests: pl.LazyFrame, port: str, day: date) -> pl.LazyFrame:
-    """The manifests due at ``port`` on ``day``, as known at the decision time.
+    """Arrivals and transshipment calls due at ``port`` on ``day`` together, with ``call_type``.
 
-    The decision time is ``day`` 00:00 UTC. A manifest is a candidate when it
-    was filed strictly before the decision time (``filed_at < decision_at``)
-    and either
-
-    - ``DISCHARGE``: its port of discharge is ``port`` and its ETA falls on
-      ``day`` (``decision_at <= eta < decision_at + 1 day``); or
-    - ``TRANSSHIPMENT``: ``port`` is one of its transshipment ports (and not
-      its port of discharge) and its *estimated* call at ``port`` falls on
-      ``day``.
-
-    The call time at a transshipment port is an **estimate from the manifest
-    alone** (no schedule or AIS data): ``etd + (eta - etd) x s`` where ``s``
-    is the share of the declared route's great-circle distance (port of
-    loading -> transshipment ports -> port of discharge, from
-    :func:`features.data.reference.load_ports` coordinates and
-    :func:`features.data.reference.haversine_km`) travelled up to ``port``. It
-    ignores time spent in earlier ports and sea-route detours; when a port on
-    the route is not in the port reference, ``s`` is the share of legs
-    travelled instead.
-
-    Parameters
-    ----------
-    manifests
-        Manifest rows (MANIFESTS contract; timestamps ``Datetime("us", "UTC")``).
-    port
-        UN/LOCODE of the inspecting port.
-    day
-        The list date.
-
-    Returns
-    -------
-    pl.LazyFrame
-        The input columns plus ``decision_at`` (``Datetime("us", "UTC")``,
-        the same for every row) and ``call_type`` (``'DISCHARGE'`` or
-        ``'TRANSSHIPMENT'``), sorted by ``manifest_id`` (so the result does
-        not depend on the lake's row order). Nothing is collected.
+    A convenience over the one candidate definition
+    (:func:`features.candidates.candidates`): its ``IMPORT`` rows
+    (``call_type='DISCHARGE'``) then its ``TRANSSHIPMENT`` rows, sorted by
+    ``manifest_id``. Lists are built per direction by :mod:`targeting.kernel`;
+    this union is kept for callers that count a port's whole day.
     """
-    if isinstance(day, datetime) or not isinstance(day, date):
-        raise ValueError(f"day must be a datetime.date, got {day!r}")
-    start = decision_time(day)
-    end = start + timedelta(days=1)
-    start_lit = pl.lit(start, dtype=UTC_DATETIME)
-    end_lit = pl.lit(end, dtype=UTC_DATETIME)
-    known = manifests.filter(pl.col("filed_at") < start_lit).with_row_index("__row")
-    columns = [c for c in manifests.collect_schema().names() if c not in (DECISION_COLUMN, "call_type")]
-
-    discharge = known.filter(
-        (pl.col("port_of_discharge") == port) & (pl.col("eta") >= start_lit) & (pl.col("eta") < end_lit)
-    ).with_columns(pl.lit("DISCHARGE").alias("call_type"))
-
-    transshipping = known.filter(
-        pl.col("transshipment_ports").list.contains(port).fill_null(False)
-        & (pl.col("port_of_discharge").ne_missing(pl.lit(port)))
-    )
-    shares = _transshipment_share(transshipping, port)
-    etd_us = pl.col("etd").dt.epoch("us")
-    transit_us = pl.col("eta").dt.epoch("us") - etd_us
-    call_us = etd_us + (transit_us.cast(pl.Float64) * pl.col("__share")).round().cast(pl.Int64)
-    call_at = pl.from_epoch(call_us, time_unit="us").dt.replace_time_zone("UTC")
-    transshipment = (
-        transshipping.join(shares, on="__row", how="left")
-        .filter((call_at >= start_lit) & (call_at < end_lit))
-        .drop("__share")
-        .with_columns(pl.lit("TRANSSHIPMENT").alias("call_type"))
-    )
-    return (
-        pl.concat([discharge, transshipment], how="vertical")
-        .sort("manifest_id", "__row")
-        .select(*columns, start_lit.alias(DECISION_COLUMN), pl.col("call_type"))
-    )
+    parts = [
+        candidates(manifests, None, port=port, day=day, direction=direction)
+        .drop(DIRECTION_COLUMN, PORT_COLUMN)
+        .with_columns(pl.lit(call_type).alias("call_type"))
+        for direction, call_type in ((Direction.IMPORT, "DISCHARGE"), (Direction.TRANSSHIPMENT, "TRANSSHIPMENT"))
+    ]
+    return pl.concat(parts, how="vertical").sort("manifest_id", maintain_order=True)
 
 
 # --------------------------------------------------------------------------- selection
@@ -339,26 +240,9 @@ class Selection:
         return self.selected.get_column("manifest_id").to_list()
 
 
-def _check_request(request: ListRequest, config: PolicyConfig) -> float:
-    capacity = request.capacity
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
-        raise ValueError(f"capacity must be a non-negative integer, got {capacity!r}")
-    nii, physical = request.nii_capacity, request.physical_capacity
-    if (nii is None) != (physical is None):
-        raise ValueError("give both nii_capacity and physical_capacity, or neither")
-    if nii is not None:
-        for name, value in (("nii_capacity", nii), ("physical_capacity", physical)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if nii + physical != capacity:
-            raise ValueError(f"nii_capacity + physical_capacity must equal capacity ({nii} + {physical} != {capacity})")
-    share = config.exploration_share if request.exploration_share is None else request.exploration_share
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not (0.0 <= share <= 1.0):
-        raise ValueError(f"exploration_share must be a number in [0, 1], got {share!r}")
-    seed = request.seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
-        raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {seed!r}")
-    return float(share)
+def _share(request: ListRequest, config: PolicyConfig) -> float:
+    """The exploration share used: the request's (validated by :class:`~targeting.lists.ListRequest`)."""
+    return float(config.exploration_share if request.exploration_share is None else request.exploration_share)
 
 
 def _unique_ids(frame: pl.DataFrame, what: str) -> None:
@@ -438,7 +322,7 @@ def _assign_exams(selected: pl.DataFrame, request: ListRequest) -> pl.DataFrame:
 
 def select(
     candidates: pl.DataFrame,
-    scores: np.ndarray,
+    scores: np.ndarray | None,
     *,
     alert_hits: pl.DataFrame,
     rule_hits: pl.DataFrame,
@@ -454,7 +338,10 @@ def select(
         ``container_number``; any row order.
     scores
         Model probabilities, one finite value per candidate row, aligned with
-        ``candidates``.
+        ``candidates``; ``None`` without a model: no MODEL slots, rule hits
+        take what the watchlist and the random slice leave (no
+        ``max_rule_share`` cap) and every slot still free is drawn at random
+        (each item's score is 0.0).
     alert_hits
         Output of :func:`features.intel.match_alerts` (``manifest_id``,
         ``alert_count``, ``alert_max_severity``, ``alert_reasons``; an optional
@@ -482,14 +369,15 @@ def select(
         aligned with the candidates, repeated manifest ids, a bad capacity
         split or an out-of-range exploration share or seed.
     """
-    share = _check_request(request, config)
+    share = _share(request, config)
     for column in ("manifest_id", "container_number"):
         if column not in candidates.columns:
             raise ValueError(f"candidates need a {column!r} column")
     _unique_ids(candidates, "candidates")
-    values = _check_scores(candidates, scores)
-    seed = default_seed(request.port, request.list_date) if request.seed is None else int(request.seed)
+    values = np.zeros(candidates.height) if scores is None else _check_scores(candidates, scores)
+    seed = default_seed(request.port, request.list_date, request.direction) if request.seed is None else int(request.seed)
     capacity = request.capacity
+    rule_cap = capacity if scores is None else rule_slots(capacity, config.max_rule_share)
 
     frame = (
         candidates.select(pl.col("manifest_id").cast(pl.String()), pl.col("container_number").cast(pl.String()))
@@ -524,10 +412,12 @@ def select(
     left -= explore
 
     rest = frame.filter(pl.col("alert_count") == 0)
-    rules = _sorted(rest.filter(pl.col("rule_score") > 0), _BY_RULE).head(min(rule_slots(capacity, config.max_rule_share), left))
+    rules = _sorted(rest.filter(pl.col("rule_score") > 0), _BY_RULE).head(min(rule_cap, left))
     left -= rules.height
     taken = set(rules.get_column("manifest_id").to_list())
     rest = rest.filter(~pl.col("manifest_id").is_in(list(taken)))
+    if scores is None:  # no model: the slots it would fill are drawn at random
+        explore, left = explore + left, 0
     model = _sorted(rest, _BY_SCORE).head(left)
     taken = set(model.get_column("manifest_id").to_list())
     pool = rest.filter(~pl.col("manifest_id").is_in(list(taken))).sort("container_number", "manifest_id")

@@ -195,6 +195,7 @@ def create_list(
         nii_capacity=body.nii_capacity,
         physical_capacity=body.physical_capacity,
         seed=body.seed,
+        direction=body.direction,
     )
     try:
         record = engine.build_list(request, ruleset=ruleset, watchlist=watchlist)

@@ -26,6 +26,7 @@ from models.tracking import CHAMPION, MODEL_NAME, configure
 from models.training import TrainConfig
 from models.workflow import promote, train_and_register
 from targeting.engine import ModelUnavailableError, UnknownPortError, ruleset_from
+from targeting.kernel import NO_MODEL_VERSION, NO_MODEL_WARNING
 from targeting.lake_engine import LakeEngine, watchlist_sha256
 from targeting.lists import InspectionList, ListRequest
 from targeting.sim.run import simulate_to_directory
@@ -265,14 +266,19 @@ def test_a_day_without_candidates_gives_an_empty_list(engine, port, day):
     assert engine.replay(empty, ruleset=RULES, watchlist=NO_WATCHLIST) == empty
 
 
-def test_an_engine_without_a_champion_is_not_ready(world, tmp_path):
+def test_an_engine_without_a_champion_lists_watchlist_rules_and_random_with_a_warning(world, tmp_path):
     shutil.copy2(world.root / "mlruns" / "mlflow.db", tmp_path / "mlflow.db")
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     configure(tracking_uri).delete_registered_model_alias(MODEL_NAME, CHAMPION)  # a registered version, but no champion
     engine = LakeEngine(lake_dir=world.lake, tracking_uri=tracking_uri, cache_dir=tmp_path / "cache")
     assert engine.ready() == {"model_loaded": False, "lake_readable": True}
-    with pytest.raises(ModelUnavailableError, match="no champion model is loaded"):
-        engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
+    day_one = engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
+    assert day_one.model_version == NO_MODEL_VERSION and day_one.warnings[0] == NO_MODEL_WARNING
+    assert len(day_one.items) == 12 and {i.source for i in day_one.items} <= {"WATCHLIST", "RULE", "RANDOM"}
+    assert any(i.source == "RANDOM" for i in day_one.items) and all(i.score == 0.0 for i in day_one.items)
+    assert engine.replay(day_one, ruleset=RULES, watchlist=NO_WATCHLIST) == day_one
+    with pytest.raises(ModelUnavailableError):
+        engine.model_info()
     with pytest.raises(ModelUnavailableError):
         engine.reload()
     configure(world.tracking_uri)

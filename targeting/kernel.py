@@ -1,0 +1,213 @@
+"""The decision kernel: one port-day-direction decision, from what is known at the decision time to the list.
+
+Serving (:class:`targeting.lake_engine.LakeEngine`), ``audit replay`` (the
+same engine's :meth:`~targeting.lake_engine.LakeEngine.replay`), the backtest
+(:mod:`targeting.evaluation.backtest`) and the extraction of training rows
+(:mod:`models.dataset`) all call these functions; none of them restates the
+candidate rule, the scoring or the selection.
+
+A decision for a :class:`~targeting.lists.ListRequest` (port ``P``, date
+``D``, direction, capacities, exploration share, seed) is made at ``D`` 00:00
+UTC (:func:`features.candidates.decision_time`) in four pure steps:
+
+1. :func:`prepare`: the candidates of ``P`` on ``D`` in the request's
+   direction (:func:`features.candidates.candidates`, the one definition), their
+   point-in-time features and model scores (none without a model) and their
+   watchlist/alert hits (:func:`features.intel.match_alerts` over the
+   snapshot's alerts plus the service's watchlist);
+2. :func:`rule_hits`: the rule profiles active at the decision time for ``P``;
+3. :func:`targeting.policy.select`: the selection (counts, not shares);
+4. :func:`assemble`: model reasons for the selected rows only and the
+   :class:`~targeting.lists.InspectionList` record.
+
+:func:`decide` runs the four steps; callers that cache (the engine caches
+``prepare`` per port-day and model, ``rule_hits`` per rule set) call the steps
+themselves with the same arguments, so a cached decision is the decision.
+
+**Day one without a model.** With ``model=None`` the list is made of the
+watchlist hits, the rule profiles and a random slice (every slot the rules
+leave is drawn at random); the record's ``model_version`` is
+:data:`NO_MODEL_VERSION` and its warnings start with :data:`NO_MODEL_WARNING`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+
+from features.candidates import DIRECTION_COLUMN, PORT_COLUMN, candidates, decision_time
+from features.entity import EntityState
+from features.history import History
+from features.intel import match_alerts
+from features.pipeline import build_features
+from features.rules.language import RuleProfile, evaluate_rules
+from features.stats import FeatureStats
+from models.risk_model import predict_proba
+from targeting.explain import model_reasons_for
+from targeting.lists import InspectionList, ListRequest
+from targeting.policy import PolicyConfig, Selection, build_inspection_list, select
+
+MODEL_NAME = "container-risk"
+NO_MODEL_VERSION = "none"
+NO_MODEL_WARNING = (
+    "No champion model yet: this list comes from the watchlist, the rule profiles and a random slice only "
+    "(train and promote a model to rank the other candidates by risk)"
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What is known at a decision time: the lake tables, optionally with the entity state pre-aggregated at it.
+
+    The tables may hold rows at or after the decision time: every step reads
+    only what was known strictly before it (manifests by ``filed_at``, events
+    by ``event_time``, outcomes by ``inspected_at``, alerts by validity).
+    ``state``, when given, must be :func:`features.pipeline.entity_state` of
+    ``history`` at the decision time (a cache, never a different answer).
+    """
+
+    history: History
+    state: EntityState | None = None
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """The model a decision is scored with: booster, fitted feature statistics and provenance."""
+
+    version: str
+    artifact_sha256: str
+    booster: lgb.Booster
+    stats: FeatureStats
+    name: str = MODEL_NAME
+
+    @classmethod
+    def of(cls, loaded) -> "Scorer":  # noqa: ANN001 - targeting.champion.LoadedModel
+        """The scorer of a loaded champion (anything with ``version``, ``model_sha256``, ``booster``, ``stats``)."""
+        return cls(version=loaded.version, artifact_sha256=loaded.model_sha256, booster=loaded.booster, stats=loaded.stats)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A port-day-direction's candidates with what every list of it shares (step 1)."""
+
+    candidates: pl.DataFrame
+    features: pl.DataFrame | None
+    """Model inputs aligned with ``candidates`` (``None`` without a model)."""
+    scores: np.ndarray | None
+    """Model probabilities aligned with ``candidates`` (``None`` without a model)."""
+    alert_hits: pl.DataFrame
+
+
+def candidate_rows(snapshot: Snapshot, request: ListRequest) -> pl.DataFrame:
+    """The candidates of the request's port, date and direction (manifest columns plus ``decision_at``)."""
+    history = snapshot.history
+    found = candidates(history.manifests, history.events, port=request.port, day=request.list_date, direction=request.direction)
+    return found.drop(DIRECTION_COLUMN, PORT_COLUMN).collect()
+
+
+def prepare(
+    snapshot: Snapshot,
+    model: Scorer | None,
+    watchlist: pl.DataFrame | None,
+    request: ListRequest,
+    *,
+    rows: pl.DataFrame | None = None,
+    threads: int = 2,
+) -> Prepared:
+    """Step 1: candidates, features and scores (with a model) and alert hits.
+
+    ``rows`` are the request's :func:`candidate_rows` when the caller already
+    has them (a cache); ``watchlist`` rows (ALERTS contract) are added to the
+    snapshot's alerts.
+    """
+    history = snapshot.history.with_alerts(watchlist)
+    rows = candidate_rows(snapshot, request) if rows is None else rows
+    features = scores = None
+    if model is not None:
+        features = build_features(rows, history, model.stats, state=snapshot.state)
+        scores = predict_proba(model.booster, features, num_threads=threads)
+        scores.setflags(write=False)
+    alert_hits = match_alerts(rows.lazy(), history.alerts).collect()
+    return Prepared(rows, features, scores, alert_hits)
+
+
+def rule_hits(rules: Sequence[RuleProfile], prepared: Prepared, request: ListRequest) -> pl.DataFrame:
+    """Step 2: the rule profiles active at the decision time, evaluated for the request's port."""
+    at = decision_time(request.list_date)
+    return evaluate_rules(rules, prepared.candidates.lazy(), at=at, port=request.port).collect()
+
+
+def selection(prepared: Prepared, hits: pl.DataFrame, request: ListRequest, config: PolicyConfig) -> Selection:
+    """Step 3: :func:`targeting.policy.select` over the prepared candidates (no scores without a model)."""
+    keys = prepared.candidates.select("manifest_id", "container_number")
+    return select(keys, prepared.scores, alert_hits=prepared.alert_hits, rule_hits=hits, request=request, config=config)
+
+
+def model_reasons(prepared: Prepared, model: Scorer | None, manifest_ids: Sequence[str], *, top: int) -> dict[str, tuple[str, ...]]:
+    """Model reasons of ``manifest_ids`` (the selected rows only; empty without a model)."""
+    if model is None or prepared.features is None:
+        return {m: () for m in manifest_ids}
+    found = model_reasons_for(model.booster, prepared.features, list(manifest_ids), top=top, vocabularies=model.stats.vocabularies)
+    return {m: tuple(found.get(m, ())) for m in manifest_ids}
+
+
+def assemble(
+    chosen: Selection,
+    request: ListRequest,
+    model: Scorer | None,
+    reasons: Mapping[str, Sequence[str]],
+    *,
+    ruleset_version: int,
+    input_data_sha256: str,
+    config: PolicyConfig,
+) -> InspectionList:
+    """Step 4: the list record (direction, provenance and, without a model, the day-one warning)."""
+    if model is None:
+        chosen = replace(chosen, warnings=(NO_MODEL_WARNING, *chosen.warnings))
+    built = build_inspection_list(
+        chosen,
+        request=request,
+        model_reasons=reasons,
+        decision_at=decision_time(request.list_date),
+        model_name=MODEL_NAME if model is None else model.name,
+        model_version=NO_MODEL_VERSION if model is None else model.version,
+        model_artifact_sha256="" if model is None else model.artifact_sha256,
+        ruleset_version=ruleset_version,
+        input_data_sha256=input_data_sha256,
+        config=config,
+    )
+    return replace(built, direction=request.direction.value)
+
+
+def decide(
+    snapshot: Snapshot,
+    model: Scorer | None,
+    rules: Sequence[RuleProfile],
+    watchlist: pl.DataFrame | None,
+    request: ListRequest,
+    *,
+    ruleset_version: int = 0,
+    input_data_sha256: str = "",
+    config: PolicyConfig = PolicyConfig(),
+    threads: int = 2,
+    explain: Callable[[Prepared, Sequence[str]], Mapping[str, Sequence[str]]] | None = None,
+) -> InspectionList:
+    """The whole decision: the list for ``request`` from ``snapshot``, ``model`` (or none), ``rules`` and ``watchlist``.
+
+    Pure: the same arguments give the same list (row order of the inputs does
+    not matter; the random slice is seeded by the request's seed or
+    :func:`targeting.policy.default_seed`). ``explain`` replaces
+    :func:`model_reasons` (a cache of reasons; it must return what
+    :func:`model_reasons` would).
+    """
+    prepared = prepare(snapshot, model, watchlist, request, threads=threads)
+    chosen = selection(prepared, rule_hits(rules, prepared, request), request, config)
+    if explain is None:
+        reasons = model_reasons(prepared, model, chosen.manifest_ids, top=config.model_reasons)
+    else:
+        reasons = explain(prepared, chosen.manifest_ids)
+    return assemble(chosen, request, model, reasons, ruleset_version=ruleset_version, input_data_sha256=input_data_sha256, config=config)

@@ -6,7 +6,11 @@ match, so matching is point-in-time safe.
 
 Match rules per kind:
 
-- ``PARTY``: the value equals the shipper, consignee or notify party id;
+- ``PARTY``: the value equals the shipper, consignee or notify party id; or, for a value
+  ``NAME:<normalised name, spaces as ->`` (:func:`party_name_value`), the shipper, consignee or
+  notify party *name* has a :func:`features.names.party_similarity` of at least
+  :data:`NAME_MATCH_THRESHOLD` with it (legal forms, punctuation, accents and word order do not
+  matter); the reason then names the party role, both spellings and the similarity;
 - ``CONTAINER``: the container number;
 - ``BL``: the master or house bill of lading;
 - ``VESSEL``: the vessel IMO number;
@@ -19,8 +23,10 @@ Match rules per kind:
 from __future__ import annotations
 
 import polars as pl
+from rapidfuzz import fuzz, process
 
 from features.data.contracts import ALERT_KINDS
+from features.names import normalise_party_name
 
 ALERT_OUTPUT_COLUMNS = (
     "alert_count",
@@ -62,6 +68,86 @@ def _keys(candidates: pl.LazyFrame, alerts: pl.LazyFrame | None = None) -> pl.La
         wanted = alerts.select("kind", "value").unique()
         parts = [part.join(wanted, on=["kind", "value"], how="semi") for part in parts]
     return pl.concat(parts).drop_nulls("value").unique(maintain_order=True)
+
+
+NAME_PREFIX = "NAME:"
+NAME_MATCH_THRESHOLD = 90.0
+"""Smallest party-name similarity (0..100) that counts as a match."""
+_NAME_COLUMNS = {"shipper_name": "shipper", "consignee_name": "consignee", "notify_name": "notify party"}
+
+
+def party_name_value(name: str) -> str:
+    """The PARTY alert value matching ``name`` by spelling: ``NAME:`` + its normalised form, spaces as ``-`` (<= 64 chars).
+
+    Examples
+    --------
+    >>> party_name_value("Acme Trading Limited")
+    'NAME:ACME-TRADING-LTD'
+    """
+    normalised = normalise_party_name(name)
+    if not normalised:
+        raise ValueError("a party name needs at least one letter or digit")
+    return (NAME_PREFIX + normalised.replace(" ", "-"))[:64].rstrip("-")
+
+
+def party_name_of_value(value: str) -> str | None:
+    """The normalised name a ``NAME:`` PARTY value stands for, ``None`` for an identifier value."""
+    if not value.startswith(NAME_PREFIX):
+        return None
+    return value.removeprefix(NAME_PREFIX).replace("-", " ")
+
+
+def _name_similarities(names: list[str], wanted: list[str]) -> list[list[float]]:
+    """Similarity (0..100) of every normalised candidate name to every normalised alert name.
+
+    The larger of rapidfuzz's token-sort ratio (word order free) and the plain ratio with spaces removed, as
+    :func:`features.names.party_similarity`, computed in one vectorised pass.
+    """
+    by_tokens = process.cdist(names, wanted, scorer=fuzz.token_sort_ratio, workers=1)
+    unspaced = process.cdist([n.replace(" ", "") for n in names], [w.replace(" ", "") for w in wanted], scorer=fuzz.ratio, workers=1)
+    return [[float(max(a, b)) for a, b in zip(row_a, row_b)] for row_a, row_b in zip(by_tokens, unspaced)]
+
+
+def _name_matches(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame | None:
+    """Candidates x ``NAME:`` PARTY alerts whose party names are similar enough, the match stated in the reason.
+
+    ``None`` when there is no such alert or the candidates carry no party names.
+    """
+    name_alerts = alerts.filter((pl.col("kind") == "PARTY") & pl.col("value").str.starts_with(NAME_PREFIX)).collect()
+    present = [c for c in _NAME_COLUMNS if c in candidates.collect_schema().names()]
+    if name_alerts.height == 0 or not present:
+        return None
+    wanted = [party_name_of_value(v) or "" for v in name_alerts["value"]]
+    rows = []
+    for column in present:
+        names = candidates.select("__alert_row", "decision_at", pl.col(column).alias("name")).drop_nulls("name").collect()
+        distinct = names["name"].unique().to_list()
+        normalised = [normalise_party_name(n) for n in distinct]
+        scores = _name_similarities(normalised, wanted)
+        for name, row_scores in zip(distinct, scores):
+            for j, score in enumerate(row_scores):
+                if score >= NAME_MATCH_THRESHOLD:
+                    rows.append({"name": name, "__alert_index": j, "__similarity": score, "__role": _NAME_COLUMNS[column], "__column": column})
+    if not rows:
+        return None
+    matched = pl.DataFrame(rows, schema={"name": pl.String, "__alert_index": pl.UInt32, "__similarity": pl.Float64, "__role": pl.String, "__column": pl.String})
+    indexed_alerts = name_alerts.with_row_index("__alert_index")
+    parts = []
+    for column in present:
+        mine = matched.filter(pl.col("__column") == column).lazy()
+        parts.append(candidates.select("__alert_row", "decision_at", pl.col(column).alias("name")).join(mine, on="name"))
+    reason = pl.format(
+        "{} [{} name '{}' matches '{}', similarity {}]",
+        pl.col("reason"), pl.col("__role"), pl.col("name"), pl.col("value").str.strip_prefix(NAME_PREFIX).str.replace_all("-", " "),
+        pl.col("__similarity").round(0).cast(pl.Int64),
+    )
+    return (
+        pl.concat(parts)
+        .join(indexed_alerts.lazy(), on="__alert_index")
+        .sort(["__alert_row", "__similarity"], descending=[False, True])
+        .unique(["__alert_row", "alert_id"], keep="first", maintain_order=True)
+        .with_columns(reason.alias("reason"))
+    )
 
 
 def _side_matches(side: pl.Expr, port: pl.Expr) -> pl.Expr:
@@ -145,8 +231,10 @@ def match_alerts(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFrame
     columns = ["__alert_row", "decision_at", "alert_id", "kind", "reason", "severity", "valid_from", "valid_to"]
     if "issuing_unit" in alerts.collect_schema().names():  # the officer reads who issued the alert
         columns.append("issuing_unit")
+    by_name = _name_matches(indexed, alerts)
+    parts = [exact.select(columns), route.select(columns)] + ([] if by_name is None else [by_name.select(columns)])
     hits = (
-        pl.concat([exact.select(columns), route.select(columns)])
+        pl.concat(parts)
         .filter(_active(pl.col("decision_at")))
         .unique(["__alert_row", "alert_id"], maintain_order=True)
         .sort(["__alert_row", "severity", "alert_id"], descending=[False, True, False])

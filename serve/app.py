@@ -19,6 +19,7 @@ from serve.authfailures import AuthFailureCounter
 from serve.db import Database, upgrade_to_head
 from serve.deps import public_path_matcher, ungated_routes
 from serve.errors import install_error_handlers
+from serve.exchange_sender import exchange_lifespan, install_exchange
 from serve.middleware import BodySizeLimitMiddleware, CredentialsGuardMiddleware, RequestIdMiddleware
 from serve.routes import ROUTERS
 from serve.runtime import EngineFactory, EngineHolder, load_engine_factory
@@ -129,6 +130,7 @@ def create_app(
         title="ccp-targeting",
         version="0.1.0",
         summary="Container risk targeting for port control units.",
+        lifespan=exchange_lifespan,
     )
     app.state.settings = settings
     app.state.database = database
@@ -144,6 +146,7 @@ def create_app(
     app.state.rate_limiter = rate_limiter_from_settings(settings)
     app.state.list_bodies = ServedListCache()
     app.state.principals = PrincipalCache(settings.key_cache_seconds)
+    install_exchange(app, settings, database)  # intelligence exchange: network, outbox worker (serve/exchange_sender.py)
     for router in ROUTERS:
         app.include_router(router)
     install_error_handlers(app)

@@ -51,6 +51,7 @@ __all__ = [
     "load_ports",
     "location_coordinates",
     "location_locodes",
+    "port_reference",
     "seaport_locodes",
     "port_coordinates_frame",
     "read_ports_csv",
@@ -396,7 +397,42 @@ def location_coordinates() -> pl.DataFrame:
     return pl.concat(layers, how="vertical").unique("locode", keep="first", maintain_order=True).sort("locode")
 
 
+@functools.cache
+def port_reference() -> pl.DataFrame:
+    """Every known location with its UN/LOCODE functions and the engine's own flags on top.
+
+    Columns: ``locode``, ``name``, ``country``, ``latitude``, ``longitude``
+    (see :func:`location_coordinates`; null when unknown), the UN/LOCODE
+    function flags ``is_seaport``, ``is_rail``, ``is_road``, ``is_airport``,
+    ``is_inland_water``, ``is_border`` (``is_seaport`` also true for
+    ``searoute`` ports and the container-port list), and the engine's flags
+    ``is_container_port`` (in ``ports.csv``) and ``is_transshipment_hub``.
+    Sorted by locode.
+    """
+    from features.data.unlocode import load_unlocode
+
+    ports = load_ports()
+    unlocode = load_unlocode().select(
+        "locode", "name", "country", "is_seaport", "is_rail", "is_road", "is_airport", "is_inland_water", "is_border"
+    )
+    extra = (
+        pl.concat([ports.select("locode", "name", "country"), searoute_ports().select("locode", pl.lit(None, pl.String).alias("name"), pl.col("locode").str.slice(0, 2).alias("country"))])
+        .unique("locode", keep="first", maintain_order=True)
+        .join(unlocode.select("locode"), on="locode", how="anti")
+    )
+    base = pl.concat([unlocode, extra], how="diagonal").with_columns(pl.col(c).fill_null(False) for c in ("is_seaport", "is_rail", "is_road", "is_airport", "is_inland_water", "is_border"))
+    seaports = pl.Series(sorted(seaport_locodes()), dtype=pl.String).implode()
+    return (
+        base.with_columns(pl.col("is_seaport") | pl.col("locode").is_in(seaports))
+        .join(location_coordinates(), on="locode", how="left")
+        .join(ports.select("locode", pl.lit(True).alias("is_container_port"), "is_transshipment_hub"), on="locode", how="left")
+        .with_columns(pl.col("is_container_port").fill_null(False), pl.col("is_transshipment_hub").fill_null(False))
+        .select("locode", "name", "country", "latitude", "longitude", "is_seaport", "is_rail", "is_road", "is_airport", "is_inland_water", "is_border", "is_container_port", "is_transshipment_hub")
+        .sort("locode")
+    )
+
+
 def clear_location_caches() -> None:
     """Forget the location sets (after the UN/LOCODE list was replaced)."""
-    for cached in (seaport_locodes, location_locodes, location_coordinates):
+    for cached in (seaport_locodes, location_locodes, location_coordinates, port_reference):
         cached.cache_clear()

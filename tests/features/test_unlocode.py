@@ -101,3 +101,15 @@ def test_reference_update_command_writes_the_release_where_asked(tmp_path: Path)
     assert json.loads((tmp_path / "unlocode.json").read_text())["release"] == "2099-1"
     missing = CliRunner().invoke(app, ["reference", "update", "--from", str(tmp_path / "nope.csv"), "--release", "x", "--to", str(tmp_path)])
     assert missing.exit_code == 2
+
+
+def test_port_reference_keeps_the_engines_own_flags_on_top_of_un_locode_functions() -> None:
+    from features.data.reference import port_reference
+
+    ref = port_reference()
+    assert ref.height == len(location_locodes()) and ref["locode"].is_unique().all()
+    rows = {r["locode"]: r for r in ref.filter(pl.col("locode").is_in(["SGSIN", "COBOG", "DEDUI"])).iter_rows(named=True)}
+    assert (rows["SGSIN"]["is_seaport"], rows["SGSIN"]["is_container_port"], rows["SGSIN"]["is_transshipment_hub"]) == (True, True, True)
+    assert (rows["COBOG"]["is_seaport"], rows["COBOG"]["is_airport"], rows["COBOG"]["is_container_port"]) == (False, True, False)
+    assert rows["DEDUI"]["is_seaport"] and rows["DEDUI"]["is_rail"] and not rows["DEDUI"]["is_transshipment_hub"]
+    assert int(ref["is_seaport"].sum()) == len(seaport_locodes())

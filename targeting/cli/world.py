@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -20,6 +20,10 @@ def simulate(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the feeds into.")],
     days: Annotated[int, typer.Option(min=1, max=3660, help="Number of arrival days.")] = 120,
     ports: Annotated[str, typer.Option(help="Comma-separated UN/LOCODEs of the ports with a control unit.")] = "NLRTM,BEANR,DEHAM",
+    export_ports: Annotated[
+        Optional[str],
+        typer.Option("--export-ports", help="Comma-separated UN/LOCODEs of source ports whose unit inspects departures ('' for none; default ECGYE,COCTG,BRSSZ,PECLL,PAMIT)."),
+    ] = None,
     containers_per_day: Annotated[int, typer.Option("--containers-per-day", min=1, max=1_000_000, help="Mean arrivals per day over all ports.")] = 600,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same world.")] = 7,
     start: Annotated[str, typer.Option(help="First arrival day (YYYY-MM-DD).")] = "2025-01-01",
@@ -45,6 +49,7 @@ def simulate(
             start=date.fromisoformat(start),
             days=days,
             ports=tuple(p.strip().upper() for p in ports.split(",") if p.strip()),
+            **({} if export_ports is None else {"export_ports": tuple(p.strip().upper() for p in export_ports.split(",") if p.strip())}),
             containers_per_day=containers_per_day,
             illicit_rate=illicit_rate,
             malformed_rate=malformed_rate,
@@ -66,4 +71,9 @@ def simulate(
     )
     for row in summary["by_source"]:
         console.print(f"  {row['selection_source']:<10} inspected {int(row['inspected']):>6,}  seizures {int(row['seizures']):>5,}")
+    for row in summary["exports"]:
+        console.print(
+            f"  export {row['port']} departures {int(row['departures']):>7,} inspected {int(row['inspected']):>5,} "
+            f"seizures {int(row['seizures']):>4,} (contraband loaded {int(row['illicit_loaded_here']):,})"
+        )
     console.print(f"  malformed on purpose: {int(sum(summary['faults'].values())):,} rows")

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from features import clock
@@ -149,7 +149,7 @@ def _home_ports(request: Request, page) -> list[str]:  # noqa: ANN001 - PageCall
     if principal.port_scoped:
         return list(principal.ports)
     with request.app.state.database.read() as session:
-        return sorted(session.scalars(select(distinct(StoredList.port))).all())
+        return sorted(session.scalars(select(StoredList.port).distinct()).all())
 
 
 @router.get("/")
@@ -185,3 +185,9 @@ def install_web(app: FastAPI) -> None:
         app.include_router(r)
     app.add_exception_handler(PageError, _page_error)  # type: ignore[arg-type]
     app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
+
+
+def is_page_route(route: object) -> bool:
+    """Whether an app route is one of the web pages (``serve.web``), as opposed to the API."""
+    endpoint = getattr(getattr(route, "original_route", route), "endpoint", None)
+    return getattr(endpoint, "__module__", "").startswith("serve.web")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from serve.audit import event_hash_is_valid, session_audit_key
 from serve.tables import ApiKey, AuditEvent, Base, ListAmendment, OutcomeRow, RuleProfileRow, RuleSetVersion, StoredList, WatchlistEntry
@@ -109,20 +109,28 @@ def list_seal_problem(session: Session, row: StoredList) -> str | None:
 
 def list_creation_seal(session: Session, list_id: str) -> str | None:
     """The digest sealed by list ``list_id``'s creation event, ``None`` without a valid (keyed-hash checked) one."""
+    return list_creation_seals(session, [list_id]).get(list_id)
+
+
+def list_creation_seals(session: Session, list_ids: list[str]) -> dict[str, str]:
+    """``{list id: sealed digest}`` from the valid (keyed-hash checked) creation events of ``list_ids``."""
+    if not list_ids:
+        return {}
     events = session.scalars(
         select(AuditEvent).where(
             AuditEvent.object_type == "inspection_list",
-            AuditEvent.object_id == list_id,
+            AuditEvent.object_id.in_(list_ids),
             AuditEvent.action == "list.create",
             AuditEvent.result == "ok",
         )
     ).all()
     key = session_audit_key(session)
+    sealed: dict[str, str] = {}
     for event in events:
-        seal = _seals_of(event.detail).get(f"inspection_list:{list_id}")
+        seal = _seals_of(event.detail).get(f"inspection_list:{event.object_id}")
         if seal is not None and event_hash_is_valid(event, key):
-            return seal
-    return None
+            sealed[event.object_id] = seal
+    return sealed
 
 
 # --------------------------------------------------------------------------- everything, for audit verify
@@ -154,6 +162,22 @@ def latest_seals(session: Session, *, batch_size: int = 2000) -> dict[str, str]:
         last_seq = rows[-1].seq
 
 
+def _rows_in_batches(session: Session, table: type[Base], batch_size: int = 1000):  # noqa: ANN202 - Iterator[Base]
+    """Every row of ``table`` in primary-key order, read in batches (each batch expunged: memory stays bounded)."""
+    key_column = table.__mapper__.primary_key[0]
+    last = None
+    while True:
+        query = select(table).order_by(key_column).limit(batch_size)
+        if table is StoredList:
+            query = query.options(defer(StoredList.record_json))  # covered by content_sha256; lists are checked by verify_stored_lists
+        rows = session.scalars(query if last is None else query.where(key_column > last)).all()
+        if not rows:
+            return
+        yield from rows
+        last = getattr(rows[-1], key_column.key)
+        session.expunge_all()
+
+
 def verify_records(session: Session) -> tuple[dict[str, int], list[RecordProblem]]:
     """Check every sealed record against its latest seal: (records checked per type, problems).
 
@@ -166,8 +190,7 @@ def verify_records(session: Session) -> tuple[dict[str, int], list[RecordProblem
     problems: list[RecordProblem] = []
     for name, table in SEALED.items():
         counts[name] = 0
-        key_column = table.__mapper__.primary_key[0]
-        for row in session.scalars(select(table).order_by(key_column)).yield_per(500):
+        for row in _rows_in_batches(session, table):
             key = seal_key(row)
             sealed = seals.pop(key, None)
             counts[name] += 1
@@ -175,7 +198,6 @@ def verify_records(session: Session) -> tuple[dict[str, int], list[RecordProblem
                 problems.append(RecordProblem(key, f"{key} has no seal in the audit trail (written outside the service)"))
             elif sealed != record_digest(row):
                 problems.append(RecordProblem(key, f"{key} was modified after it was recorded (hash mismatch)"))
-        session.expunge_all()
     for key in sorted(seals):
         problems.append(RecordProblem(key, f"{key} was recorded in the audit trail but is missing from the store (deleted)"))
     return counts, problems

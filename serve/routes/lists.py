@@ -57,7 +57,7 @@ from serve.store.lists import (
     store_list,
 )
 from serve.store.amendments import AmendmentRefusedError, AmendmentRequest, amend_list, amendments_of
-from serve.seals import list_seal_problem, record_digest, seal_detail
+from serve.seals import list_creation_seals, list_seal_problem, record_digest, seal_detail
 from serve.tables import ListAmendment, StoredList
 from serve.store.rulesets import current_ruleset
 from serve.store.watchlist import watchlist_frame_at
@@ -489,20 +489,22 @@ def list_port_lists(
 ) -> ListPage:
     """A page of ``port``'s lists, newest first (404 for another port's officer)."""
     visible = caller.can_access_port(port)
-    rows, total = [], 0
+    rows, total, summaries, unverified = [], 0, [], []
     if visible:
         with database.read() as session:
             rows, total = lists_for_port(session, port, list_date=date, limit=page.limit, offset=page.offset)
             successors = successors_of(session, [r.id for r in rows])
-            summaries = [list_summary(r, successors.get(r.id)) for r in rows]
+            sealed = list_creation_seals(session, [r.id for r in rows])
+            unverified = [r.id for r in rows if sealed.get(r.id) != record_digest(r)]  # never listed: audit verify names them
+            summaries = [list_summary(r, successors.get(r.id)) for r in rows if r.id not in unverified]
     caller.audit_read(
         writer,
         action="list.search",
         object_type="inspection_list",
         port=port,
-        result="ok" if visible else "not_found",
+        result=("error" if unverified else "ok") if visible else "not_found",
         status_code=200 if visible else 404,
-        detail={"date": None if date is None else date.isoformat(), "returned": len(rows)},
+        detail={"date": None if date is None else date.isoformat(), "returned": len(summaries), "unverified": unverified},
     )
     if not visible:
         raise HTTPException(status_code=404, detail=NOT_FOUND)

@@ -321,3 +321,18 @@ def test_csv_export_neutralises_formulas_in_every_cell_and_reason(client, databa
     row = next(csv.DictReader(io.StringIO(exported.text)))
     assert row["manifest_id"] == "'=HYPERLINK(\"http://x\")"
     assert row["reasons"].split(" | ") == ["'+cmd", "ok", "'@SUM(A1)", "'-2+3", "'\tx"]
+
+
+def test_a_list_moved_to_another_port_in_the_database_is_not_listed_there(client, database, make_key):
+    """A BEANR list whose port column is set to NLRTM: the NLRTM officer neither reads nor lists it."""
+    genuine = insert_list(database)
+    moved = insert_list(database, sample_list(port=OTHER_PORT))
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE inspection_lists SET port = :p WHERE id = :id"), {"p": PORT, "id": moved})
+    officer = make_key("officer", PORT)
+    listing = client.get(f"/v1/ports/{PORT}/inspection-lists", headers=officer)
+    assert listing.status_code == 200 and [s["id"] for s in listing.json()["items"]] == [genuine]
+    assert client.get(f"/v1/inspection-lists/{moved}", headers=officer).status_code == 500
+    with database.read() as session:
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "list.search").order_by(AuditEvent.seq.desc())).first()
+    assert event.result == "error" and moved in event.detail

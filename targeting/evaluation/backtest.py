@@ -74,6 +74,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from features import clock
 from features.data.contracts import CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS
 from features.entity import EntityState, history_rows
 from features.history import History, with_derived_columns
@@ -1570,7 +1571,7 @@ def log_to_mlflow(result: BacktestResult, tracking_uri: str, artifacts: dict[str
             with mlflow.start_run(experiment_id=experiment_id, run_name=strategy.name, nested=True) as child:
                 seeds = ",".join(map(str, result.seeds))
                 mlflow.log_params({"strategy": strategy.name, "kind": strategy.kind, "exploration_share": strategy.exploration_share, "seeds": seeds})
-                now = int(time.time() * 1000)
+                now = int(clock.now().timestamp() * 1000)  # MLflow metric timestamps from the one clock
                 metrics = _weekly_metrics(mine, len(result.seeds) > 1, now)
                 row = summary.filter(pl.col("strategy") == strategy.name).row(0, named=True)
                 for key, value in row.items():

@@ -74,6 +74,6 @@ def simulate(
     for row in summary["exports"]:
         console.print(
             f"  export {row['port']} departures {int(row['departures']):>7,} inspected {int(row['inspected']):>5,} "
-            f"seizures {int(row['seizures']):>4,} (contraband loaded {int(row['illicit_loaded_here']):,})"
+            f"seizures {int(row['seizures']):>4,}, contraband loaded there {int(row['illicit_loaded_here']):,}"
         )
     console.print(f"  malformed on purpose: {int(sum(summary['faults'].values())):,} rows")

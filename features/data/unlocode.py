@@ -22,7 +22,6 @@ cached per process (:func:`load_unlocode`), reset by :func:`clear_cache`.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import functools
 import gzip
 import hashlib
@@ -246,8 +245,3 @@ def clear_cache() -> None:
     from features.data import reference
 
     reference.clear_location_caches()
-
-
-def today_release_label(now: dt.datetime) -> str:
-    """Label for a release imported without one: ``imported-YYYY-MM-DD`` of ``now`` (from the clock)."""
-    return f"imported-{now:%Y-%m-%d}"

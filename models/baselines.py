@@ -19,12 +19,13 @@ BASELINES = ("rules", "random", "importer_findings")
 
 
 def rule_scores(rows: pl.DataFrame, rules: Sequence[RuleProfile]) -> np.ndarray:
-    """Rule-profile score of each row (rules active at the row's decision time, national or for its port)."""
+    """Rule-profile score of each row (rules active at the row's decision time, national or for its inspecting port)."""
     if rows.height == 0:
         return np.array([], dtype=float)
     scores = np.zeros(rows.height)
     indexed = rows.with_row_index("__row")
-    for (at, port), group in indexed.group_by(["decision_at", "port_of_discharge"], maintain_order=True):
+    by_port = "port" if "port" in rows.columns else "port_of_discharge"  # served rows name their inspecting port
+    for (at, port), group in indexed.group_by(["decision_at", by_port], maintain_order=True):
         evaluated = evaluate_rules(rules, group.lazy(), at=at, port=port).collect()
         scores[group["__row"].to_numpy()] = evaluated["rule_score"].to_numpy()
     return scores

@@ -1,21 +1,31 @@
-"""Training and evaluation rows: candidates with decision times, labels from inspection outcomes, time splits.
+"""Training and evaluation rows: the served populations with decision times, labels from inspection outcomes, time splits.
 
-Every manifest due at its port of discharge is a row, scored at
-``decision_at`` = 00:00 UTC of its arrival day (as the daily list would).
-Only inspected containers have labels: ``label`` is 1 when an inspection
-found contraband (a seizure), 0 when inspected without a seizure, null when
-never inspected. Random-slice inspections are flagged: they are the only
-unbiased sample of traffic.
+The rows are exactly the populations lists are served for: every candidate
+of every port-day in each served direction (:data:`SERVED_DIRECTIONS`), as
+:func:`features.candidates.candidates_for_days` defines them (the one
+candidate definition serving uses through :mod:`targeting.kernel`), with the
+same ``decision_at`` (00:00 UTC of the day the row is due at its ``port``).
+A row is keyed by ``manifest_id``, ``port`` and ``direction``.
+
+Only inspected rows have labels, from the inspections *at the row's port*:
+``label`` is 1 when an inspection there found contraband (a seizure), 0 when
+inspected there without a seizure, null when never inspected there. Random
+slice inspections are flagged: they are the only unbiased sample of traffic.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import polars as pl
 
-from features.history import History, decision_time_for_arrival, decision_time_for_date
+from features.candidates import DECISION_COLUMN, DIRECTION_COLUMN, PORT_COLUMN, Direction, candidates_for_days, decision_time
+from features.history import History
+
+SERVED_DIRECTIONS: tuple[Direction, ...] = (Direction.IMPORT, Direction.TRANSSHIPMENT, Direction.EXPORT)
+"""The populations lists are served for (the list route's ``direction``), hence trained and evaluated on."""
+ROW_KEY = ("manifest_id", PORT_COLUMN, DIRECTION_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -54,8 +64,8 @@ class TimeSplit:
 
     def period_of(self) -> pl.Expr:
         """'train' / 'valid' / 'test' / null (warm-up) for a row's ``decision_at``."""
-        t = pl.col("decision_at")
-        at = decision_time_for_date
+        t = pl.col(DECISION_COLUMN)
+        at = decision_time
         return (
             pl.when((t >= at(self.train_start)) & (t < at(self.train_end)))
             .then(pl.lit("train"))
@@ -68,19 +78,25 @@ class TimeSplit:
         )
 
 
-def arrival_candidates(history: History, *, start: datetime | None = None, end: datetime | None = None) -> pl.LazyFrame:
-    """Manifests due at their port of discharge with ``decision_at`` = 00:00 UTC of the arrival day, filed before it."""
-    rows = history.manifests.with_columns(decision_time_for_arrival(pl.col("eta")))
-    if start is not None:
-        rows = rows.filter(pl.col("decision_at") >= start)
-    if end is not None:
-        rows = rows.filter(pl.col("decision_at") < end)
-    return rows.filter(pl.col("filed_at") < pl.col("decision_at"))
+def served_rows(
+    history: History,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    directions: tuple[Direction, ...] = SERVED_DIRECTIONS,
+) -> pl.LazyFrame:
+    """Every candidate of every port-day with list date in ``[start, end)``, per direction, as served.
+
+    The manifest columns plus ``decision_at``, ``direction`` and ``port``;
+    directions in the given order, each sorted by ``manifest_id`` then ``port``.
+    """
+    parts = [candidates_for_days(history.manifests, history.events, direction=d, start=start, end=end) for d in directions]
+    return pl.concat(parts, how="vertical")
 
 
 def outcome_labels(outcomes: pl.LazyFrame) -> pl.LazyFrame:
-    """Per manifest: ``inspected``, ``label`` (seizure), ``seized_kg``, ``random_slice`` (inspected by the random slice), ``selection_source``."""
-    return outcomes.group_by("manifest_id").agg(
+    """Per manifest and inspecting port: ``inspected``, ``label`` (seizure), ``seized_kg``, ``random_slice``, ``selection_source``."""
+    return outcomes.group_by("manifest_id", "port").agg(
         pl.lit(True).alias("inspected"),
         (pl.col("result") == "SEIZURE").any().cast(pl.Int8).alias("label"),
         pl.col("quantity_kg").filter(pl.col("result") == "SEIZURE").sum().fill_null(0.0).alias("seized_kg"),
@@ -90,17 +106,31 @@ def outcome_labels(outcomes: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def with_labels(rows: pl.LazyFrame, outcomes: pl.LazyFrame) -> pl.LazyFrame:
-    """Attach outcome labels; uninspected rows get ``inspected = False`` and a null label."""
-    return rows.join(outcome_labels(outcomes), on="manifest_id", how="left", maintain_order="left").with_columns(
+    """Attach the labels of the inspections at each row's ``port``; rows never inspected there get ``inspected = False`` and a null label."""
+    return rows.join(outcome_labels(outcomes), on=["manifest_id", PORT_COLUMN], how="left", maintain_order="left").with_columns(
         pl.col("inspected").fill_null(False), pl.col("random_slice").fill_null(False), pl.col("seized_kg").fill_null(0.0)
     )
 
 
 def with_oracle(rows: pl.DataFrame, oracle: pl.DataFrame | None) -> pl.DataFrame:
-    """Attach the simulator's hidden truth (``illicit``, ``oracle_kg``) for evaluation only; never a model input."""
+    """Attach the simulator's hidden truth (``illicit``, ``oracle_kg``) for evaluation only; never a model input.
+
+    With the oracle's ``loaded_at`` (where the drugs went in) an ``EXPORT`` row
+    is illicit only when they went in at its port of loading (a rip-on at a
+    later hub is not in the container when it is loaded).
+    """
     if oracle is None:
         return rows
-    truth = oracle.select("manifest_id", pl.col("illicit").fill_null(False), pl.col("quantity_kg").fill_null(0.0).alias("oracle_kg"))
-    return rows.join(truth, on="manifest_id", how="left", maintain_order="left").with_columns(
-        pl.col("illicit").fill_null(False), pl.col("oracle_kg").fill_null(0.0)
+    loaded = pl.col("loaded_at") if "loaded_at" in oracle.columns else pl.lit(None, dtype=pl.String())
+    truth = oracle.select(
+        "manifest_id", pl.col("illicit").fill_null(False).alias("__illicit"), pl.col("quantity_kg").fill_null(0.0).alias("__kg"), loaded.alias("__loaded_at")
     )
+    joined = rows.join(truth, on="manifest_id", how="left", maintain_order="left")
+    illicit = pl.col("__illicit").fill_null(False)
+    if DIRECTION_COLUMN in rows.columns:
+        export_row = pl.col(DIRECTION_COLUMN) == Direction.EXPORT.value
+        not_yet = export_row & pl.col("__loaded_at").is_not_null() & (pl.col("__loaded_at") != pl.col(PORT_COLUMN))
+        illicit = illicit & ~not_yet
+    return joined.with_columns(illicit.alias("illicit")).with_columns(
+        pl.when(pl.col("illicit")).then(pl.col("__kg").fill_null(0.0)).otherwise(0.0).alias("oracle_kg")
+    ).drop("__illicit", "__kg", "__loaded_at")

@@ -32,7 +32,7 @@ from features.registry import categorical_columns, feature_columns
 from features.rules.language import RuleProfile, default_rule_profiles
 from features.stats import FeatureStats, fit_stats
 from models.baselines import baseline_scores
-from models.dataset import TimeSplit, arrival_candidates, with_labels, with_oracle
+from models.dataset import SERVED_DIRECTIONS, TimeSplit, served_rows, with_labels, with_oracle
 from models.metrics import RankingReport, ranking_metrics, source_hit_rates
 from models.risk_model import RiskModel
 
@@ -120,8 +120,8 @@ def matched_history(history: History) -> tuple[History, int]:
 
 
 def labelled_frame(history: History, split: TimeSplit, *, oracle: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Every arrival from ``train_start`` to ``test_end`` with labels and its period."""
-    rows = arrival_candidates(history, start=decision_time_for_date(split.train_start), end=decision_time_for_date(split.test_end))
+    """Every served row (each direction, :func:`models.dataset.served_rows`) from ``train_start`` to ``test_end`` with labels and its period."""
+    rows = served_rows(history, start=split.train_start, end=split.test_end)
     rows = with_labels(rows, history.outcomes).with_columns(split.period_of()).collect()
     return with_oracle(rows, oracle)
 
@@ -133,24 +133,44 @@ def fit_feature_stats(history: History, rows: pl.DataFrame, split: TimeSplit) ->
     return fit_stats(train_manifests, outcomes)
 
 
-def evaluate_scores(rows: pl.DataFrame, scorers: dict[str, np.ndarray]) -> Evaluation:
-    """Evaluate each scorer on each available stream of ``rows`` (test-period rows)."""
-    streams: dict[str, np.ndarray] = {"labelled": rows["inspected"].to_numpy(), "random_slice": rows["random_slice"].to_numpy()}
+def _stream_mask_and_truth(rows: pl.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per stream: the rows it covers, their binary labels and values (seized or oracle kg)."""
+    labels, values = rows["label"].fill_null(0).to_numpy().astype(bool), rows["seized_kg"].to_numpy()
+    streams = {
+        "labelled": (rows["inspected"].to_numpy(), labels, values),
+        "random_slice": (rows["random_slice"].to_numpy(), labels, values),
+    }
     if "illicit" in rows.columns:
-        streams["oracle"] = np.ones(rows.height, dtype=bool)
+        streams["oracle"] = (np.ones(rows.height, dtype=bool), rows["illicit"].to_numpy(), rows["oracle_kg"].to_numpy())
+    return streams
+
+
+def evaluate_scores(rows: pl.DataFrame, scorers: dict[str, np.ndarray]) -> Evaluation:
+    """Evaluate each scorer on each available stream of ``rows`` (test-period rows).
+
+    Streams: ``labelled`` (inspected rows), ``random_slice`` and, for simulated
+    worlds, ``oracle`` (every row against the hidden truth), over all rows; with
+    a ``direction`` column also per direction, named ``<stream>_<direction>``
+    (lower case, e.g. ``oracle_export``): the ranking within each served
+    population, as its list ranks it.
+    """
     reports: dict[str, dict[str, RankingReport]] = {}
     ids = rows["manifest_id"].to_numpy()
-    for stream, mask in streams.items():
-        if mask.sum() == 0:
-            continue
-        if stream == "oracle":
-            labels, values = rows["illicit"].to_numpy(), rows["oracle_kg"].to_numpy()
-        else:
-            labels, values = rows["label"].fill_null(0).to_numpy().astype(bool), rows["seized_kg"].to_numpy()
-        reports[stream] = {
-            name: ranking_metrics(scores[mask], labels[mask], values=values[mask], tiebreak=ids[mask], probabilities=(name == "model"))
-            for name, scores in scorers.items()
-        }
+    groups = [("", np.ones(rows.height, dtype=bool))]
+    if "direction" in rows.columns:
+        direction = rows["direction"].to_numpy()
+        groups += [(f"_{d.value.lower()}", direction == d.value) for d in SERVED_DIRECTIONS]
+    for stream, (mask, labels, values) in _stream_mask_and_truth(rows).items():
+        for suffix, within in groups:
+            covered = mask & within
+            if covered.sum() == 0:
+                continue
+            reports[stream + suffix] = {
+                name: ranking_metrics(
+                    scores[covered], labels[covered], values=values[covered], tiebreak=ids[covered], probabilities=(name == "model")
+                )
+                for name, scores in scorers.items()
+            }
     return Evaluation(reports)
 
 
@@ -196,8 +216,8 @@ def train_model(
         for what, value in (("rows", frame.height), ("inspected", frame["inspected"].sum()), ("seizures", frame["label"].fill_null(0).sum()))
     }
     counts["ignored_outcomes"] = ignored_outcomes
-    test_ids = test_manifests.select("manifest_id")
-    test_outcomes = history.outcomes.join(test_ids.lazy(), on="manifest_id", how="semi").collect()
+    test_ids = test_manifests.select("manifest_id", "port").unique()
+    test_outcomes = history.outcomes.join(test_ids.lazy(), on=["manifest_id", "port"], how="semi").collect()
     return TrainResult(model, stats, config, evaluation, test, scores, counts, importance, source_hit_rates(test_outcomes))
 
 

@@ -93,7 +93,7 @@ def test_periods_are_disjoint_contiguous_and_ordered(rows: pl.DataFrame, split: 
     assert set(b) == {"train", "valid", "test"}
     assert at(split.train_start) <= b["train"]["lo"] and b["train"]["hi"] < at(split.train_end) <= b["valid"]["lo"]
     assert b["valid"]["hi"] < at(split.valid_end) <= b["test"]["lo"] and b["test"]["hi"] < at(split.test_end)
-    assert rows["manifest_id"].is_unique().all()
+    assert rows.select("manifest_id", "port", "direction").is_unique().all()  # one row per served candidate
 
 
 def test_no_random_row_split_every_arrival_day_is_in_one_period(rows: pl.DataFrame) -> None:

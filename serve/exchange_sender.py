@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import UTC, datetime
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -116,8 +117,20 @@ def _outcome_dict(row: OutcomeRow) -> dict[str, Any]:
     return {name: getattr(row, name) for name in names}
 
 
+def _exams_count_from(row: ExchangeMessageRow) -> datetime:
+    """Exams answering a message: from 00:00 UTC of a notice's ETA day, or from an alert's validity start."""
+    message = parsed(row)
+    if row.type == "PRE_ARRIVAL_NOTICE":
+        return datetime.combine(message.body.eta.astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
+    return message.valid_from
+
+
 def send_feedback_due(session: Any, network: ExchangeNetwork) -> int:
-    """FEEDBACK for accepted notices and container alerts whose container a local unit examined since; returns how many."""
+    """FEEDBACK for accepted notices and container alerts whose container a local unit examined since; returns how many.
+
+    Exams count from 00:00 UTC of a notice's ETA day, or from an alert's ``valid_from``; the first such
+    exam answers the message (its result is also kept on the received message, for hit rates).
+    """
     local = {u.port: u for u in network.units.values()}
     waiting = session.scalars(
         select(ExchangeMessageRow).where(
@@ -129,7 +142,8 @@ def send_feedback_due(session: Any, network: ExchangeNetwork) -> int:
     for row in waiting:
         outcome = session.scalars(
             select(OutcomeRow).where(
-                OutcomeRow.container_number == row.container_number, OutcomeRow.port.in_(list(local)), OutcomeRow.inspected_at >= row.created_at,
+                OutcomeRow.container_number == row.container_number, OutcomeRow.port.in_(list(local)),
+                OutcomeRow.inspected_at >= _exams_count_from(row),
             ).order_by(OutcomeRow.inspected_at)
         ).first()
         if outcome is None or row.sender not in network.peers:

@@ -29,6 +29,10 @@ def simulate(
     start: Annotated[str, typer.Option(help="First arrival day (YYYY-MM-DD).")] = "2025-01-01",
     illicit_rate: Annotated[float, typer.Option("--illicit-rate", help="Share of containers carrying contraband.")] = 0.004,
     malformed_rate: Annotated[float, typer.Option("--malformed-rate", help="Share of rows written malformed on purpose.")] = 0.005,
+    spelling_variant_rate: Annotated[
+        float,
+        typer.Option("--spelling-variant-rate", help="Share of party mentions rewritten as another filer would (name spelling, identifier); default 0."),
+    ] = 0.0,
     fmt: Annotated[str, typer.Option("--format", help="File format of the feeds: parquet, csv or jsonl.")] = "parquet",
     as_json: Annotated[bool, typer.Option("--json", help="Print the world summary as JSON.")] = False,
 ) -> None:
@@ -53,6 +57,7 @@ def simulate(
             containers_per_day=containers_per_day,
             illicit_rate=illicit_rate,
             malformed_rate=malformed_rate,
+            spelling_variant_rate=spelling_variant_rate,
         )
     except ValueError as exc:
         console.print(f"error: {exc}")

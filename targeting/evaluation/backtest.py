@@ -75,9 +75,11 @@ import numpy as np
 import polars as pl
 
 from features import clock
+from features.candidates import Direction
 from features.data.contracts import CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS
 from features.entity import EntityState, history_rows
 from features.history import History, with_derived_columns
+from features.parties import ROLES as PARTY_ROLES
 from features.intel import match_alerts
 from features.pipeline import build_features
 from features.registry import categorical_columns, feature_columns
@@ -86,7 +88,8 @@ from features.stats import FeatureStats, fit_stats
 from models.metrics import rate_label, ranking_metrics
 from models.risk_model import RiskModel, predict_proba
 from targeting.lists import ListRequest
-from targeting.policy import PolicyConfig, candidates_for, decision_time, exploration_slots, select
+from targeting import kernel
+from targeting.policy import PolicyConfig, decision_time, derive_seed
 from targeting.sim.trafficking import METHODS
 from targeting.sim.voyages import build_events
 from targeting.sim.world import DayBatch, World, WorldConfig
@@ -109,7 +112,6 @@ __all__ = [
     "pps_inclusion",
     "reviewed_alerts",
     "run_overall",
-    "share_for_slots",
     "summary_cells",
     "summary_markdown",
     "trainings_frame",
@@ -367,12 +369,6 @@ def _timed(timers: dict[str, float], key: str) -> Iterator[None]:
         timers[key] = timers.get(key, 0.0) + time.perf_counter() - began
 
 
-def derive_seed(*parts: object) -> int:
-    """A 63-bit seed from ``parts`` (sha256 of their ``|``-joined text; stable across processes)."""
-    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
-
-
 def round_half_up(value: float) -> int:
     """``value`` rounded half up, computed in decimal (so 2.5 is 3 and 0.1 x 25 is 3)."""
     return int(Decimal(repr(float(value))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
@@ -387,19 +383,6 @@ def capacity_for(arrivals: int, share: float) -> int:
     if arrivals <= 0:
         return 0
     return max(1, int((Decimal(int(arrivals)) * Decimal(repr(float(share)))).quantize(Decimal(1), rounding=ROUND_HALF_UP)))
-
-
-def share_for_slots(capacity: int, slots: int) -> float:
-    """An exploration share for which :func:`targeting.policy.exploration_slots` gives exactly ``slots`` of ``capacity``."""
-    if capacity <= 0 or slots <= 0:
-        return 0.0
-    share = min(1.0, slots / capacity)
-    for _ in range(4):
-        got = exploration_slots(capacity, share)
-        if got == slots:
-            return share
-        share = float(np.nextafter(share, 2.0 if got < slots else -1.0))
-    raise BacktestError(f"no exploration share gives {slots} slots of {capacity}")  # pragma: no cover (rounding is within one ulp)
 
 
 def pps_inclusion(weights: np.ndarray, m: int) -> np.ndarray:
@@ -504,14 +487,6 @@ def unlabelled_sample(manifest_ids: Sequence[str], share: float, *, seed: int, d
 # --------------------------------------------------------------------------- selection of one port-period
 
 
-def _leftover_random_share(capacity: int, watch: int, rule_hits: int, random_share: float) -> float:
-    """Exploration share for "rules, then random": a random slice of ``random_share``, and whatever rule hits leave."""
-    left = max(capacity - watch, 0)
-    base = min(exploration_slots(capacity, random_share), left)
-    rules_taken = min(rule_hits, left - base)
-    return share_for_slots(capacity, left - rules_taken)
-
-
 def plan_port_selection(
     strategy: Strategy,
     candidates: pl.DataFrame,
@@ -526,8 +501,9 @@ def plan_port_selection(
     config: BacktestConfig,
     warmup: bool = False,
     weights: np.ndarray | None = None,
+    direction: Direction = Direction.IMPORT,
 ) -> pl.DataFrame:
-    """The inspection list of one port and list period under ``strategy``, built with :func:`targeting.policy.select`.
+    """The inspection list of one port and list period under ``strategy``, built by the kernel (:func:`targeting.kernel.selection`).
 
     Parameters
     ----------
@@ -545,6 +521,8 @@ def plan_port_selection(
         The request (``seed`` seeds the random slice).
     config
         ``rule_share``, ``physical_share``, ``warmup_random_share``.
+    direction
+        The population listed (recorded in the request; the seed is the caller's).
     weights
         ``ucb`` only: exploration weights aligned with ``candidates``
         (:func:`ucb_weights`); the policy's RANDOM slots are re-drawn among the
@@ -559,32 +537,21 @@ def plan_port_selection(
         RANDOM), ``selection_probability`` (1.0 except for RANDOM: the
         probability the item had to be drawn) and ``exam_type``.
     """
-    values = np.zeros(candidates.height) if scores is None else np.asarray(scores, dtype=float)
-    ids = candidates.get_column("manifest_id")
-    watched = alert_hits.filter((pl.col("alert_count") > 0) & pl.col("manifest_id").is_in(ids.implode()))
-    watch_ids = watched.get_column("manifest_id")
-    mine = pl.col("manifest_id").is_in(ids.implode()) & ~pl.col("manifest_id").is_in(watch_ids.implode())
-    n_rules = rule_hits.filter((pl.col("rule_score") > 0) & mine).height
     kind = "rules" if warmup else strategy.kind
-    if kind == "random":
-        share, rule_share = 1.0, 0.0
-    elif kind == "rules":
-        random_share = config.warmup_random_share if warmup else 0.0
-        share, rule_share = _leftover_random_share(capacity, watched.height, n_rules, random_share), 1.0
+    if kind == "random":  # no model, every slot drawn at random
+        values, share, rule_share = None, 1.0, 0.0
+    elif kind == "rules":  # no model: watchlist, a random slice, rule hits, and the rest at random
+        values, share, rule_share = None, (config.warmup_random_share if warmup else 0.0), 1.0
     else:
+        values = np.zeros(candidates.height) if scores is None else np.asarray(scores, dtype=float)
         share, rule_share = strategy.exploration_share, config.rule_share
     physical = min(capacity, round_half_up(capacity * config.physical_share))
     request = ListRequest(
-        port=port, list_date=list_date, capacity=capacity, exploration_share=share, nii_capacity=capacity - physical, physical_capacity=physical, seed=seed
+        port=port, list_date=list_date, capacity=capacity, exploration_share=share, nii_capacity=capacity - physical,
+        physical_capacity=physical, seed=seed, direction=direction,
     )
-    selection = select(
-        candidates.select("manifest_id", "container_number"),
-        values,
-        alert_hits=alert_hits,
-        rule_hits=rule_hits,
-        request=request,
-        config=PolicyConfig(exploration_share=share, max_rule_share=rule_share),
-    )
+    prepared = kernel.Prepared(candidates.select("manifest_id", "container_number"), None, values, alert_hits)
+    selection = kernel.selection(prepared, rule_hits, request, PolicyConfig(exploration_share=share, max_rule_share=rule_share))
     rows = selection.selected.select("rank", "manifest_id", "container_number", "score", "source", "selection_probability", "exam_type")
     if kind == "ucb" and weights is not None:
         rows = _redraw_exploration(rows, selection.deferred, candidates, np.asarray(weights, dtype=float), seed)
@@ -751,9 +718,12 @@ class KnownHistory:
 
 
 def _lean_manifests(manifests: pl.DataFrame) -> pl.DataFrame:
+    """The columns entity features and party resolution (:mod:`features.parties`) read, with derived columns."""
     derived = with_derived_columns(manifests.lazy())
     names = ["filed_at" if c == "t" else c for c in history_rows(derived).collect_schema().names()]
-    return derived.select(names).collect()
+    available = derived.collect_schema().names()
+    party = [f"{r}_{part}" for r in PARTY_ROLES for part in ("id", "name", "country") if f"{r}_{part}" in available]
+    return derived.select(list(dict.fromkeys([*names, *party]))).collect()
 
 
 def _day_features(
@@ -926,12 +896,13 @@ class StrategyInspector:
     def _score_day(self, day: int, manifests: pl.DataFrame, alerts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
         """Candidates of every port on ``day`` (with score and ucb weight), their alert hits, rule hits and features."""
         list_date = self.config.start + timedelta(days=day)
-        at = decision_time(list_date)
         parts, rule_parts = [], []
         for port in self.config.ports:
-            found = candidates_for(manifests.lazy(), port, list_date).filter(pl.col("call_type") == "DISCHARGE").drop("call_type").collect()
+            request = ListRequest(port=port, list_date=list_date, capacity=0, direction=Direction.IMPORT)
+            found = kernel.candidate_rows(kernel.Snapshot(History.from_frames(manifests)), request)
             parts.append(found.with_columns(pl.lit(port).alias("port")))
-            rule_parts.append(evaluate_rules(self.rules, found.lazy(), at=at, port=port).collect())
+            no_scores = kernel.Prepared(found, None, None, pl.DataFrame())
+            rule_parts.append(kernel.rule_hits(self.rules, no_scores, request))
         cands = pl.concat(parts, how="vertical")
         hits = (
             match_alerts(cands.drop("port").lazy(), alerts.lazy())

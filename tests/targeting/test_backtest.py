@@ -25,7 +25,6 @@ from targeting.evaluation.backtest import (
     pps_inclusion,
     reviewed_alerts,
     run_backtest,
-    share_for_slots,
     summary_table,
     systematic_sample,
     training_frame,
@@ -107,10 +106,20 @@ def test_capacity_is_the_share_of_arrivals_rounded_half_up_and_at_least_one() ->
     assert [capacity_for(n, 0.01) for n in (0, 1, 49, 50, 149, 150, 2000, 5049)] == [0, 1, 1, 1, 1, 2, 20, 50]
 
 
-def test_share_for_slots_makes_the_policy_reserve_exactly_that_many_slots() -> None:
-    for capacity in range(1, 301):
-        for slots in {0, 1, capacity // 3, capacity - 1, capacity}:
-            assert exploration_slots(capacity, share_for_slots(capacity, slots)) == max(slots, 0)
+def test_rules_strategy_counts_slots_watchlist_then_random_slice_then_rule_hits_then_random() -> None:
+    ids = [f"M{i:03d}" for i in range(40)]
+    candidates = pl.DataFrame({"manifest_id": ids, "container_number": [f"C{i:03d}" for i in range(40)]})
+    alerts = pl.DataFrame(
+        {"manifest_id": ids[:2], "alert_count": [1, 1], "alert_max_severity": [3, 3], "alert_reasons": [["a"], ["b"]], "alert_severities": [[3], [3]]}
+    )
+    rules = pl.DataFrame({"manifest_id": ids[2:12], "rule_codes": [["R"]] * 10, "rule_reasons": [["r"]] * 10, "rule_score": [1.0] * 10})
+    config = BacktestConfig(warmup_random_share=0.25)
+    for capacity, expected in ((8, {"WATCHLIST": 2, "RULE": 4, "RANDOM": 2}), (20, {"WATCHLIST": 2, "RULE": 10, "RANDOM": 8})):
+        rows = plan_port_selection(
+            Strategy("model", "model", 0.0), candidates, None, alert_hits=alerts, rule_hits=rules, port="NLRTM",
+            list_date=date(2025, 3, 1), capacity=capacity, seed=3, config=config, warmup=True,
+        )
+        assert rows.height == capacity and dict(rows.group_by("source").len().iter_rows()) == expected
 
 
 def test_pps_inclusion_is_proportional_capped_at_one_and_sums_to_the_sample_size() -> None:

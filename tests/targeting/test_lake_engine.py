@@ -26,6 +26,10 @@ from models.tracking import CHAMPION, MODEL_NAME, configure
 from models.training import TrainConfig
 from models.workflow import promote, train_and_register
 from targeting.engine import ModelUnavailableError, UnknownPortError, ruleset_from
+from features.candidates import Direction
+from features.history import History
+from models.dataset import served_rows
+from targeting import kernel
 from targeting.kernel import NO_MODEL_VERSION, NO_MODEL_WARNING
 from targeting.lake_engine import LakeEngine, watchlist_sha256
 from targeting.lists import InspectionList, ListRequest
@@ -294,3 +298,59 @@ def test_engine_from_settings_keeps_the_champion_copy_where_configured(world, tm
     assert chosen.model_info().version == "1" and (tmp_path / "copies" / "champion.json").exists()
     default = engine_from_settings(Settings(lake_dir=world.lake, mlflow_tracking_uri=world.tracking_uri))
     assert default.models.cache_dir == world.lake.parent / "var" / "model-cache"
+
+
+# --------------------------------------------------------------------------- one kernel, every direction
+
+
+def _busiest_port(world: World, direction: Direction) -> str:
+    """The port with the most ``direction`` candidates on DAY (every direction has some in this world)."""
+    rows = served_rows(History.from_lake(Lake(world.lake)), start=DAY, end=DAY + timedelta(days=1), directions=(direction,)).collect()
+    assert rows.height > 0, f"no {direction.value} candidates on {DAY}"
+    return rows.group_by("port").len().sort(["len", "port"], descending=[True, False])["port"][0]
+
+
+@pytest.mark.parametrize("direction", list(Direction))
+def test_serving_the_kernel_and_replay_give_the_identical_list_in_every_direction(world, engine, direction):
+    port = _busiest_port(world, direction)
+    ask = request(port=port, direction=direction, capacity=6, nii_capacity=4, physical_capacity=2)
+    served = engine.build_list(ask, ruleset=RULES, watchlist=NO_WATCHLIST)
+    assert served.direction == direction.value and served.port == port and len(served.items) == min(6, served.candidate_count)
+    champion = kernel.Scorer.of(engine.models.version(world.version))
+    direct = kernel.decide(kernel.Snapshot(History.from_lake(Lake(world.lake))), champion, RULES.rules, NO_WATCHLIST, ask, ruleset_version=RULES.version)
+    assert content(direct) == content(served)
+    assert engine.replay(served, ruleset=RULES, watchlist=NO_WATCHLIST) == served
+
+
+@pytest.mark.parametrize("direction", list(Direction))
+def test_the_backtest_selects_what_the_kernel_selects_in_every_direction(world, engine, direction):
+    from targeting.evaluation.backtest import BacktestConfig, Strategy, plan_port_selection
+
+    port = _busiest_port(world, direction)
+    ask = request(port=port, direction=direction, capacity=6, nii_capacity=4, physical_capacity=2, exploration_share=0.2, seed=11)
+    snapshot = kernel.Snapshot(History.from_lake(Lake(world.lake)))
+    champion = kernel.Scorer.of(engine.models.version(world.version))
+    prepared = kernel.prepare(snapshot, champion, NO_WATCHLIST, ask)
+    hits = kernel.rule_hits(RULES.rules, prepared, ask)
+    decided = kernel.selection(prepared, hits, ask, engine.policy)
+    config = BacktestConfig(rule_share=engine.policy.max_rule_share, physical_share=2 / 6)
+    planned = plan_port_selection(
+        Strategy("model+20", "model", 0.2), prepared.candidates, prepared.scores, alert_hits=prepared.alert_hits, rule_hits=hits,
+        port=port, list_date=DAY, capacity=6, seed=11, config=config, direction=direction,
+    )
+    assert planned.select("manifest_id", "source", "exam_type").equals(decided.selected.select("manifest_id", "source", "exam_type"))
+
+
+def test_the_rows_trained_on_are_exactly_the_candidates_served(world):
+    history = History.from_lake(Lake(world.lake))
+    days = [DAY - timedelta(days=1), DAY]
+    trained = served_rows(history, start=days[0], end=DAY + timedelta(days=1)).select("manifest_id", "port", "direction", "decision_at").collect()
+    served = []
+    for day in days:
+        for direction in Direction:
+            for port in trained.filter(pl.col("direction") == direction.value)["port"].unique().to_list():
+                rows = kernel.candidate_rows(kernel.Snapshot(history), ListRequest(port=port, list_date=day, capacity=1, direction=direction))
+                served.append(rows.select("manifest_id", pl.lit(port).alias("port"), pl.lit(direction.value).alias("direction"), "decision_at"))
+    served_frame = pl.concat(served).unique()
+    assert trained.height > 0 and set(trained["direction"].unique()) == {d.value for d in Direction}
+    assert sorted(trained.iter_rows()) == sorted(served_frame.iter_rows())

@@ -2,10 +2,11 @@
 
 With a long history (at least 40 days of arrivals) the split is the usual
 one (:meth:`models.dataset.TimeSplit.default_for`: 30 warm-up days, then
-65% / 15% / 20% of the remaining days). With a shorter history the warm-up
-shrinks to about a sixth of the days and the validation and test periods are
-placed at the quantiles of the seizures' arrival days, so each period holds
-seizures when there are enough of them. Either way the seizures of each period
+65% / 15% / 20% of the remaining days) unless that leaves too few seizures
+to train on. With a shorter history (or too few seizures in that training
+period) the validation and test periods are placed at the quantiles of the
+seizures' arrival days, so each period holds seizures when there are enough
+of them; a short history's warm-up shrinks to about a sixth of its days. Either way the seizures of each period
 are counted and the choice says plainly when there are too few: too few to
 train is an error (:class:`TooFewSeizuresError`), too few to evaluate is a
 warning (the model trains and registers; its test metrics are undefined and
@@ -81,11 +82,13 @@ def _fraction_split(start: date, last: date) -> TimeSplit:
 
 
 def _seizure_quantile_split(start: date, last: date, seized: list[date]) -> TimeSplit | None:
-    """Validation and test periods starting at seizure quantiles (about 15% and 20% of them); ``None`` when impossible."""
+    """Validation and test periods starting at seizure quantiles (about 15% and 20% of them, training keeping at least
+    :data:`MIN_TRAIN_SEIZURES`); ``None`` when impossible."""
     n = len(seized)
-    if n < MIN_TRAIN_SEIZURES + 2:
+    if n < MIN_TRAIN_SEIZURES + 1:
         return None
-    k_test, k_valid = max(1, math.floor(0.2 * n)), max(1, math.floor(0.15 * n))
+    k_test = max(1, math.floor(0.2 * n))
+    k_valid = max(1, math.floor(0.15 * n)) if n >= MIN_TRAIN_SEIZURES + 2 else 0  # else validation may hold none (warned)
     in_train = max(MIN_TRAIN_SEIZURES, n - k_test - k_valid)
     valid_end = seized[n - k_test]
     train_end = seized[in_train - 1] + timedelta(days=1)  # the day after the training period's last seizure
@@ -129,6 +132,11 @@ def choose_split(history: History, *, warmup_days: int | None = None, split: Tim
         raise TooFewSeizuresError(f"too few days to train: {days} day(s) of arrivals ({first}..{last}), at least {MIN_DAYS} needed")
     elif warmup_days is None and days >= LONG_HISTORY_DAYS:
         split, how = TimeSplit.default_for(first, last, warmup_days=30), "30 warm-up days, then 65/15/20% of the days"
+        if count_seizures(split, seized)["train"] < MIN_TRAIN_SEIZURES:  # seizures late in the history: follow them
+            start = split.train_start
+            by_seizures = _seizure_quantile_split(start, last, [d for d in seized if d >= start])
+            if by_seizures is not None:
+                split, how = by_seizures, "30 warm-up days, validation and test starting at seizure quantiles"
     else:
         warm = warmup_days if warmup_days is not None else max(1, days // 6)
         if days - warm < 3:

@@ -85,6 +85,10 @@ class StoreSettings(BaseSettings):
     """Directory of the data lake the engine reads."""
     mlflow_tracking_uri: str = Field(default_factory=lambda data: f"sqlite:///{data['home'] / 'mlruns' / 'mlflow.db'}", min_length=1)
     """MLflow tracking and registry URI."""
+    clock_at: str | None = Field(default=None, max_length=64)
+    """Start the clock of every command and of the service at this instant (ISO 8601 with an offset; the
+    ``CCP_CLOCK_AT`` of :mod:`features.clock`). ``make demo`` sets it to the simulated world's last day, which is in
+    the past; unset, the clock is the machine's."""
 
     @classmethod
     def settings_customise_sources(
@@ -103,6 +107,15 @@ class StoreSettings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return home_directory(value)
+
+    @field_validator("clock_at", mode="after")
+    @classmethod
+    def _clock_instant(cls, value: str | None) -> str | None:
+        if value is not None:
+            from features.clock import parse_clock_setting
+
+            parse_clock_setting(value)  # ValueError naming CCP_CLOCK_AT and the value
+        return value
 
     @field_validator("lake_dir", mode="after")
     @classmethod

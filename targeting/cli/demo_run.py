@@ -41,10 +41,12 @@ class DemoConfig:
 DEMO_CONFIG_MARK = "# written by `targeting demo`"
 
 
-def point_config_at_demo(config: DemoConfig, env: dict[str, str]) -> str:
+def point_config_at_demo(config: DemoConfig, env: dict[str, str], *, today: date | None = None) -> str:
     """Write ``ccp.toml`` in ``CCP_HOME`` naming the demo's stores, so every command (and ``make serve``) uses them.
 
-    A ``ccp.toml`` the demo did not write (a real unit's) is left untouched; returns what was done.
+    ``today`` (the world's last day, the officer's list day) becomes every command's and the service's clock
+    (``clock_at``, 18:00 UTC), since the simulated world lies in the past. A ``ccp.toml`` the demo did not write
+    (a real unit's) is left untouched; returns what was done.
     """
     from targeting.config import CONFIG_FILE_NAME, home_directory, write_config_file
 
@@ -60,7 +62,10 @@ def point_config_at_demo(config: DemoConfig, env: dict[str, str]) -> str:
     lake = relative(Path(env["CCP_LAKE_DIR"]))
     database = relative(Path(env["CCP_DATABASE_URL"].removeprefix("sqlite:///")))
     mlflow = relative(Path(env["CCP_MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")))
-    path = write_config_file(home, {"lake_dir": lake, "database_url": f"sqlite:///{database}", "mlflow_tracking_uri": f"sqlite:///{mlflow}"})
+    values = {"lake_dir": lake, "database_url": f"sqlite:///{database}", "mlflow_tracking_uri": f"sqlite:///{mlflow}"}
+    if today is not None:
+        values["clock_at"] = f"{today.isoformat()}T18:00:00+00:00"
+    path = write_config_file(home, values)
     path.write_text(path.read_text(encoding="utf-8").replace("# ccp-targeting configuration", f"{DEMO_CONFIG_MARK}; ccp-targeting configuration", 1), encoding="utf-8")
     return f"wrote {path}: every `targeting` command and `make serve` run from {home} now use the demo's stores"
 
@@ -362,7 +367,7 @@ def run_demo(config: DemoConfig) -> None:
     _run([sys.executable, "-m", "targeting.cli", "audit", "replay", body["id"]], env, "replay")
     console.rule("[bold green]demo complete")
     if config.write_config:
-        console.print(point_config_at_demo(config, env))
+        console.print(point_config_at_demo(config, env, today=list_day))
     console.print(f"Service data in {config.workdir}/var, lake in {config.workdir}/lake.")
     print_web_users(passwords)
     console.print("[bold]Next: run `make serve`, open http://127.0.0.1:8000/ in a browser and sign in with one of the accounts above.[/bold]")

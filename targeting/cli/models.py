@@ -272,7 +272,7 @@ def promote_command(
         _fail(f"cannot promote version {version}: {exc}")
     _audit_promotion(decision, forced=force)
     console.print(decision.message)
-    if not decision.promoted:
+    if not decision.promoted and decision.previous != decision.version:  # already the champion: nothing to do, not a refusal
         raise typer.Exit(1)
 
 

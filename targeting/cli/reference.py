@@ -10,7 +10,7 @@ import typer
 
 from targeting.cli import app
 
-reference_app = typer.Typer(help="The packaged reference data: UN/LOCODE list, seaports, sea distances.", no_args_is_help=True)
+reference_app = typer.Typer(help="Reference data: the UN/LOCODE list and seaports, and the party resolution of a lake.", no_args_is_help=True)
 app.add_typer(reference_app, name="reference")
 
 
@@ -74,3 +74,30 @@ def update_command(
         raise typer.Exit(2) from None
     info = write_release(frame, source=source, release=release, directory=to)
     typer.echo(f"UN/LOCODE {info['release']}: {info['locations']} locations, {info['seaports']} seaports (sha256 {info['sha256'][:12]})")
+
+
+@reference_app.command("parties")
+def parties_command(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the links table (.csv or .parquet).")],
+    lake: Annotated[Path | None, typer.Option("--lake", help="Lake directory (default: CCP_LAKE_DIR / ccp.toml in CCP_HOME).")] = None,
+    threshold: Annotated[float, typer.Option("--threshold", min=50.0, max=100.0, help="Minimum name similarity (0..100) for a record without identifier.")] = 90.0,
+) -> None:
+    """Write the party resolution of the lake's manifests: raw id and name -> canonical id, method, similarity."""
+    import polars as pl
+
+    from features.data.lake import Lake
+    from features.parties import resolve_parties_uncached
+    from targeting.cli.stores import announce, load_settings, require_lake
+
+    settings = load_settings()
+    announce(settings, lake=lake, uses=("lake",))
+    path = require_lake(lake or settings.lake_dir)
+    resolution = resolve_parties_uncached(Lake(path).scan("manifests"), threshold=threshold)
+    links = resolution.links
+    if out.suffix.lower() == ".parquet":
+        links.write_parquet(out)
+    else:
+        links.write_csv(out)
+    by_method = ", ".join(f"{m} {n}" for m, n in links.group_by("method").agg(pl.col("rows").sum()).sort("method").iter_rows())
+    typer.echo(f"{links.height} party records -> {resolution.parties} canonical parties ({by_method}); wrote {out}")
+

@@ -35,11 +35,23 @@ def load_settings(**overrides: Any):  # noqa: ANN201 - serve.settings.Settings
     from serve.settings import Settings
 
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise fail("configuration refused: " + "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
     except ValueError as exc:
         raise fail(f"configuration refused: {exc}") from None
+    apply_clock(settings)
+    return settings
+
+
+def apply_clock(settings: Any) -> None:
+    """Start this process's clock at ``settings.clock_at`` (``ccp.toml``), unless ``CCP_CLOCK_AT`` already set it."""
+    import os
+
+    from features import clock
+
+    if settings.clock_at and not os.environ.get(clock.CLOCK_ENV, "").strip():
+        clock.set_clock(clock.parse_clock_setting(settings.clock_at))
 
 
 def announce(settings: Any, *, lake: Path | None = None, database: bool = True, tracking: str | None = None, uses: tuple[str, ...] = ("lake", "database", "MLflow")) -> None:

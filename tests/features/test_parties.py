@@ -131,3 +131,26 @@ def test_simulated_filer_variants_fragment_history_and_resolution_repairs_most_o
     true_n, declared_n, resolved_n = (f["consignee_id"].n_unique() for f in (truth, declared, resolved))
     assert declared_n > 1.3 * true_n
     assert abs(resolved_n - true_n) < 0.25 * (declared_n - true_n)
+
+
+def test_reference_parties_command_writes_the_links_table_of_a_lake(tmp_path) -> None:  # noqa: ANN001
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from features.data.ingest import ingest
+    from features.data.lake import Lake
+    from targeting.cli import _register, app
+
+    cuscar = Path(__file__).resolve().parent / "data" / "cuscar-bogota-duisburg.edi"
+    ingest(Lake(tmp_path / "lake"), "manifests", [cuscar], now=datetime(2025, 8, 26, tzinfo=timezone.utc))
+    _register()
+    out = tmp_path / "links.csv"
+    result = CliRunner().invoke(app, ["reference", "parties", "--lake", str(tmp_path / "lake"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    links = pl.read_csv(out)
+    assert sorted(links["canonical_id"].to_list()) == ["CO900123456", "DE123456789012345"]
+    assert set(links.columns) >= {"raw_id", "raw_name", "canonical_id", "method", "similarity"}
+    missing = CliRunner().invoke(app, ["reference", "parties", "--lake", str(tmp_path / "nope"), "--out", str(out)])
+    assert missing.exit_code == 2

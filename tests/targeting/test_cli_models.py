@@ -161,6 +161,14 @@ def test_promote_refuses_a_worse_challenger_with_exit_1_and_the_numbers(trained:
     assert audit_events(workdir, "model.promote")[-1][:2] == ("2", "refused")
 
 
+def test_promoting_the_champion_again_is_a_no_op_not_a_refusal(trained: dict, world: SmallWorld, store: str) -> None:
+    champion_is(store, "1")
+    result = invoke("promote", "--version", "1", "--force", "--reason", "drill", "--lake", world.lake.root, "--tracking-uri", store)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "version 1 is already the champion"
+    assert champion(store) == "1"
+
+
 def test_promote_force_needs_a_reason(trained: dict, world: SmallWorld, store: str) -> None:
     champion_is(store, "1")
     result = invoke("promote", "--version", "2", "--force", "--lake", world.lake.root, "--tracking-uri", store)

@@ -49,11 +49,15 @@ def cli_actor() -> str:
 def _settings(**overrides: Any):  # noqa: ANN202 - serve.settings.Settings, imported lazily
     from serve.settings import Settings
 
+    from targeting.cli.stores import apply_clock
+
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValueError as exc:
         err_console.print(f"[red]configuration refused:[/red] {exc}")
         raise typer.Exit(2) from None
+    apply_clock(settings)
+    return settings
 
 
 def _store(settings: Any = None, *, announce: bool = True, uses: tuple[str, ...] = ("database",)):  # noqa: ANN202 - serve.db.Database

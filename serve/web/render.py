@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import Request
@@ -41,12 +41,25 @@ def risk_band(score: float, source: str | None = None) -> str:
     return "low"
 
 
+def _when(value: object, pattern: str) -> str:
+    """A UTC instant (``datetime`` or ISO 8601 text) as ``pattern``; other values as text."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value.astimezone(timezone.utc).strftime(pattern) if isinstance(value, datetime) else str(value)
+
+
 @functools.cache
 def environment() -> Environment:
     """The templates of ``serve/web/templates`` (autoescaped)."""
     env = Environment(loader=PackageLoader("serve.web", "templates"), autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
     env.filters["port"] = port_label
-    env.filters["when"] = lambda v: "" if v is None else (v.strftime("%Y-%m-%d %H:%M UTC") if isinstance(v, datetime) else str(v))
+    env.filters["when"] = lambda v: _when(v, "%Y-%m-%d %H:%M UTC")
+    env.filters["short"] = lambda v: _when(v, "%Y-%m-%d %H:%M")
     env.filters["day"] = lambda v: "" if v is None else (v.strftime("%Y-%m-%d") if isinstance(v, datetime) else str(v))
     return env
 

@@ -1,0 +1,65 @@
+"""The catalogues: every text of the pages is translated in ES, FR and PT, the shipped .mo files match the .po files, reasons are translated."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from features.rules.language import default_rule_profiles
+from serve.web.i18n import REASON_PATTERNS, translate_reason, translations
+
+LOCALE = resources.files("serve.web").joinpath("locale")
+
+
+def _catalogue(language: str, kind: str):  # noqa: ANN202 - babel Catalog
+    path = LOCALE.joinpath(language, "LC_MESSAGES", f"messages.{kind}")
+    with path.open("rb") as handle:
+        return read_po(handle) if kind == "po" else read_mo(handle)
+
+
+@pytest.mark.parametrize("language", ["es", "fr", "pt"])
+def test_every_message_of_the_template_is_translated_and_compiled(language: str) -> None:
+    with LOCALE.joinpath("messages.pot").open("rb") as handle:
+        template = {m.id for m in read_po(handle) if m.id}
+    po, mo = _catalogue(language, "po"), _catalogue(language, "mo")
+    translated = {m.id: m.string for m in po if m.id}
+    assert template <= set(translated), sorted(template - set(translated))[:5]
+    assert all(translated[i] for i in template), [i for i in template if not translated[i]][:5]
+    assert {m.id: m.string for m in mo if m.id} == translated  # the shipped .mo is the compiled .po
+
+
+@pytest.mark.parametrize("language", ["es", "fr", "pt"])
+def test_placeholders_survive_translation(language: str) -> None:
+    import re
+
+    for message in _catalogue(language, "po"):
+        if message.id:
+            assert sorted(re.findall(r"%\(\w+\)s", message.id)) == sorted(re.findall(r"%\(\w+\)s", message.string)), message.id
+
+
+def test_reasons_are_translated_with_their_values_kept() -> None:
+    spanish = translations("es").gettext
+    assert translate_reason("Consignee first seen 12 days ago", spanish) == "Consignatario visto por primera vez hace 12 días"
+    assert translate_reason("Shipper: 13 manifests in the last 30 days", spanish) == "Expedidor: 13 manifiestos en los últimos 30 días"
+    french = translations("fr").gettext
+    alert = "Watchlist alert (severity 4/5): Linked to a seizure in Antwerp (issued by PCU GUAYAQUIL)"
+    assert translate_reason(alert, french) == "Alerte (gravité 4/5) : Linked to a seizure in Antwerp (émise par PCU GUAYAQUIL)"
+    assert translate_reason("A sentence nobody knows", french) == "A sentence nobody knows"
+    assert translate_reason("Consignee first seen 12 days ago", translations("en").gettext) == "Consignee first seen 12 days ago"
+
+
+def test_every_default_rule_reason_has_a_translation_pattern() -> None:
+    import polars as pl
+
+    from features.rules.language import reason_expr
+
+    row = pl.DataFrame({"port_of_loading": ["ECGYE"], "place_of_receipt": ["ECGYE"], "transshipment_ports": [["PAMIT", "GHTEM"]],
+                        "hs_code": ["080390"]})
+    portuguese = translations("pt").gettext
+    for rule in default_rule_profiles():
+        text = row.select(reason_expr(rule.reason)).item()
+        assert any(p.match(text) for p, _ in REASON_PATTERNS), text
+        assert translate_reason(text, portuguese) != text, text

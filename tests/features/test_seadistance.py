@@ -51,3 +51,15 @@ def test_computed_pairs_persist_in_the_cache_file_and_give_the_same_value(tmp_pa
 def test_cache_file_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CCP_SEA_DISTANCE_CACHE", "off")
     assert seadistance.cache_path() is None
+
+
+def test_route_features_are_bit_identical_whether_distances_are_computed_or_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    from features.routing import route_stats
+
+    route = ("CNSHA", ["SGSIN", "ESALG"], "NLRTM")
+    cached = route_stats(*route)
+    monkeypatch.setenv("CCP_SEA_DISTANCE_CACHE", "off")
+    monkeypatch.setattr(seadistance, "_memory", {})
+    monkeypatch.setattr(seadistance, "_loaded_from", [])
+    fresh = route_stats(*route)
+    assert fresh == cached and not fresh["_unknown"]

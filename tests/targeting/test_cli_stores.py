@@ -120,3 +120,15 @@ def test_ingest_defaults_to_the_configured_lake_and_names_it(home: Path) -> None
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[0].startswith(f"using lake {home / 'lake'}  [config ")
     assert (home / "lake").is_dir()
+
+
+def test_clock_at_in_ccp_toml_is_every_commands_clock(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from features import clock
+
+    monkeypatch.delenv("CCP_CLOCK_AT", raising=False)
+    (home / "ccp.toml").write_text('clock_at = "2025-08-28T18:00:00+00:00"\n')
+    with clock.use_clock(clock.current()):  # the command sets the process clock; restored afterwards
+        assert invoke("init").exit_code == 0
+        assert invoke("keys", "create", "--role", "auditor", "--label", "dated").exit_code == 0
+        listed = invoke("keys", "list")
+    assert listed.exit_code == 0 and "2025-08-28T18:0" in listed.stdout

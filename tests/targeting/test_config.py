@@ -90,3 +90,11 @@ def test_a_written_config_file_round_trips(tmp_path: Path) -> None:
     settings = StoreSettings()
     assert settings.lake_dir == tmp_path.resolve() / 'odd "name"' / "lake"
     assert settings.database_url == f"sqlite:///{tmp_path.resolve() / 'var' / 'ccp.db'}"
+
+
+def test_clock_at_must_be_an_instant_with_an_offset(tmp_path: Path) -> None:
+    (tmp_path / "ccp.toml").write_text('clock_at = "2025-08-28"\n')
+    with pytest.raises(ValueError, match="CCP_CLOCK_AT"):
+        Settings()
+    (tmp_path / "ccp.toml").write_text('clock_at = "2025-08-28T18:00:00+00:00"\n')
+    assert Settings().clock_at == "2025-08-28T18:00:00+00:00"

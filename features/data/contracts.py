@@ -259,8 +259,33 @@ PORTS = TableContract(
     partition_by=None,
 )
 
+PRE_EXPORT_NOTIFICATIONS = TableContract(
+    name="pre_export_notifications",
+    description="Pre-export notification of a precursor chemical shipment (INCB PEN Online style): the exporting "
+    "country tells the importing country before the shipment leaves.",
+    columns=(
+        Column("notification_id", pl.String(), "Unique notification id (PEN Online reference)"),
+        Column("exporting_country", pl.String(), "Exporting country, ISO 3166-1 alpha-2"),
+        Column("importing_country", pl.String(), "Importing country, ISO 3166-1 alpha-2"),
+        Column("exporter_name", pl.String(), "Exporter as notified"),
+        Column("importer_name", pl.String(), "Importer as notified"),
+        Column("chemical", pl.String(), "Substance notified (INCB Red List name)"),
+        Column("hs_code", pl.String(), "HS code of the substance, 6, 8 or 10 digits"),
+        Column("quantity_kg", pl.Float64(), "Notified net quantity in kg (> 0)"),
+        Column("shipment_from", UTC_DATETIME, "Start of the planned shipment window (inclusive)"),
+        Column("shipment_to", UTC_DATETIME, "End of the planned shipment window (exclusive)"),
+        Column("notified_at", UTC_DATETIME, "When the notification was issued"),
+    ),
+    key=("notification_id",),
+    partition_by="notified_at",
+    notes=(
+        "A notification is known to the engine from `notified_at`; it covers a shipment of its HS code from its "
+        "exporting to its importing country whose ETD falls in [shipment_from, shipment_to) (features/precursors.py).",
+    ),
+)
+
 CONTRACTS: dict[str, TableContract] = {
-    c.name: c for c in (MANIFESTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, ALERTS, PORTS)
+    c.name: c for c in (MANIFESTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, ALERTS, PORTS, PRE_EXPORT_NOTIFICATIONS)
 }
 
 

@@ -512,12 +512,22 @@ def _port_table_rules() -> list[Rule]:
     ]
 
 
+def _pre_export_notification_rules() -> list[Rule]:
+    return [
+        *(_code_rule(name, _COUNTRY_PATTERN, "not a 2-letter country code") for name in ("exporting_country", "importing_country")),
+        Rule("hs_code", "not 6, 8 or 10 digits", _v("hs_code").is_not_null() & ~checks.hs_code_digits_expr(_v("hs_code"))),
+        Rule("quantity_kg", "not above 0", _v("quantity_kg").is_finite() & (_v("quantity_kg") <= 0)),
+        Rule("shipment_to", "not after shipment_from", _v("shipment_to") <= _v("shipment_from")),
+    ]
+
+
 _TABLE_RULES: dict[str, Callable[[frozenset[str]], list[Rule]]] = {
     "manifests": lambda known: _manifest_rules(),
     "events": lambda known: [],
     "outcomes": lambda known: _outcome_rules(),
     "alerts": _alert_rules,
     "ports": lambda known: _port_table_rules(),
+    "pre_export_notifications": lambda known: _pre_export_notification_rules(),
 }
 
 

@@ -44,17 +44,16 @@ container number, then manifest id.
 from __future__ import annotations
 
 import hashlib
-import unicodedata
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 import numpy as np
 import polars as pl
 
 from features.candidates import DECISION_COLUMN, DIRECTION_COLUMN, PORT_COLUMN, Direction, candidates, decision_time
-from targeting.lists import MAX_SEED, DeferredItem, InspectionList, ListItem, ListRequest
+from targeting.lists import MAX_SEED, ListRequest
+from targeting.record import build_inspection_list, compose_reasons, watchlist_reasons
 
 __all__ = [
     "CALL_TYPES",
@@ -461,158 +460,4 @@ def select(
         candidate_count=frame.height,
         warnings=tuple(warnings),
         mandatory_exceeds_capacity=mandatory_exceeds,
-    )
-
-
-# --------------------------------------------------------------------------- reasons and the record
-
-
-def _normalised(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold().rstrip(".")
-
-
-def compose_reasons(
-    alert_reasons: Sequence[str],
-    rule_reasons: Sequence[str],
-    model_reasons: Sequence[str],
-    limit: int = 5,
-) -> tuple[str, ...]:
-    """At most ``limit`` reasons: watchlist first, then rules, then the model; duplicates dropped.
-
-    Two reasons are duplicates when they are equal after Unicode (NFKC)
-    normalisation, whitespace collapsing, case folding and dropping a final
-    period; the first occurrence is kept. Blank reasons are skipped.
-
-    >>> compose_reasons(["Alert A"], ["Rule R", "alert a."], ["Model M"], limit=2)
-    ('Alert A', 'Rule R')
-    """
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
-    seen: set[str] = set()
-    out: list[str] = []
-    for text in (*alert_reasons, *rule_reasons, *model_reasons):
-        if len(out) >= limit:
-            break
-        if text is None:
-            continue
-        key = _normalised(str(text))
-        if not key or key in seen:
-            continue
-        seen.add(key)
-        out.append(" ".join(str(text).split()))
-    return tuple(out)
-
-
-def watchlist_reasons(reasons: Sequence[str], severities: Sequence[int | None], max_severity: int) -> list[str]:
-    """Officer-readable watchlist reasons with their severity.
-
-    ``reasons`` come sorted by severity descending (as
-    :func:`features.intel.match_alerts` returns them), so the first one has
-    ``max_severity``; later ones carry their own severity only when
-    ``severities`` gives it.
-    """
-    out = []
-    for i, reason in enumerate(reasons):
-        severity = severities[i] if i < len(severities) and severities[i] is not None else (max_severity if i == 0 else None)
-        label = f"Watchlist alert (severity {severity}/5)" if severity else "Watchlist alert"
-        out.append(f"{label}: {reason}")
-    return out
-
-
-def _utc(value: datetime) -> datetime:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise ValueError("decision_at must be a timezone-aware datetime")
-    return value.astimezone(timezone.utc)
-
-
-def build_inspection_list(
-    selection: Selection,
-    *,
-    request: ListRequest,
-    model_reasons: Mapping[str, Sequence[str]],
-    decision_at: datetime,
-    model_name: str,
-    model_version: str,
-    model_artifact_sha256: str,
-    ruleset_version: int,
-    input_data_sha256: str,
-    config: PolicyConfig = PolicyConfig(),
-) -> InspectionList:
-    """Assemble the :class:`~targeting.lists.InspectionList` record of a selection.
-
-    Parameters
-    ----------
-    selection
-        The output of :func:`select` for ``request``.
-    request
-        The request the selection was made for.
-    model_reasons
-        Model reasons per selected manifest id (e.g. from
-        :func:`targeting.explain.model_reasons_for`); keys must be exactly the
-        selected manifest ids (a value may be empty). Explanations of
-        non-selected rows are refused: they are never computed.
-    decision_at
-        Timezone-aware decision time (stored in UTC).
-    model_name, model_version, model_artifact_sha256, ruleset_version, input_data_sha256
-        Provenance recorded with the list.
-    config
-        ``max_reasons`` caps each item's reasons (watchlist, then rules, then
-        model, deduplicated by :func:`compose_reasons`).
-
-    Returns
-    -------
-    InspectionList
-        Items in rank order; deferred items in score order.
-    """
-    ids = selection.manifest_ids
-    extra = sorted(set(model_reasons) - set(ids))
-    missing = sorted(set(ids) - set(model_reasons))
-    if extra:
-        raise ValueError(f"model reasons given for manifests that are not selected: {', '.join(extra[:20])}")
-    if missing:
-        raise ValueError(f"model reasons missing for selected manifests: {', '.join(missing[:20])}")
-    items = []
-    for row in selection.selected.iter_rows(named=True):
-        alert_texts = watchlist_reasons(row["alert_reasons"], row["alert_severities"], row["alert_max_severity"])
-        reasons = compose_reasons(alert_texts, row["rule_reasons"], list(model_reasons[row["manifest_id"]]), limit=config.max_reasons)
-        items.append(
-            ListItem(
-                rank=int(row["rank"]),
-                container_number=row["container_number"],
-                manifest_id=row["manifest_id"],
-                score=float(row["score"]),
-                source=row["source"],
-                selection_probability=float(row["selection_probability"]),
-                reasons=reasons,
-                exam_type=row["exam_type"],
-            )
-        )
-    deferred = tuple(
-        DeferredItem(
-            container_number=row["container_number"],
-            manifest_id=row["manifest_id"],
-            score=float(row["score"]),
-            source_if_selected=row["source_if_selected"],
-        )
-        for row in selection.deferred.iter_rows(named=True)
-    )
-    return InspectionList(
-        port=request.port,
-        list_date=request.list_date,
-        decision_at=_utc(decision_at),
-        capacity=request.capacity,
-        nii_capacity=request.nii_capacity,
-        physical_capacity=request.physical_capacity,
-        exploration_share=selection.exploration_share,
-        seed=selection.seed,
-        model_name=model_name,
-        model_version=model_version,
-        model_artifact_sha256=model_artifact_sha256,
-        ruleset_version=int(ruleset_version),
-        input_data_sha256=input_data_sha256,
-        candidate_count=selection.candidate_count,
-        items=tuple(items),
-        deferred=deferred,
-        mandatory_exceeds_capacity=selection.mandatory_exceeds_capacity,
-        warnings=selection.warnings,
     )

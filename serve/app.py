@@ -18,6 +18,8 @@ from serve.audit import record_event
 from serve.authfailures import AuthFailureCounter
 from serve.db import Database, upgrade_to_head
 from serve.deps import public_path_matcher, ungated_routes
+from serve.docs import install_docs
+from serve.openapi import install_openapi
 from serve.errors import install_error_handlers
 from serve.exchange_sender import exchange_lifespan, install_exchange
 from serve.middleware import BodySizeLimitMiddleware, CredentialsGuardMiddleware, RequestIdMiddleware
@@ -131,6 +133,8 @@ def create_app(
         version="0.1.0",
         summary="Container risk targeting for port control units.",
         lifespan=exchange_lifespan,
+        docs_url=None,  # Swagger UI and ReDoc come from serve.docs: local assets, no CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
@@ -151,6 +155,8 @@ def create_app(
         app.include_router(router)
     install_error_handlers(app)
     install_web(app)  # the pages (serve/web): same process, same authorization rules
+    install_docs(app)
+    install_openapi(app, settings)
     app.add_middleware(CredentialsGuardMiddleware, note_failure=app.state.auth_failures.note, is_public=public_path_matcher(app))
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)  # 413 comes before 401
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so even a 413 carries the request id

@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
@@ -33,7 +34,14 @@ from serve.security import Permission, Principal, retry_after_header
 from serve.settings import MAX_PAGE_SIZE_CEILING, Settings
 from serve.store.keys import PrincipalCache, principal_for_key
 from serve.store.lists import ServedListCache
-from serve.validators import normalize_locode
+from serve.validators import (
+    ISO_DATE_PATTERN,
+    ISO_DATETIME_PATTERN,
+    LOCODE_PATTERN,
+    normalize_locode,
+    require_iso_date_text,
+    require_iso_datetime_text,
+)
 from serve.writer import GroupWriter, audit_event
 
 AUTHZ_ATTRIBUTE = "__ccp_authorization__"
@@ -286,8 +294,22 @@ async def page_params(
 
 PageDep = Annotated[Page, Depends(page_params)]
 
-PortPath = Annotated[str, Path(min_length=5, max_length=16), AfterValidator(normalize_locode)]
-"""A UN/LOCODE path parameter, normalised to upper case (422 unless it has the UN/LOCODE shape)."""
+PortPath = Annotated[
+    str,
+    Path(pattern=LOCODE_PATTERN, description="UN/LOCODE of the port (2 letters + 3 of A-Z, 2-9), upper case."),
+    AfterValidator(normalize_locode),
+]
+"""A UN/LOCODE path parameter (422 unless it matches :data:`serve.validators.LOCODE_PATTERN`)."""
+IsoDateTimeQuery = Annotated[
+    AwareDatetime,
+    BeforeValidator(require_iso_datetime_text),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": ISO_DATETIME_PATTERN}),
+]
+"""A timezone-aware ISO 8601 date-time query value; numbers (``until=0.5``) are refused with 422."""
+IsoDateQuery = Annotated[
+    date, BeforeValidator(require_iso_date_text), WithJsonSchema({"type": "string", "format": "date", "pattern": ISO_DATE_PATTERN})
+]
+"""An ISO 8601 date query value (``YYYY-MM-DD``)."""
 
 
 # --------------------------------------------------------------------------- route audit

@@ -4,7 +4,8 @@
   (the traceback is logged server-side with the request id);
 * storage unavailable (SQLAlchemy ``OperationalError``, pool timeout) -> 503 with ``Retry-After``;
 * engine without a model -> 503 with ``Retry-After``;
-* request validation -> 422 listing each error's location, message and type, without the input.
+* request validation -> 422 listing each error's location, message and type, without the input;
+* every other 422 (raised by a route with a message) gets the same shape: ``{"detail": [{"loc", "msg", "type"}]}``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -60,10 +64,19 @@ def validation_error(request: Request, exc: RequestValidationError) -> JSONRespo
     return JSONResponse({"detail": errors}, status_code=422)
 
 
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """FastAPI's answer to an ``HTTPException``, except that a 422 with a message takes the one 422 shape."""
+    if exc.status_code == 422 and isinstance(exc.detail, str):
+        body = {"detail": [{"loc": [], "msg": exc.detail, "type": "value_error"}]}
+        return JSONResponse(body, status_code=422, headers=getattr(exc, "headers", None))
+    return await http_exception_handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers above on ``app``."""
     app.add_exception_handler(OperationalError, storage_unavailable)
     app.add_exception_handler(PoolTimeoutError, storage_unavailable)
     app.add_exception_handler(ModelUnavailableError, model_unavailable)
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, internal_error)

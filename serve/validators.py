@@ -82,3 +82,45 @@ def normalize_alert_value(kind: str, value: str) -> str:
             raise ValueError("value must be 1-64 letters, digits or ._/:- characters")
         return code
     raise ValueError(f"unknown alert kind {kind!r}")
+
+
+LOCODE_PATTERN = r"^[A-Z]{2}[A-Z2-9]{3}$"
+"""UN/LOCODE as the API accepts it: 2 letters (country) + 3 of A-Z, 2-9 (location), upper case."""
+ISO6346_PATTERN = r"^[A-Z]{3}[UJZ][0-9]{7}$"
+"""ISO 6346 container number: owner code, category U/J/Z, 6-digit serial, check digit (the check digit is verified too)."""
+ISO_DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?([Zz]|[+-][0-9]{2}:?[0-9]{2})$"
+"""A timezone-aware ISO 8601 date-time (offset or ``Z`` required); numbers such as ``0.5`` are refused."""
+ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+"""An ISO 8601 calendar date."""
+_ISO_DATETIME_RE = re.compile(ISO_DATETIME_PATTERN)
+_ISO_DATE_RE = re.compile(ISO_DATE_PATTERN)
+
+
+def require_iso_datetime_text(value: object) -> object:
+    """``value`` when it is a datetime or an ISO 8601 date-time string with an offset; ``ValueError`` otherwise.
+
+    Pydantic alone would read ``"0.5"`` as a Unix time.
+
+    Examples
+    --------
+    >>> require_iso_datetime_text("2025-03-01T10:15:00Z")
+    '2025-03-01T10:15:00Z'
+    >>> require_iso_datetime_text("0.5")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be an ISO 8601 date-time with a time zone, e.g. 2025-03-01T10:15:00Z
+    """
+    if isinstance(value, str) and _ISO_DATETIME_RE.match(value):
+        return value
+    if hasattr(value, "tzinfo") and hasattr(value, "hour"):
+        return value
+    raise ValueError("must be an ISO 8601 date-time with a time zone, e.g. 2025-03-01T10:15:00Z")
+
+
+def require_iso_date_text(value: object) -> object:
+    """``value`` when it is a date or an ISO 8601 date string (``YYYY-MM-DD``); ``ValueError`` otherwise."""
+    if isinstance(value, str) and _ISO_DATE_RE.match(value):
+        return value
+    if hasattr(value, "year") and not isinstance(value, (str, int, float)):
+        return value
+    raise ValueError("must be an ISO 8601 date, e.g. 2025-03-01")

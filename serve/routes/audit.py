@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from serve.audit import verify_chain
-from serve.deps import AuditReader, DatabaseDep, SettingsDep
+from serve.deps import AuditReader, DatabaseDep, SettingsDep, IsoDateTimeQuery
 from serve.schemas.audit import AuditEventPublic, AuditPage, ChainVerification, RecordProblemPublic
 from serve.seals import verify_records
 from serve.settings import MAX_PAGE_SIZE_CEILING
@@ -38,8 +37,8 @@ def get_events(
     object_id: FilterText = None,
     port: Annotated[str | None, Query(min_length=5, max_length=5)] = None,
     result: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    since: Annotated[IsoDateTimeQuery | None, Query(description="Only events at or after this instant (ISO 8601 with time zone).")] = None,
+    until: Annotated[IsoDateTimeQuery | None, Query(description="Only events before this instant (ISO 8601 with time zone).")] = None,
 ) -> AuditPage:
     """Events in chain order after ``after``, filtered by the given fields (``since`` inclusive, ``until`` exclusive)."""
     if limit is not None and limit > settings.max_page_size:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from features.data.handling import matching_outcomes
 from serve.db import utcnow
 from models.metrics import source_hit_rates
-from serve.deps import AuditWriterDep, Caller, DatabaseDep, ListReader, OutcomeWriter, PortPath, SettingsDep, WriterDep
+from serve.deps import AuditWriterDep, Caller, IsoDateQuery, DatabaseDep, ListReader, OutcomeWriter, PortPath, SettingsDep, WriterDep
 from serve.schemas.common import ErrorBody, field_error
 from serve.schemas.outcomes import HitRateReport, OutcomeCreate, OutcomePublic, SourceHitRate
 from serve.store.outcomes import (
@@ -184,8 +184,8 @@ def get_hit_rates(
     writer: AuditWriterDep,
     database: DatabaseDep,
     settings: SettingsDep,
-    since: Annotated[date | None, Query(description="First UTC day (default: 90 days before `until`)")] = None,
-    until: Annotated[date | None, Query(description="Day after the last UTC day (default: tomorrow)")] = None,
+    since: Annotated[IsoDateQuery | None, Query(description="First UTC day (default: 90 days before `until`)")] = None,
+    until: Annotated[IsoDateQuery | None, Query(description="Day after the last UTC day (default: tomorrow)")] = None,
 ) -> HitRateReport:
     """Hit rate per selection source (watchlist, rule, model, random, officer) of the exams recorded for ``port``.
 

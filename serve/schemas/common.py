@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import HTTPException
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
-from serve.validators import normalize_container_number, normalize_locode
+from serve.validators import ISO6346_PATTERN, LOCODE_PATTERN, normalize_container_number, normalize_locode
 
 
 class InputModel(BaseModel):
@@ -24,12 +24,10 @@ class OutputModel(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-Locode = Annotated[StrictStr, StringConstraints(min_length=5, max_length=16), AfterValidator(normalize_locode)]
-"""A UN/LOCODE, normalised to upper case."""
-ContainerNumber = Annotated[
-    StrictStr, StringConstraints(min_length=11, max_length=20), AfterValidator(normalize_container_number)
-]
-"""An ISO 6346 container number with a valid check digit, normalised to upper case."""
+Locode = Annotated[StrictStr, StringConstraints(pattern=LOCODE_PATTERN), AfterValidator(normalize_locode)]
+"""A UN/LOCODE (:data:`serve.validators.LOCODE_PATTERN`: upper case, as the schema says)."""
+ContainerNumber = Annotated[StrictStr, StringConstraints(pattern=ISO6346_PATTERN), AfterValidator(normalize_container_number)]
+"""An ISO 6346 container number (:data:`serve.validators.ISO6346_PATTERN`) with a valid check digit."""
 Reference = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
 """An identifier such as a manifest id or examiner id."""
 

@@ -17,7 +17,7 @@ from serve.web.routes import is_page_route
 
 PUBLIC_PAGES = {"/login", "/logout", "/static/{name}"}  # the sign-in form, signing out, style sheets
 
-PUBLIC_ROUTES = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/v1/exchange/inbox"}  # the inbox: a peer signature authenticates
+PUBLIC_ROUTES = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/assets/{name}", "/v1/exchange/inbox"}  # the inbox: a peer signature authenticates
 
 
 def test_every_route_declares_exactly_one_authorization_rule(app):

@@ -229,7 +229,7 @@ def test_amendments_the_list_rules_out_are_refused_and_audited(client, database,
     ]
     for body, status, message in cases:
         response = _amend(client, list_id, officer, **body)
-        assert (response.status_code, message in response.json()["detail"]) == (status, True), (body, response.text)
+        assert (response.status_code, message in response.json()["detail"][0]["msg"]) == (status, True), (body, response.text)
     assert _amend(client, list_id, officer, action="ADD", manifest_id="M-4").status_code == 201
     again = _amend(client, list_id, officer, action="ADD", manifest_id="M-4", reason="Other reason")
     assert again.status_code == 409 and again.json()["detail"] == "manifest M-4 was already added to this list"

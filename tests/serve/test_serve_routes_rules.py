@@ -89,9 +89,15 @@ def test_duplicate_active_code_is_409_and_unknown_expire_is_404(client, scientis
 
 
 def test_port_level_rule(client, scientist):
-    response = client.post("/v1/rules", json={**RULE, "level": "PORT", "port": "nlrtm"}, headers=scientist)
+    response = client.post("/v1/rules", json={**RULE, "level": "PORT", "port": "NLRTM"}, headers=scientist)
     assert response.status_code == 201
     assert response.json()["rule"]["port"] == "NLRTM"
+
+
+def test_a_port_not_written_as_the_schema_says_is_refused_naming_the_field(client, scientist):
+    response = client.post("/v1/rules", json={**RULE, "level": "PORT", "port": "nlrtm"}, headers=scientist)
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "port"]]
 
 
 def test_officers_see_national_rules_and_their_own_ports_rules_only(client, scientist, make_key):

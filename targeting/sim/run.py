@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from targeting.sim.precursor_notifications import write_pre_export_notifications
 from targeting.sim.feeds import FEED_TABLES, FaultLog, write_feed, write_json
 from targeting.sim.world import WorldConfig, simulate_world
 
@@ -45,6 +46,7 @@ def simulate_to_directory(
     }
     oracle_path = out / "oracle.parquet"
     tables.oracle.write_parquet(oracle_path)
+    write_pre_export_notifications(tables, out, seed=config.seed)  # PEN-style notices of legitimate chemical trade (precursor_notifications.py)
     write_json({"rules": [r.canonical() for r in tables.rules], "export_rules": [r.canonical() for r in tables.export_rules]}, out / "rules.json")
     summary = {
         **tables.summary,

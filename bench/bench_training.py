@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     model = RiskModel(num_threads=args.threads, seed=config.seed, categorical_features=tuple(categorical_columns()))
     with phase(results, "fit"):
-        model.fit(X, y, weight=w, X_valid=Xv, y_valid=yv, weight_valid=wv)
+        model.fit(X, y, sample_weight=w, eval_set=[(Xv, yv)], eval_sample_weight=[wv])
     r = results["fit"]
     stopped_early = model.best_iteration_ < model.n_estimators
     rounds = min(model.n_estimators, model.best_iteration_ + model.early_stopping_rounds) if stopped_early else model.n_estimators

@@ -130,7 +130,7 @@ def log_training_run(
     experiment_id = ensure_experiment(client)
     booster = result.model.booster_
     params = {
-        **{f"lgbm.{k}": v for k, v in result.model.params().items() if k != "metric"},
+        **{f"lgbm.{k}": v for k, v in result.model.lgb_params().items() if k != "metric"},
         "lgbm.best_iteration": result.model.best_iteration_,
         **{f"split.{k}": v for k, v in result.config.split.as_dict().items()},
         "unlabelled_weight": result.config.unlabelled_weight,
@@ -157,7 +157,7 @@ def log_training_run(
             _finite({**result.evaluation.headline(), **{f"count/{k}": v for k, v in result.counts.items()}, **result.source_metrics()})
         )
         mlflow.log_artifacts(str(artifacts_dir))
-        signature = infer_signature(sample.head(50).to_pandas(), result.model.predict(sample.head(50)))
+        signature = infer_signature(sample.head(50).to_pandas(), result.model.predict_proba(sample.head(50))[:, 1])
         info = mlflow.lightgbm.log_model(
             booster,
             name=MODEL_ARTIFACT,

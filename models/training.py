@@ -200,9 +200,9 @@ def train_model(
     y, w = _sample_weights(train, config)
     yv, wv = _sample_weights(valid, config)
     say(f"training on {train.height:,} rows ({int(y.sum())} seizures)")
-    model.fit(train.select(feature_columns()), y, weight=w, X_valid=valid.select(feature_columns()), y_valid=yv, weight_valid=wv)
+    model.fit(train.select(feature_columns()), y, sample_weight=w, eval_set=[(valid.select(feature_columns()), yv)], eval_sample_weight=[wv])
     say("evaluating on the test period")
-    scores = model.predict(test.select(feature_columns()))
+    scores = model.predict_proba(test.select(feature_columns()))[:, 1]
     test_manifests = rows.filter(pl.col("period") == "test")
     scorers = {"model": scores, **baseline_scores(test_manifests, test, config.rule_profiles(), seed=config.seed)}
     evaluation = evaluate_scores(test, scorers)

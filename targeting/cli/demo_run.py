@@ -22,6 +22,8 @@ from rich.table import Table
 
 console = Console(width=170)
 PORT = "NLRTM"
+EXPORT_PORT = "ECGYE"
+"""The source port whose export control unit gets a list of departures (a port with export control in the default world)."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ def _keys(env: dict[str, str]) -> dict[str, str]:
             keys = {
                 "officer": create_key(session, role=Role.OFFICER, ports=(PORT,), label="PCU Rotterdam", created_by="demo").key,
                 "other_officer": create_key(session, role=Role.OFFICER, ports=("BEANR",), label="PCU Antwerp", created_by="demo").key,
+                "export_officer": create_key(session, role=Role.OFFICER, ports=(EXPORT_PORT,), label="PCU Guayaquil", created_by="demo").key,
                 "data_scientist": create_key(session, role=Role.DATA_SCIENTIST, label="targeting team", created_by="demo").key,
                 "auditor": create_key(session, role=Role.AUDITOR, label="inspectorate", created_by="demo").key,
             }
@@ -239,7 +242,8 @@ def _client(server: Server, key: str) -> httpx.Client:
 
 
 def print_list(body: dict) -> None:
-    table = Table(title=f"inspection list {body['id']} - {body['port']} {body['list_date']} (model v{body['model_version']}, rules v{body['ruleset_version']})")
+    direction = body.get("direction", "IMPORT")
+    table = Table(title=f"inspection list {body['id']} - {body['port']} {direction} {body['list_date']} (model v{body['model_version']}, rules v{body['ruleset_version']})")
     for column in ("rank", "container", "source", "score", "p(select)", "reasons"):
         table.add_column(column, overflow="fold")
     for item in body["items"]:
@@ -343,6 +347,12 @@ def run_demo(config: DemoConfig) -> None:
             fetched = officer.get(f"/v1/inspection-lists/{body['id']}")
             csv = officer.get(f"/v1/inspection-lists/{body['id']}/export.csv")
             console.print(f"fetched the stored list: HTTP {fetched.status_code}; CSV export: {len(csv.text.splitlines()) - 1} rows")
+        _step(f"4b. export control unit ({EXPORT_PORT}): the list of containers loading on {list_day}")
+        with _client(server, keys["export_officer"]) as exporter:
+            ask = {"date": list_day.isoformat(), "capacity": 5, "exploration_share": 0.2, "direction": "EXPORT"}
+            response = exporter.post(f"/v1/ports/{EXPORT_PORT}/inspection-lists", json=ask)
+            response.raise_for_status()
+            print_list(response.json())
         with _client(server, keys["other_officer"]) as other:
             console.print(f"an officer of BEANR asking for this {PORT} list gets HTTP {other.get(f'/v1/inspection-lists/' + body['id']).status_code} (no data)")
         officer_pick = add_officer_pick(server, keys["officer"], body)

@@ -276,9 +276,9 @@ def run_kcs_benchmark(
     settings = config.model_settings()
     say(f"training on {fit_rows.height:,} rows, early stopping on {stop_rows.height:,}")
     model = RiskModel(num_threads=config.num_threads, seed=config.seed, categorical_features=tuple(categorical_columns()), **settings)
-    model.fit(rows_of(fit_rows), fit_rows[LABEL].to_numpy(), X_valid=rows_of(stop_rows), y_valid=stop_rows[LABEL].to_numpy())
+    model.fit(rows_of(fit_rows), fit_rows[LABEL].to_numpy(), eval_set=[(rows_of(stop_rows), stop_rows[LABEL].to_numpy())])
     best = model.best_iteration_
-    stopping_metrics = _metrics(model.predict(rows_of(stop_rows)), stop_rows)
+    stopping_metrics = _metrics(model.predict_proba(rows_of(stop_rows))[:, 1], stop_rows)
     if config.refit:
         say(f"refitting on all {labelled.height:,} labelled rows for {best} rounds")
         model = RiskModel(
@@ -287,7 +287,7 @@ def run_kcs_benchmark(
         model.fit(rows_of(labelled), labelled[LABEL].to_numpy())
     say("scoring the test rows")
     test_rows = frames["test"]
-    scores = model.predict(rows_of(test_rows))
+    scores = model.predict_proba(rows_of(test_rows))[:, 1]
     counts = {"fit_rows": fit_rows.height, "stopping_rows": stop_rows.height, "test_rows": test_rows.height, "features": len(columns)}
     if config.refit:
         counts["refit_rows"] = labelled.height
@@ -326,7 +326,7 @@ def benchmark_document(result: KcsBenchmarkResult, *, run_id: str | None = None)
             "refit": config.refit,
             "settings": {**config.model_settings(), "seed": config.seed, "num_threads": config.num_threads},
             "model_sha256": result.model.model_sha256(),
-            "features": len(result.model.feature_names_),
+            "features": result.model.n_features_in_,
             "families": [f.name for f in config.families()],
             "stats_sha256": result.stats.sha256(),
         },
@@ -359,7 +359,7 @@ def log_kcs_run(result: KcsBenchmarkResult, client, *, run_name: str | None = No
     experiment_id = ensure_experiment(client, EXPERIMENT)
     config = result.config
     params = {
-        **{f"lgbm.{k}": v for k, v in result.model.params().items() if k not in ("metric",)},
+        **{f"lgbm.{k}": v for k, v in result.model.lgb_params().items() if k not in ("metric",)},
         "lgbm.best_iteration": result.best_iteration,
         "lgbm.early_stopping_rounds": config.model_settings()["early_stopping_rounds"],
         "early_stopping": result.early_stopping,
@@ -367,7 +367,7 @@ def log_kcs_run(result: KcsBenchmarkResult, client, *, run_name: str | None = No
         "value_history": config.value_history,
         "split_date": str(config.split_date) if config.split_date else "",
         "families": ",".join(f.name for f in config.families()),
-        "feature_count": len(result.model.feature_names_),
+        "feature_count": result.model.n_features_in_,
         **{f"rows.{k}": v for k, v in result.counts.items()},
     }
     warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted", category=UserWarning)

@@ -40,21 +40,44 @@ def fitted(data) -> RiskModel:  # noqa: ANN001
     return small_model().fit(frame, labels)
 
 
-def test_fit_returns_the_estimator_with_learned_state(data) -> None:  # noqa: ANN001
+def test_fit_returns_the_estimator_with_learned_state_that_does_not_exist_before(data) -> None:  # noqa: ANN001
     frame, labels = data
     model = small_model()
-    assert model.booster_ is None and model.feature_names_ == []
+    assert not any(hasattr(model, name) for name in ("booster_", "feature_names_in_", "n_features_in_", "best_iteration_", "classes_"))
     assert model.fit(frame, labels) is model
-    assert model.feature_names_ == ["value_dev", "noise", "origin_code", "reefer"]
-    assert model.booster_.feature_name() == model.feature_names_
-    assert model.best_iteration_ == 60 == model.booster_.num_trees()
+    assert model.feature_names_in_.tolist() == ["value_dev", "noise", "origin_code", "reefer"] and model.n_features_in_ == 4
+    assert model.booster_.feature_name() == model.feature_names_in_.tolist()
+    assert model.best_iteration_ == 60 == model.booster_.num_trees() and model.classes_.tolist() == [0, 1]
+
+
+def test_the_model_follows_the_scikit_learn_parameter_contract() -> None:
+    from sklearn.base import clone
+
+    model = small_model(num_leaves=15)
+    params = model.get_params()
+    assert params["num_leaves"] == 15 and params["categorical_features"] == ("origin_code",) and params["seed"] == 7
+    assert model.set_params(learning_rate=0.2, seed=3) is model and model.get_params()["learning_rate"] == 0.2
+    copy = clone(model)
+    assert copy is not model and copy.get_params() == model.get_params()
+
+
+def test_sample_weight_changes_the_model_and_predict_proba_gives_two_columns(data) -> None:  # noqa: ANN001
+    frame, labels = data
+    weights = np.where(labels == 1, 5.0, 1.0)
+    plain = small_model().fit(frame, labels)
+    weighted = small_model().fit(frame, labels, sample_weight=weights)
+    assert plain.model_sha256() != weighted.model_sha256()
+    proba = weighted.predict_proba(frame)
+    assert proba.shape == (N, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert np.array_equal(proba[:, 1], predict_proba(weighted.booster_, frame))
+    assert set(np.unique(weighted.predict(frame))) <= {0, 1}
 
 
 def test_reordered_columns_give_identical_predictions(fitted: RiskModel, data) -> None:  # noqa: ANN001
     frame, _ = data
     reordered = frame.select("reefer", "origin_code", "noise", "value_dev")
-    expected = fitted.predict(frame)
-    assert np.array_equal(fitted.predict(reordered), expected)
+    expected = fitted.predict_proba(frame)[:, 1]
+    assert np.array_equal(fitted.predict_proba(reordered)[:, 1], expected)
     assert np.array_equal(predict_proba(fitted.booster_, reordered), expected)
     assert np.array_equal(raw_scores(fitted.booster_, reordered), raw_scores(fitted.booster_, frame))
     contrib, bias = predict_contributions(fitted.booster_, reordered)
@@ -67,7 +90,7 @@ def test_reordered_columns_give_identical_predictions(fitted: RiskModel, data) -
 def test_extra_columns_are_ignored_and_missing_ones_are_named(fitted: RiskModel, data) -> None:  # noqa: ANN001
     frame, _ = data
     extra = frame.with_columns(pl.lit(1.0).alias("manifest_weight"))
-    assert np.array_equal(fitted.predict(extra), fitted.predict(frame))
+    assert np.array_equal(fitted.predict_proba(extra), fitted.predict_proba(frame))
     with pytest.raises(ModelInputError, match=r"^missing feature columns: \['noise'\]$"):
         fitted.predict(frame.drop("noise"))
 
@@ -84,7 +107,7 @@ def test_polars_string_and_categorical_columns_are_refused_before_lightgbm(data,
     with pytest.raises(ModelInputError, match=message):
         small_model().fit(coded, labels)
     with pytest.raises(ModelInputError, match=message):
-        small_model().fit(frame, labels, X_valid=coded, y_valid=labels)
+        small_model().fit(frame, labels, eval_set=[(coded, labels)])
     with pytest.raises(ModelInputError, match=message):
         small_model().fit(frame, labels).predict(coded)
 
@@ -117,9 +140,9 @@ def test_labels_must_be_binary_and_one_per_row(data, labels, message) -> None:  
 def test_validation_frame_must_match_the_training_frame(data) -> None:  # noqa: ANN001
     frame, labels = data
     with pytest.raises(ModelInputError, match=r"^missing feature columns: \['reefer'\]$"):
-        small_model().fit(frame, labels, X_valid=frame.drop("reefer"), y_valid=labels)
-    with pytest.raises(ModelInputError, match=rf"^y_valid has 10 rows but X_valid has {N}$"):
-        small_model().fit(frame, labels, X_valid=frame, y_valid=labels[:10])
+        small_model().fit(frame, labels, eval_set=[(frame.drop("reefer"), labels)])
+    with pytest.raises(ModelInputError, match=rf"^eval_set y has 10 rows but X has {N}$"):
+        small_model().fit(frame, labels, eval_set=[(frame, labels[:10])])
 
 
 def test_an_unfitted_model_cannot_predict(data) -> None:  # noqa: ANN001
@@ -131,8 +154,8 @@ def test_an_unfitted_model_cannot_predict(data) -> None:  # noqa: ANN001
 
 def test_two_trainings_on_the_same_data_and_seed_give_the_same_model_text(data) -> None:  # noqa: ANN001
     frame, labels = data
-    first = small_model().fit(frame, labels, X_valid=frame[2000:], y_valid=labels[2000:])
-    second = small_model().fit(frame, labels, X_valid=frame[2000:], y_valid=labels[2000:])
+    first = small_model().fit(frame, labels, eval_set=[(frame[2000:], labels[2000:])])
+    second = small_model().fit(frame, labels, eval_set=[(frame[2000:], labels[2000:])])
     assert first.model_sha256() == second.model_sha256()
     assert first.model_text() == second.model_text()
     # the hash does depend on the seed (bagging and feature sampling)
@@ -140,7 +163,7 @@ def test_two_trainings_on_the_same_data_and_seed_give_the_same_model_text(data) 
 
 
 def test_params_are_deterministic_with_explicit_threads() -> None:
-    params = RiskModel(num_threads=3, seed=11).params()
+    params = RiskModel(num_threads=3, seed=11).lgb_params()
     assert params["deterministic"] is True and params["force_row_wise"] is True
     assert params["num_threads"] == 3
     assert {params[k] for k in ("seed", "bagging_seed", "feature_fraction_seed", "data_random_seed")} == {11}
@@ -150,18 +173,18 @@ def test_params_are_deterministic_with_explicit_threads() -> None:
 def test_early_stopping_keeps_only_the_trees_up_to_the_best_iteration(data) -> None:  # noqa: ANN001
     frame, labels = data
     train, valid = slice(0, 2000), slice(2000, N)
-    model = small_model(n_estimators=400).fit(frame[train], labels[train], X_valid=frame[valid], y_valid=labels[valid])
+    model = small_model(n_estimators=400).fit(frame[train], labels[train], eval_set=[(frame[valid], labels[valid])])
     assert 0 < model.best_iteration_ < 400
     assert model.booster_.num_trees() == model.best_iteration_
     assert f"\nTree={model.best_iteration_ - 1}\n" in model.model_text() and f"\nTree={model.best_iteration_}\n" not in model.model_text()
     # the saved model is the one that was evaluated: the same as training exactly best_iteration_ rounds
     plain = small_model(n_estimators=model.best_iteration_).fit(frame[train], labels[train])
-    assert np.array_equal(model.predict(frame), plain.predict(frame))
+    assert np.array_equal(model.predict_proba(frame), plain.predict_proba(frame))
 
 
 def test_a_validation_set_without_seizures_disables_early_stopping(data) -> None:  # noqa: ANN001
     frame, labels = data
-    model = small_model(n_estimators=30).fit(frame, labels, X_valid=frame[:100], y_valid=np.zeros(100))
+    model = small_model(n_estimators=30).fit(frame, labels, eval_set=[(frame[:100], np.zeros(100))])
     assert model.best_iteration_ == 30 == model.booster_.num_trees()
 
 
@@ -176,12 +199,12 @@ def test_contributions_plus_bias_equal_the_raw_score_and_the_probability(fitted:
     assert contrib.shape == (200, 4) and bias.shape == (200,)
     raw = raw_scores(fitted.booster_, rows)
     np.testing.assert_allclose(contrib.sum(axis=1) + bias, raw, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(1 / (1 + np.exp(-raw)), fitted.predict(rows), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(1 / (1 + np.exp(-raw)), fitted.predict_proba(rows)[:, 1], rtol=0, atol=1e-12)
 
 
 def test_the_model_ranks_the_informative_signal(fitted: RiskModel, data) -> None:  # noqa: ANN001
     frame, labels = data
-    scores = fitted.predict(frame)
+    scores = fitted.predict_proba(frame)[:, 1]
     assert scores[labels == 1].mean() > 3 * scores[labels == 0].mean()
     gain = dict(zip(fitted.booster_.feature_name(), fitted.booster_.feature_importance("gain")))
     assert gain["value_dev"] > gain["noise"] and gain["origin_code"] > gain["reefer"]

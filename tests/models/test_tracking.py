@@ -83,14 +83,14 @@ def test_champion_loaded_by_alias_is_a_native_booster_with_identical_predictions
     booster = mlflow.lightgbm.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
     assert type(booster) is lgb.Booster
     assert booster.model_to_string() == trained.model.model_text()
-    assert np.array_equal(predict_proba(booster, fixed_frame), trained.model.predict(fixed_frame))
+    assert np.array_equal(predict_proba(booster, fixed_frame), trained.model.predict_proba(fixed_frame)[:, 1])
     loaded_contrib, loaded_bias = predict_contributions(booster, fixed_frame)
     contrib, bias = predict_contributions(trained.model.booster_, fixed_frame)
     assert np.array_equal(loaded_contrib, contrib) and np.array_equal(loaded_bias, bias)
     np.testing.assert_allclose(loaded_contrib.sum(axis=1) + loaded_bias, raw_scores(booster, fixed_frame), rtol=0, atol=1e-9)
     # column order enforced by name after the round trip too
     reordered = fixed_frame.select(list(reversed(fixed_frame.columns)))
-    assert np.array_equal(predict_proba(booster, reordered), trained.model.predict(fixed_frame))
+    assert np.array_equal(predict_proba(booster, reordered), trained.model.predict_proba(fixed_frame)[:, 1])
 
 
 def test_load_version_returns_the_champion_booster_with_its_statistics(logged, trained, client, fixed_frame) -> None:  # noqa: ANN001
@@ -99,7 +99,7 @@ def test_load_version_returns_the_champion_booster_with_its_statistics(logged, t
     assert isinstance(model.booster, lgb.Booster)
     assert model.model_sha256 == logged.model_sha256
     assert FeatureStats.from_json(model.stats_json) == trained.stats
-    assert np.array_equal(predict_proba(model.booster, fixed_frame), trained.model.predict(fixed_frame))
+    assert np.array_equal(predict_proba(model.booster, fixed_frame), trained.model.predict_proba(fixed_frame)[:, 1])
     assert np.array_equal(predict_contributions(model.booster, fixed_frame)[0], predict_contributions(trained.model.booster_, fixed_frame)[0])
     by_number = load_version(client, "1")
     assert by_number.model_sha256 == model.model_sha256 and by_number.metrics == model.metrics
@@ -129,7 +129,7 @@ def test_run_logs_parameters_of_the_model_split_and_weighting(logged, trained, s
     params = client.get_run(logged.run_id).data.params
     model = trained.model
     for key in ("num_leaves", "learning_rate", "min_child_samples", "feature_fraction", "bagging_fraction", "lambda_l2", "seed", "num_threads", "deterministic"):
-        assert params[f"lgbm.{key}"] == str(model.params()[key]), key
+        assert params[f"lgbm.{key}"] == str(model.lgb_params()[key]), key
     assert params["lgbm.best_iteration"] == str(model.best_iteration_)
     assert {k: params[f"split.{k}"] for k in split.as_dict()} == split.as_dict()
     assert (params["unlabelled_weight"], params["random_weight"], params["seed"]) == ("0.05", "5.0", "7")

@@ -147,7 +147,7 @@ def test_test_rows_are_the_test_period_with_scores_aligned(trained, split: TimeS
     assert set(test["period"].unique()) == {"test"}
     assert test["decision_at"].min() >= at(split.valid_end) and test["decision_at"].max() < at(split.test_end)
     assert len(trained.test_scores) == test.height
-    assert np.array_equal(trained.test_scores, trained.model.predict(test))
+    assert np.array_equal(trained.test_scores, trained.model.predict_proba(test)[:, 1])
 
 
 def test_model_and_baselines_are_evaluated_on_every_stream_of_the_same_rows(trained) -> None:  # noqa: ANN001

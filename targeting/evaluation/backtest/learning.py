@@ -234,7 +234,7 @@ class Learner:
                     seed=self.seed,
                     categorical_features=tuple(categorical_columns()),
                 )
-                model.fit(frame.select(feature_columns()), labels, weight=frame.get_column("weight").to_numpy())
+                model.fit(frame.select(feature_columns()), labels, sample_weight=frame.get_column("weight").to_numpy())
                 self.booster = model.booster_
                 self.version += 1
                 record.update(trained=True, version=self.version, model_sha256=model.model_sha256())

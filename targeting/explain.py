@@ -354,7 +354,7 @@ _NAMED_RATES = {
 
 
 def reason_topic(feature: str) -> str | None:
-    """What a feature's sentence is about; ``None`` for watchlist features (never a model reason).
+    """What a feature's sentence is about; ``None`` for watchlist features and features without a template (never a model reason).
 
     Features of one topic say the same thing in different words; a row gets at most one reason per topic.
 
@@ -363,8 +363,8 @@ def reason_topic(feature: str) -> str | None:
     >>> reason_topic("alert_max_severity") is None
     True
     """
-    if feature.startswith(_INTEL_PREFIX):
-        return None
+    if feature.startswith(_INTEL_PREFIX) or feature not in TEMPLATES:
+        return None  # watchlist features, and features without an officer's sentence yet (their registry text is for analysts)
     if feature in _SHARED_TOPICS:
         return _SHARED_TOPICS[feature]
     for prefix in sorted(_ENTITIES, key=len, reverse=True):

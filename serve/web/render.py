@@ -60,6 +60,7 @@ def environment() -> Environment:
     env.filters["port"] = port_label
     env.filters["when"] = lambda v: _when(v, "%Y-%m-%d %H:%M UTC")
     env.filters["short"] = lambda v: _when(v, "%Y-%m-%d %H:%M")
+    env.filters["hm"] = lambda v: _when(v, "%m-%d %H:%M")
     env.filters["day"] = lambda v: "" if v is None else (v.strftime("%Y-%m-%d") if isinstance(v, datetime) else str(v))
     return env
 

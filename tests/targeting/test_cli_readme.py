@@ -42,7 +42,6 @@ from targeting.cli import _register, app
 
 _register()
 README = Path(__file__).resolve().parents[2] / "README.md"
-EXAMPLE_IDS = {"list_item": ("M000166861", "CXRU6843137"), "deferred": "M000166902", "risk_container": "MSKU6011672"}
 KEY_VARIABLES = {"officer": "OFFICER_KEY", "data_scientist": "DS_KEY", "auditor": "AUDITOR_KEY", "admin": "ADMIN_KEY"}
 pytestmark = pytest.mark.slow
 
@@ -154,8 +153,8 @@ class Service:
 class ReadmeRunner:
     """Runs README commands in order from ``home``, keeping the keys and list id the README's variables name."""
 
-    def __init__(self, home: Path, service: Service) -> None:
-        self.home, self.service = home, service
+    def __init__(self, home: Path, service: Service, examples: dict[str, str]) -> None:
+        self.home, self.service, self.examples = home, service, examples
         self.variables: dict[str, str] = {"NEW_PASSWORD": "correct horse battery staple"}  # the README's user-chosen password
         self.ran: list[str] = []
         self.mapping: dict[str, str] = {}
@@ -208,15 +207,30 @@ class ReadmeRunner:
         items = httpx.get(base, headers=headers, timeout=60).json()["items"]
         deferred = httpx.get(f"{base}/deferred", params={"limit": 1}, headers=headers, timeout=60).json()["items"][0]
         item = next((i for i in items if i["source"] == "MODEL"), items[0])
-        manifest, container = EXAMPLE_IDS["list_item"]
-        self.mapping = {
-            manifest: item["manifest_id"],
-            container: item["container_number"],
-            EXAMPLE_IDS["deferred"]: deferred["manifest_id"],
-            EXAMPLE_IDS["risk_container"]: items[0]["container_number"],
-            '"selection_source": "MODEL"': f'"selection_source": "{item["source"]}"',
+        real = {
+            "outcome_manifest": item["manifest_id"],
+            "outcome_container": item["container_number"],
+            "deferred_manifest": deferred["manifest_id"],
+            "risk_container": items[0]["container_number"],
         }
+        self.mapping = {self.examples[name]: value for name, value in real.items()}
+        self.mapping['"selection_source": "MODEL"'] = f'"selection_source": "{item["source"]}"'
         return self.mapping
+
+
+def example_ids(commands: list[Command]) -> dict[str, str]:
+    """The example ids the README's service commands name (they come from a full-size demo world)."""
+    found: dict[str, str] = {}
+    for command in commands:
+        text = command.text
+        if risk := re.search(r"/v1/containers/(\w+)/risk", text):
+            found["risk_container"] = risk.group(1)
+        if "/amendments" in text and '"action": "ADD"' in text:
+            found["deferred_manifest"] = re.search(r'"manifest_id": "(\w+)"', text).group(1)
+        if "/v1/inspection-outcomes" in text and "-X POST" in text:
+            found["outcome_manifest"] = re.search(r'"manifest_id": "(\w+)"', text).group(1)
+            found["outcome_container"] = re.search(r'"container_number": "(\w+)"', text).group(1)
+    return found
 
 
 def test_readme_commands_are_found_in_its_code_blocks() -> None:
@@ -228,7 +242,9 @@ def test_readme_commands_are_found_in_its_code_blocks() -> None:
 def test_every_readme_command_works_as_written_right_after_the_demo(demo_home: Path) -> None:
     commands = [c for c in readme_commands(README.read_text(encoding="utf-8")) if c.program not in ("make", "mlflow")]
     service = Service(demo_home)
-    runner = ReadmeRunner(demo_home, service)
+    examples = example_ids(commands)
+    assert set(examples) == {"risk_container", "deferred_manifest", "outcome_manifest", "outcome_container"}, examples
+    runner = ReadmeRunner(demo_home, service, examples)
     try:
         for command in commands:
             runner.run(command)

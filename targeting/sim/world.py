@@ -14,25 +14,19 @@ Deterministic for a seed: every random draw comes from one
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+import zlib
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 import polars as pl
 
-from features.data.checks import iso6346_check_digit_expr
 from features.data.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS
-from features.intel import match_alerts
 from features.data.reference import known_locodes
-from features.rules.language import RuleProfile, default_rule_profiles, evaluate_rules
-from targeting.sim.catalogue import (
-    COMMODITY_BY_HS,
-    CONTAINER_OWNERS,
-    NVOCC_PREFIXES,
-    REEFER_OWNERS,
-    VAGUE_DESCRIPTIONS,
-)
+from features.rules.language import RuleProfile, default_rule_profiles
+from targeting.sim.catalogue import COMMODITY_BY_HS, NVOCC_PREFIXES, VAGUE_DESCRIPTIONS
+from targeting.sim.containers import assign_containers, number_new_containers
 from targeting.sim.export_control import (
     EXPORT_PORTS,
     apply_effects,
@@ -41,6 +35,7 @@ from targeting.sim.export_control import (
     export_candidates,
     export_rule_profiles,
 )
+from targeting.sim.inspection import HistoricalInspector, Inspector, examine_imports
 from targeting.sim.parties import make_trade, make_vessels, party_name, ports_by_country
 from targeting.sim.spelling import spell_parties
 from targeting.sim.trafficking import (
@@ -50,7 +45,10 @@ from targeting.sim.trafficking import (
     replace_dissolved,
     use_front,
 )
+from targeting.sim.summary import summarise
 from targeting.sim.voyages import build_events, voyage_hours
+
+__all__ = ["DayBatch", "HistoricalInspector", "Inspector", "World", "WorldConfig", "WorldTables", "assign_containers", "simulate_world", "summarise"]
 
 HOUR = timedelta(hours=1)
 TARE_KG = {"22G1": 2200.0, "42G1": 3750.0, "45G1": 3900.0, "22R1": 3000.0, "45R1": 4600.0}
@@ -145,95 +143,6 @@ class DayBatch:
     day: int
     manifests: pl.DataFrame  # typed MANIFESTS columns + hidden columns prefixed "_"
     truth: pl.DataFrame  # manifest_id, illicit, category, quantity_kg, org_id, method, concealment
-
-
-class Inspector(Protocol):
-    """Selects, for one arrival day, which candidates get inspected at each port.
-
-    ``candidates`` are the day's manifests for all ports (``port_of_discharge``
-    is the inspecting port) with their hidden columns; the inspector may only
-    use the contract columns and ``alerts``. Returns ``manifest_id``,
-    ``selection_source`` and ``exam_type`` per inspected row.
-    """
-
-    def __call__(self, day: int, candidates: pl.DataFrame, alerts: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame: ...
-
-
-@dataclass
-class HistoricalInspector:
-    """The unit's historical policy per port-day: watchlist hits, rule profiles by weight, and a random slice.
-
-    Capacity is ``inspection_rate`` of the port-day's arrivals (watchlist hits
-    first, then rule hits by score with random tie-break); the random slice
-    inspects each other candidate with probability ``random_rate``.
-
-    ``port_column`` names the inspecting port (``port_of_discharge`` for
-    imports; ``port`` for the export candidates of
-    :meth:`World.inspect_exports`). When the candidates carry a
-    ``decision_at`` column (exports: 00:00 UTC of the departure day) alerts are
-    matched at each row's own decision time and rules are those active at the
-    earliest one; otherwise the decision time is the arrival day's midnight.
-    ``stochastic_capacity``: the capacity is ``inspection_rate x n`` rounded
-    up with probability equal to its fraction (no minimum of one), for units
-    whose port-day groups are small (export units).
-    """
-
-    rules: list[RuleProfile]
-    inspection_rate: float
-    random_rate: float
-    start_at: datetime
-    port_column: str = "port_of_discharge"
-    stochastic_capacity: bool = False
-
-    def __call__(self, day, candidates, alerts, rng):
-        if candidates.height == 0:
-            return _empty_selection()
-        if "decision_at" in candidates.columns:
-            frame = candidates.lazy()
-            decision_at = candidates["decision_at"].min()
-        else:
-            decision_at = self.start_at + timedelta(days=day)
-            frame = candidates.lazy().with_columns(pl.lit(decision_at).alias("decision_at"))
-        hits = match_alerts(frame, alerts.lazy()).select("manifest_id", "alert_count")
-        scored = evaluate_rules(self.rules, frame, at=decision_at, port=None).select("manifest_id", "rule_score")
-        ranked = (
-            frame.select("manifest_id", self.port_column)
-            .join(hits, on="manifest_id", how="left", maintain_order="left")
-            .join(scored, on="manifest_id", how="left", maintain_order="left")
-            .collect()
-            .with_columns(pl.Series("_tiebreak", rng.random(candidates.height)), pl.Series("_random", rng.random(candidates.height)))
-        )
-        selections = [self._select_port(group, rng) for group in ranked.partition_by(self.port_column, maintain_order=True)]
-        return pl.concat(selections) if selections else _empty_selection()
-
-    def _select_port(self, ranked: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
-        if self.stochastic_capacity:
-            capacity = int(self.inspection_rate * ranked.height + rng.random())
-        else:
-            capacity = max(1, round(self.inspection_rate * ranked.height))
-        watch = ranked.filter(pl.col("alert_count") > 0)
-        rules = (
-            ranked.filter((pl.col("alert_count") == 0) & (pl.col("rule_score") > 0))
-            .sort(["rule_score", "_tiebreak"], descending=[True, False])
-            .head(max(0, capacity - watch.height))
-        )
-        chosen = set(watch["manifest_id"].to_list()) | set(rules["manifest_id"].to_list())
-        random = ranked.filter((pl.col("_random") < self.random_rate) & ~pl.col("manifest_id").is_in(list(chosen)))
-        selection = pl.concat(
-            [
-                watch.with_columns(pl.lit("WATCHLIST").alias("selection_source")),
-                rules.with_columns(pl.lit("RULE").alias("selection_source")),
-                random.with_columns(pl.lit("RANDOM").alias("selection_source")),
-            ]
-        )
-        physical = (pl.col("selection_source") == "WATCHLIST") | (pl.col("rule_score") >= 30) | pl.Series(rng.random(selection.height) < 0.3)
-        return selection.select(
-            "manifest_id", "selection_source", pl.when(physical).then(pl.lit("PHYSICAL")).otherwise(pl.lit("NII")).alias("exam_type")
-        )
-
-
-def _empty_selection() -> pl.DataFrame:
-    return pl.DataFrame(schema={"manifest_id": pl.String, "selection_source": pl.String, "exam_type": pl.String})
 
 
 @dataclass
@@ -389,7 +298,9 @@ class World:
         carriers = plan["carrier"].to_numpy()
         seals = [None if m else f"{c[:2]}{int(rng.integers(10**6, 10**7))}" for m, c in zip(seal_missing, carriers)]
         week = (eta_h // (24 * 7)).astype(int)
-        vessel_idx = (np.array([hash((c, d, o[:2])) % 97 for c, d, o in zip(carriers, plan["dest_port"].to_list(), plan["origin_port"].to_list())]) + week) % 40
+        # a stable hash (Python's hash() of strings changes with every process): the same seed gives the same world anywhere
+        lanes = zip(carriers, plan["dest_port"].to_list(), plan["origin_port"].to_list())
+        vessel_idx = (np.array([zlib.crc32(f"{c}|{d}|{o[:2]}".encode()) % 97 for c, d, o in lanes], dtype=np.int64) + week) % 40
         vessels = [self.fleets[c][i] for c, i in zip(carriers, vessel_idx)]
         second_vessel = [self.fleets[c][(i + 17) % 40] if k > 0 else None for c, i, k in zip(carriers, vessel_idx, route_len)]
         voyage = [f"{w % 1000:03d}{'N' if i % 2 else 'E'}" for w, i in zip(week, vessel_idx)]
@@ -522,7 +433,7 @@ class World:
             return
         self._flush_parties()
         built = self._build(pl.DataFrame(plans, schema_overrides={"route": pl.List(pl.String), "notify_id": pl.String}))
-        built = _number_new_containers(built, self.rng, offset=self._manifest_counter)
+        built = number_new_containers(built, self.rng, offset=self._manifest_counter)
         for t, mid in zip(truths, built["manifest_id"].to_list()):
             t["manifest_id"] = mid
         truth_frame = pl.DataFrame(truths, schema=TRUTH_SCHEMA)
@@ -708,7 +619,7 @@ class World:
         selection = inspector(batch.day, arrivals, self.alerts_frame(), self.rng)
         if selection.height == 0:
             return pl.DataFrame(schema=INSPECTION_OUTCOMES.schema)
-        result = self._examine(batch, selection)
+        result = examine_imports(batch.manifests, batch.truth, selection, self.rng)
         seized = (
             result.filter(pl.col("result") == "SEIZURE")
             .join(batch.truth, on="manifest_id", how="inner")
@@ -717,36 +628,6 @@ class World:
         if seized.height:
             self._after_seizure(batch.day, seized)
         return result
-
-    def _examine(self, batch: DayBatch, selection: pl.DataFrame) -> pl.DataFrame:
-        rng = self.rng
-        columns = ("manifest_id", "container_number", "port_of_discharge", "eta", "seal_number", "_event_seal")
-        rows = selection.join(batch.manifests.select(columns), on="manifest_id", how="left")
-        rows = rows.join(batch.truth.select("manifest_id", "category", "quantity_kg", "concealment"), on="manifest_id", how="left")
-        n = rows.height
-        physical = (rows["exam_type"] == "PHYSICAL").to_numpy()
-        illicit = rows["category"].is_not_null().to_numpy()
-        found = illicit & (rng.random(n) < np.where(physical, 0.92, 0.75))
-        discrepancy = ~illicit & (rng.random(n) < 0.04)
-        seal_swapped = (rows["seal_number"] != rows["_event_seal"]).fill_null(False).to_numpy()
-        result = np.where(found, "SEIZURE", np.where(discrepancy, "DISCREPANCY", "NO_FINDING"))
-        seal_status = np.where(seal_swapped & physical, "MISMATCH", np.where(physical, "INTACT", "NOT_CHECKED"))
-        hours = rng.uniform(6, 60, n)
-        return rows.select(
-            "manifest_id",
-            "container_number",
-            pl.col("port_of_discharge").alias("port"),
-            (pl.col("eta") + pl.Series(hours * 3_600_000_000).cast(pl.Int64).cast(pl.Duration("us"))).alias("inspected_at"),
-            "exam_type",
-            pl.Series("result", result),
-            pl.when(pl.Series(found)).then(pl.col("category")).otherwise(None).alias("seizure_category"),
-            pl.when(pl.Series(found)).then((pl.col("quantity_kg") * pl.Series(rng.uniform(0.9, 1.0, n))).round(1)).otherwise(None).alias("quantity_kg"),
-            pl.when(pl.Series(found)).then(pl.col("concealment")).otherwise(None).alias("concealment_method"),
-            pl.Series("seal_status", seal_status),
-            (pl.lit("EX-") + pl.col("port_of_discharge") + pl.lit("-") + pl.Series(rng.integers(1, 40, n)).cast(pl.String).str.zfill(3)).alias("examiner"),
-            "selection_source",
-        )
-
 
 @dataclass
 class WorldTables:
@@ -760,33 +641,6 @@ class WorldTables:
     rules: list[RuleProfile]
     summary: dict
     export_rules: list[RuleProfile] = field(default_factory=list)
-
-
-def assign_containers(manifests: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
-    """Give each manifest a real-looking ISO 6346 container number, reusing containers across trips.
-
-    Containers cycle through a pool sized to ~75 days of arrivals per equipment
-    type, so one container's trips never overlap.
-    """
-    ordered = manifests.with_columns(pl.col("reefer").alias("_pool")).with_row_index("_i")
-    ranked = ordered.with_columns(pl.col("eta").rank("ordinal").over("_pool").cast(pl.Int64).alias("_k"))
-    days = max(1, int((manifests["eta"].max() - manifests["eta"].min()).days) + 1) if manifests.height else 1
-    per_pool = ranked.group_by("_pool").agg(pl.len().alias("_n"))
-    ranked = ranked.join(per_pool, on="_pool").with_columns(
-        (pl.col("_n") * 75 // days).clip(lower_bound=50).alias("_size")
-    ).with_columns((pl.col("_k") % pl.col("_size")).alias("_slot"))
-    owners_dry = np.array(CONTAINER_OWNERS)
-    owners_reefer = np.array(REEFER_OWNERS)
-    serial_base = int(rng.integers(100_000, 400_000))
-    ranked = ranked.with_columns(
-        pl.when(pl.col("_pool"))
-        .then(pl.lit(pl.Series(owners_reefer)).gather(pl.col("_slot") % len(owners_reefer)))
-        .otherwise(pl.lit(pl.Series(owners_dry)).gather(pl.col("_slot") % len(owners_dry)))
-        .alias("_owner"),
-        (pl.col("_slot") * 7 + serial_base + pl.col("_pool").cast(pl.Int64) * 500_000).mod(1_000_000).cast(pl.String).str.zfill(6).alias("_serial"),
-    ).with_columns((pl.col("_owner") + pl.col("_serial")).alias("_prefix"))
-    ranked = ranked.with_columns(_with_check_digit(pl.col("_prefix")).alias("container_number"))
-    return ranked.sort("_i").drop("_i", "_pool", "_k", "_n", "_size", "_slot", "_owner", "_serial", "_prefix")
 
 
 def simulate_world(
@@ -855,60 +709,3 @@ def _utc_series(start: datetime, hours: np.ndarray) -> pl.Series:
     """UTC timestamps ``start + hours`` (microsecond precision)."""
     micros = (int(start.timestamp()) + np.round(np.asarray(hours, dtype=float) * 3600).astype(np.int64)) * 1_000_000
     return pl.Series(micros).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-
-
-def _number_new_containers(fresh: pl.DataFrame, rng: np.random.Generator, offset: int) -> pl.DataFrame:
-    """Number containers of shipments created during the run (outside the reused legit pools)."""
-    owners = np.array(CONTAINER_OWNERS)
-    prefixes = [f"{owners[int(rng.integers(len(owners)))]}{(900_000 + (offset + i) * 13) % 1_000_000:06d}" for i in range(fresh.height)]
-    frame = fresh.with_columns(pl.Series("_prefix", prefixes))
-    return frame.with_columns(_with_check_digit(pl.col("_prefix")).alias("container_number")).drop("_prefix")
-
-
-def _with_check_digit(prefix10: pl.Expr) -> pl.Expr:
-    """Append the ISO 6346 check digit to 10-character prefixes."""
-    return prefix10 + iso6346_check_digit_expr(prefix10 + "0").cast(pl.String)
-
-
-def summarise(config: WorldConfig, tables: WorldTables) -> dict:
-    """Headline figures of a simulated world (base rate, inspections, seizures per source)."""
-    o = tables.outcomes
-    illicit = int(tables.oracle["illicit"].sum())
-    by_source = (
-        o.group_by("selection_source")
-        .agg(pl.len().alias("inspected"), (pl.col("result") == "SEIZURE").sum().alias("seizures"))
-        .sort("selection_source")
-        .to_dicts()
-    )
-    return {
-        "config": {k: (v.isoformat() if isinstance(v, date) else list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
-        "manifests": tables.manifests.height,
-        "events": tables.events.height,
-        "outcomes": o.height,
-        "alerts": tables.alerts.height,
-        "illicit": illicit,
-        "base_rate": illicit / max(1, tables.manifests.height),
-        "seizures": int((o["result"] == "SEIZURE").sum()),
-        "by_source": by_source,
-        "illicit_by_method": tables.oracle.filter(pl.col("illicit")).group_by("method").len().sort("method").to_dicts(),
-        "exports": _export_summary(config, tables),
-    }
-
-
-def _export_summary(config: WorldConfig, tables: WorldTables) -> list[dict]:
-    """Per export port: departures, export exams, seizures, contraband loaded there, containers stopped."""
-    loaded = tables.oracle.filter(pl.col("port_of_loading").is_in(list(config.export_ports)))
-    exams = tables.outcomes.join(loaded.select("manifest_id", pl.col("port_of_loading").alias("port")), on=["manifest_id", "port"], how="inner")
-    per_port = loaded.group_by(pl.col("port_of_loading").alias("port")).agg(
-        pl.len().alias("departures"),
-        (pl.col("illicit") & (pl.col("loaded_at") == pl.col("port_of_loading"))).sum().alias("illicit_loaded_here"),
-        pl.col("seized_at_export").sum().alias("stopped"),
-    )
-    per_exam = exams.group_by("port").agg(pl.len().alias("inspected"), (pl.col("result") == "SEIZURE").sum().alias("seizures"))
-    return (
-        per_port.join(per_exam, on="port", how="left")
-        .with_columns(pl.col("inspected", "seizures").fill_null(0))
-        .select("port", "departures", "inspected", "seizures", "illicit_loaded_here", "stopped")
-        .sort("port")
-        .to_dicts()
-    )

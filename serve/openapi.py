@@ -240,6 +240,8 @@ def _document_operation(
     error_ref, invalid_ref = "#/components/schemas/ErrorResponse", "#/components/schemas/ValidationErrorBody"
     statuses = ["401", "403", "429", "503"] if protected else (["503"] if path.startswith("/v1/") else [])
     statuses += ROUTE_SPECIFIC.get((method, path), [])
+    if path.startswith("/v1/exchange/"):
+        statuses.append("404")  # an instance that does not exchange intelligence answers 404 on every exchange route
     if has_path_params:
         statuses.append("404")
     if "requestBody" in operation:

@@ -19,10 +19,12 @@ Time semantics (the same for every direction and every caller):
 **Shut out at loading.** A container that left the terminal of its port of
 loading by road before being loaded (an export seizure, a rolled or cancelled
 booking) did not sail: the manifest line is not a candidate in any direction
-from the moment that is known. It is recognised from the events alone: the
-last event of the container at the port of loading in the voyage window
-``[booked_at, etd + 2 days)`` known before the decision time is a ``GATE_OUT``.
-With no events, nothing is shut out.
+from the moment that is known. It is recognised from the events alone: among
+the container's events at the port of loading in the voyage window
+``[booked_at, etd + 2 days)`` known before the decision time there is a
+``GATE_IN`` and the last one is a ``GATE_OUT`` (a container that was only
+discharged there and left, say an earlier import, is not shut out). With no
+events, nothing is shut out.
 
 The transshipment call time is an **estimate from the manifest alone** (no
 schedule or AIS data): ``etd + (eta - etd) x s`` where ``s`` is the share of
@@ -172,8 +174,11 @@ def _shut_out(due: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
         & (pl.col("event_time") >= pl.col("booked_at"))
         & (pl.col("event_time") < pl.col("etd") + pl.lit(SHUT_OUT_WINDOW))
     )
-    last = known.group_by("__row").agg(pl.col("event_type").sort_by("event_time").last().alias("__last"))
-    return last.filter(pl.col("__last") == "GATE_OUT").select("__row")
+    last = known.group_by("__row").agg(
+        pl.col("event_type").sort_by("event_time", "event_type").last().alias("__last"),
+        (pl.col("event_type") == "GATE_IN").any().alias("__gated_in"),
+    )
+    return last.filter((pl.col("__last") == "GATE_OUT") & pl.col("__gated_in")).select("__row")
 
 
 # --------------------------------------------------------------------------- candidates

@@ -149,6 +149,9 @@ def test_a_container_shut_out_at_loading_is_no_candidate_once_the_gate_out_is_kn
     # a gate-out of an earlier voyage (before the booking) says nothing about this one
     old = ("CSQU3054383", row["booked_at"] - 24 * H, "ECGYE", "GATE_OUT")
     assert due(manifests(row), "NLRTM", arrival_day, Direction.IMPORT, events(old)) == ["S"]
+    # discharged there and taken out (an import into the port of loading) is not a shut-out export
+    imported = [("CSQU3054383", etd - 40 * H, "ECGYE", "DISCHARGE"), ("CSQU3054383", etd - 30 * H, "ECGYE", "GATE_OUT")]
+    assert due(manifests(row), "NLRTM", arrival_day, Direction.IMPORT, events(*imported)) == ["S"]
     # on the export day the gate-out is not known yet at 00:00 UTC (it happens at 12:00): still a candidate
     assert due(manifests(row), "ECGYE", etd.date(), Direction.EXPORT, events(gate_in, gate_out)) == ["S"]
 

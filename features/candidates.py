@@ -20,11 +20,11 @@ Time semantics (the same for every direction and every caller):
 loading by road before being loaded (an export seizure, a rolled or cancelled
 booking) did not sail: the manifest line is not a candidate in any direction
 from the moment that is known. It is recognised from the events alone: among
-the container's events at the port of loading in the voyage window
-``[booked_at, etd + 2 days)`` known before the decision time there is a
+the container's events at the port of loading in the window
+``[etd - 45 days, etd + 2 days)`` known before the decision time there is a
 ``GATE_IN`` and the last one is a ``GATE_OUT`` (a container that was only
-discharged there and left, say an earlier import, is not shut out). With no
-events, nothing is shut out.
+discharged there and left, say an earlier import, is not shut out; one that
+was gated in and loaded is not either). With no events, nothing is shut out.
 
 The transshipment call time is an **estimate from the manifest alone** (no
 schedule or AIS data): ``etd + (eta - etd) x s`` where ``s`` is the share of
@@ -57,6 +57,8 @@ DIRECTION_COLUMN = "direction"
 PORT_COLUMN = "port"
 SHUT_OUT_WINDOW = timedelta(days=2)
 """How long after the ETD a gate-out at the port of loading still belongs to the voyage."""
+SHUT_OUT_LOOKBACK = timedelta(days=45)
+"""How long before the ETD the container's events at the port of loading belong to the voyage (long terminal dwells included)."""
 
 
 class Direction(str, Enum):
@@ -159,7 +161,7 @@ def _calls(rows: pl.LazyFrame, direction: Direction, port: str | None) -> pl.Laz
 
 def _shut_out(due: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
     """``__row`` of the due rows whose container was shut out at loading, as known at their ``decision_at``."""
-    at_loading = due.select("__row", "container_number", "port_of_loading", "booked_at", "etd", DECISION_COLUMN).join(
+    at_loading = due.select("__row", "container_number", "port_of_loading", "etd", DECISION_COLUMN).join(
         events.select(
             "container_number",
             pl.col("locode").alias("port_of_loading"),
@@ -171,7 +173,7 @@ def _shut_out(due: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
     )
     known = at_loading.filter(
         (pl.col("event_time") < pl.col(DECISION_COLUMN))
-        & (pl.col("event_time") >= pl.col("booked_at"))
+        & (pl.col("event_time") >= pl.col("etd") - pl.lit(SHUT_OUT_LOOKBACK))
         & (pl.col("event_time") < pl.col("etd") + pl.lit(SHUT_OUT_WINDOW))
     )
     last = known.group_by("__row").agg(

@@ -146,9 +146,12 @@ def test_a_container_shut_out_at_loading_is_no_candidate_once_the_gate_out_is_kn
     assert due(manifests(row), "NLRTM", arrival_day, Direction.IMPORT, events(gate_in, gate_out)) == []
     # loaded after all: arrives
     assert due(manifests(row), "NLRTM", arrival_day, Direction.IMPORT, events(gate_in, gate_out, loaded)) == ["S"]
-    # a gate-out of an earlier voyage (before the booking) says nothing about this one
-    old = ("CSQU3054383", row["booked_at"] - 24 * H, "ECGYE", "GATE_OUT")
-    assert due(manifests(row), "NLRTM", arrival_day, Direction.IMPORT, events(old)) == ["S"]
+    # an earlier voyage (more than 45 days before the ETD) says nothing about this one
+    old = [("CSQU3054383", etd - 50 * 24 * H, "ECGYE", "GATE_IN"), ("CSQU3054383", etd - 46 * 24 * H, "ECGYE", "GATE_OUT")]
+    assert due(manifests(row), "NLRTM", arrival_day, Direction.IMPORT, events(*old)) == ["S"]
+    # a long terminal dwell (gated in before the booking) then a gate-out is a shut-out
+    long_dwell = [("CSQU3054383", etd - 30 * 24 * H, "ECGYE", "GATE_IN"), gate_out]
+    assert due(manifests(row), "NLRTM", arrival_day, Direction.IMPORT, events(*long_dwell)) == []
     # discharged there and taken out (an import into the port of loading) is not a shut-out export
     imported = [("CSQU3054383", etd - 40 * H, "ECGYE", "DISCHARGE"), ("CSQU3054383", etd - 30 * H, "ECGYE", "GATE_OUT")]
     assert due(manifests(row), "NLRTM", arrival_day, Direction.IMPORT, events(*imported)) == ["S"]

@@ -141,6 +141,6 @@ VOCABULARY = (
     N_("This account is locked after too many failed attempts. Try again in 15 minutes or ask an administrator."),
     N_("Wrong username or password."), N_("You are not permitted to open this page."),
     N_("This form has expired or did not come from this site. Reload the page and try again."), N_("Page not found."),
-    N_("Unknown language."), N_("Page"), N_("Printed by"),
+    N_("Unknown language."), N_("Page"), N_("Printed by"), N_("IMPORT"), N_("EXPORT"), N_("TRANSSHIPMENT"),
 )
 """Words the pages show through variables (codes, bands, messages), marked for the catalogues."""

@@ -40,6 +40,12 @@ router = APIRouter(include_in_schema=False)
 ListId = Annotated[uuid.UUID, Path()]
 ManifestId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
 LIST_DEFAULTS = {"capacity": 15, "nii_capacity": 10, "physical_capacity": 5, "exploration_share": 0.1}
+DIRECTIONS = (("IMPORT", N_("Import (discharged here)")), ("EXPORT", N_("Export (loaded here)")), ("TRANSSHIPMENT", N_("Transshipment (via here)")))
+
+
+def supported_directions() -> tuple[tuple[str, str], ...]:
+    """The list directions the API accepts (import only until the API takes a ``direction``)."""
+    return DIRECTIONS if "direction" in ListCreate.model_fields else DIRECTIONS[:1]
 DEFERRED_PAGE = 10
 PRINT_ITEMS_PER_PAGE = 25
 CONCEALMENT_METHODS = (
@@ -195,8 +201,10 @@ def _generate(request: Request, port: str, page: PageCaller, form: dict[str, str
         share = 0.1
     if not errors:
         try:
+            direction = {"direction": form.get("direction") or "IMPORT"} if "direction" in ListCreate.model_fields else {}
             body = ListCreate(date=form.get("date") or clock.now().date().isoformat(), capacity=values["capacity"] or 0,
-                              nii_capacity=values["nii_capacity"], physical_capacity=values["physical_capacity"], exploration_share=share)
+                              nii_capacity=values["nii_capacity"], physical_capacity=values["physical_capacity"], exploration_share=share,
+                              **direction)
         except ValidationError as exc:
             errors["capacity"] = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
     if errors:

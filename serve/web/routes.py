@@ -163,7 +163,8 @@ def home(request: Request, page: ListPage) -> HTMLResponse:
             recent, _ = lists_for_port(session, port, list_date=None, limit=8, offset=0)
             ports.append({"port": port, "today": todays, "recent": [r for r in recent if r.list_date != today]})
     can_create = page.caller.principal.has(list_pages.Permission.LISTS_CREATE)
-    return render(request, page, "home.html", ports=ports, can_create=can_create, defaults=list_pages.LIST_DEFAULTS)
+    return render(request, page, "home.html", ports=ports, can_create=can_create, defaults=list_pages.LIST_DEFAULTS,
+                  directions=list_pages.supported_directions())
 
 
 async def _page_error(request: Request, exc: PageError) -> HTMLResponse:

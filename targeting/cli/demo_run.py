@@ -22,7 +22,7 @@ from rich.table import Table
 
 console = Console(width=170)
 PORT = "NLRTM"
-EXPORT_PORT = "ECGYE"
+EXPORT_PORT = "PECLL"
 """The source port whose export control unit gets a list of departures (a port with export control in the default world)."""
 
 
@@ -160,7 +160,7 @@ def _keys(env: dict[str, str]) -> dict[str, str]:
             keys = {
                 "officer": create_key(session, role=Role.OFFICER, ports=(PORT,), label="PCU Rotterdam", created_by="demo").key,
                 "other_officer": create_key(session, role=Role.OFFICER, ports=("BEANR",), label="PCU Antwerp", created_by="demo").key,
-                "export_officer": create_key(session, role=Role.OFFICER, ports=(EXPORT_PORT,), label="PCU Guayaquil", created_by="demo").key,
+                "export_officer": create_key(session, role=Role.OFFICER, ports=(EXPORT_PORT,), label="PCU Callao", created_by="demo").key,
                 "data_scientist": create_key(session, role=Role.DATA_SCIENTIST, label="targeting team", created_by="demo").key,
                 "auditor": create_key(session, role=Role.AUDITOR, label="inspectorate", created_by="demo").key,
             }
@@ -243,6 +243,28 @@ def _client(server: Server, key: str) -> httpx.Client:
 
 def print_list(body: dict) -> None:
     direction = body.get("direction", "IMPORT")
+def latest_export_day(lake_dir: Path, port: str, until: date, *, at_least: int = 10) -> date:
+    """The latest day up to ``until`` with at least ``at_least`` departures from ``port`` in the lake (else the busiest day).
+
+    The simulated world only holds voyages that arrive within it, so departures thin out over its last
+    weeks: the export list is for the most recent day with real traffic at the source port.
+    """
+    from features.candidates import Direction, candidates_for_days
+    from features.data.lake import Lake
+
+    lake = Lake(lake_dir)
+    days = (
+        candidates_for_days(lake.scan("manifests"), lake.scan("events"), direction=Direction.EXPORT, ports=[port], end=until + timedelta(days=1))
+        .group_by(pl.col("decision_at").dt.date().alias("day"))
+        .len()
+        .collect()
+    )
+    if days.height == 0:
+        return until
+    busy = days.filter(pl.col("len") >= at_least)
+    return busy["day"].max() if busy.height else days.sort(["len", "day"], descending=True)["day"][0]
+
+
     table = Table(title=f"inspection list {body['id']} - {body['port']} {direction} {body['list_date']} (model v{body['model_version']}, rules v{body['ruleset_version']})")
     for column in ("rank", "container", "source", "score", "p(select)", "reasons"):
         table.add_column(column, overflow="fold")
@@ -347,9 +369,10 @@ def run_demo(config: DemoConfig) -> None:
             fetched = officer.get(f"/v1/inspection-lists/{body['id']}")
             csv = officer.get(f"/v1/inspection-lists/{body['id']}/export.csv")
             console.print(f"fetched the stored list: HTTP {fetched.status_code}; CSV export: {len(csv.text.splitlines()) - 1} rows")
-        _step(f"4b. export control unit ({EXPORT_PORT}): the list of containers loading on {list_day}")
+        export_day = latest_export_day(Path(env["CCP_LAKE_DIR"]), EXPORT_PORT, list_day)
+        _step(f"4b. export control unit ({EXPORT_PORT}): the list of containers loading on {export_day}")
         with _client(server, keys["export_officer"]) as exporter:
-            ask = {"date": list_day.isoformat(), "capacity": 5, "exploration_share": 0.2, "direction": "EXPORT"}
+            ask = {"date": export_day.isoformat(), "capacity": 5, "exploration_share": 0.2, "direction": "EXPORT"}
             response = exporter.post(f"/v1/ports/{EXPORT_PORT}/inspection-lists", json=ask)
             response.raise_for_status()
             print_list(response.json())

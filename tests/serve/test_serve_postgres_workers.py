@@ -86,8 +86,8 @@ def durable_pg_url(durable_admin_url) -> Iterator[str]:
 class Service:
     """The store initialised once, then ``uvicorn --workers N`` serving it (in its own process group)."""
 
-    def __init__(self, url: str, root: Path, lake_dir: Path) -> None:
-        self.url, self.root, self.lake_dir = url, root, lake_dir
+    def __init__(self, url: str, root: Path, lake_dir: Path, *, workers: int = WORKERS) -> None:
+        self.url, self.root, self.lake_dir, self.workers = url, root, lake_dir, workers
         self.settings = Settings(database_url=url, audit_key_file=root / "audit.key", lake_dir=lake_dir)
         self.database = open_store(self.settings)  # migrations, audit key and seed once, before the workers start
         self.process: subprocess.Popen | None = None
@@ -106,7 +106,7 @@ class Service:
         env.pop("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "serve.app:app_from_env", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(WORKERS), "--log-level", "warning"],
+             "--workers", str(self.workers), "--log-level", "warning"],
             env=env, stdout=subprocess.DEVNULL, stderr=open(self.root / "server.log", "a"), start_new_session=True,
         )
         self.base = f"http://127.0.0.1:{port}"

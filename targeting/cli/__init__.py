@@ -34,4 +34,7 @@ def _register() -> None:
 def main() -> None:
     """Run the ``targeting`` command."""
     _register()
+    from targeting.cli import stores
+
+    stores.CLOCK_FROM_CONFIG = True  # this process is the command: ccp.toml's clock_at may set its clock
     app()

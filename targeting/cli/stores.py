@@ -44,13 +44,18 @@ def load_settings(**overrides: Any):  # noqa: ANN201 - serve.settings.Settings
     return settings
 
 
+CLOCK_FROM_CONFIG = False
+"""Whether :func:`apply_clock` may set the process clock: true in the ``targeting`` process (:func:`targeting.cli.main`),
+false when the application is invoked inside another process (tests), whose clock is not the command's to change."""
+
+
 def apply_clock(settings: Any) -> None:
     """Start this process's clock at ``settings.clock_at`` (``ccp.toml``), unless ``CCP_CLOCK_AT`` already set it."""
     import os
 
     from features import clock
 
-    if settings.clock_at and not os.environ.get(clock.CLOCK_ENV, "").strip():
+    if CLOCK_FROM_CONFIG and settings.clock_at and not os.environ.get(clock.CLOCK_ENV, "").strip():
         clock.set_clock(clock.parse_clock_setting(settings.clock_at))
 
 

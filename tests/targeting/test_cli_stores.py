@@ -125,10 +125,32 @@ def test_ingest_defaults_to_the_configured_lake_and_names_it(home: Path) -> None
 def test_clock_at_in_ccp_toml_is_every_commands_clock(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from features import clock
 
+    from targeting.cli import stores
+
     monkeypatch.delenv("CCP_CLOCK_AT", raising=False)
+    monkeypatch.setattr(stores, "CLOCK_FROM_CONFIG", True)  # as in the `targeting` process (main)
     (home / "ccp.toml").write_text('clock_at = "2025-08-28T18:00:00+00:00"\n')
     with clock.use_clock(clock.current()):  # the command sets the process clock; restored afterwards
         assert invoke("init").exit_code == 0
         assert invoke("keys", "create", "--role", "auditor", "--label", "dated").exit_code == 0
-        listed = invoke("keys", "list")
-    assert listed.exit_code == 0 and "2025-08-28T18:0" in listed.stdout
+    assert key_creation_days(home) == ["2025-08-28"]
+
+
+def test_the_targeting_process_runs_on_the_clock_of_ccp_toml(home: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (home / "ccp.toml").write_text('clock_at = "2025-08-28T18:00:00+00:00"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCP_")} | {"CCP_HOME": str(home)}
+    cmd = [sys.executable, "-m", "targeting.cli"]
+    assert subprocess.run([*cmd, "init"], env=env, cwd=home, capture_output=True, timeout=120).returncode == 0
+    assert subprocess.run([*cmd, "keys", "create", "--role", "auditor"], env=env, cwd=home, capture_output=True, timeout=120).returncode == 0
+    assert key_creation_days(home) == ["2025-08-28"]
+
+
+def key_creation_days(home: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(home / "var" / "ccp.db") as db:
+        return [str(day)[:10] for (day,) in db.execute("select created_at from api_keys order by created_at")]

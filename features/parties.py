@@ -7,45 +7,51 @@ declared identifier splits one trader into several. :func:`resolve_parties`
 links the distinct party records ``(id, name, country)`` of the shipper,
 consignee and notify roles (one registry for all roles) and
 :func:`apply_resolution` replaces each ``<role>_id`` by the canonical id,
-before entity history is computed (:meth:`features.history.History.from_lake`).
+before entity history is computed (:func:`features.pipeline.build_features`).
 
-Linkage rules (deterministic, in this order; union-find over records):
+Online, point in time. Records are taken in filing order: the first manifest
+carrying a record (``filed_at``, ties by ``manifest_id``; within a manifest
+shipper, consignee, notify) places it. Each record is linked, once, to a party
+of the records placed before it, using only the names, identifiers and trading
+partners of manifests filed up to its own; its canonical id never changes
+afterwards. So adding later manifests never changes an earlier record's
+canonical id, and a feature computed from history filed before a decision time
+only sees links known then (no point-in-time leak through resolution).
 
-1. ``id``: records with the same identifier after normalisation (upper case,
-   only letters and digits) are one party. Placeholders (empty, ``UNKNOWN``,
-   ``NA``, ``NONE``, ``TOORDER``, all zeros ...) are no identifier.
-2. ``name``: records in the same country with the same normalised name
-   (:func:`features.names.normalise_party_name`: case, accents, punctuation
-   and legal-form spelling ignored) are one party when at most one of them
-   carries an identifier, or, under different identifiers (another filer's
-   code for the trader), when they also share a counterparty (a shipper,
-   consignee or notify party of the same normalised name on their
-   manifests): two real traders can share a name, rarely their partners.
-3. ``fuzzy-name``: a record without an identifier joins the most similar
-   identified record of its country that shares a counterparty with it, when
-   :func:`features.names.party_similarity` (rapidfuzz token-sort ratio,
-   0..100) is at least ``threshold`` (default 90): typos and word order.
-   Records that carry different identifiers are never merged on a fuzzy name.
+Linkage rules for a record placed after others (first that applies):
+
+1. ``id``: a record whose normalised identifier (upper case, letters and
+   digits; placeholders ``UNKNOWN``, ``NA``, ``TOORDER``, all zeros ... are no
+   identifier) was already seen joins that identifier's party.
+2. ``name``: the same normalised name (:func:`features.names.normalise_party_name`)
+   in the same country as an earlier record. A new identifier joins an earlier
+   identified record of that name only if they share a trading partner (two
+   real traders can share a name, rarely their partners), else a party of that
+   name that has no identifier yet. A record without identifier joins the first
+   identified record of that name sharing a partner, else the first identified,
+   else the first record of that name.
+3. ``fuzzy-name``: a record without identifier joins the most similar earlier
+   identified record of its country sharing a trading partner, when rapidfuzz's
+   token-sort ratio of the normalised names (0..100) is at least ``threshold``
+   (default 90); ties go to the smallest (name, filing position).
+4. ``new``: otherwise the record founds a party: canonical id its normalised
+   identifier, else ``NAME:<country>:<normalised name>``.
+
+Records with an identifier already seen, and identified records whose name and
+country are new, are decided in bulk (Polars); only the rest, the ambiguous
+records, go through the online loop. Trading partners: a shipper's are its
+consignees, a consignee's and notify party's are the shippers.
 
 Why rapidfuzz rather than splink: the records to link are few (distinct
 party records, not rows), the decisive evidence is the name plus country, and
-the rules above are deterministic and explainable row by row without fitting
-an EM model; splink would add DuckDB and a probabilistic model whose weights
-change with the data.
-
-The canonical id of a party is its most used normalised identifier (ties:
-the smallest); a party without any identifier gets
-``NAME:<country>:<normalised name>`` of its most used record. The decision for every record is kept in the links
-table (:class:`PartyResolution`).
-
-Time semantics: resolution looks at party names and identifiers of every
-manifest given (not at outcomes); it has no clock.
+the rules are deterministic and explainable row by row without fitting an EM
+model whose weights would change with (later) data.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections import Counter
 from dataclasses import dataclass
 
 import polars as pl
@@ -53,12 +59,14 @@ from rapidfuzz import fuzz, process
 
 from features.names import normalise_party_name
 
-__all__ = ["ROLES", "PartyResolution", "apply_resolution", "normalise_party_id", "resolve_parties"]
+__all__ = ["ROLES", "PartyResolution", "apply_resolution", "normalise_party_id", "resolve_parties", "resolve_parties_uncached"]
 
 ROLES = ("shipper", "consignee", "notify")
+PARTNER_OF = {"shipper": "consignee", "consignee": "shipper", "notify": "shipper"}
 DEFAULT_THRESHOLD = 90.0
 _PLACEHOLDERS = frozenset({"", "NA", "NONE", "NULL", "UNKNOWN", "UNK", "TOORDER", "TBA", "TBD", "NIL", "NOTAVAILABLE", "XXX", "XXXX"})
 _NON_ALNUM = re.compile(r"[^A-Z0-9]")
+_KEYS = ("raw_id", "raw_name", "country")
 
 LINK_SCHEMA = {
     "raw_id": pl.String,
@@ -67,7 +75,10 @@ LINK_SCHEMA = {
     "canonical_id": pl.String,
     "method": pl.String,
     "similarity": pl.Float64,
+    "matched_id": pl.String,
     "matched_name": pl.String,
+    "first_filed_at": pl.Datetime("us", "UTC"),
+    "first_manifest_id": pl.String,
     "rows": pl.Int64,
 }
 
@@ -84,13 +95,14 @@ def normalise_party_id(raw: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class PartyResolution:
-    """The linkage decision for every distinct party record.
+    """The linkage decision for every distinct party record, in filing order.
 
     ``links`` has one row per distinct ``(raw_id, raw_name, country)``:
     ``canonical_id``, ``method`` (``id``, ``name``, ``fuzzy-name`` or
-    ``new``: the record founded its party), ``similarity`` (0..100 to
-    ``matched_name``, the record it was linked to), and ``rows`` (how many
-    role occurrences in the manifests).
+    ``new``: the record founded its party), ``similarity`` (0..100 to the
+    matched record ``matched_id`` / ``matched_name``, an earlier one), the
+    manifest that placed the record (``first_filed_at``, ``first_manifest_id``)
+    and ``rows`` (its role occurrences in the manifests given).
     """
 
     links: pl.DataFrame
@@ -108,73 +120,77 @@ class PartyResolution:
         return self.links["canonical_id"].n_unique()
 
 
-class _UnionFind:
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
+def party_occurrences(manifests: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """One row per (manifest, role) with a party, in filing order, with the partner's raw name.
 
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
-def party_records(manifests: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
-    """Distinct ``(raw_id, raw_name, country)`` over the three roles with their row counts, sorted (deterministic)."""
-    lazy = manifests.lazy()
-    names = set(lazy.collect_schema().names())
-    parts = [
-        lazy.select(pl.col(f"{r}_id").alias("raw_id"), pl.col(f"{r}_name").alias("raw_name"), pl.col(f"{r}_country").alias("country"))
-        for r in ROLES
-        if {f"{r}_id", f"{r}_name", f"{r}_country"} <= names
-    ]
-    stacked = pl.concat(parts).filter(pl.col("raw_name").is_not_null() | pl.col("raw_id").is_not_null())
-    return (
-        stacked.with_columns(pl.col("raw_name").fill_null(""), pl.col("country").fill_null(""))
-        .group_by("raw_id", "raw_name", "country")
-        .len("rows")
-        .with_columns(pl.col("rows").cast(pl.Int64))
-        .sort("country", "raw_name", "raw_id", nulls_last=True)
-        .collect()
-    )
-
-
-def _partner_pairs(manifests: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
-    """Distinct ``(raw_id, raw_name, country, other)``: a record and the raw name of one of its trading partners.
-
-    A shipper's partners are its consignees; a consignee's or notify party's partners are the shippers (a notify
-    party is often the consignee itself or a broker serving many traders: no evidence of identity).
+    Columns ``m`` (rank of the manifest in ``filed_at``, ``manifest_id`` order), ``role`` (0, 1, 2),
+    ``filed_at``, ``manifest_id``, ``raw_id``, ``raw_name``, ``country`` (null name and country as
+    ``""``), ``partner``. ``ValueError`` when ``filed_at`` or ``manifest_id`` is missing.
     """
     lazy = manifests.lazy()
     names = set(lazy.collect_schema().names())
+    absent = [c for c in ("filed_at", "manifest_id") if c not in names]
+    if absent:
+        raise ValueError(f"party resolution needs the filing order of manifests: column(s) {absent} missing")
     roles = [r for r in ROLES if {f"{r}_id", f"{r}_name", f"{r}_country"} <= names]
     parts = [
-        lazy.select(
+        lazy.filter(pl.col(f"{r}_name").is_not_null() | pl.col(f"{r}_id").is_not_null()).select(
+            pl.col("filed_at").cast(pl.Datetime("us", "UTC")),
+            pl.col("manifest_id").cast(pl.String),
+            pl.lit(k, dtype=pl.Int8).alias("role"),
             pl.col(f"{r}_id").cast(pl.String).alias("raw_id"),
             pl.col(f"{r}_name").cast(pl.String).fill_null("").alias("raw_name"),
             pl.col(f"{r}_country").cast(pl.String).fill_null("").alias("country"),
-            pl.col(f"{o}_name").cast(pl.String).alias("other"),
+            (pl.col(f"{PARTNER_OF[r]}_name").cast(pl.String) if PARTNER_OF[r] in roles else pl.lit(None, pl.String)).alias("partner"),
         )
-        for r, o in (("shipper", "consignee"), ("consignee", "shipper"), ("notify", "shipper"))
-        if r in roles and o in roles
+        for k, r in enumerate(ROLES)
+        if r in roles
     ]
     if not parts:
-        return pl.DataFrame(schema={"raw_id": pl.String, "raw_name": pl.String, "country": pl.String, "other": pl.String})
-    return pl.concat(parts).drop_nulls("other").unique().sort(pl.all(), nulls_last=True).collect()
+        raise ValueError("party resolution needs <role>_id, <role>_name and <role>_country of at least one role")
+    ordered = pl.concat(parts).sort("filed_at", "manifest_id", "role", "country", "raw_name", "raw_id", nulls_last=True)
+    new_manifest = pl.col("filed_at").ne_missing(pl.col("filed_at").shift()) | pl.col("manifest_id").ne_missing(pl.col("manifest_id").shift())
+    return ordered.with_columns(new_manifest.fill_null(True).cum_sum().cast(pl.Int64).alias("m")).collect()
 
 
-def _counterparties(pairs: pl.DataFrame) -> dict[tuple, frozenset[str]]:
-    """Per record ``(raw_id, raw_name, country)``: normalised names of its trading partners."""
-    grouped = pairs.group_by("raw_id", "raw_name", "country").agg("other")
-    return {
-        (rid, rname, country): frozenset(normalise_party_name(o) for o in others)
-        for rid, rname, country, others in grouped.iter_rows()
-    }
+def _records(occurrences: pl.DataFrame) -> pl.DataFrame:
+    """Distinct records in placement order (index ``rec``), with normalised id and name and the bulk decisions' inputs."""
+    records = (
+        occurrences.with_row_index("pos")
+        .group_by(*_KEYS, maintain_order=True)
+        .agg(pl.col("pos").first(), pl.col("m").first(), pl.col("filed_at").first().alias("first_filed_at"),
+             pl.col("manifest_id").first().alias("first_manifest_id"), pl.len().cast(pl.Int64).alias("rows"))
+        .sort("pos")
+        .with_row_index("rec")
+        .with_columns(pl.col("rec").cast(pl.Int64))
+    )
+    ids = records["raw_id"].unique().drop_nulls()
+    names = records["raw_name"].unique()
+    id_map = pl.DataFrame({"raw_id": ids, "nid": [normalise_party_id(v) for v in ids.to_list()]}, schema={"raw_id": pl.String, "nid": pl.String})
+    name_map = pl.DataFrame({"raw_name": names, "nname": [normalise_party_name(v) for v in names.to_list()]}, schema={"raw_name": pl.String, "nname": pl.String})
+    records = records.join(id_map, on="raw_id", how="left", maintain_order="left").join(name_map, on="raw_name", how="left", maintain_order="left")
+    named = pl.col("nname") != ""
+    return records.with_columns(
+        pl.col("rec").first().over("nid").alias("id_founder"),
+        (named & pl.col("rec").ne(pl.col("rec").first().over("country", "nname"))).alias("name_seen"),
+    ).with_columns(
+        pl.when(pl.col("nid").is_null()).then(None).otherwise(pl.col("id_founder")).alias("id_founder"),
+    )
+
+
+def _evidence(occurrences: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    """``(rec, country, partner, m)``: record ``rec`` traded with the partner (normalised name) from manifest ``m`` on."""
+    raw = occurrences.drop_nulls("partner")
+    partners = raw["partner"].unique()
+    pmap = pl.DataFrame({"partner": partners, "p": [normalise_party_name(v) for v in partners.to_list()]}, schema={"partner": pl.String, "p": pl.String})
+    return (
+        raw.join(records.select(*_KEYS, "rec"), on=list(_KEYS), how="inner", nulls_equal=True)
+        .join(pmap, on="partner", how="inner")
+        .filter(pl.col("p") != "")
+        .group_by("rec", "country", "p")
+        .agg(pl.col("m").min())
+        .sort("rec", "m", "p")
+    )
 
 
 _CACHE: dict[tuple[int, int, float], PartyResolution] = {}
@@ -182,135 +198,146 @@ _CACHE_SIZE = 8
 
 
 def resolve_parties(manifests: pl.LazyFrame | pl.DataFrame, *, threshold: float = DEFAULT_THRESHOLD) -> PartyResolution:
-    """:func:`resolve_parties_uncached`, memoised on the party records and their partners (a few recent inputs).
+    """:func:`resolve_parties_uncached`, memoised on the party occurrences (a few recent inputs).
 
-    Scoring a day's list resolves the same history again; the records and partner pairs are cheap to
-    collect and hash, the linkage is not.
+    Scoring a day's list resolves the same history again; the occurrences are cheap to collect and hash
+    (an order-free hash: the result does not depend on row order), the linkage is not.
     """
-    records = party_records(manifests)
-    partners = _partner_pairs(manifests)
-    key = (int(records.hash_rows().sum()) ^ records.height, (int(partners.hash_rows().sum()) if partners.height else 0) ^ partners.height, float(threshold))
+    occurrences = party_occurrences(manifests)
+    key = (int(occurrences.hash_rows().sum()) if occurrences.height else 0, occurrences.height, float(threshold))
     if key not in _CACHE:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = _resolve(records, partners, threshold)
+        _CACHE[key] = _resolve(occurrences, threshold)
     return _CACHE[key]
 
 
 def resolve_parties_uncached(manifests: pl.LazyFrame | pl.DataFrame, *, threshold: float = DEFAULT_THRESHOLD) -> PartyResolution:
-    """Link the party records of ``manifests`` into canonical parties (see the module docstring).
+    """Link the party records of ``manifests`` into canonical parties, online in filing order (module docstring).
 
     Parameters
     ----------
     manifests
-        Frame with ``<role>_id``, ``<role>_name`` and ``<role>_country`` for
-        the roles present (shipper, consignee, notify).
+        Frame with ``filed_at``, ``manifest_id`` and ``<role>_id``, ``<role>_name``,
+        ``<role>_country`` for the roles present (shipper, consignee, notify).
     threshold
-        Minimum :func:`features.names.party_similarity` (0..100) for a record
+        Minimum token-sort ratio (0..100) of normalised names for a record
         without an identifier to join an identified party by a fuzzy name.
+
+    Returns
+    -------
+    The links table; a record's row depends only on manifests filed up to
+    (and including) the manifest that placed it.
     """
-    return _resolve(party_records(manifests), _partner_pairs(manifests), threshold)
+    return _resolve(party_occurrences(manifests), threshold)
 
 
-def _resolve(records: pl.DataFrame, pairs: pl.DataFrame, threshold: float) -> PartyResolution:
-    partners = _counterparties(pairs)
-    keys = list(zip(records["raw_id"].to_list(), records["raw_name"].to_list(), records["country"].to_list(), strict=True))
-    shared = [partners.get(k, frozenset()) for k in keys]
-    ids = [normalise_party_id(v) for v in records["raw_id"].to_list()]
-    names = [normalise_party_name(v) for v in records["raw_name"].to_list()]
-    countries = records["country"].to_list()
+def _resolve(occurrences: pl.DataFrame, threshold: float) -> PartyResolution:
+    records = _records(occurrences)
     n = records.height
-    uf = _UnionFind(n)
-    method: list[str] = ["new"] * n
-    similarity: list[float] = [100.0] * n
-    matched: list[str | None] = [None] * n
-
-    def link(i: int, first: int, how: str, score: float) -> None:
-        if uf.find(i) != uf.find(first):
-            uf.union(i, first)
-            if method[i] == "new":
-                method[i], similarity[i], matched[i] = how, score, records["raw_name"][first]
-
-    first_by_id: dict[str, int] = {}
-    by_name: dict[tuple[str, str], list[int]] = {}
-    for i in range(n):
-        if ids[i] is not None:
-            first = first_by_id.setdefault(ids[i], i)
-            if first != i:
-                link(i, first, "id", 100.0)
-        if names[i]:
-            by_name.setdefault((countries[i], names[i]), []).append(i)
-    for group in by_name.values():
-        identified = [i for i in group if ids[i] is not None]
-        for pos, i in enumerate(identified):  # different identifiers: only with a shared trading partner
-            for j in identified[:pos]:
-                if ids[i] == ids[j] or shared[i] & shared[j]:
-                    link(i, j, "name", 100.0)
-                    break
-        anonymous = [i for i in group if ids[i] is None]
-        for i in anonymous:  # no identifier: join one identified record (a partner in common first), never bridge two
-            partners = [j for j in identified if shared[i] & shared[j]]
-            target = (partners or identified or anonymous)[0]
-            if target != i:
-                link(i, target, "name", 100.0)
-
-    _link_fuzzy(ids, names, countries, shared, threshold, lambda i, j, s: link(i, j, "fuzzy-name", s))
-    canonical = _canonical_ids(uf, ids, [f"{c}:{m}" for c, m in zip(countries, names, strict=True)], records["rows"].to_list())
+    nid, nname, country = records["nid"].to_list(), records["nname"].to_list(), records["country"].to_list()
+    founder = records["id_founder"].to_list()
+    ambiguous = records.filter((pl.col("nid").is_null() & (pl.col("nname") != "")) | ((pl.col("id_founder") == pl.col("rec")) & pl.col("name_seen")))["rec"].to_list()
+    canonical: list[str | None] = [v if v is not None else f"NAME:{c}:{m}" for v, c, m in zip(nid, country, nname, strict=True)]
+    method = ["new" if f is None or f == i else "id" for i, f in enumerate(founder)]
+    similarity = [100.0] * n
+    matched: list[int | None] = [None if f is None or f == i else f for i, f in enumerate(founder)]
+    online = _OnlineLinker(records, _evidence(occurrences, records), ambiguous, threshold)
+    for i in ambiguous:
+        decision = online.decide(i, canonical)
+        if decision is not None:
+            how, j, score = decision
+            canonical[i], method[i], similarity[i], matched[i] = online.canonical_of(j, canonical), how, score, j
+            online.joined(canonical[i], nid[i])
+    canonical = [canonical[f] if f is not None else c for f, c in zip(founder, canonical, strict=True)]  # id followers last
+    raw_ids, raw_names = records["raw_id"].to_list(), records["raw_name"].to_list()
     links = records.select(
-        "raw_id",
-        "raw_name",
-        "country",
+        *_KEYS,
         pl.Series("canonical_id", canonical, dtype=pl.String),
         pl.Series("method", method, dtype=pl.String),
         pl.Series("similarity", similarity, dtype=pl.Float64),
-        pl.Series("matched_name", matched, dtype=pl.String),
+        pl.Series("matched_id", [raw_ids[j] if j is not None else None for j in matched], dtype=pl.String),
+        pl.Series("matched_name", [raw_names[j] if j is not None else None for j in matched], dtype=pl.String),
+        "first_filed_at",
+        "first_manifest_id",
         "rows",
     )
     return PartyResolution(links.cast(LINK_SCHEMA))
 
 
-def _link_fuzzy(ids, names, countries, shared, threshold, link) -> None:  # noqa: ANN001
-    """Records without an identifier join the most similar identified record of their country sharing a counterparty.
+class _OnlineLinker:
+    """State of the online pass over ambiguous records (records indexed in placement order)."""
 
-    Candidates are scored with rapidfuzz's token-sort ratio; the best score wins, ties go to the first in
-    (name, record) order, so the result does not depend on input row order.
-    """
-    by_partner: dict[tuple[str, str], set[int]] = {}  # (country, partner name) -> identified records trading with it
-    for i, (pid, name, country) in enumerate(zip(ids, names, countries, strict=True)):
-        if pid is not None and name:
-            for partner in shared[i]:
-                by_partner.setdefault((country, partner), set()).add(i)
-    for i, (pid, name, country) in enumerate(zip(ids, names, countries, strict=True)):
-        if pid is not None or not name:
-            continue
-        near = set().union(*(by_partner.get((country, partner), set()) for partner in shared[i]))
-        options = sorted((names[j], j) for j in near)
-        if not options:
-            continue
-        best = process.extractOne(name, [o[0] for o in options], scorer=fuzz.token_sort_ratio, score_cutoff=threshold)
-        if best is not None:
-            link(i, options[best[2]][1], float(best[1]))
+    def __init__(self, records: pl.DataFrame, evidence: pl.DataFrame, ambiguous: list[int], threshold: float) -> None:
+        self.nid, self.nname = records["nid"].to_list(), records["nname"].to_list()
+        self.country, self.m, self.founder = records["country"].to_list(), records["m"].to_list(), records["id_founder"].to_list()
+        self.threshold = threshold
+        self.named_with_id: set[str] = set()  # NAME: parties that an identified record joined
+        groups = records.filter(pl.col("nname") != "").group_by("country", "nname", maintain_order=True).agg("rec")
+        self.by_name = {(c, n): recs for c, n, recs in groups.iter_rows() if len(recs) > 1}
+        wanted = set(ambiguous) | {j for recs in self.by_name.values() for j in recs}
+        self.partners: dict[int, dict[str, int]] = {}
+        for rec, _, p, m in evidence.filter(pl.col("rec").is_in(list(wanted))).iter_rows():
+            self.partners.setdefault(rec, {})[p] = m
+        queried = evidence.filter(pl.col("rec").is_in([i for i in ambiguous if self.nid[i] is None])).select("country", "p").unique()
+        identified = records.filter(pl.col("nid").is_not_null() & (pl.col("nname") != "")).select("rec")
+        index = (
+            evidence.join(identified, on="rec").join(queried, on=["country", "p"])
+            .group_by("country", "p").agg(pl.col("m").sort_by("m", "rec"), pl.col("rec").sort_by("m", "rec"))
+        )
+        self.by_partner = {(c, p): (times, recs) for c, p, times, recs in index.iter_rows()}  # identified records by (country, partner), by time
 
+    def canonical_of(self, j: int, canonical: list[str | None]) -> str:
+        f = self.founder[j]
+        return canonical[f if f is not None else j]
 
-def _canonical_ids(uf: _UnionFind, ids: list, names: list, rows: list[int]) -> list[str]:
-    """Per record, its party's most used identifier (ties: smallest), else ``NAME:<country>:<most used normalised name>``."""
-    id_use: dict[int, Counter] = {}
-    name_use: dict[int, Counter] = {}
-    for i, (pid, name, count) in enumerate(zip(ids, names, rows, strict=True)):
-        root = uf.find(i)
-        if pid is not None:
-            id_use.setdefault(root, Counter())[pid] += count
-        name_use.setdefault(root, Counter())[name] += count
-    best: dict[int, str] = {}
-    for root, counter in id_use.items():
-        best[root] = min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-    for root, counter in name_use.items():
-        best.setdefault(root, "NAME:" + min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0])
-    return [best[uf.find(i)] for i in range(len(ids))]
+    def joined(self, party: str, nid: str | None) -> None:
+        if nid is not None and party.startswith("NAME:"):
+            self.named_with_id.add(party)
+
+    def shared_at(self, i: int, j: int) -> bool:
+        """Do ``i`` (on its first manifest) and ``j`` (up to that manifest) share a trading partner?"""
+        at = self.m[i]
+        mine = {p for p, m in self.partners.get(i, {}).items() if m <= at}
+        return any(m <= at and p in mine for p, m in self.partners.get(j, {}).items())
+
+    def decide(self, i: int, canonical: list[str | None]) -> tuple[str, int, float] | None:
+        """``(method, matched record, similarity)`` for ambiguous record ``i``, or ``None`` (it founds a party)."""
+        earlier = [j for j in self.by_name.get((self.country[i], self.nname[i]), ()) if j < i]
+        identified = [j for j in earlier if self.nid[j] is not None]
+        if self.nid[i] is not None:
+            for j in identified:
+                if self.shared_at(i, j):
+                    return "name", j, 100.0
+            for j in earlier:
+                party = self.canonical_of(j, canonical)
+                if self.nid[j] is None and party.startswith("NAME:") and party not in self.named_with_id:
+                    return "name", j, 100.0
+            return None
+        if earlier:
+            partnered = [j for j in identified if self.shared_at(i, j)]
+            return "name", (partnered or identified or earlier)[0], 100.0
+        return self._fuzzy(i)
+
+    def _fuzzy(self, i: int) -> tuple[str, int, float] | None:
+        at, near = self.m[i], set()
+        for p, m in self.partners.get(i, {}).items():
+            if m > at or (self.country[i], p) not in self.by_partner:
+                continue
+            times, recs = self.by_partner[(self.country[i], p)]
+            near.update(j for j in recs[: bisect.bisect_right(times, at)] if j < i)
+        if not near:
+            return None
+        options = sorted((self.nname[j], j) for j in near)
+        best = process.extractOne(self.nname[i], [o[0] for o in options], scorer=fuzz.token_sort_ratio, score_cutoff=self.threshold)
+        return None if best is None else ("fuzzy-name", options[best[2]][1], float(best[1]))
 
 
 def apply_resolution(manifests: pl.LazyFrame, resolution: PartyResolution) -> pl.LazyFrame:
-    """``manifests`` with every ``<role>_id`` replaced by its canonical party id (other columns unchanged, same row order)."""
+    """``manifests`` with every ``<role>_id`` replaced by its canonical party id (other columns unchanged, same row order).
+
+    A record absent from the resolution keeps its raw identifier.
+    """
     links = resolution.links.lazy().select("raw_id", "raw_name", "country", "canonical_id")
     names = set(manifests.collect_schema().names())
     out = manifests

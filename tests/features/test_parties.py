@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import polars as pl
 import pytest
 
 from features.parties import apply_resolution, normalise_party_id, resolve_parties
 
 
+FILED = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def filed(n: int) -> list[datetime]:
+    """Filing times of ``n`` manifests, one hour apart (the rows' order is their filing order)."""
+    return [FILED + timedelta(hours=i) for i in range(n)]
+
+
 def manifests(*consignees: tuple[str | None, str, str]) -> pl.DataFrame:
-    """One manifest row per ``(consignee_id, consignee_name, country)``; one fixed shipper."""
+    """One manifest row per ``(consignee_id, consignee_name, country)``, filed in that order; one fixed shipper."""
     return pl.DataFrame(
         {
             "manifest_id": [f"M{i}" for i in range(len(consignees))],
+            "filed_at": filed(len(consignees)),
             "shipper_id": ["CO900123456"] * len(consignees),
             "shipper_name": ["Café Andino S.A."] * len(consignees),
             "shipper_country": ["CO"] * len(consignees),
@@ -54,13 +65,17 @@ def test_every_linkage_decision_is_kept_and_explainable() -> None:
     resolution = resolve_parties(frame)
     first = resolution.explain("DE123456789012345", "Rheinkaffee Handels GmbH", "DE")
     other = resolution.explain("47119-HRB-5521", "RHEINKAFFEE HANDELS GMBH", "DE")
-    assert {first["method"], other["method"]} == {"new", "name"}  # one founded the party, the other joined it by name
-    assert first["canonical_id"] == other["canonical_id"] == "DE123456789012345"  # the most used identifier
+    assert (first["method"], other["method"]) == ("new", "name")  # the first filed founded the party, the other joined it by name
+    assert first["canonical_id"] == other["canonical_id"] == "DE123456789012345"  # the founder's identifier
+    assert (other["matched_id"], other["matched_name"]) == ("DE123456789012345", "Rheinkaffee Handels GmbH")
     assert (first["rows"], other["rows"]) == (2, 1)
+    assert (other["first_manifest_id"], other["first_filed_at"]) == ("M2", FILED + timedelta(hours=2))
     fuzzy = resolution.explain("UNKNOWN", "Rheinkafee Handels GmbH", "DE")
     assert fuzzy["method"] == "fuzzy-name" and 90.0 <= fuzzy["similarity"] < 100.0
     assert fuzzy["matched_name"] in ("Rheinkaffee Handels GmbH", "RHEINKAFFEE HANDELS GMBH")
-    assert set(resolution.links.columns) == {"raw_id", "raw_name", "country", "canonical_id", "method", "similarity", "matched_name", "rows"}
+    assert set(resolution.links.columns) == {
+        "raw_id", "raw_name", "country", "canonical_id", "method", "similarity", "matched_id", "matched_name", "first_filed_at", "first_manifest_id", "rows",
+    }
 
 
 def test_different_identifiers_with_merely_similar_names_stay_apart() -> None:
@@ -90,6 +105,8 @@ def test_resolution_does_not_depend_on_row_order() -> None:
 def test_same_name_under_different_identifiers_merges_only_with_a_shared_counterparty() -> None:
     frame = pl.DataFrame(
         {
+            "manifest_id": ["M0", "M1", "M2"],
+            "filed_at": filed(3),
             "shipper_id": ["S1", "S2", "S1"],
             "shipper_name": ["Andes Fresh Produce S.A.", "Pacific Timber Ltd", "ANDES FRESH PRODUCE SA"],
             "shipper_country": ["CO", "NZ", "CO"],

@@ -13,9 +13,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from features.candidates import DECISION_COLUMN
 from features.data.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS, UTC_DATETIME
-
-DECISION_COLUMN = "decision_at"
 ROUTE_SEPARATOR = ">"
 
 
@@ -102,22 +101,6 @@ def last_hub() -> pl.Expr:
 def with_derived_columns(manifests: pl.LazyFrame) -> pl.LazyFrame:
     """Add the derived manifest columns used as entity keys and categoricals."""
     return manifests.with_columns(origin_country(), hs_chapter(), hs_heading(), route_signature(), last_hub())
-
-
-def decision_time_for_arrival(eta: pl.Expr) -> pl.Expr:
-    """The moment a list covering an arrival is generated: 00:00 UTC of the arrival day.
-
-    Training rows use this for their decision time; the daily list for date D
-    uses D 00:00 UTC, so the two agree.
-    """
-    return eta.dt.truncate("1d").alias(DECISION_COLUMN)
-
-
-def decision_time_for_date(day) -> datetime:
-    """00:00 UTC of ``day`` (a ``datetime.date``) as an aware datetime."""
-    from datetime import UTC
-
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def as_utc(value: datetime) -> datetime:

@@ -26,7 +26,8 @@ import numpy as np
 import polars as pl
 
 from features.data.handling import matching_outcomes
-from features.history import History, decision_time_for_date, with_derived_columns
+from features.candidates import decision_time
+from features.history import History, with_derived_columns
 from features.pipeline import build_features
 from features.registry import categorical_columns, feature_columns
 from features.rules.language import RuleProfile, default_rule_profiles
@@ -129,7 +130,7 @@ def labelled_frame(history: History, split: TimeSplit, *, oracle: pl.DataFrame |
 def fit_feature_stats(history: History, rows: pl.DataFrame, split: TimeSplit) -> FeatureStats:
     """Fit statistics on the training period only (manifests of train rows, outcomes before train_end)."""
     train_manifests = with_derived_columns(rows.filter(pl.col("period") == "train").lazy()).collect()
-    outcomes = history.outcomes.filter(pl.col("inspected_at") < decision_time_for_date(split.train_end)).collect()
+    outcomes = history.outcomes.filter(pl.col("inspected_at") < decision_time(split.train_end)).collect()
     return fit_stats(train_manifests, outcomes)
 
 
@@ -230,7 +231,7 @@ def score_rows(booster, stats: FeatureStats, history: History, rows: pl.DataFram
 
 
 def decision_bounds(split: TimeSplit) -> tuple[datetime, datetime]:
-    return decision_time_for_date(split.valid_end), decision_time_for_date(split.test_end)
+    return decision_time(split.valid_end), decision_time(split.test_end)
 
 
 def rule_profiles_or_default(rules: Sequence[RuleProfile] | None) -> list[RuleProfile]:

@@ -114,7 +114,8 @@ def run_features(lake_dir: Path, as_of: str, out: Path, *, stats_path: Path | No
 
     import polars as pl
 
-    from features.history import History, decision_time_for_date, with_derived_columns
+    from features.candidates import decision_time
+    from features.history import History, with_derived_columns
     from features.data.lake import Lake
     from features.pipeline import build_features, entity_state
     from features.registry import feature_columns
@@ -131,7 +132,7 @@ def run_features(lake_dir: Path, as_of: str, out: Path, *, stats_path: Path | No
     lake = Lake(lake_dir)
     if not lake.files("manifests"):
         raise FeatureCommandError(f"the lake {lake_dir} has no manifests")
-    at = decision_time_for_date(day)
+    at = decision_time(day)
     history = History.from_lake(lake)
 
     if stats_path is not None:

@@ -94,12 +94,27 @@ PORT: dict[str, str | None] = {
     "is_transshipment_hub": "false",
 }
 
+PRE_EXPORT_NOTIFICATION: dict[str, str | None] = {
+    "notification_id": "PEN-IN-2024-000123",
+    "exporting_country": "IN",
+    "importing_country": "MX",
+    "exporter_name": "Pharma Chem Ltd",
+    "importer_name": "Quimica Central SA de CV",
+    "chemical": "Pseudoephedrine",
+    "hs_code": "293942",
+    "quantity_kg": "450",
+    "shipment_from": "2024-01-01T00:00:00Z",
+    "shipment_to": "2024-02-01T00:00:00Z",
+    "notified_at": "2023-12-20T09:00:00Z",
+}
+
 SAMPLES: dict[str, dict[str, str | None]] = {
     "manifests": MANIFEST,
     "events": EVENT,
     "outcomes": OUTCOME,
     "alerts": ALERT,
     "ports": PORT,
+    "pre_export_notifications": PRE_EXPORT_NOTIFICATION,
 }
 
 

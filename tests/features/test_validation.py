@@ -223,6 +223,12 @@ CASES: list[tuple[str, dict[str, str | None], str]] = [
     ("ports", {"country": "YY"}, "locode: country prefix differs from country"),
     ("ports", {"locode": "XX1BC"}, "locode: not a UN/LOCODE"),
     ("ports", {"is_transshipment_hub": "y"}, "is_transshipment_hub: not a boolean (true/false/1/0/yes/no)"),
+    # pre-export notifications of precursor chemicals
+    ("pre_export_notifications", {"exporting_country": "IND"}, "exporting_country: not a 2-letter country code"),
+    ("pre_export_notifications", {"importing_country": "MEX"}, "importing_country: not a 2-letter country code"),
+    ("pre_export_notifications", {"hs_code": "29394"}, "hs_code: not 6, 8 or 10 digits"),
+    ("pre_export_notifications", {"quantity_kg": "0"}, "quantity_kg: not above 0"),
+    ("pre_export_notifications", {"shipment_to": "2023-12-31T00:00:00Z"}, "shipment_to: not after shipment_from"),
 ]
 
 

@@ -114,6 +114,8 @@ def test_a_valid_record_stored_in_another_json_layout_is_still_served(e2e_servic
 def test_concurrent_fetches_are_each_audited_once_in_one_chain(e2e_service):
     bodies = [create(e2e_service, capacity=c) for c in (5, 6, 7)]
     officer = e2e_service.as_("officer_own")
+    for older, newer in zip(bodies, bodies[1:]):  # each list superseded the one before it: its body now says so
+        older.update(current=False, superseded_by=newer["id"])
 
     def fetch(n: int) -> tuple[int, dict]:
         body = bodies[n % 3]

@@ -36,8 +36,8 @@ from targeting.policy import candidates_for
 pytestmark = pytest.mark.slow
 _register()
 
-VOLATILE = ("id", "created_at")
-"""Fields of a served list that differ between two identical requests (store metadata)."""
+VOLATILE = ("id", "created_at", "current", "superseded_by", "supersedes", "supersede_reason")
+"""Fields of a served list that differ between two identical requests (store metadata: the second supersedes the first)."""
 UNKNOWN_CONTAINER = "CSQU3054383"
 
 

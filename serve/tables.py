@@ -193,6 +193,8 @@ class ListAmendment(Base):
     reason: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(ACTOR_LEN))
+    direction: Mapped[str] = mapped_column(String(16), server_default="IMPORT")
+    """The direction of the amended list (IMPORT, TRANSSHIPMENT or EXPORT)."""
 
 
 class OutcomeRow(Base):

@@ -414,6 +414,7 @@ def amendment_public(row: ListAmendment) -> AmendmentPublic:
     return AmendmentPublic(
         id=row.id, list_id=row.list_id, action=row.action, manifest_id=row.manifest_id, container_number=row.container_number,
         score=row.score, exam_type=row.exam_type, reason=row.reason, created_at=row.created_at, created_by=row.created_by,
+        direction=row.direction,
     )
 
 

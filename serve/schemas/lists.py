@@ -173,6 +173,8 @@ class AmendmentPublic(OutputModel):
     reason: str
     created_at: dt.datetime
     created_by: str
+    direction: str = "IMPORT"
+    """The direction of the amended list."""
 
 
 class AmendmentList(OutputModel):

@@ -93,6 +93,7 @@ def amend_list(session: Session, list_id: str, record: InspectionList, request: 
         reason=request.reason,
         created_at=at or utcnow(),
         created_by=actor,
+        direction=record.direction,
     )
     session.add(row)
     session.flush()

@@ -35,6 +35,7 @@ CSV_COLUMNS = (
     "exam_type",
     "selection_probability",
     "reasons",
+    "direction",
 )
 REASON_SEPARATOR = " | "
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -326,6 +327,7 @@ def items_csv(record: InspectionList) -> str:
                 item.exam_type or "",
                 repr(float(item.selection_probability)),
                 csv_safe(REASON_SEPARATOR.join(csv_safe(reason) for reason in item.reasons)),
+                record.direction,
             ]
         )
     return buffer.getvalue()

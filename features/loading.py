@@ -27,7 +27,7 @@ import polars as pl
 from features.data.contracts import MANIFESTS
 from features.manifest import MISSING
 from features.registry import declare, feature
-from features.routing import TRIP_END_EVENTS, VOYAGE_LOOKBACK
+from features.routing import voyage_window
 
 SENSITIVE_BOOKING_FIELDS = ("consignee", "destination", "container", "seal")
 """Booking/shipping-instruction changes that redirect a container or change its identity."""
@@ -94,23 +94,16 @@ SEAL_CHANGES = declare(
 LOADING_EVENT_FEATURES = (GATE_IN_LEAD, AWAITING_GATE_IN, SEAL_CHANGES)
 
 
-def with_loading_event_features(frame: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
+def with_loading_event_features(frame: pl.LazyFrame, events: pl.LazyFrame, *, window: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Add :data:`LOADING_EVENT_FEATURES` (needs ``__cand``, ``container_number``, ``etd``, ``seal_number``, ``port_of_loading``, ``decision_at``).
 
-    Only events with ``etd - 45 days <= event_time < decision_at`` and after the container's last
-    :data:`features.routing.TRIP_END_EVENTS` event before ``etd`` count (the voyage window of
-    :func:`features.routing.with_event_features`). Events at the same instant are ordered by event
-    type then seal, so the result does not depend on input order.
+    Only events in the voyage window of :func:`features.routing.voyage_window` count: ``etd - 45 days <=
+    event_time < decision_at``, after the container's previous trip. Pass ``window`` (computed from the same
+    candidates) to share it with the routing event features. Events at the same instant are ordered by
+    event type then seal, so the result does not depend on input order.
     """
-    frame = frame.cache()
-    keys = frame.select("__cand", "container_number", "etd", "decision_at", pl.col("seal_number").alias("_doc_seal"), "port_of_loading")
-    lookback = keys.join(
-        events.select("container_number", "event_time", "locode", "event_type", pl.col("seal_number").alias("_ev_seal")), on="container_number"
-    ).filter((pl.col("event_time") >= pl.col("etd") - VOYAGE_LOOKBACK) & (pl.col("event_time") < pl.col("decision_at")))
-    previous_end = (
-        pl.col("event_time").filter(pl.col("event_type").is_in(TRIP_END_EVENTS) & (pl.col("event_time") < pl.col("etd"))).max().over("__cand")
-    )
-    window = lookback.filter(previous_end.is_null() | (pl.col("event_time") > previous_end))
+    if window is None:
+        window = voyage_window(frame, events)
     gate_in = pl.col("event_time").filter((pl.col("event_type") == "GATE_IN") & (pl.col("locode") == pl.col("port_of_loading"))).min()
     seals = window.filter(pl.col("_ev_seal").is_not_null()).sort("__cand", "event_time", "event_type", "_ev_seal")
     changes = (

@@ -23,7 +23,7 @@ from features.history import DECISION_COLUMN, History, ensure_decision_column, w
 from features.intel import match_alerts
 from features.manifest import row_feature_functions, with_norm_deviations
 from features.registry import REGISTRY, categorical_columns, declare, feature_columns
-from features.routing import restrict_events, with_event_features, with_route_geometry
+from features.routing import restrict_events, voyage_window, with_event_features, with_route_geometry
 from features.stats import CATEGORICAL_SOURCES, FeatureStats, encode_categoricals
 
 KEY_COLUMNS = ("manifest_id", "container_number", "port_of_discharge", DECISION_COLUMN)
@@ -79,8 +79,10 @@ def _row_features(frame: pl.LazyFrame, stats: FeatureStats, alerts: pl.LazyFrame
     frame = frame.with_columns(rowwise)
     frame = with_norm_deviations(frame, stats)
     frame = with_route_geometry(frame)
-    frame = with_event_features(frame, events)
-    frame = loading.with_loading_event_features(frame, events)
+    frame = frame.cache()
+    window = voyage_window(frame, events).cache()  # one events join for the routing and the loading event features
+    frame = with_event_features(frame, events, window=window)
+    frame = loading.with_loading_event_features(frame, events, window=window)
     frame = match_alerts(frame, alerts).with_columns(pl.col(c).cast(pl.Float64) for c in ALERT_FEATURES)
     return encode_categoricals(frame, stats)
 

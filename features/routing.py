@@ -160,13 +160,14 @@ def restrict_events(events: pl.LazyFrame, candidates: pl.DataFrame) -> pl.LazyFr
     return events.filter((pl.col("event_time") >= pl.lit(lo, dtype=UTC)) & (pl.col("event_time") < pl.lit(hi, dtype=UTC)))
 
 
-def with_event_features(frame: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
-    """Add the event features (needs ``__cand``, ``container_number``, ``etd``, ``seal_number``, ``port_of_loading``, ``decision_at``).
+def voyage_window(frame: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
+    """Each candidate's events in its voyage window: ``__cand``, its ``container_number``, ``etd``, ``decision_at``,
+    ``_doc_seal`` (the manifest's seal), ``port_of_loading``, and the event's ``event_time``, ``locode``,
+    ``event_type``, ``_ev_seal``.
 
     Only events with ``etd - 45 days <= event_time < decision_at`` and after the container's last
     :data:`TRIP_END_EVENTS` event before ``etd`` (its previous trip) count.
     """
-    frame = frame.cache()  # used twice below: compute once (and keep the optimiser's plan small)
     keys = frame.select("__cand", "container_number", "etd", "decision_at", pl.col("seal_number").alias("_doc_seal"), "port_of_loading")
     lookback = (
         keys.join(events.select("container_number", "event_time", "locode", "event_type", pl.col("seal_number").alias("_ev_seal")), on="container_number")
@@ -177,7 +178,18 @@ def with_event_features(frame: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFra
     previous_end = (
         pl.col("event_time").filter(pl.col("event_type").is_in(TRIP_END_EVENTS) & (pl.col("event_time") < pl.col("etd"))).max().over("__cand")
     )
-    window = lookback.filter(previous_end.is_null() | (pl.col("event_time") > previous_end))
+    return lookback.filter(previous_end.is_null() | (pl.col("event_time") > previous_end))
+
+
+def with_event_features(frame: pl.LazyFrame, events: pl.LazyFrame, *, window: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """Add the event features (needs ``__cand``, ``container_number``, ``etd``, ``seal_number``, ``port_of_loading``, ``decision_at``).
+
+    Only events in the :func:`voyage_window` count; pass ``window`` (computed from the same candidates) to
+    share it with other event features.
+    """
+    frame = frame.cache()  # used twice below: compute once (and keep the optimiser's plan small)
+    if window is None:
+        window = voyage_window(frame, events)
     at_origin = pl.col("locode") == pl.col("port_of_loading")
     gate_in = pl.col("event_time").filter((pl.col("event_type") == "GATE_IN") & at_origin).min()
     load = pl.col("event_time").filter((pl.col("event_type") == "LOAD") & at_origin).min()

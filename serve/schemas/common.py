@@ -7,9 +7,16 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import HTTPException
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, WithJsonSchema, ConfigDict, Field, StrictStr, StringConstraints
 
-from serve.validators import ISO6346_PATTERN, LOCODE_PATTERN, normalize_container_number, normalize_locode
+from serve.validators import (
+    ISO6346_PATTERN,
+    ISO_DATETIME_PATTERN,
+    LOCODE_PATTERN,
+    normalize_container_number,
+    normalize_locode,
+    require_iso_datetime_text,
+)
 
 
 class InputModel(BaseModel):
@@ -56,6 +63,13 @@ def refuse_unsafe_characters(value: str) -> str:
         raise ValueError(f"contains the control or invisible formatting character U+{ord(found.group()):04X} at position {found.start()}")
     return value
 
+
+IsoDateTime = Annotated[
+    AwareDatetime,
+    BeforeValidator(require_iso_datetime_text),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": ISO_DATETIME_PATTERN}),
+]
+"""A timezone-aware ISO 8601 date-time written as text; numbers (Unix times such as ``0.5``) are refused."""
 
 SafeText = Annotated[StrictStr, AfterValidator(refuse_unsafe_characters)]
 """Free text without control or invisible formatting characters (the one text validator of every schema)."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, StrictStr, field_validator, model_validator
+from pydantic import Field, StrictStr, field_validator, model_validator
 
 from features.data.contracts import EXAM_TYPES, RESULTS, SEAL_STATUSES, SEIZURE_CATEGORIES, SELECTION_SOURCES
 from serve.db import utcnow
-from serve.schemas.common import ContainerNumber, InputModel, Locode, OutputModel, Reference, SafeText
+from serve.schemas.common import IsoDateTime, ContainerNumber, InputModel, Locode, OutputModel, Reference, SafeText
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST_INSPECTION = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -34,7 +34,7 @@ class OutcomeCreate(InputModel):
     manifest_id: Reference
     container_number: ContainerNumber
     port: Locode
-    inspected_at: AwareDatetime
+    inspected_at: IsoDateTime
     exam_type: ExamType
     result: Result
     seizure_category: SeizureCategory | None = None

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, StrictStr, ValidationError, field_validator, model_validator
+from pydantic import Field, StrictStr, ValidationError, field_validator, model_validator
 
 from features.rules.language import MAX_EXPRESSION_LENGTH, RuleProfile, validate_expression
-from serve.schemas.common import InputModel, Locode, OutputModel, SafeText
+from serve.schemas.common import IsoDateTime, InputModel, Locode, OutputModel, SafeText
 
 
 class RuleCreate(InputModel):
@@ -17,8 +17,8 @@ class RuleCreate(InputModel):
     code: StrictStr = Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9_-]+$")
     reason: SafeText = Field(min_length=1, max_length=300)
     expression: SafeText = Field(min_length=1, max_length=MAX_EXPRESSION_LENGTH)
-    valid_from: AwareDatetime
-    valid_to: AwareDatetime | None = None
+    valid_from: IsoDateTime
+    valid_to: IsoDateTime | None = None
     level: Literal["NATIONAL", "PORT"] = "NATIONAL"
     port: Locode | None = None
     weight: float = Field(gt=0, le=100, allow_inf_nan=False, strict=True)

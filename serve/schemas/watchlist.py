@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, StrictInt, StrictStr, StringConstraints, model_validator
+from pydantic import Field, StrictInt, StrictStr, StringConstraints, model_validator
 
 from features.data.contracts import ALERT_KINDS
-from serve.schemas.common import InputModel, OutputModel, PageInfo, SafeText, ShortText
+from serve.schemas.common import IsoDateTime, InputModel, OutputModel, PageInfo, SafeText, ShortText
 
 AlertId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 
@@ -22,8 +22,8 @@ class WatchlistEntryCreate(InputModel):
     reason: SafeText = Field(min_length=1, max_length=500)
     issuing_unit: ShortText = Field(max_length=100)
     severity: StrictInt = Field(ge=1, le=5)
-    valid_from: AwareDatetime
-    valid_to: AwareDatetime | None = None
+    valid_from: IsoDateTime
+    valid_to: IsoDateTime | None = None
 
     @model_validator(mode="after")
     def _window(self) -> WatchlistEntryCreate:

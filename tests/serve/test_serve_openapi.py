@@ -136,3 +136,11 @@ def test_the_list_creation_example_is_a_valid_request(schema, client, make_key):
     ListCreate.model_validate(example)
     response = client.post(f"/v1/ports/{PORT}/inspection-lists", json=example, headers={**make_key("officer", PORT), **idem()})
     assert response.status_code == 503  # accepted as valid; this app has no engine (the e2e tests create lists)
+
+
+@pytest.mark.parametrize("value", [1740000000, 0.5, "1740000000", "2025-03-01T10:15:00"])
+def test_timestamps_in_bodies_are_iso_8601_with_a_time_zone_never_numbers(client, make_key, value):
+    body = outcome_body(inspected_at=value)
+    response = client.post("/v1/inspection-outcomes", json=body, headers={**make_key("officer", PORT), **idem()})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "inspected_at"]

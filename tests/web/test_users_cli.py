@@ -84,3 +84,19 @@ def test_disabling_and_resetting_a_password_end_the_users_sessions(home) -> None
         assert run("disable", "nobody").exit_code == 2
     finally:
         database.dispose()
+
+
+def test_the_readmes_user_commands_work_as_written(home) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"^```console\n(.*?)^```", readme, flags=re.M | re.S) if "targeting users create" in b)
+    env = {**os.environ, "NEW_PASSWORD": "a new long password", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for line in block.strip().splitlines():
+        done = subprocess.run(["bash", "-c", line], cwd=home, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
+    assert "maria officer NLRTM pt disabled" in " ".join(run("list").stdout.split())

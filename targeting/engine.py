@@ -71,7 +71,12 @@ class TargetingEngine(Protocol):
         watchlist: pl.DataFrame,
         decision_at: datetime | None = None,
     ) -> InspectionList:
-        """Build the list for ``request``; ``watchlist`` has the ALERTS contract columns."""
+        """Build the list for ``request`` (its port, date and direction) with :mod:`targeting.kernel`.
+
+        ``watchlist`` has the ALERTS contract columns. Without a champion the
+        list is the day-one list (watchlist, rule profiles, random slice, with
+        a warning); it never fails for want of a model.
+        """
 
     def container_risk(
         self,

@@ -120,50 +120,67 @@ class PartyResolution:
         return self.links["canonical_id"].n_unique()
 
 
-def party_occurrences(manifests: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
-    """One row per (manifest, role) with a party, in filing order, with the partner's raw name.
+def _party_columns(manifests: pl.LazyFrame | pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """``filed_at``, ``manifest_id`` and the party columns of ``manifests`` (collected), and the roles present.
 
-    Columns ``m`` (rank of the manifest in ``filed_at``, ``manifest_id`` order), ``role`` (0, 1, 2),
-    ``filed_at``, ``manifest_id``, ``raw_id``, ``raw_name``, ``country`` (null name and country as
-    ``""``), ``partner``. ``ValueError`` when ``filed_at`` or ``manifest_id`` is missing.
+    ``ValueError`` naming the column when ``filed_at`` or ``manifest_id`` is missing.
     """
     lazy = manifests.lazy()
-    names = set(lazy.collect_schema().names())
-    absent = [c for c in ("filed_at", "manifest_id") if c not in names]
+    schema = lazy.collect_schema()
+    absent = [c for c in ("filed_at", "manifest_id") if c not in schema]
     if absent:
         raise ValueError(f"party resolution needs the filing order of manifests: column(s) {absent} missing")
-    roles = [r for r in ROLES if {f"{r}_id", f"{r}_name", f"{r}_country"} <= names]
-    parts = [
-        lazy.filter(pl.col(f"{r}_name").is_not_null() | pl.col(f"{r}_id").is_not_null()).select(
-            pl.col("filed_at").cast(pl.Datetime("us", "UTC")),
-            pl.col("manifest_id").cast(pl.String),
-            pl.lit(k, dtype=pl.Int8).alias("role"),
-            pl.col(f"{r}_id").cast(pl.String).alias("raw_id"),
-            pl.col(f"{r}_name").cast(pl.String).fill_null("").alias("raw_name"),
-            pl.col(f"{r}_country").cast(pl.String).fill_null("").alias("country"),
-            (pl.col(f"{PARTNER_OF[r]}_name").cast(pl.String) if PARTNER_OF[r] in roles else pl.lit(None, pl.String)).alias("partner"),
-        )
-        for k, r in enumerate(ROLES)
-        if r in roles
-    ]
-    if not parts:
+    roles = [r for r in ROLES if {f"{r}_id", f"{r}_name", f"{r}_country"} <= set(schema.names())]
+    if not roles:
         raise ValueError("party resolution needs <role>_id, <role>_name and <role>_country of at least one role")
-    ordered = pl.concat(parts).sort("filed_at", "manifest_id", "role", "country", "raw_name", "raw_id", nulls_last=True)
-    new_manifest = pl.col("filed_at").ne_missing(pl.col("filed_at").shift()) | pl.col("manifest_id").ne_missing(pl.col("manifest_id").shift())
-    return ordered.with_columns(new_manifest.fill_null(True).cum_sum().cast(pl.Int64).alias("m")).collect()
+    columns = [f"{r}_{c}" for r in roles for c in ("id", "name", "country")]
+    typed = [pl.col(c) if schema[c] == pl.String else pl.col(c).cast(pl.String) for c in ("manifest_id", *columns)]
+    filed = pl.col("filed_at") if schema["filed_at"] == pl.Datetime("us", "UTC") else pl.col("filed_at").cast(pl.Datetime("us", "UTC"))
+    return lazy.select(filed, *typed).collect(), roles
 
 
-def _records(occurrences: pl.DataFrame) -> pl.DataFrame:
-    """Distinct records in placement order (index ``rec``), with normalised id and name and the bulk decisions' inputs."""
-    records = (
-        occurrences.with_row_index("pos")
-        .group_by(*_KEYS, maintain_order=True)
-        .agg(pl.col("pos").first(), pl.col("m").first(), pl.col("filed_at").first().alias("first_filed_at"),
-             pl.col("manifest_id").first().alias("first_manifest_id"), pl.len().cast(pl.Int64).alias("rows"))
-        .sort("pos")
-        .with_row_index("rec")
-        .with_columns(pl.col("rec").cast(pl.Int64))
+def _occurrences(base: pl.LazyFrame, roles: list[str]) -> pl.LazyFrame:
+    """One row per (manifest, role) with a party: ``m``, ``role`` (0..2), raw keys (null name/country as ``""``), partner."""
+    return pl.concat(
+        [
+            base.filter(pl.col(f"{r}_name").is_not_null() | pl.col(f"{r}_id").is_not_null()).select(
+                "m",
+                pl.lit(ROLES.index(r), dtype=pl.Int64).alias("role"),
+                pl.col(f"{r}_id").alias("raw_id"),
+                pl.col(f"{r}_name").fill_null("").alias("raw_name"),
+                pl.col(f"{r}_country").fill_null("").alias("country"),
+                (pl.col(f"{PARTNER_OF[r]}_name") if PARTNER_OF[r] in roles else pl.lit(None, pl.String)).alias("partner"),
+            )
+            for r in roles
+        ]
     )
+
+
+def _party_tables(columns: pl.DataFrame, roles: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``(records, pairs)`` of :func:`_party_columns`, aggregated without sorting the occurrences.
+
+    ``records``: distinct raw keys with ``pos`` (``3 m + role`` of the first occurrence), ``m``, ``rows`` and
+    the placing manifest (``first_filed_at``, ``first_manifest_id``), sorted by ``pos``. ``pairs``: distinct
+    (raw keys, raw partner name) with the first manifest ``m`` of the pair.
+    """
+    base = columns.with_columns(pl.arg_sort_by("filed_at", "manifest_id", nulls_last=True).arg_sort().cast(pl.Int64).alias("m")).lazy()
+    occurrences = _occurrences(base, roles)
+    placed = base.select("m", pl.col("filed_at").alias("first_filed_at"), pl.col("manifest_id").alias("first_manifest_id"))
+    records = (
+        occurrences.group_by(*_KEYS)
+        .agg((pl.col("m") * 3 + pl.col("role")).min().alias("pos"), pl.len().cast(pl.Int64).alias("rows"))
+        .with_columns((pl.col("pos") // 3).alias("m"))
+        .join(placed, on="m", how="left")
+        .sort("pos", "country", "raw_name", "raw_id", nulls_last=True)
+    )
+    pairs = occurrences.drop_nulls("partner").group_by(*_KEYS, "partner").agg(pl.col("m").min())
+    records, pairs = pl.collect_all([records, pairs])
+    return records, pairs
+
+
+def _records(records: pl.DataFrame) -> pl.DataFrame:
+    """Records indexed ``rec`` in placement order, with normalised id and name and the bulk decisions' inputs."""
+    records = records.with_row_index("rec").with_columns(pl.col("rec").cast(pl.Int64))
     ids = records["raw_id"].unique().drop_nulls()
     names = records["raw_name"].unique()
     id_map = pl.DataFrame({"raw_id": ids, "nid": [normalise_party_id(v) for v in ids.to_list()]}, schema={"raw_id": pl.String, "nid": pl.String})
@@ -171,20 +188,17 @@ def _records(occurrences: pl.DataFrame) -> pl.DataFrame:
     records = records.join(id_map, on="raw_id", how="left", maintain_order="left").join(name_map, on="raw_name", how="left", maintain_order="left")
     named = pl.col("nname") != ""
     return records.with_columns(
-        pl.col("rec").first().over("nid").alias("id_founder"),
+        pl.when(pl.col("nid").is_null()).then(None).otherwise(pl.col("rec").first().over("nid")).alias("id_founder"),
         (named & pl.col("rec").ne(pl.col("rec").first().over("country", "nname"))).alias("name_seen"),
-    ).with_columns(
-        pl.when(pl.col("nid").is_null()).then(None).otherwise(pl.col("id_founder")).alias("id_founder"),
     )
 
 
-def _evidence(occurrences: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
-    """``(rec, country, partner, m)``: record ``rec`` traded with the partner (normalised name) from manifest ``m`` on."""
-    raw = occurrences.drop_nulls("partner")
-    partners = raw["partner"].unique()
+def _evidence(pairs: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    """``(rec, country, p, m)``: record ``rec`` traded with partner ``p`` (normalised name) from manifest ``m`` on."""
+    partners = pairs["partner"].unique()
     pmap = pl.DataFrame({"partner": partners, "p": [normalise_party_name(v) for v in partners.to_list()]}, schema={"partner": pl.String, "p": pl.String})
     return (
-        raw.join(records.select(*_KEYS, "rec"), on=list(_KEYS), how="inner", nulls_equal=True)
+        pairs.join(records.select(*_KEYS, "rec"), on=list(_KEYS), how="inner", nulls_equal=True)
         .join(pmap, on="partner", how="inner")
         .filter(pl.col("p") != "")
         .group_by("rec", "country", "p")
@@ -193,22 +207,22 @@ def _evidence(occurrences: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-_CACHE: dict[tuple[int, int, float], PartyResolution] = {}
+_CACHE: dict[tuple[int, int, tuple[str, ...], float], PartyResolution] = {}
 _CACHE_SIZE = 8
 
 
 def resolve_parties(manifests: pl.LazyFrame | pl.DataFrame, *, threshold: float = DEFAULT_THRESHOLD) -> PartyResolution:
-    """:func:`resolve_parties_uncached`, memoised on the party occurrences (a few recent inputs).
+    """:func:`resolve_parties_uncached`, memoised on the filing times, ids and party columns (a few recent inputs).
 
-    Scoring a day's list resolves the same history again; the occurrences are cheap to collect and hash
+    Scoring a day's list resolves the same history again; those columns are cheap to collect and hash
     (an order-free hash: the result does not depend on row order), the linkage is not.
     """
-    occurrences = party_occurrences(manifests)
-    key = (int(occurrences.hash_rows().sum()) if occurrences.height else 0, occurrences.height, float(threshold))
+    columns, roles = _party_columns(manifests)
+    key = (int(columns.hash_rows().sum()) if columns.height else 0, columns.height, tuple(roles), float(threshold))
     if key not in _CACHE:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = _resolve(occurrences, threshold)
+        _CACHE[key] = _resolve(*_party_tables(columns, roles), threshold)
     return _CACHE[key]
 
 
@@ -220,6 +234,7 @@ def resolve_parties_uncached(manifests: pl.LazyFrame | pl.DataFrame, *, threshol
     manifests
         Frame with ``filed_at``, ``manifest_id`` and ``<role>_id``, ``<role>_name``,
         ``<role>_country`` for the roles present (shipper, consignee, notify).
+        ``manifest_id`` is expected unique (the lake's key).
     threshold
         Minimum token-sort ratio (0..100) of normalised names for a record
         without an identifier to join an identified party by a fuzzy name.
@@ -229,11 +244,11 @@ def resolve_parties_uncached(manifests: pl.LazyFrame | pl.DataFrame, *, threshol
     The links table; a record's row depends only on manifests filed up to
     (and including) the manifest that placed it.
     """
-    return _resolve(party_occurrences(manifests), threshold)
+    return _resolve(*_party_tables(*_party_columns(manifests)), threshold)
 
 
-def _resolve(occurrences: pl.DataFrame, threshold: float) -> PartyResolution:
-    records = _records(occurrences)
+def _resolve(raw_records: pl.DataFrame, pairs: pl.DataFrame, threshold: float) -> PartyResolution:
+    records = _records(raw_records)
     n = records.height
     nid, nname, country = records["nid"].to_list(), records["nname"].to_list(), records["country"].to_list()
     founder = records["id_founder"].to_list()
@@ -242,7 +257,7 @@ def _resolve(occurrences: pl.DataFrame, threshold: float) -> PartyResolution:
     method = ["new" if f is None or f == i else "id" for i, f in enumerate(founder)]
     similarity = [100.0] * n
     matched: list[int | None] = [None if f is None or f == i else f for i, f in enumerate(founder)]
-    online = _OnlineLinker(records, _evidence(occurrences, records), ambiguous, threshold)
+    online = _OnlineLinker(records, _evidence(pairs, records), ambiguous, threshold)
     for i in ambiguous:
         decision = online.decide(i, canonical)
         if decision is not None:

@@ -77,7 +77,7 @@ def readme_commands(text: str) -> list[Command]:
     """Commands of the README's shell code blocks (continuation lines and multi-line quoted bodies joined)."""
     commands: list[Command] = []
     for number, (language, body) in enumerate(re.findall(r"^```(\w*)\n(.*?)^```", text, flags=re.M | re.S)):
-        if language not in ("", "sh", "bash", "shell"):
+        if language not in ("", "sh", "bash", "shell", "console"):
             continue
         block, pending = [], ""
         for line in body.splitlines():
@@ -100,8 +100,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """CCP_HOME right after a (small) ``make demo``: demo/world, demo/lake, demo/var/ccp.db, mlruns with versions 1 and 2, ccp.toml."""
-    from targeting.cli.demo_run import DemoConfig, _env, _initialise_stores, point_config_at_demo, simulate_and_ingest
+    """CCP_HOME right after a (small) ``make demo``: demo/world, demo/lake, demo/var/ccp.db with the demo's web accounts,
+    mlruns with versions 1 and 2, ccp.toml."""
+    from targeting.cli.demo_run import DemoConfig, _env, _initialise_stores, _web_users, point_config_at_demo, simulate_and_ingest
 
     home = tmp_path_factory.mktemp("readme-home")
     with pytest.MonkeyPatch.context() as mp:
@@ -113,6 +114,7 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         simulate_and_ingest(config)
         env = _env(config, _free_port())
         _initialise_stores(env)
+        _web_users(env)  # the demo's web accounts
         point_config_at_demo(config, env, today=date(2025, 8, 28))  # the world's last day, the list's day
         for _ in range(2):  # the demo trains twice: versions 1 and 2
             with use_clock(clock.current()):  # ccp.toml's clock_at applies inside the command only

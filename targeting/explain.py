@@ -214,6 +214,26 @@ _binary(
     "Loading event seen at the port of loading",
 )
 
+# loading (what is known before loading) ------------------------------------
+_binary("booking_changed", "Booking or shipping instructions changed", "Booking and shipping instructions unchanged")
+T["booking_change_hours_before_etd"] = lambda v, _l: (
+    "No booking change known" if _finite(v) and v < 0 else f"Booking or shipping instructions changed {_duration_hours(v)} before departure"
+)
+_binary(
+    "booking_change_sensitive",
+    "Consignee, destination, container or seal changed in the booking",
+    "No change of consignee, destination, container or seal in the booking",
+)
+T["gate_in_lead_hours"] = lambda v, _l: (
+    "No gate-in seen at the port of loading" if _finite(v) and v < 0 else f"Gated in {_duration_hours(v)} before departure"
+)
+_binary("awaiting_gate_in", "Not yet gated in at the port of loading on its departure day", "Gated in at the port of loading (or already departed)")
+T["seal_changes"] = lambda v, _l: (
+    "Seal unchanged along the container's events"
+    if _finite(v) and v <= 0
+    else f"Seal number changed {_plural(v, 'time', 'times')} along the container's events"
+)
+
 # intelligence --------------------------------------------------------------
 T["alert_count"] = lambda v, _l: f"{_plural(v, 'active watchlist alert matches', 'active watchlist alerts match')}"
 T["alert_max_severity"] = lambda v, _l: (
@@ -243,12 +263,14 @@ _ENTITIES = {
     "loading_port": ("Port of loading", "the port of loading"),
     "origin_country": ("Origin country", "the origin country"),
     "hub": ("Transshipment hubs", "the transshipment hubs"),
+    "destination": ("Containers bound for this port of discharge", "containers bound for this port of discharge"),
 }
 _RATE_SENTENCES = {
     "loading_port": "Loaded in a port with a high past seizure rate ({})",
     "origin_country": "Shipped from a country with a high past seizure rate ({})",
     "hub": "Transshipped via a hub with a high past seizure rate ({})",
     "container": "Container with a high past seizure rate ({})",
+    "destination": "Bound for a port of discharge with a high past seizure rate ({})",
 }
 _WINDOWS = {"n_30d": "30", "n_90d": "90", "n_365d": "365"}
 
@@ -294,6 +316,16 @@ T["consignee_heading_n_prior"] = lambda v, _l: (
 )
 T["consignee_route_n_prior"] = lambda v, _l: (
     "New route for this consignee" if _finite(v) and v <= 0 else f"Consignee used this route {_plural(v, 'time', 'times')} before"
+)
+T["exporter_heading_n_prior"] = lambda v, _l: (
+    "New product for this shipper (no earlier manifests with this HS heading)"
+    if _finite(v) and v <= 0
+    else f"Shipper exported this HS heading {_plural(v, 'time', 'times')} before"
+)
+T["exporter_destination_n_prior"] = lambda v, _l: (
+    "New destination for this shipper (no earlier manifests to this port of discharge)"
+    if _finite(v) and v <= 0
+    else f"Shipper shipped to this port of discharge {_plural(v, 'time', 'times')} before"
 )
 T["lane_route_n_prior"] = lambda v, _l: (
     "Routing never seen before on this lane" if _finite(v) and v <= 0 else f"Routing seen {_plural(v, 'time', 'times')} before on this lane"

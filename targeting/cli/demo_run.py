@@ -20,6 +20,8 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from targeting.cli.exchange_demo import prepare_exchange, show_exchange
+
 console = Console(width=170)
 PORT = "NLRTM"
 EXPORT_PORT = "PECLL"
@@ -241,8 +243,6 @@ def _client(server: Server, key: str) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
 
 
-def print_list(body: dict) -> None:
-    direction = body.get("direction", "IMPORT")
 def latest_export_day(lake_dir: Path, port: str, until: date, *, at_least: int = 10) -> date:
     """The latest day up to ``until`` with at least ``at_least`` departures from ``port`` in the lake (else the busiest day).
 
@@ -265,6 +265,8 @@ def latest_export_day(lake_dir: Path, port: str, until: date, *, at_least: int =
     return busy["day"].max() if busy.height else days.sort(["len", "day"], descending=True)["day"][0]
 
 
+def print_list(body: dict) -> None:
+    direction = body.get("direction", "IMPORT")
     table = Table(title=f"inspection list {body['id']} - {body['port']} {direction} {body['list_date']} (model v{body['model_version']}, rules v{body['ruleset_version']})")
     for column in ("rank", "container", "source", "score", "p(select)", "reasons"):
         table.add_column(column, overflow="fold")
@@ -356,6 +358,7 @@ def run_demo(config: DemoConfig) -> None:
     train_and_promote(world_dir, env, label="training")
 
     _step("3. start the service and issue API keys (machines) and web accounts (people)")
+    exchange = prepare_exchange(config.workdir, env)  # the service is also unit PCU-NLRTM of an exchange network
     keys = _keys(env)
     passwords = _web_users(env)
     with Server(env) as server:
@@ -376,6 +379,8 @@ def run_demo(config: DemoConfig) -> None:
             response = exporter.post(f"/v1/ports/{EXPORT_PORT}/inspection-lists", json=ask)
             response.raise_for_status()
             print_list(response.json())
+        _step(f"4c. intelligence exchange: PCU-ECGYE (another instance) sends an alert and a pre-arrival notice to {PORT}")
+        show_exchange(exchange, server.url, keys["officer"], Path(env["CCP_LAKE_DIR"]), list_day - timedelta(days=1), console)
         with _client(server, keys["other_officer"]) as other:
             console.print(f"an officer of BEANR asking for this {PORT} list gets HTTP {other.get(f'/v1/inspection-lists/' + body['id']).status_code} (no data)")
         officer_pick = add_officer_pick(server, keys["officer"], body)

@@ -104,7 +104,10 @@ def _arrival(lake_dir: Path, day: date) -> dict:
 
 
 def show_exchange(demo: ExchangeDemo, url: str, officer_key: str, lake_dir: Path, day: date, console: Console) -> None:
-    """Start the partner instance, send an alert and a notice to the demo's unit, accept the alert, show the container's reasons."""
+    """Start the partner instance, send an alert and a notice to the demo's unit, accept the alert, show the list of ``day``.
+
+    ``day`` must not have a list yet (the demo passes the day before its list day).
+    """
     log = open(demo.root / "export" / "service.log", "w")  # noqa: SIM115 - closed below
     args = [sys.executable, "-m", "uvicorn", "--factory", "serve.app:app_from_env", "--host", "127.0.0.1", "--port", str(demo.partner_port), "--log-level", "warning"]
     partner = subprocess.Popen(args, env={k: v for k, v in demo.partner_env.items() if k != "DEMO_OFFICER_KEY"}, stdout=log, stderr=subprocess.STDOUT)
@@ -117,7 +120,7 @@ def show_exchange(demo: ExchangeDemo, url: str, officer_key: str, lake_dir: Path
         start = datetime.combine(day, dtime(0), tzinfo=UTC)
         until = (max(start, clock.now()) + timedelta(days=60)).isoformat()  # both services run on this process's clock
         alert = {"type": "ALERT", "sender": EXPORT_UNIT, "recipients": [IMPORT_UNIT], "tlp": "AMBER", "valid_from": (min(start, clock.now()) - timedelta(days=1)).isoformat(),
-                 "valid_to": until, "body": {"kind": "PARTY", "party": {"role": "CONSIGNEE", "name": arriving["consignee_name"].upper() + " LIMITED"},
+                 "valid_to": until, "body": {"kind": "PARTY", "party": {"role": "CONSIGNEE", "name": _spelling_variant(arriving["consignee_name"])},
                                               "severity": 4, "reason": "Consignee named in a seizure report at Guayaquil"}}
         notice = {"type": "PRE_ARRIVAL_NOTICE", "sender": EXPORT_UNIT, "recipients": [IMPORT_UNIT], "tlp": "AMBER", "valid_to": until,
                   "body": {"container_number": arriving["container_number"], "master_bl": arriving["master_bl"], "vessel_imo": arriving["vessel_imo"],
@@ -130,33 +133,24 @@ def show_exchange(demo: ExchangeDemo, url: str, officer_key: str, lake_dir: Path
         accepted = importer.post(f"/v1/exchange/received/{sent[0]['message_id']}/accept").raise_for_status().json()
         console.print(f"{IMPORT_UNIT} received both (signature verified); the analyst accepted the alert ({accepted['status']}); "
                       f"the notice was {received[1]['status'].lower()} by the peer policy")
-        risk = importer.get(f"/v1/containers/{arriving['container_number']}/risk", params={"port": "NLRTM"})
-        if risk.status_code == 200:
-            reasons = [r for r in _reasons(risk.json()) if EXPORT_UNIT in r]
-            console.print(f"container {arriving['container_number']} arriving {day}: on {IMPORT_UNIT}'s watchlist for that day; reasons:")
-            for reason in reasons:
-                console.print(f"  - {reason}")
-        else:
-            console.print(f"container risk: HTTP {risk.status_code}")
+        body = importer.post("/v1/ports/NLRTM/inspection-lists", json={"date": day.isoformat(), "capacity": 10, "exploration_share": 0.1})
+        body = body.raise_for_status().json()
+        console.print(f"{IMPORT_UNIT}'s list for {day} (the notice's arrival day), items from {EXPORT_UNIT}'s intelligence:")
+        for item in body["items"]:
+            for reason in (r for r in item["reasons"] if EXPORT_UNIT in r):
+                console.print(f"  #{item['rank']} {item['container_number']} {item['source']}: {reason}")
     finally:
         partner.terminate()
         partner.wait(timeout=15)
         log.close()
 
 
-def _reasons(body: object) -> list[str]:
-    """Every string under a ``reasons``-like key of a JSON body."""
-    found: list[str] = []
-    if isinstance(body, dict):
-        for key, value in body.items():
-            if "reason" in key and isinstance(value, list):
-                found += [v for v in value if isinstance(v, str)]
-            else:
-                found += _reasons(value)
-    elif isinstance(body, list):
-        for value in body:
-            found += _reasons(value)
-    return found
+def _spelling_variant(name: str) -> str:
+    """How another unit may spell the same trader: legal form written out or dotted, upper case, a comma."""
+    for short, long in ((" BV", " B.V."), (" LTD", " LIMITED"), (" SA", " S.A."), (" GMBH", " G.m.b.H."), (" INC", " INCORPORATED")):
+        if name.upper().endswith(short):
+            return name.upper()[: -len(short)] + "," + long
+    return name.upper().replace(" ", ", ", 1)
 
 
 def _ok(url: str) -> bool:

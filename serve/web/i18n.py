@@ -33,8 +33,8 @@ def N_(message: str) -> str:  # noqa: N802 - Babel's marker for strings translat
 
 @functools.cache
 def translations(language: str) -> NullTranslations:
-    """The compiled catalogue of ``language`` (English: identity)."""
-    if language not in LANGUAGES or language == "en":
+    """The compiled catalogue of ``language`` (English: readable names of codes such as ``NO_FINDING``, other texts as written)."""
+    if language not in LANGUAGES:
         return NullTranslations()
     directory = resources.files("serve.web").joinpath("locale")
     return Translations.load(str(directory), [language], domain="messages")

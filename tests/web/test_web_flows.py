@@ -100,7 +100,7 @@ def test_officer_records_an_outcome_once_even_when_the_form_is_submitted_twice(n
     page.click("form.outcome button[type=submit]")
     assert f"recorded={manifest_id}" in page.url
     row = page.locator(f"#m-{manifest_id}")
-    assert "Recorded: SEIZURE" in row.inner_text()
+    assert "Recorded: Seizure · Cocaine" in row.inner_text()
     again = page.request.post(form_url, form=fields, max_redirects=0)  # the same form submitted a second time
     assert again.status == 303
     engine = create_engine(web_server.database_url)  # the store holds one outcome for the exam, under the signed-in user

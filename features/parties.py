@@ -310,19 +310,19 @@ class _OnlineLinker:
         if nid is not None and party.startswith("NAME:"):
             self.named_with_id.add(party)
 
-    def shared_at(self, i: int, j: int) -> bool:
-        """Do ``i`` (on its first manifest) and ``j`` (up to that manifest) share a trading partner?"""
-        at = self.m[i]
-        mine = {p for p, m in self.partners.get(i, {}).items() if m <= at}
+    def shared_at(self, at: int, mine: set[str], j: int) -> bool:
+        """Did ``j`` trade, on manifests up to position ``at``, with one of the partners ``mine``?"""
         return any(m <= at and p in mine for p, m in self.partners.get(j, {}).items())
 
     def decide(self, i: int, canonical: list[str | None]) -> tuple[str, int, float] | None:
         """``(method, matched record, similarity)`` for ambiguous record ``i``, or ``None`` (it founds a party)."""
         earlier = [j for j in self.by_name.get((self.country[i], self.nname[i]), ()) if j < i]
         identified = [j for j in earlier if self.nid[j] is not None]
+        at = self.m[i]
+        mine = {p for p, m in self.partners.get(i, {}).items() if m <= at}  # the partners on its first manifest
         if self.nid[i] is not None:
             for j in identified:
-                if self.shared_at(i, j):
+                if self.shared_at(at, mine, j):
                     return "name", j, 100.0
             for j in earlier:
                 party = self.canonical_of(j, canonical)
@@ -330,7 +330,7 @@ class _OnlineLinker:
                     return "name", j, 100.0
             return None
         if earlier:
-            partnered = [j for j in identified if self.shared_at(i, j)]
+            partnered = [j for j in identified if self.shared_at(at, mine, j)]
             return "name", (partnered or identified or earlier)[0], 100.0
         return self._fuzzy(i)
 

@@ -144,7 +144,7 @@ def _name_matches(candidates: pl.LazyFrame, alerts: pl.LazyFrame) -> pl.LazyFram
     return (
         pl.concat(parts)
         .join(indexed_alerts.lazy(), on="__alert_index")
-        .sort(["__alert_row", "__similarity"], descending=[False, True])
+        .sort(["__alert_row", "__similarity"], descending=[False, True], maintain_order=True)  # ties: shipper, consignee, notify
         .unique(["__alert_row", "alert_id"], keep="first", maintain_order=True)
         .with_columns(reason.alias("reason"))
     )

@@ -138,7 +138,7 @@ def show_exchange(demo: ExchangeDemo, url: str, officer_key: str, lake_dir: Path
         console.print(f"{IMPORT_UNIT}'s list for {day} (the notice's arrival day), items from {EXPORT_UNIT}'s intelligence:")
         for item in body["items"]:
             for reason in (r for r in item["reasons"] if EXPORT_UNIT in r):
-                console.print(f"  #{item['rank']} {item['container_number']} {item['source']}: {reason}")
+                console.print(f"  #{item['rank']} {item['container_number']} {item['source']}: {reason}", markup=False)
     finally:
         partner.terminate()
         partner.wait(timeout=15)

@@ -46,8 +46,8 @@ from serve.writer import GroupWriter, audit_event
 
 AUTHZ_ATTRIBUTE = "__ccp_authorization__"
 PUBLIC = "public"
-FRAMEWORK_PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
-"""Documentation routes FastAPI adds itself; explicitly public (they show no data)."""
+FRAMEWORK_PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/assets/{name}"})
+"""Documentation routes (the OpenAPI description, Swagger UI, ReDoc and their assets); public, they show no data."""
 
 
 # --------------------------------------------------------------------------- app state

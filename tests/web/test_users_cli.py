@@ -99,4 +99,4 @@ def test_the_readmes_user_commands_work_as_written(home) -> None:
     for line in block.strip().splitlines():
         done = subprocess.run(["bash", "-c", line], cwd=home, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
-    assert "maria officer NLRTM pt disabled" in " ".join(run("list").stdout.split())
+    assert "maria officer NLRTM pt active" in " ".join(run("list").stdout.split())

@@ -47,6 +47,7 @@ TINY = BacktestConfig(
     unlabelled_sample=1.0,  # keep every uninspected candidate, so the no-peeking checks see every illicit one
     n_estimators=20,
     num_leaves=15,
+    directions=("IMPORT",),  # the import replay (every direction: tests/targeting/test_backtest_directions.py)
 )
 STRATEGIES = "rules,random,model,model+20,ucb"
 _register()
@@ -440,7 +441,7 @@ def test_outputs_and_mlflow_parent_with_a_child_run_per_strategy(tiny, tmp_path:
     from models.tracking import configure
 
     paths = write_outputs(tiny, tmp_path / "out")
-    assert {p.name for p in paths.values()} == {"summary.csv", "summary.md", "weekly.csv", "trainings.csv", "norm_precision.png", "cumulative_seizures.png"}
+    assert {p.name for p in paths.values()} == {"summary.csv", "summary.md", "weekly.csv", "trainings.csv", "directions.csv", "norm_precision.png", "cumulative_seizures.png"}
     assert pl.read_csv(paths["summary_csv"]).get_column("strategy").to_list() == ["rules", "random", "model", "model+20", "ucb"]
     assert "| model+20 |" in paths["summary_md"].read_text()
     assert paths["norm_precision_png"].read_bytes()[:4] == b"\x89PNG"

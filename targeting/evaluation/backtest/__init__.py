@@ -64,7 +64,7 @@ from targeting.evaluation.backtest.sampling import capacity_for, plan_port_selec
 from targeting.evaluation.backtest.learning import training_frame
 from targeting.evaluation.backtest.inspector import StrategyInspector
 from targeting.evaluation.backtest.run import BacktestResult, StrategyRun, run_backtest
-from targeting.evaluation.backtest.report import format_value, last_weeks_mean, log_to_mlflow, run_overall, summary_cells, summary_markdown, summary_table, trainings_frame, weekly_table, write_outputs
+from targeting.evaluation.backtest.report import direction_table, format_value, last_weeks_mean, log_to_mlflow, run_overall, summary_cells, summary_markdown, summary_table, trainings_frame, weekly_table, write_outputs
 
 __all__ = [
     "DEFAULT_STRATEGIES",
@@ -75,6 +75,7 @@ __all__ = [
     "StrategyInspector",
     "StrategyRun",
     "capacity_for",
+    "direction_table",
     "log_to_mlflow",
     "parse_strategies",
     "parse_strategy",

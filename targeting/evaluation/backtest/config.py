@@ -32,7 +32,12 @@ DECISION_SCHEMA = {
     "selection_probability": pl.Float64,
     "score": pl.Float64,
     "exam_type": pl.String,
+    "direction": pl.String,
 }
+DIRECTIONS = ("IMPORT", "TRANSSHIPMENT", "EXPORT")
+"""Every served population, in report order."""
+HUB_PORTS = ("PAMIT", "COCTG", "ESALG")
+"""Default transshipment hubs with a control unit in the backtest (the world routes much traffic through them)."""
 
 
 class BacktestError(ValueError):
@@ -160,6 +165,12 @@ class BacktestConfig:
         and of an exploration (RANDOM) inspection.
     ucb_kappa
         Weight of the uncertainty bonus of the ``ucb`` strategy (see :func:`ucb_weights`).
+    directions
+        Populations replayed (names of :class:`features.candidates.Direction`):
+        IMPORT lists at ``ports``, TRANSSHIPMENT lists at ``hub_ports``,
+        EXPORT lists at the world's export control ports.
+    hub_ports
+        Hub ports with a transshipment control unit.
     alert_days
         Watchlist review: the unit keeps a PARTY alert active at most this
         many days from its ``valid_from`` (see :func:`reviewed_alerts`);
@@ -191,6 +202,8 @@ class BacktestConfig:
     random_weight: float = 5.0
     ucb_kappa: float = 1.0
     alert_days: int | None = None
+    directions: tuple[str, ...] = DIRECTIONS
+    hub_ports: tuple[str, ...] = HUB_PORTS
     n_estimators: int = 150
     learning_rate: float = 0.05
     num_leaves: int = 31
@@ -216,6 +229,9 @@ class BacktestConfig:
             raise BacktestError("period_days must be at most 28")
         if self.alert_days is not None and (isinstance(self.alert_days, bool) or not isinstance(self.alert_days, int) or self.alert_days < 1):
             raise BacktestError(f"alert_days must be a positive integer or None, got {self.alert_days!r}")
+        unknown = [d for d in self.directions if d not in DIRECTIONS]
+        if unknown or not self.directions or "IMPORT" not in self.directions or len(set(self.directions)) != len(self.directions):
+            raise BacktestError(f"directions must list IMPORT and optionally TRANSSHIPMENT, EXPORT once each, got {self.directions!r}")
         if not self.ports:
             raise BacktestError("give at least one port")
         if len(set(self.ports)) != len(self.ports):

@@ -77,7 +77,7 @@ class StrategyInspector:
         pooled = pl.concat([p[0] for p in per_day], how="vertical")
         hits = pl.concat([p[1] for p in per_day], how="vertical")
         rules = pl.concat([p[2] for p in per_day], how="vertical")
-        self.candidates.append(pooled.select("day", "port", "manifest_id"))
+        self.candidates.append(pooled.select("day", "port", "manifest_id", pl.lit("IMPORT").alias("direction")))
         decided = []
         label = WARMUP.name if (self.strategy.uses_model and not self._scoring) else self.strategy.name
         for port in self.config.ports:
@@ -97,7 +97,7 @@ class StrategyInspector:
                 warmup=self.strategy.uses_model and not self._scoring,
                 weights=mine.get_column("weight").to_numpy() if self._scoring and self.strategy.kind == "ucb" else None,
             )
-            decided.append(rows.join(mine.select("manifest_id", "day"), on="manifest_id", how="left").with_columns(pl.lit(port).alias("port")))
+            decided.append(rows.join(mine.select("manifest_id", "day"), on="manifest_id", how="left").with_columns(pl.lit(port).alias("port"), pl.lit("IMPORT").alias("direction")))
         decision = pl.concat(decided, how="vertical").select([pl.col(c).cast(t) for c, t in DECISION_SCHEMA.items()])
         self.decisions.append(decision)
         for d in days:
@@ -115,7 +115,7 @@ class StrategyInspector:
         for port in self.config.ports:
             request = ListRequest(port=port, list_date=list_date, capacity=0, direction=Direction.IMPORT)
             found = kernel.candidate_rows(kernel.Snapshot(History.from_frames(manifests)), request)
-            parts.append(found.with_columns(pl.lit(port).alias("port")))
+            parts.append(found.with_columns(pl.lit(port).alias("port"), pl.lit("IMPORT").alias("direction")))
             no_scores = kernel.Prepared(found, None, None, pl.DataFrame())
             rule_parts.append(kernel.rule_hits(self.rules, no_scores, request))
         cands = pl.concat(parts, how="vertical")
@@ -137,6 +137,8 @@ class StrategyInspector:
             if self.strategy.kind == "ucb":
                 seen = np.minimum(feats.get_column("lane_n_inspections").to_numpy(), feats.get_column("hs_origin_n_inspections").to_numpy())
                 weights = ucb_weights(scores, seen, prior_rate=self.learner.stats.prior_finding_rate, kappa=self.config.ucb_kappa)
+        if feats is not None:
+            feats = feats.with_columns(cands.get_column("port"))  # the inspecting port: outcomes label rows by manifest and port
         scored = cands.select(
             pl.lit(day, dtype=pl.Int64).alias("day"), "port", "manifest_id", "container_number", pl.Series("score", scores), pl.Series("weight", weights)
         )

@@ -40,7 +40,9 @@ def training_frame(
     ----------
     rows
         Cached feature rows: :data:`features.pipeline.KEY_COLUMNS`, the feature
-        columns and ``selected`` (Boolean: the strategy put the row on its list).
+        columns, optionally ``port`` (the inspecting port: outcomes are then
+        matched by manifest and port, so an export exam never labels the same
+        container's import row) and ``selected`` (Boolean: the strategy put the row on its list).
         Hidden-truth columns (:data:`ORACLE_COLUMNS`) or the world's hidden
         ``_``-prefixed columns are refused.
     outcomes
@@ -74,12 +76,13 @@ def training_frame(
     in_window = pl.col("decision_at") < cutoff
     if window_days is not None:
         in_window &= pl.col("decision_at") >= cutoff - timedelta(days=window_days)
+    keys = ["manifest_id", "port"] if "port" in rows.columns else ["manifest_id"]  # a row is labelled by the outcome at its own port
     known = (
         outcomes.filter(pl.col("inspected_at") < pl.lit(as_of).cast(outcomes.schema["inspected_at"]))
-        .group_by("manifest_id")
+        .group_by(keys)
         .agg((pl.col("result") == "SEIZURE").any().alias("_seizure"), (pl.col("selection_source") == "RANDOM").any().alias("_random"))
     )
-    labelled = rows.filter(in_window).join(known, on="manifest_id", how="left", maintain_order="left")
+    labelled = rows.filter(in_window).join(known, on=keys, how="left", maintain_order="left")
     inspected = pl.col("_seizure").is_not_null()
     weight = (
         pl.when(~inspected)

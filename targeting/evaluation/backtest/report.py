@@ -51,8 +51,8 @@ def _selection_metrics(frame: pl.DataFrame) -> dict[str, float]:
     }
 
 
-def weekly_table(runs: Sequence[StrategyRun], config: BacktestConfig) -> pl.DataFrame:
-    """One row per strategy, seed and week (days ``7w .. 7w + 6``).
+def weekly_table(runs: Sequence[StrategyRun], config: BacktestConfig, *, direction: str = "IMPORT") -> pl.DataFrame:
+    """One row per strategy, seed and week (days ``7w .. 7w + 6``) of one direction's lists (IMPORT by default).
 
     Columns: ``strategy``, ``seed``, ``week``, ``days``, ``phase``
     (``warm-up`` for weeks starting before the first model, else
@@ -63,7 +63,7 @@ def weekly_table(runs: Sequence[StrategyRun], config: BacktestConfig) -> pl.Data
     """
     rows = []
     for run in runs:
-        frame = run.evaluation.with_columns((pl.col("day") // 7).alias("week"))
+        frame = _of_direction(run.evaluation, direction).with_columns((pl.col("day") // 7).alias("week"))
         cumulative = 0
         for (week,), group in sorted(frame.group_by("week"), key=lambda item: item[0][0]):
             seizures = int(group.get_column("seized").sum())
@@ -95,10 +95,14 @@ def last_weeks_mean(weekly: pl.DataFrame, column: str = "norm_precision", weeks:
     return float(values.mean()) if values.len() else float("nan")
 
 
-def run_overall(run: StrategyRun, config: BacktestConfig) -> dict[str, float]:
-    """A run's figures over the evaluation period (days from the first model on; every day when no model ever ran)."""
+def _of_direction(evaluation: pl.DataFrame, direction: str) -> pl.DataFrame:
+    return evaluation.filter(pl.col("direction") == direction) if "direction" in evaluation.columns else evaluation
+
+
+def run_overall(run: StrategyRun, config: BacktestConfig, *, direction: str = "IMPORT") -> dict[str, float]:
+    """A run's figures for one direction over the evaluation period (days from the first model on; every day when no model ever ran)."""
     first = config.model_start if config.model_start < config.days else 0
-    frame = run.evaluation.filter(pl.col("day") >= first)
+    frame = _of_direction(run.evaluation, direction).filter(pl.col("day") >= first)
     selected = frame.filter(pl.col("selected"))
     out: dict[str, float] = {
         "arrivals": float(frame.height),
@@ -156,6 +160,50 @@ def summary_table(runs: Sequence[StrategyRun], config: BacktestConfig, *, strate
         rows.append(row)
     float_columns = [c for c in (rows[0] if rows else {}) if c not in ("strategy", "seeds")]
     return pl.DataFrame(rows, schema_overrides={c: pl.Float64 for c in float_columns})
+
+
+def direction_table(runs: Sequence[StrategyRun], config: BacktestConfig, *, strategies: Sequence[Strategy] | None = None) -> pl.DataFrame:
+    """One row per strategy and direction: evaluation-period figures of that direction's lists, averaged over seeds.
+
+    ``candidates``, ``inspections``, ``illicit`` (hidden truth: contraband an
+    exam at that port could find) and ``seizures`` are means per seed;
+    ``precision``, ``recall``, ``norm_precision`` and ``oracle_precision`` the
+    mean over seeds of each seed's pooled figure against the oracle at the
+    same capacity (:func:`models.metrics.ranking_metrics`).
+    """
+    order = [s.name for s in strategies] if strategies else list(dict.fromkeys(r.strategy.name for r in runs))
+    rows = []
+    for direction in config.directions:
+        for name in order:
+            mine = [r for r in runs if r.strategy.name == name]
+            if not mine:
+                continue
+            overall = [run_overall(r, config, direction=direction) for r in mine]
+            rows.append(
+                {
+                    "direction": direction,
+                    "strategy": name,
+                    "seeds": len(mine),
+                    "candidates": float(np.mean([o["arrivals"] for o in overall])),
+                    "inspections": float(np.mean([o["inspections"] for o in overall])),
+                    "illicit": float(np.mean([o["illicit"] for o in overall])),
+                    "seizures": float(np.mean([o["seizures"] for o in overall])),
+                    **{k: _nanmean([o[k] for o in overall]) for k in ("precision", "recall", "norm_precision", "oracle_precision")},
+                }
+            )
+    schema = {"direction": pl.String, "strategy": pl.String, "seeds": pl.Int64}
+    floats = ("candidates", "inspections", "illicit", "seizures", "precision", "recall", "norm_precision", "oracle_precision")
+    return pl.DataFrame(rows, schema={**schema, **{c: pl.Float64 for c in floats}})
+
+
+def direction_markdown(table: pl.DataFrame) -> str:
+    """The per-direction table as Markdown (counts per seed with 1 decimal, rates with 3)."""
+    headers = list(table.columns)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" if i < 2 else "---:" for i in range(len(headers))) + "|"]
+    for row in table.iter_rows(named=True):
+        cells = [format_value(float(v), "seized_" if c in ("candidates", "inspections", "illicit", "seizures") else c) if isinstance(v, float) else str(v) for c, v in row.items()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _nanmean(values: Sequence[float]) -> float:
@@ -267,7 +315,10 @@ def write_outputs(result: BacktestResult, out: Path) -> dict[str, Path]:
         "trainings_csv": out / "trainings.csv",
     }
     summary.write_csv(paths["summary_csv"])
-    paths["summary_md"].write_text(summary_markdown(summary))
+    by_direction = direction_table(result.runs, result.config, strategies=result.strategies)
+    paths["directions_csv"] = out / "directions.csv"
+    by_direction.write_csv(paths["directions_csv"])
+    paths["summary_md"].write_text(summary_markdown(summary) + "\nPer direction (evaluation period):\n\n" + direction_markdown(by_direction))
     weekly.write_csv(paths["weekly_csv"])
     trainings_frame(result.runs).write_csv(paths["trainings_csv"])
     paths["norm_precision_png"] = _plot_by_week(
@@ -354,6 +405,11 @@ def log_to_mlflow(result: BacktestResult, tracking_uri: str, artifacts: dict[str
         parent_metrics = {
             f"{metric_key(row['strategy'])}/{k}": row[k] for row in summary.iter_rows(named=True) for k in headline if _finite(row[k])
         }
+        by_direction = direction_table(result.runs, cfg, strategies=result.strategies)
+        for row in by_direction.iter_rows(named=True):
+            for k in ("precision", "recall", "norm_precision", "oracle_precision", "seizures", "inspections"):
+                if _finite(row[k]):
+                    parent_metrics[f"{metric_key(row['strategy'])}/{row['direction'].lower()}/{k}"] = row[k]
         mlflow.log_metrics(parent_metrics)
         for path in artifacts.values():
             mlflow.log_artifact(str(path))
@@ -369,6 +425,10 @@ def log_to_mlflow(result: BacktestResult, tracking_uri: str, artifacts: dict[str
                     if key not in ("strategy", "seeds") and _finite(value):
                         target = "last13/norm_precision" if key == "norm_precision_last13" else f"overall/{key}"
                         metrics.append(Metric(target, float(value), now, 0))
+                for row in by_direction.filter(pl.col("strategy") == strategy.name).iter_rows(named=True):
+                    for k in ("precision", "recall", "norm_precision", "oracle_precision"):
+                        if _finite(row[k]):
+                            metrics.append(Metric(f"{row['direction'].lower()}/{k}", float(row[k]), now, 0))
                 for i in range(0, len(metrics), 900):
                     client.log_batch(child.info.run_id, metrics=metrics[i : i + 900])
                 with tempfile.TemporaryDirectory() as tmp:

@@ -11,16 +11,19 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
+from features.candidates import Direction
 from features.data.contracts import CONTAINER_EVENTS, MANIFESTS
 from features.history import with_derived_columns
 from features.stats import fit_stats
 from targeting.policy import decision_time
+from targeting.sim.export_control import export_candidates, export_rule_profiles
 from targeting.sim.voyages import build_events
 from targeting.sim.world import DayBatch, World
 from targeting.evaluation.backtest.config import BacktestConfig, BacktestError, DECISION_SCHEMA, DEFAULT_STRATEGIES, Strategy, parse_strategies
 from targeting.evaluation.backtest.sampling import _timed, reviewed_alerts, unlabelled_sample
 from targeting.evaluation.backtest.learning import KnownHistory, Learner, _day_features
 from targeting.evaluation.backtest.inspector import StrategyInspector
+from targeting.evaluation.backtest.prearrival import PopulationInspector, examine_at_hubs, hub_candidates
 from targeting.evaluation.backtest.report import summary_table, weekly_table
 
 
@@ -62,9 +65,16 @@ class _Context:
     known: KnownHistory
     learner: Learner
     inspector: StrategyInspector
+    others: dict[str, PopulationInspector] = field(default_factory=dict)
+    """The strategy's EXPORT and TRANSSHIPMENT units (by direction name), sharing the learner and known history."""
     evaluation: list[pl.DataFrame] = field(default_factory=list)
     day: int = 0
     next_retrain: int = 0
+
+    @property
+    def units(self) -> list:
+        """Every unit of the strategy (import first)."""
+        return [self.inspector, *self.others.values()]
 
     def fork(self, strategy: Strategy) -> _Context:
         """An independent copy for ``strategy`` (the world is deep-copied, generator state included)."""
@@ -80,7 +90,11 @@ class _Context:
             candidates=list(self.inspector.candidates),
             timers={},
         )
-        return _Context(copy.deepcopy(self.world), known, learner, inspector, list(self.evaluation), self.day, self.next_retrain)
+        others = {
+            name: replace(unit, strategy=strategy, learner=learner, known=known, decisions=list(unit.decisions), candidates=list(unit.candidates), timers={})
+            for name, unit in self.others.items()
+        }
+        return _Context(copy.deepcopy(self.world), known, learner, inspector, others, list(self.evaluation), self.day, self.next_retrain)
 
 
 def _day_events(batch: DayBatch, seed: int) -> pl.DataFrame:
@@ -89,26 +103,66 @@ def _day_events(batch: DayBatch, seed: int) -> pl.DataFrame:
     return build_events(ordered, np.random.default_rng([seed, 2, batch.day])).select(CONTAINER_EVENTS.column_names)
 
 
-def _evaluation_rows(batch: DayBatch, decision: pl.DataFrame, candidates: pl.DataFrame, outcomes: pl.DataFrame) -> pl.DataFrame:
+def _evaluation_rows(batch: DayBatch, decision: pl.DataFrame, candidates: pl.DataFrame, outcomes: pl.DataFrame, findable: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per candidate of one direction: selected, source, the hidden truth (``illicit``: contraband an exam there can find), the revealed outcome.
+
+    ``findable`` (``manifest_id``, ``port``, ``findable``) restricts ``illicit`` for EXPORT and TRANSSHIPMENT
+    candidates (contraband loaded later in the voyage is not in the container yet).
+    """
     truth = batch.truth.select("manifest_id", pl.lit(True).alias("illicit"), "category", pl.col("quantity_kg").alias("oracle_kg"))
-    revealed = outcomes.select("manifest_id", (pl.col("result") == "SEIZURE").alias("seized"), "seizure_category")
-    return (
-        candidates.join(decision.select("manifest_id", "source"), on="manifest_id", how="left", maintain_order="left")
+    revealed = outcomes.select("manifest_id", "port", (pl.col("result") == "SEIZURE").alias("seized"), "seizure_category")
+    rows = (
+        candidates.join(decision.select("manifest_id", "port", "source"), on=["manifest_id", "port"], how="left", maintain_order="left")
         .join(truth, on="manifest_id", how="left", maintain_order="left")
-        .join(revealed, on="manifest_id", how="left", maintain_order="left")
-        .select(
-            "day",
-            "port",
-            "manifest_id",
-            pl.col("source").is_not_null().alias("selected"),
-            "source",
-            pl.col("illicit").fill_null(False),
-            "category",
-            pl.col("oracle_kg").fill_null(0.0),
-            pl.col("seized").fill_null(False),
-            "seizure_category",
-        )
+        .join(revealed, on=["manifest_id", "port"], how="left", maintain_order="left")
     )
+    illicit = pl.col("illicit").fill_null(False)
+    if findable is not None:
+        rows = rows.join(findable, on=["manifest_id", "port"], how="left", maintain_order="left")
+        illicit = illicit & pl.col("findable").fill_null(False)
+    return rows.select(
+        "day",
+        "port",
+        "manifest_id",
+        pl.col("direction") if "direction" in rows.columns else pl.lit("IMPORT").alias("direction"),
+        pl.col("source").is_not_null().alias("selected"),
+        "source",
+        illicit.alias("illicit"),
+        pl.when(illicit).then(pl.col("category")).otherwise(None).alias("category"),
+        pl.when(illicit).then(pl.col("oracle_kg")).otherwise(0.0).fill_null(0.0).alias("oracle_kg"),
+        pl.col("seized").fill_null(False),
+        "seizure_category",
+    )
+
+
+def _before_arrival(ctx: _Context, batch: DayBatch, seed: int) -> list[pl.DataFrame]:
+    """EXPORT then TRANSSHIPMENT control of a batch (before its events and imports); their evaluation rows."""
+    rows = []
+    export = ctx.others.get(Direction.EXPORT.value)
+    if export is not None:
+        cands = export_candidates(batch.manifests, ctx.world.config.export_ports)
+        loaded_here = cands.join(batch.truth.select("manifest_id", "loaded_at"), on="manifest_id", how="left").select(
+            "manifest_id", "port", (pl.col("loaded_at") == pl.col("port")).fill_null(False).alias("findable")
+        )
+        before = len(export.decisions)
+        with _timed(export.timers, "inspect"):
+            outcomes = ctx.world.inspect_exports(batch, export)
+        ctx.known.add_outcomes(outcomes)
+        if len(export.decisions) > before:
+            rows.append(_evaluation_rows(batch, export.decisions[-1], export.candidates[-1], outcomes, loaded_here))
+    hub = ctx.others.get(Direction.TRANSSHIPMENT.value)
+    if hub is not None:
+        from targeting.evaluation.backtest.prearrival import findable_at_hub
+
+        cands = hub_candidates(batch.manifests, ctx.inspector.config.hub_ports)
+        if cands.height:
+            findable = cands.select("manifest_id", "port").with_columns(findable_at_hub(cands, batch.truth))
+            with _timed(hub.timers, "inspect"):
+                selection = hub(batch.day, cands, ctx.world.alerts_frame(), np.random.default_rng([seed, 5, batch.day]))
+                outcomes = examine_at_hubs(batch, cands, selection, np.random.default_rng([seed, 6, batch.day]))
+            ctx.known.add_outcomes(outcomes)
+            rows.append(_evaluation_rows(batch, hub.decisions[-1], hub.candidates[-1], outcomes, findable))
+    return rows
 
 
 def _advance(ctx: _Context, until: int, *, seed: int, tick: Callable[[int], None]) -> None:
@@ -124,19 +178,21 @@ def _advance(ctx: _Context, until: int, *, seed: int, tick: Callable[[int], None
                 _retrain(ctx, day)
         with _timed(timers, "world"):
             batches = {d: ctx.world.day(d) for d in range(day, end)}
+        early = {d: _before_arrival(ctx, batch, seed) for d, batch in batches.items()}
+        with _timed(timers, "world"):
             if features:
                 for d, batch in batches.items():
                     ctx.known.add_day(d, batch.manifests.select(MANIFESTS.column_names), _day_events(batch, seed), keep_full=d < cfg.model_start)
         if len(batches) > 1:
             with _timed(timers, "decide"):
-                ctx.inspector.prepare({d: b.manifests for d, b in batches.items()}, ctx.world.alerts_frame())
+                ctx.inspector.prepare({d: b.manifests.filter(pl.col("_export_stopped_at").is_null()) for d, b in batches.items()}, ctx.world.alerts_frame())
         for d, batch in batches.items():
             with _timed(timers, "inspect"):
                 outcomes = ctx.world.inspect(batch, ctx.inspector)
             ctx.known.add_outcomes(outcomes)
             decision = ctx.inspector.decisions[-1].filter(pl.col("day") == d)
             candidates = ctx.inspector.candidates[-1].filter(pl.col("day") == d)
-            ctx.evaluation.append(_evaluation_rows(batch, decision, candidates, outcomes))
+            ctx.evaluation.extend([_evaluation_rows(batch, decision, candidates, outcomes), *early[d]])
             tick(d + 1)
         day = ctx.day = end
 
@@ -168,9 +224,11 @@ def _bootstrap(ctx: _Context, *, seed: int) -> None:
         )
         if candidates.height:
             feats = _day_features(d, candidates, ctx.known, alerts, ctx.learner.stats, outcomes)
+            feats = feats.with_columns(pl.col("port_of_discharge").alias("port"))
             ctx.learner.rows.append(feats.with_columns(pl.col("manifest_id").is_in(list(chosen)).alias("selected")))
     ctx.known.full.clear()
-    ctx.inspector.warmup = False
+    for unit in ctx.units:
+        unit.warmup = False
     with _timed(ctx.inspector.timers, "training"):
         _retrain(ctx, day)
 
@@ -179,11 +237,24 @@ def _new_context(world: World, strategy: Strategy, config: BacktestConfig, seed:
     known = KnownHistory()
     learner = Learner(config, seed)
     inspector = StrategyInspector(strategy, config, seed, learner=learner, known=known, warmup=strategy.uses_model)
-    return _Context(world, known, learner, inspector)
+    others = {}
+    if Direction.TRANSSHIPMENT.value in config.directions:
+        others[Direction.TRANSSHIPMENT.value] = PopulationInspector(
+            Direction.TRANSSHIPMENT, strategy, config, seed, learner=learner, known=known, warmup=strategy.uses_model
+        )
+    if Direction.EXPORT.value in config.directions:
+        others[Direction.EXPORT.value] = PopulationInspector(
+            Direction.EXPORT, strategy, config, seed, rules=export_rule_profiles(), learner=learner, known=known, warmup=strategy.uses_model
+        )
+    return _Context(world, known, learner, inspector, others)
 
 
 def _finish(ctx: _Context, strategy: Strategy, seed: int, seconds: float, shared: float) -> StrategyRun:
-    decisions = pl.concat(ctx.inspector.decisions, how="vertical") if ctx.inspector.decisions else pl.DataFrame(schema=DECISION_SCHEMA)
+    made = [d for unit in ctx.units for d in unit.decisions]
+    decisions = pl.concat(made, how="vertical").sort("day", "direction", "port", maintain_order=True) if made else pl.DataFrame(schema=DECISION_SCHEMA)
+    timers = dict(ctx.inspector.timers)
+    for name, unit in ctx.others.items():
+        timers.update({f"{name.lower()} {k}": v for k, v in unit.timers.items()})
     return StrategyRun(
         strategy=strategy,
         seed=seed,
@@ -194,7 +265,7 @@ def _finish(ctx: _Context, strategy: Strategy, seed: int, seconds: float, shared
         cached_rows=pl.concat(ctx.learner.rows, how="vertical") if ctx.learner.rows else None,
         seconds=seconds,
         shared_seconds=shared,
-        timers={k: round(v, 3) for k, v in sorted(ctx.inspector.timers.items())},
+        timers={k: round(v, 3) for k, v in sorted(timers.items())},
     )
 
 

@@ -11,7 +11,8 @@ it; fetches of lists check their own seal (:func:`list_seal_problem`).
 
 Sealed records (:data:`SEALED`): inspection lists (every column; the record
 text through ``content_sha256``), outcomes, list amendments, watchlist
-entries, rule profiles, rule-set versions, API keys (role, ports, revocation).
+entries, rule profiles, rule-set versions, API keys (role, ports, revocation), web users (role, ports,
+password hash, disabled; not the sign-in counters or the language).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
 from serve.audit import event_hash_is_valid, session_audit_key
-from serve.tables import ApiKey, AuditEvent, Base, ListAmendment, OutcomeRow, RuleProfileRow, RuleSetVersion, StoredList, WatchlistEntry
+from serve.tables import ApiKey, AuditEvent, Base, ListAmendment, OutcomeRow, RuleProfileRow, RuleSetVersion, StoredList, WatchlistEntry, WebUser
 from targeting.lists import canonical_json
 
 SEALED: dict[str, type[Base]] = {
@@ -37,6 +38,7 @@ SEALED: dict[str, type[Base]] = {
     "rule_profile": RuleProfileRow,
     "ruleset_version": RuleSetVersion,
     "api_key": ApiKey,
+    "web_user": WebUser,
 }
 """Sealed record types and their tables."""
 SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -48,7 +50,7 @@ SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "outcome": (
         "id", "api_key_id", "idempotency_key", "request_sha256", "response_status", "response_json", "created_at",
         "manifest_id", "container_number", "port", "inspected_at", "exam_type", "result", "seizure_category",
-        "quantity_kg", "concealment_method", "seal_status", "examiner", "selection_source",
+        "quantity_kg", "concealment_method", "seal_status", "examiner", "selection_source", "direction",
     ),
     "list_amendment": (
         "id", "list_id", "action", "manifest_id", "container_number", "score", "exam_type", "reason", "created_at", "created_by", "direction",
@@ -63,10 +65,15 @@ SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "ruleset_version": ("version", "created_at", "created_by", "change", "ruleset_hash", "rules_json"),
     "api_key": ("id", "key_hash", "role", "ports", "label", "created_at", "created_by", "revoked_at"),
+    "web_user": ("username", "password_hash", "role", "ports", "key_id", "disabled", "created_at", "password_changed_at"),
 }  # fmt: skip
 """The columns each seal covers, named explicitly so that a column a later migration adds does not change the
 digests of rows sealed before it (add it here, and to the seals written from then on, deliberately). A list's
 ``record_json`` is covered through ``content_sha256`` (its sha256, checked whenever the record is read)."""
+SEALED_OMITTED_AT_DEFAULT: dict[str, dict[str, Any]] = {"outcome": {"direction": "IMPORT"}}
+"""Sealed columns added after rows were sealed without them: covered only when they differ from the value those rows
+took (migration 0007 gave every earlier outcome ``IMPORT``). A seal written before the column still verifies, and
+changing the value in the database, either way, still changes the digest."""
 _TYPES = {table: name for name, table in SEALED.items()}
 
 
@@ -94,7 +101,10 @@ def record_digest(row: Base) -> str:
 
     Call it on a flushed row (generated keys assigned).
     """
-    values = {name: _jsonable(getattr(row, name)) for name in SEALED_COLUMNS[record_type(row)]}
+    kind = record_type(row)
+    omitted = SEALED_OMITTED_AT_DEFAULT.get(kind, {})
+    values = {name: _jsonable(getattr(row, name)) for name in SEALED_COLUMNS[kind]}
+    values = {name: value for name, value in values.items() if name not in omitted or value != omitted[name]}
     return hashlib.sha256(canonical_json(values).encode()).hexdigest()
 
 

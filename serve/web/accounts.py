@@ -21,7 +21,9 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from serve.audit import record_event
 from serve.db import utcnow
+from serve.seals import seal_detail
 from serve.security import Principal, Role, hash_key, validate_role_ports
 from serve.tables import ApiKey, WebSession, WebUser
 from serve.validators import normalize_locode
@@ -71,8 +73,15 @@ def check_password(password: str) -> None:
         raise AccountError(f"password: at most {MAX_PASSWORD_LENGTH} characters")
 
 
+def _audit_sealed(session: Session, action: str, actor: str, user: WebUser, *rows: ApiKey, **detail: object) -> None:
+    """Record ``action`` on ``user`` in the audit trail, sealing the user row and ``rows`` (:mod:`serve.seals`)."""
+    record_event(session, action=action, actor=actor, role="account", object_type="web_user", object_id=user.username,
+                 detail={**detail, **seal_detail(user, *rows)})
+
+
 def create_user(session: Session, *, username: str, password: str, role: Role, ports: tuple[str, ...] = (), language: str = "en", created_by: str) -> UserView:
-    """Create a user and its backing API-key row (in ``session``, a write unit of work).
+    """Create a user and its backing API-key row (in ``session``, a write unit of work), audited as
+    ``user.create`` by ``created_by`` with both rows sealed.
 
     Raises
     ------
@@ -101,6 +110,7 @@ def create_user(session: Session, *, username: str, password: str, role: Role, p
                   key_id=key_id, disabled=False, failed_logins=0, locked_until=None, created_at=now, password_changed_at=now)
     session.add(row)
     session.flush()
+    _audit_sealed(session, "user.create", created_by, row, session.get(ApiKey, key_id), role=role.value, ports=list(ports))
     return _view(row)
 
 
@@ -131,25 +141,29 @@ def revoke_sessions(session: Session, username: str) -> int:
     return len(rows)
 
 
-def disable_user(session: Session, username: str) -> UserView:
-    """Disable ``username`` (no sign-in, open sessions ended, backing key revoked)."""
+def disable_user(session: Session, username: str, *, actor: str) -> UserView:
+    """Disable ``username`` (no sign-in, open sessions ended, backing key revoked), audited as ``user.disable`` by ``actor``."""
     row = _existing(session, username)
     row.disabled = True
     key = session.get(ApiKey, row.key_id)
     if key is not None and key.revoked_at is None:
         key.revoked_at = utcnow()
     revoke_sessions(session, username)
+    session.flush()
+    _audit_sealed(session, "user.disable", actor, row, *(k for k in (key,) if k is not None))
     return _view(row)
 
 
-def reset_password(session: Session, username: str, password: str) -> UserView:
-    """Set a new password, clear the lockout and end open sessions."""
+def reset_password(session: Session, username: str, password: str, *, actor: str) -> UserView:
+    """Set a new password, clear the lockout and end open sessions, audited as ``user.reset_password`` by ``actor``."""
     row = _existing(session, username)
     check_password(password)
     row.password_hash = _hasher.hash(password)
     row.password_changed_at = utcnow()
     row.failed_logins, row.locked_until = 0, None
     revoke_sessions(session, username)
+    session.flush()
+    _audit_sealed(session, "user.reset_password", actor, row)
     return _view(row)
 
 

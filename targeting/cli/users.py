@@ -29,12 +29,6 @@ def read_password(prompt: str = "Password") -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def _audit(session, action: str, username: str, **detail: object) -> None:  # noqa: ANN001 - Session
-    from serve.audit import record_event
-
-    record_event(session, action=action, actor=cli_actor(), role="cli", object_type="web_user", object_id=username, detail=detail or None)
-
-
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Option(help="3-12 characters a-z 0-9 . _ - starting with a letter")],
@@ -56,7 +50,6 @@ def users_create(
         with database.write() as session:
             user = create_user(session, username=username, password=password, role=role_value, ports=tuple(port or ()),
                                language=language, created_by=cli_actor())
-            _audit(session, "user.create", user.username, role=user.role, ports=list(user.ports))
     except AccountError as exc:
         raise _fail(str(exc), 2) from None
     finally:
@@ -88,8 +81,7 @@ def users_disable(username: Annotated[str, typer.Argument(help="The user to disa
     database = _store()
     try:
         with database.write() as session:
-            disable_user(session, username)
-            _audit(session, "user.disable", username)
+            disable_user(session, username, actor=cli_actor())
     except AccountError as exc:
         raise _fail(str(exc), 2) from None
     finally:
@@ -106,8 +98,7 @@ def users_reset_password(username: Annotated[str, typer.Argument(help="The user 
     database = _store()
     try:
         with database.write() as session:
-            reset_password(session, username, password)
-            _audit(session, "user.reset_password", username)
+            reset_password(session, username, password, actor=cli_actor())
     except AccountError as exc:
         raise _fail(str(exc), 2) from None
     finally:

@@ -100,3 +100,22 @@ def test_the_readmes_user_commands_work_as_written(home) -> None:
         done = subprocess.run(["bash", "-c", line], cwd=home, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
     assert "maria officer NLRTM pt active" in " ".join(run("list").stdout.split())
+
+
+def test_account_changes_are_sealed_so_audit_verify_passes_and_names_a_user_edited_in_the_database(tmp_path, monkeypatch) -> None:
+    import sqlite3
+
+    _point_at(monkeypatch, tmp_path)
+    assert CliRunner().invoke(app, ["init"]).exit_code == 0
+    assert run("create", "--username", "rui", "--role", "officer", "--port", "NLRTM", stdin="correct horse battery\n").exit_code == 0
+    assert run("create", "--username", "lea", "--role", "auditor", stdin="correct horse battery\n").exit_code == 0
+    assert run("reset-password", "rui", stdin="another long password\n").exit_code == 0
+    assert run("disable", "lea").exit_code == 0
+    verified = CliRunner().invoke(app, ["audit", "verify"])
+    assert verified.exit_code == 0, verified.output
+
+    with sqlite3.connect(tmp_path / "var" / "ccp.db") as db:
+        db.execute("UPDATE web_users SET role = 'admin', ports = '[]' WHERE username = 'rui'")
+    tampered = CliRunner().invoke(app, ["audit", "verify"])
+    assert tampered.exit_code != 0
+    assert "web_user:rui was modified after it was recorded" in " ".join(tampered.output.split())

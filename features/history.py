@@ -3,29 +3,35 @@
 :class:`History` bundles the lake tables as lazy frames. Feature functions
 restrict every table to what was available strictly before each candidate's
 ``decision_at``: manifests by ``filed_at``, events by ``event_time``, outcomes
-by ``inspected_at``, alerts by their validity window.
+by ``inspected_at``, alerts by their validity window, pre-export notifications
+by ``notified_at`` (:meth:`History.notifications_before`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import polars as pl
 
 from features.candidates import DECISION_COLUMN
-from features.data.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS, UTC_DATETIME
+from features.data.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS, PRE_EXPORT_NOTIFICATIONS, UTC_DATETIME
 ROUTE_SEPARATOR = ">"
 
 
 @dataclass(frozen=True)
 class History:
-    """Lake tables as lazy frames (contract schemas)."""
+    """Lake tables as lazy frames (contract schemas).
+
+    ``notifications`` (PRE_EXPORT_NOTIFICATIONS, precursor controls) is optional: ``None`` means none
+    are known (a lake without the table, or a caller that does not use them).
+    """
 
     manifests: pl.LazyFrame
     events: pl.LazyFrame
     outcomes: pl.LazyFrame
     alerts: pl.LazyFrame
+    notifications: pl.LazyFrame | None = None
 
     @classmethod
     def from_lake(cls, lake, *, as_of: int | None = None) -> "History":
@@ -35,6 +41,7 @@ class History:
             events=lake.scan("events", as_of=as_of),
             outcomes=lake.scan("outcomes", as_of=as_of),
             alerts=lake.scan("alerts", as_of=as_of),
+            notifications=lake.scan("pre_export_notifications", as_of=as_of),
         )
 
     @classmethod
@@ -44,6 +51,7 @@ class History:
         events: pl.DataFrame | pl.LazyFrame | None = None,
         outcomes: pl.DataFrame | pl.LazyFrame | None = None,
         alerts: pl.DataFrame | pl.LazyFrame | None = None,
+        notifications: pl.DataFrame | pl.LazyFrame | None = None,
     ) -> "History":
         """History from in-memory frames; missing tables are empty."""
 
@@ -57,6 +65,7 @@ class History:
             events=lazy(events, CONTAINER_EVENTS.schema),
             outcomes=lazy(outcomes, INSPECTION_OUTCOMES.schema),
             alerts=lazy(alerts, ALERTS.schema),
+            notifications=lazy(notifications, PRE_EXPORT_NOTIFICATIONS.schema),
         )
 
     def with_alerts(self, extra: pl.DataFrame | pl.LazyFrame | None) -> "History":
@@ -66,7 +75,18 @@ class History:
         combined = pl.concat([self.alerts, extra.lazy().select(ALERTS.column_names).cast(ALERTS.schema)]).unique(
             "alert_id", keep="last", maintain_order=True
         )
-        return History(self.manifests, self.events, self.outcomes, combined)
+        return replace(self, alerts=combined)
+
+    def notifications_before(self, at: datetime) -> pl.DataFrame:
+        """Pre-export notifications known strictly before ``at`` (``notified_at < at``), collected.
+
+        A notification issued (or only ingested with a ``notified_at``) at or after ``at`` is not known to a
+        decision made at ``at``. No table, or an empty one, gives an empty frame with the contract schema.
+        """
+        if self.notifications is None:
+            return pl.DataFrame(schema=PRE_EXPORT_NOTIFICATIONS.schema)
+        known = self.notifications.select(PRE_EXPORT_NOTIFICATIONS.column_names).cast(PRE_EXPORT_NOTIFICATIONS.schema)
+        return known.filter(pl.col("notified_at") < as_utc(at)).collect()
 
 
 def origin_country() -> pl.Expr:

@@ -14,9 +14,11 @@ UTC (:func:`features.candidates.decision_time`) in four pure steps:
    direction (:func:`features.candidates.candidates`, the one definition), their
    point-in-time features and model scores (none without a model) and their
    watchlist/alert hits (:func:`features.intel.match_alerts` over the
-   snapshot's alerts plus the service's watchlist);
+   snapshot's alerts plus the service's watchlist) and their precursor hits
+   (:func:`precursor_hits`);
 2. :func:`rule_hits`: the rule profiles active at the decision time for ``P``;
-3. :func:`targeting.policy.select`: the selection (counts, not shares);
+3. :func:`targeting.policy.select`: the selection (counts, not shares), with
+   the precursor hits joined to the rule hits (:func:`with_precursor_hits`);
 4. :func:`assemble`: model reasons for the selected rows only and the
    :class:`~targeting.lists.InspectionList` record.
 
@@ -28,6 +30,18 @@ themselves with the same arguments, so a cached decision is the decision.
 watchlist hits, the rule profiles and a random slice (every slot the rules
 leave is drawn at random); the record's ``model_version`` is
 :data:`NO_MODEL_VERSION` and its warnings start with :data:`NO_MODEL_WARNING`.
+
+**Precursor controls.** A candidate under a precursor's HS code (or a code
+precursors are misdeclared under) that no pre-export notification known
+strictly before the decision time covers, or that declares far more than the
+notification (:func:`features.precursors.precursor_flags`), is a rule-like hit
+with source ``RULE``: code :data:`PRECURSOR_CODES` and the flag's reason
+naming the chemical, the HS code and what is missing, weight
+:data:`PRECURSOR_WEIGHT`. A missing notification is a classic diversion
+signal officers must see whatever the model thinks, so these hits are taken
+ahead of the model ranking, within the rule share, in every direction. They
+are computed from the snapshot's ``pre_export_notifications`` (the lake commit
+a list records), so a replay reproduces them.
 """
 
 from __future__ import annotations
@@ -44,6 +58,7 @@ from features.entity import EntityState
 from features.history import History
 from features.intel import match_alerts
 from features.pipeline import build_features
+from features.precursors import precursor_codes, precursor_flags
 from features.rules.language import RuleProfile, evaluate_rules
 from features.stats import FeatureStats
 from models.risk_model import predict_proba
@@ -57,6 +72,11 @@ NO_MODEL_WARNING = (
     "No champion model yet: this list comes from the watchlist, the rule profiles and a random slice only "
     "(train and promote a model to rank the other candidates by risk)"
 )
+PRECURSOR_WEIGHT = 100.0
+"""Rule score of a precursor hit: the highest weight a rule profile may have, so it ranks first among rule hits."""
+PRECURSOR_CODES = {"NO_PEN": "PRECURSOR-NO-PEN", "MISDECLARED": "PRECURSOR-MISDECLARED-NO-PEN", "QUANTITY": "PRECURSOR-QUANTITY"}
+"""Rule codes of precursor hits: own code without a notification, misdeclaration code without one, quantity far above it."""
+_RULE_HIT_SCHEMA = {"manifest_id": pl.String(), "rule_codes": pl.List(pl.String()), "rule_reasons": pl.List(pl.String()), "rule_score": pl.Float64()}
 
 
 @dataclass(frozen=True)
@@ -65,7 +85,9 @@ class Snapshot:
 
     The tables may hold rows at or after the decision time: every step reads
     only what was known strictly before it (manifests by ``filed_at``, events
-    by ``event_time``, outcomes by ``inspected_at``, alerts by validity).
+    by ``event_time``, outcomes by ``inspected_at``, alerts by validity,
+    pre-export notifications by ``notified_at``; no notifications table means
+    none are known).
     ``state``, when given, must be :func:`features.pipeline.entity_state` of
     ``history`` at the decision time (a cache, never a different answer).
     """
@@ -100,6 +122,8 @@ class Prepared:
     scores: np.ndarray | None
     """Model probabilities aligned with ``candidates`` (``None`` without a model)."""
     alert_hits: pl.DataFrame
+    precursor_hits: pl.DataFrame | None = None
+    """Rule-like precursor hits (:func:`precursor_hits`; ``None``: not computed, e.g. a backtest's own candidates)."""
 
 
 def candidate_rows(snapshot: Snapshot, request: ListRequest) -> pl.DataFrame:
@@ -132,7 +156,48 @@ def prepare(
         scores = predict_proba(model.booster, features, num_threads=threads)
         scores.setflags(write=False)
     alert_hits = match_alerts(rows.lazy(), history.alerts).collect()
-    return Prepared(rows, features, scores, alert_hits)
+    notifications = history.notifications_before(decision_time(request.list_date))
+    return Prepared(rows, features, scores, alert_hits, precursor_hits(rows, notifications))
+
+
+def precursor_hits(rows: pl.DataFrame, notifications: pl.DataFrame) -> pl.DataFrame:
+    """Rule hits (``manifest_id``, ``rule_codes``, ``rule_reasons``, ``rule_score``) of the flagged precursor shipments.
+
+    ``rows`` are candidates with ``decision_at``; ``notifications`` must already be restricted to those known
+    strictly before the decision time (:meth:`features.history.History.notifications_before`;
+    :func:`features.precursors.precursor_flags` checks ``notified_at < decision_at`` again). Only flagged rows
+    are returned, one code and one reason each (see :data:`PRECURSOR_CODES`).
+    """
+    chemical = rows.filter(pl.col("hs_code").str.slice(0, 6).is_in(precursor_codes().get_column("hs6").implode())) if rows.height else rows
+    if chemical.height == 0:
+        return pl.DataFrame(schema=_RULE_HIT_SCHEMA)
+    flags = precursor_flags(chemical, notifications).filter(pl.col("precursor_reason").is_not_null())
+    code = (
+        pl.when(pl.col("precursor_notified")).then(pl.lit(PRECURSOR_CODES["QUANTITY"]))
+        .when(pl.col("precursor_code")).then(pl.lit(PRECURSOR_CODES["NO_PEN"]))
+        .otherwise(pl.lit(PRECURSOR_CODES["MISDECLARED"]))
+    )
+    return flags.select(
+        "manifest_id",
+        pl.concat_list(code).alias("rule_codes"),
+        pl.concat_list("precursor_reason").alias("rule_reasons"),
+        pl.lit(PRECURSOR_WEIGHT).alias("rule_score"),
+    ).cast(_RULE_HIT_SCHEMA)
+
+
+def with_precursor_hits(hits: pl.DataFrame, precursor: pl.DataFrame | None) -> pl.DataFrame:
+    """Rule hits plus precursor hits: a flagged row gets its precursor code and reason first and its weight added."""
+    if precursor is None or precursor.height == 0:
+        return hits
+    empty_list = pl.lit([], dtype=pl.List(pl.String()))
+    base = hits.select([pl.col(name).cast(dtype) for name, dtype in _RULE_HIT_SCHEMA.items()])
+    joined = base.join(precursor, on="manifest_id", how="full", coalesce=True, suffix="_precursor")
+    return joined.select(
+        "manifest_id",
+        pl.concat_list(pl.col("rule_codes_precursor").fill_null(empty_list), pl.col("rule_codes").fill_null(empty_list)).alias("rule_codes"),
+        pl.concat_list(pl.col("rule_reasons_precursor").fill_null(empty_list), pl.col("rule_reasons").fill_null(empty_list)).alias("rule_reasons"),
+        (pl.col("rule_score").fill_null(0.0) + pl.col("rule_score_precursor").fill_null(0.0)).alias("rule_score"),
+    )
 
 
 def rule_hits(rules: Sequence[RuleProfile], prepared: Prepared, request: ListRequest) -> pl.DataFrame:
@@ -142,8 +207,13 @@ def rule_hits(rules: Sequence[RuleProfile], prepared: Prepared, request: ListReq
 
 
 def selection(prepared: Prepared, hits: pl.DataFrame, request: ListRequest, config: PolicyConfig) -> Selection:
-    """Step 3: :func:`targeting.policy.select` over the prepared candidates (no scores without a model)."""
+    """Step 3: :func:`targeting.policy.select` over the prepared candidates (no scores without a model).
+
+    ``hits`` are the rule hits of :func:`rule_hits`; the prepared precursor hits are joined to them here
+    (:func:`with_precursor_hits`), so a flagged shipment is a RULE item with its precursor reason.
+    """
     keys = prepared.candidates.select("manifest_id", "container_number")
+    hits = with_precursor_hits(hits, prepared.precursor_hits)
     return select(keys, prepared.scores, alert_hits=prepared.alert_hits, rule_hits=hits, request=request, config=config)
 
 

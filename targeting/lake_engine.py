@@ -211,6 +211,8 @@ class LakeEngine:
         digest = hashlib.sha256()
         for table in ("manifests", "events", "outcomes", "alerts"):
             digest.update(f"{table}:{self.lake.data_sha256(table, as_of=seq)}\n".encode())
+        if self.lake.files("pre_export_notifications", as_of=seq):  # only when present: older records keep their digest
+            digest.update(f"pre_export_notifications:{self.lake.data_sha256('pre_export_notifications', as_of=seq)}\n".encode())
         digest.update(f"watchlist:{watchlist_sha256(watchlist)}\n".encode())
         return digest.hexdigest()
 
@@ -240,7 +242,7 @@ class LakeEngine:
         """The kernel's snapshot of lake commit ``seq`` at ``day``'s decision time (events and entity state cached)."""
         context = self._day(seq, decision_time(day))
         history = History.from_lake(self.lake, as_of=seq)
-        return Snapshot(History(history.manifests, context.events.lazy(), history.outcomes, history.alerts), state=context.state)
+        return Snapshot(replace(history, events=context.events.lazy()), state=context.state)
 
     def _scored_day(self, request: ListRequest, watchlist: pl.DataFrame, model: LoadedModel | None, seq: int) -> ScoredDay:
         """:func:`targeting.kernel.prepare` of the request's port-day-direction (cached, see the module docstring)."""

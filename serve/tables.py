@@ -226,6 +226,8 @@ class OutcomeRow(Base):
     seal_status: Mapped[str] = mapped_column(String(16))
     examiner: Mapped[str] = mapped_column(String(64))
     selection_source: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(16), default="IMPORT", server_default="IMPORT")
+    """The direction of the list or population the exam belongs to (IMPORT, TRANSSHIPMENT or EXPORT)."""
 
 
 class AuthFailureCount(Base):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from features.data.handling import DIRECTIONS
+
 UTC_DATETIME = pl.Datetime("us", "UTC")
 LIST_SEPARATOR = ";"
 """Separator of list-valued fields (e.g. transshipment ports) in CSV feeds."""
@@ -215,6 +217,13 @@ INSPECTION_OUTCOMES = TableContract(
         Column("seal_status", pl.String(), "One of " + ", ".join(SEAL_STATUSES)),
         Column("examiner", pl.String(), "Examiner id"),
         Column("selection_source", pl.String(), "Why it was inspected: " + ", ".join(SELECTION_SOURCES)),
+        Column(
+            "direction",
+            pl.String(),
+            "List direction of the exam: " + ", ".join(DIRECTIONS) + "; empty: the direction in which `port` handles the manifest",
+            nullable=True,
+            required=False,
+        ),
     ),
     key=("manifest_id", "exam_type", "inspected_at"),
     partition_by="inspected_at",

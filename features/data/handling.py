@@ -59,14 +59,33 @@ def handled_expr(port: pl.Expr, directions: Sequence[str] = DIRECTIONS) -> pl.Ex
     return pl.any_horizontal([checks[d] for d in directions]).fill_null(False)
 
 
+def outcome_direction_expr(port: pl.Expr = pl.col("port")) -> pl.Expr:
+    """The direction of each outcome row: its ``direction``, or when empty the first direction in which ``port`` handles its manifest.
+
+    An empty direction is an outcome written before outcomes carried one (any
+    direction was accepted then); it is read as the direction in which its
+    port handles the manifest, in the order of :data:`DIRECTIONS` (``IMPORT``
+    first), ``IMPORT`` when the port does not handle it. Needs the outcome's
+    ``direction`` and the manifest's port columns.
+    """
+    handled = pl.when(handled_expr(port, ("IMPORT",))).then(pl.lit("IMPORT"))
+    for direction in DIRECTIONS[1:]:
+        handled = handled.when(handled_expr(port, (direction,))).then(pl.lit(direction))
+    return pl.coalesce(pl.col("direction"), handled.otherwise(pl.lit(DEFAULT_DIRECTION)))
+
+
 def matching_outcomes(outcomes: pl.LazyFrame, manifests: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """Split outcomes into those that match their manifest and those that do not.
 
     An outcome matches when its ``manifest_id`` exists in ``manifests``, its
     ``container_number`` is that manifest's, and its ``port`` handles the
-    manifest (:func:`handles`, any direction). Returns ``(matching, ignored)``
-    with the outcome columns unchanged; row order is kept.
+    manifest in the outcome's ``direction`` (:func:`handles`; an empty or
+    absent direction: :func:`outcome_direction_expr`). Returns ``(matching,
+    ignored)`` with the outcome columns, ``direction`` filled in (added when
+    ``outcomes`` has none); row order is kept.
     """
+    if "direction" not in outcomes.collect_schema().names():
+        outcomes = outcomes.with_columns(pl.lit(None, dtype=pl.String).alias("direction"))
     keys = manifests.select(
         "manifest_id",
         pl.col("container_number").alias("_manifest_container"),
@@ -75,9 +94,12 @@ def matching_outcomes(outcomes: pl.LazyFrame, manifests: pl.LazyFrame) -> tuple[
         "transshipment_ports",
     ).unique(subset="manifest_id", keep="last", maintain_order=True)
     columns = outcomes.collect_schema().names()
+    direction = outcome_direction_expr()
+    handled_in_direction = pl.any_horizontal(
+        [(direction == d) & handled_expr(pl.col("port"), (d,)) for d in DIRECTIONS]
+    )
     joined = outcomes.join(keys, on="manifest_id", how="left", maintain_order="left").with_columns(
-        ((pl.col("_manifest_container") == pl.col("container_number")) & handled_expr(pl.col("port")))
-        .fill_null(False)
-        .alias("_matches")
+        ((pl.col("_manifest_container") == pl.col("container_number")) & handled_in_direction).fill_null(False).alias("_matches"),
+        direction.alias("direction"),
     )
     return joined.filter(pl.col("_matches")).select(columns), joined.filter(~pl.col("_matches")).select(columns)

@@ -59,6 +59,7 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 
 from features.data import checks
+from features.data.handling import DIRECTIONS
 from features.data.contracts import (
     ALERT_KINDS,
     EVENT_TYPES,
@@ -182,6 +183,7 @@ _ENUMS: dict[str, tuple[str, ...]] = {
     "selection_source": SELECTION_SOURCES,
     "kind": ALERT_KINDS,
     "freight_payment": FREIGHT_PAYMENT_METHODS,
+    "direction": DIRECTIONS,
 }
 
 

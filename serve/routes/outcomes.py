@@ -20,12 +20,12 @@ from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from features.data.handling import matching_outcomes
+from features.data.handling import DIRECTIONS, matching_outcomes
 from serve.db import utcnow
 from models.metrics import source_hit_rates
 from serve.deps import AuditWriterDep, Caller, IsoDateQuery, DatabaseDep, ListReader, OutcomeWriter, PortPath, SettingsDep, WriterDep
 from serve.schemas.common import ErrorBody, field_error
-from serve.schemas.outcomes import HitRateReport, OutcomeCreate, OutcomePublic, SourceHitRate
+from serve.schemas.outcomes import DirectionHitRate, HitRateReport, OutcomeCreate, OutcomePublic, SourceHitRate
 from serve.store.outcomes import (
     export_outcomes,
     find_by_idempotency_key,
@@ -60,14 +60,15 @@ UNKNOWN_MANIFEST = "no manifest with this id is handled by the port"
 
 
 def manifest_problem(directory: ManifestDirectory, body: OutcomeCreate) -> tuple[str, str] | None:
-    """``(field, message)`` when the outcome does not name a manifest its port handles with that manifest's container.
+    """``(field, message)`` when the outcome does not name a manifest its port handles, in its direction, with that manifest's container.
 
-    A manifest the port does not handle answers exactly like one that does not
-    exist (no existence oracle); the container is compared only for a manifest
-    the port handles.
+    A manifest the port does not handle in the outcome's ``direction`` answers
+    exactly like one that does not exist (no existence oracle, and the same
+    answer for another direction of a manifest the port does handle); the
+    container is compared only for a manifest the port handles that way.
     """
     manifest = directory.find(body.manifest_id)
-    if manifest is None or not manifest.handled_by(body.port):
+    if manifest is None or body.direction not in manifest.handled_by(body.port):
         return "manifest_id", UNKNOWN_MANIFEST
     if manifest.container_number != body.container_number:
         return "container_number", "is not the container of this manifest"
@@ -93,8 +94,9 @@ async def create_outcome(
 ) -> Response:
     """Record an exam's outcome at one of the caller's ports.
 
-    The outcome must name a manifest in the lake that ``port`` handles (port of
-    discharge, of loading or of transshipment) with that manifest's container
+    The outcome must name a manifest in the lake that ``port`` handles in the
+    outcome's ``direction`` (default ``IMPORT``: port of discharge; ``EXPORT``:
+    port of loading; ``TRANSSHIPMENT``: a transshipment port) with that manifest's container
     number: 422 naming ``manifest_id`` (another port's manifest answers like a
     missing one) or ``container_number``. 409 when the port already recorded
     this manifest, exam type and inspection time.
@@ -189,8 +191,11 @@ def get_hit_rates(
 ) -> HitRateReport:
     """Hit rate per selection source (watchlist, rule, model, random, officer) of the exams recorded for ``port``.
 
-    Outcomes that do not match their manifest (unknown manifest, another
-    container, a port that does not handle it) are left out and counted in
+    ``directions`` gives the same figures per list direction (only directions
+    with exams, in the order IMPORT, EXPORT, TRANSSHIPMENT), per source within
+    each; ``sources`` counts every direction together. Outcomes that do not
+    match their manifest (unknown manifest, another container, a port that
+    does not handle it in the outcome's direction) are left out and counted in
     ``ignored_outcomes``.
     """
     until = until or utcnow().date() + timedelta(days=1)
@@ -208,8 +213,25 @@ def get_hit_rates(
     start, end = (datetime.combine(d, time.min, tzinfo=timezone.utc) for d in (since, until))
     recorded = export_outcomes(database, port=port, inspected_from=start, inspected_before=end)
     matching, ignored = matching_outcomes(recorded.lazy(), manifest_directory(settings.lake_dir).frame().lazy())
-    rates = source_hit_rates(matching.collect())
+    matching = matching.collect()
+    rates = source_hit_rates(matching)
     return HitRateReport(
         port=port, since=since, until=until, inspections=int(rates["inspections"].sum()), seizures=int(rates["seizures"].sum()),
-        sources=[SourceHitRate(**row) for row in rates.to_dicts()], ignored_outcomes=ignored.select(pl.len()).collect().item(),
+        sources=[SourceHitRate(**row) for row in rates.to_dicts()], directions=_direction_hit_rates(matching),
+        ignored_outcomes=ignored.select(pl.len()).collect().item(),
     )
+
+
+def _direction_hit_rates(matching: pl.DataFrame) -> list[DirectionHitRate]:
+    """Per direction with exams (order of :data:`DIRECTIONS`): totals and :func:`source_hit_rates` within it."""
+    found = []
+    for direction in DIRECTIONS:
+        rates = source_hit_rates(matching.filter(pl.col("direction") == direction))
+        if rates.height:
+            found.append(
+                DirectionHitRate(
+                    direction=direction, inspections=int(rates["inspections"].sum()), seizures=int(rates["seizures"].sum()),
+                    sources=[SourceHitRate(**row) for row in rates.to_dicts()],
+                )
+            )
+    return found

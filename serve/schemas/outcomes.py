@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, StrictStr, field_validator, model_validator
 
+from features.data.handling import DIRECTIONS
 from features.data.contracts import EXAM_TYPES, RESULTS, SEAL_STATUSES, SEIZURE_CATEGORIES, SELECTION_SOURCES
 from serve.db import utcnow
 from serve.schemas.common import IsoDateTime, ContainerNumber, InputModel, Locode, OutputModel, Reference, SafeText
@@ -20,6 +21,7 @@ Result = Literal[RESULTS]
 SeizureCategory = Literal[SEIZURE_CATEGORIES]
 SealStatus = Literal[SEAL_STATUSES]
 SelectionSource = Literal[SELECTION_SOURCES]
+Direction = Literal[DIRECTIONS]
 
 
 class OutcomeCreate(InputModel):
@@ -43,6 +45,11 @@ class OutcomeCreate(InputModel):
     seal_status: SealStatus
     examiner: Reference
     selection_source: SelectionSource
+    direction: Direction = Field(
+        default="IMPORT",
+        description="Direction of the list or population the exam belongs to; the port must handle the manifest that way "
+        "(IMPORT: port of discharge, EXPORT: port of loading, TRANSSHIPMENT: a transshipment port)",
+    )
 
     @field_validator("inspected_at")
     @classmethod
@@ -86,6 +93,7 @@ class OutcomePublic(OutputModel):
     seal_status: str
     examiner: str
     selection_source: str
+    direction: str = "IMPORT"
 
 
 class SourceHitRate(OutputModel):
@@ -98,6 +106,15 @@ class SourceHitRate(OutputModel):
     seized_kg: float
 
 
+class DirectionHitRate(OutputModel):
+    """Inspections and seizures of one list direction, per selection source within it."""
+
+    direction: str
+    inspections: int
+    seizures: int
+    sources: list[SourceHitRate]
+
+
 class HitRateReport(OutputModel):
     """Hit rate per selection source of a port's recorded exams from ``since`` (inclusive) to ``until`` (exclusive), UTC days."""
 
@@ -106,5 +123,6 @@ class HitRateReport(OutputModel):
     until: date
     inspections: int
     seizures: int
-    sources: list[SourceHitRate]
+    sources: list[SourceHitRate] = Field(description="Every direction together, per selection source")
+    directions: list[DirectionHitRate] = Field(description="Per list direction (IMPORT, EXPORT, TRANSSHIPMENT) with exams, and per source within it")
     ignored_outcomes: int = Field(ge=0, description="Recorded outcomes left out because they do not match their manifest")

@@ -185,6 +185,7 @@ def examine_exports(candidates: pl.DataFrame, selection: pl.DataFrame, truth: pl
         pl.Series("seal_status", np.where(swapped & physical, "MISMATCH", np.where(physical, "INTACT", "NOT_CHECKED"))),
         (pl.lit("EX-") + pl.col("port") + pl.lit("-") + pl.Series(examiner).cast(pl.String).str.zfill(3)).alias("examiner"),
         "selection_source",
+        pl.lit("EXPORT").alias("direction"),
     ).select(INSPECTION_OUTCOMES.column_names)
     effects = rows.select(
         "manifest_id",

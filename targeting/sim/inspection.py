@@ -136,4 +136,5 @@ def examine_imports(manifests: pl.DataFrame, truth: pl.DataFrame, selection: pl.
         pl.Series("seal_status", seal_status),
         (pl.lit("EX-") + pl.col("port_of_discharge") + pl.lit("-") + pl.Series(rng.integers(1, 40, n)).cast(pl.String).str.zfill(3)).alias("examiner"),
         "selection_source",
+        pl.lit("IMPORT").alias("direction"),
     )

@@ -64,3 +64,20 @@ def test_training_labels_ignore_unmatched_outcomes_and_count_them():
     matched, ignored = matched_history(_history())
     assert ignored == 3
     assert matched.outcomes.collect()["manifest_id"].to_list() == ["M1", "M2"]
+
+
+def test_an_outcome_matches_only_when_its_port_handles_the_manifest_in_the_outcomes_direction():
+    manifests = _typed("manifests", [row("manifests", manifest_id="M1")])  # loaded at COBUN, discharged at NLRTM
+    outcomes = _typed(
+        "outcomes",
+        [
+            row("outcomes", manifest_id="M1", direction="IMPORT"),
+            row("outcomes", manifest_id="M1", port="COBUN", direction="EXPORT", inspected_at="2024-01-03T10:00:00Z"),
+            row("outcomes", manifest_id="M1", port="COBUN", direction="IMPORT", inspected_at="2024-01-03T11:00:00Z"),  # COBUN loads it
+            row("outcomes", manifest_id="M1", direction="TRANSSHIPMENT", inspected_at="2024-01-03T12:00:00Z"),
+            row("outcomes", manifest_id="M1", port="COBUN", inspected_at="2024-01-03T13:00:00Z"),  # no direction: the port's
+        ],
+    )
+    matching, ignored = (f.collect() for f in matching_outcomes(outcomes.lazy(), manifests.lazy()))
+    assert matching.select("port", "direction").rows() == [("NLRTM", "IMPORT"), ("COBUN", "EXPORT"), ("COBUN", "EXPORT")]
+    assert ignored.select("port", "direction").rows() == [("COBUN", "IMPORT"), ("NLRTM", "TRANSSHIPMENT")]

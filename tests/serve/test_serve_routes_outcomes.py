@@ -108,6 +108,8 @@ def test_multi_port_officer_posts_for_each_port(client, make_key):
         ({"concealment_method": "y" * 201}, "concealment_method"),
         ({"selection_source": "GUESS"}, "selection_source"),
         ({"seal_status": "intact"}, "seal_status"),
+        ({"direction": "INBOUND"}, "direction"),
+        ({"direction": "import"}, "direction"),
     ],
 )
 def test_invalid_outcomes_are_422_without_echoing_input(client, officer, database, overrides, field):
@@ -220,10 +222,58 @@ def test_duplicate_exam_check_is_scoped_to_the_port(client, make_key):
     reveals nor blocks the other's, and each port still gets 409 for its own duplicate."""
     exam = {"manifest_id": "M-SHARED-00007", "inspected_at": "2025-03-01T10:15:00+00:00"}
     beanr, nlrtm = make_key("officer", OTHER_PORT), make_key("officer", PORT)
-    assert _post(client, beanr, outcome_body(port=OTHER_PORT, **exam)).status_code == 201
+    assert _post(client, beanr, outcome_body(port=OTHER_PORT, direction="EXPORT", **exam)).status_code == 201
     assert _post(client, nlrtm, outcome_body(port=PORT, **exam)).status_code == 201
     assert _post(client, nlrtm, outcome_body(port=PORT, **exam)).status_code == 409
-    assert _post(client, beanr, outcome_body(port=OTHER_PORT, **exam)).status_code == 409
+    assert _post(client, beanr, outcome_body(port=OTHER_PORT, direction="EXPORT", **exam)).status_code == 409
+
+
+def test_outcome_must_name_a_manifest_its_port_handles_in_the_outcomes_direction(client, make_key, database):
+    """BEANR loads the shared manifests (EXPORT) and discharges its pool (IMPORT): an outcome in the other direction
+    answers exactly like a missing manifest; the direction is stored, returned and exported (IMPORT by default)."""
+    beanr = make_key("officer", OTHER_PORT)
+    shared = {"manifest_id": "M-SHARED-00150", "port": OTHER_PORT}
+    missing = _post(client, beanr, outcome_body(port=OTHER_PORT, manifest_id="M-DOES-NOT-EXIST"))
+    as_import = _post(client, beanr, outcome_body(**shared))  # default direction IMPORT: BEANR does not discharge it
+    as_transshipment = _post(client, beanr, outcome_body(direction="TRANSSHIPMENT", **shared))
+    assert as_import.status_code == as_transshipment.status_code == missing.status_code == 422
+    assert as_import.json() == as_transshipment.json() == missing.json()
+    assert _post(client, beanr, outcome_body(port=OTHER_PORT, direction="EXPORT")).status_code == 422  # its own pool, as an export
+    exported = _post(client, beanr, outcome_body(direction="EXPORT", **shared))
+    imported = _post(client, beanr, outcome_body(port=OTHER_PORT))
+    assert (exported.status_code, exported.json()["direction"]) == (201, "EXPORT")
+    assert (imported.status_code, imported.json()["direction"]) == (201, "IMPORT")
+    frame = export_outcomes(database, port=OTHER_PORT).sort("manifest_id")
+    assert frame.select("manifest_id", "direction").rows() == [(imported.json()["manifest_id"], "IMPORT"), ("M-SHARED-00150", "EXPORT")]
+
+
+def test_hit_rates_are_reported_per_direction_and_per_source_within_it(client, make_key):
+    beanr = make_key("officer", OTHER_PORT)
+
+    def post(source: str, seized: bool, direction: str, manifest: str | None = None) -> None:
+        body = outcome_body(
+            port=OTHER_PORT, selection_source=source, result="SEIZURE" if seized else "NO_FINDING", direction=direction,
+            seizure_category="COCAINE" if seized else None, quantity_kg=40.0 if seized else None,
+            concealment_method="in the cargo" if seized else None, inspected_at="2025-03-03T10:00:00+00:00",
+            **({"manifest_id": manifest} if manifest else {}),
+        )
+        assert _post(client, beanr, body).status_code == 201
+
+    post("MODEL", True, "IMPORT")
+    post("RULE", False, "IMPORT")
+    post("MODEL", True, "EXPORT", manifest="M-SHARED-00160")
+    post("MODEL", False, "EXPORT", manifest="M-SHARED-00161")
+    post("RANDOM", False, "EXPORT", manifest="M-SHARED-00162")
+    report = client.get(f"/v1/ports/{OTHER_PORT}/hit-rates", params={"since": "2025-03-01", "until": "2025-03-10"}, headers=beanr).json()
+    assert (report["inspections"], report["seizures"]) == (5, 2)
+    assert report["sources"][0] == {"selection_source": "MODEL", "inspections": 3, "seizures": 2, "hit_rate": 2 / 3, "seized_kg": 80.0}
+    assert [(d["direction"], d["inspections"], d["seizures"]) for d in report["directions"]] == [("IMPORT", 2, 1), ("EXPORT", 3, 1)]
+    export = report["directions"][1]["sources"]
+    assert export == [
+        {"selection_source": "MODEL", "inspections": 2, "seizures": 1, "hit_rate": 0.5, "seized_kg": 40.0},
+        {"selection_source": "RANDOM", "inspections": 1, "seizures": 0, "hit_rate": 0.0, "seized_kg": 0.0},
+    ]
+    assert [s["selection_source"] for s in report["directions"][0]["sources"]] == ["MODEL", "RULE"]
 
 
 def test_hit_rates_ignore_outcomes_that_do_not_match_their_manifest_and_count_them(client, officer, database):

@@ -340,7 +340,8 @@ def _checked_outcome(request: Request, list_id: uuid.UUID, manifest_id: str, pag
     if not errors:
         try:
             body = OutcomeCreate(manifest_id=manifest_id, container_number=item["container_number"], port=view["list"]["port"],
-                                 examiner=page.username, selection_source=item["source"], **fields)
+                                 examiner=page.username, selection_source=item["source"],
+                                 direction=view["list"].get("direction") or "IMPORT", **fields)
         except ValidationError as exc:
             errors["result"] = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
     return view, item, body, errors

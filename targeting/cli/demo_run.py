@@ -322,6 +322,7 @@ def post_outcomes(server: Server, key: str, body: dict, items: list[dict], oracl
                 "seal_status": "INTACT",
                 "examiner": f"EX-{body['port']}-001",
                 "selection_source": item["source"],
+                "direction": body.get("direction") or "IMPORT",
             }
             key_header = {"Idempotency-Key": f"demo-{body['id']}-{item['rank']}"}
             response = client.post("/v1/inspection-outcomes", json=outcome, headers=key_header)

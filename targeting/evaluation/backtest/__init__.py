@@ -11,6 +11,16 @@ what has been revealed so far. Trafficking organisations adapt after each
 seizure (:mod:`targeting.sim.trafficking`), so every strategy meets the
 drift its own seizures cause.
 
+Every served population is replayed (:attr:`BacktestConfig.directions`):
+EXPORT lists at the world's export control ports and TRANSSHIPMENT lists at
+``hub_ports`` are decided when an arrival day's batch is generated, before
+its events and its IMPORT lists (:mod:`targeting.evaluation.backtest.prearrival`);
+a seizure at export or at a hub stops the container, so it is never an import
+candidate. Each direction's lists come from the kernel with the request's
+direction; one model per strategy learns from the revealed labels of every
+direction (a row labelled only by an exam at its own port), and every
+figure is also reported per direction (:func:`direction_table`).
+
 Time semantics. Day ``d`` is the arrival day ``start + d``; its list is
 decided at ``start + d`` 00:00 UTC (the decision time) from data available
 strictly before it: manifests seen so far (the world reveals each day's

@@ -133,20 +133,23 @@ class PopulationInspector:
         return decision
 
     def _features(self, day: int, rows: pl.DataFrame, alerts: pl.DataFrame) -> pl.DataFrame:
-        """Point-in-time features per row (the entity state at each row's own ``decision_at``) from what the unit has seen."""
+        """Point-in-time features per row (each at its own ``decision_at``) from what the unit has seen.
+
+        One batched call (:func:`features.pipeline.build_features` without a
+        pre-aggregated state reads, per row, only what was known strictly
+        before that row's ``decision_at``). The seen manifests are the lean
+        ones (every column entity features read), padded with nulls to the contract.
+        """
         with _timed(self.timers, "features"):
             outcomes = self.known.outcome_frame()
-            seen = self.known.manifests_upto(day - 1).collect() if day > 0 else None
-            mine = _lean_manifests(rows.select(MANIFESTS.column_names))
-            manifests = pl.concat([seen, mine], how="diagonal_relaxed") if seen is not None else mine
+            mine = rows.select(MANIFESTS.column_names)
+            if day > 0:
+                seen = self.known.manifests_upto(day - 1).collect()
+                seen = seen.select(pl.col(c) if c in seen.columns else pl.lit(None, dtype=t).alias(c) for c, t in MANIFESTS.schema.items())
+                mine = pl.concat([seen, mine], how="vertical_relaxed")
             events = self.known.events_for(max(day - 1, 0), rows.get_column("container_number"))
-            history = History.from_frames(manifests.lazy(), events, outcomes, alerts)
-            parts = []
-            keyed = rows.drop("port").with_row_index("__order")
-            for (at,), group in keyed.partition_by("decision_at", as_dict=True, maintain_order=True).items():
-                state = EntityState.build(manifests.lazy(), outcomes.lazy(), at)
-                parts.append(build_features(group.drop("__order"), history, self.learner.stats, state=state).with_columns(group.get_column("__order")))
-            return pl.concat(parts, how="vertical").sort("__order").drop("__order")
+            history = History.from_frames(mine.lazy(), events, outcomes, alerts)
+            return build_features(rows.drop("port"), history, self.learner.stats)
 
 
 def hub_candidates(manifests: pl.DataFrame, hubs: tuple[str, ...]) -> pl.DataFrame:
@@ -169,7 +172,7 @@ def findable_at_hub(candidates: pl.DataFrame, truth: pl.DataFrame) -> pl.Series:
 
 
 def examine_at_hubs(batch, candidates: pl.DataFrame, selection: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:  # noqa: ANN001 - DayBatch
-    """Outcomes of the selected hub exams (``port`` = the hub); a seizure stops the container in ``batch`` (it never arrives).
+    """Outcomes of the selected hub exams (``selection``: ``manifest_id``, ``port`` = the hub, ``selection_source``, ``exam_type``); a seizure stops the container in ``batch`` (it never arrives).
 
     The draws come from ``rng`` (the caller's generator, seeded per strategy
     and day, never the world's). ``inspected_at`` is the hub call day plus
@@ -177,7 +180,7 @@ def examine_at_hubs(batch, candidates: pl.DataFrame, selection: pl.DataFrame, rn
     """
     if selection.height == 0:
         return pl.DataFrame(schema=INSPECTION_OUTCOMES.schema)
-    rows = selection.join(candidates, on="manifest_id", how="left")
+    rows = selection.join(candidates, on=["manifest_id", "port"], how="left")
     findable = findable_at_hub(rows, batch.truth).to_numpy()
     rows = rows.join(batch.truth.select("manifest_id", "category", "quantity_kg", "concealment"), on="manifest_id", how="left")
     n = rows.height

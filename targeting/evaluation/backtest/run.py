@@ -23,7 +23,7 @@ from targeting.evaluation.backtest.config import BacktestConfig, BacktestError, 
 from targeting.evaluation.backtest.sampling import _timed, reviewed_alerts, unlabelled_sample
 from targeting.evaluation.backtest.learning import KnownHistory, Learner, _day_features
 from targeting.evaluation.backtest.inspector import StrategyInspector
-from targeting.evaluation.backtest.prearrival import PopulationInspector, examine_at_hubs, hub_candidates
+from targeting.evaluation.backtest.prearrival import PopulationInspector, examine_at_hubs, findable_at_hub, hub_candidates
 from targeting.evaluation.backtest.report import summary_table, weekly_table
 
 
@@ -152,13 +152,12 @@ def _before_arrival(ctx: _Context, batch: DayBatch, seed: int) -> list[pl.DataFr
             rows.append(_evaluation_rows(batch, export.decisions[-1], export.candidates[-1], outcomes, loaded_here))
     hub = ctx.others.get(Direction.TRANSSHIPMENT.value)
     if hub is not None:
-        from targeting.evaluation.backtest.prearrival import findable_at_hub
-
         cands = hub_candidates(batch.manifests, ctx.inspector.config.hub_ports)
         if cands.height:
             findable = cands.select("manifest_id", "port").with_columns(findable_at_hub(cands, batch.truth))
             with _timed(hub.timers, "inspect"):
-                selection = hub(batch.day, cands, ctx.world.alerts_frame(), np.random.default_rng([seed, 5, batch.day]))
+                hub(batch.day, cands, ctx.world.alerts_frame(), np.random.default_rng([seed, 5, batch.day]))
+                selection = hub.decisions[-1].select("manifest_id", "port", pl.col("source").alias("selection_source"), "exam_type")  # a container may call at two hubs
                 outcomes = examine_at_hubs(batch, cands, selection, np.random.default_rng([seed, 6, batch.day]))
             ctx.known.add_outcomes(outcomes)
             rows.append(_evaluation_rows(batch, hub.decisions[-1], hub.candidates[-1], outcomes, findable))

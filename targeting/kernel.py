@@ -16,9 +16,9 @@ UTC (:func:`features.candidates.decision_time`) in four pure steps:
    watchlist/alert hits (:func:`features.intel.match_alerts` over the
    snapshot's alerts plus the service's watchlist) and their precursor hits
    (:func:`precursor_hits`);
-2. :func:`rule_hits`: the rule profiles active at the decision time for ``P``;
-3. :func:`targeting.policy.select`: the selection (counts, not shares), with
-   the precursor hits joined to the rule hits (:func:`with_precursor_hits`);
+2. :func:`rule_hits`: the rule profiles active at the decision time for ``P``,
+   with the precursor hits joined to them (:func:`with_precursor_hits`);
+3. :func:`targeting.policy.select`: the selection (counts, not shares);
 4. :func:`assemble`: model reasons for the selected rows only and the
    :class:`~targeting.lists.InspectionList` record.
 
@@ -201,19 +201,22 @@ def with_precursor_hits(hits: pl.DataFrame, precursor: pl.DataFrame | None) -> p
 
 
 def rule_hits(rules: Sequence[RuleProfile], prepared: Prepared, request: ListRequest) -> pl.DataFrame:
-    """Step 2: the rule profiles active at the decision time, evaluated for the request's port."""
+    """Step 2: the rule profiles active at the decision time, evaluated for the request's port, plus the precursor hits.
+
+    Every caller that selects with these hits (serving, replay, the backtest) therefore selects the flagged
+    precursor shipments as RULE items with their precursor reason first.
+    """
     at = decision_time(request.list_date)
-    return evaluate_rules(rules, prepared.candidates.lazy(), at=at, port=request.port).collect()
+    hits = evaluate_rules(rules, prepared.candidates.lazy(), at=at, port=request.port).collect()
+    return with_precursor_hits(hits, prepared.precursor_hits)
 
 
 def selection(prepared: Prepared, hits: pl.DataFrame, request: ListRequest, config: PolicyConfig) -> Selection:
     """Step 3: :func:`targeting.policy.select` over the prepared candidates (no scores without a model).
 
-    ``hits`` are the rule hits of :func:`rule_hits`; the prepared precursor hits are joined to them here
-    (:func:`with_precursor_hits`), so a flagged shipment is a RULE item with its precursor reason.
+    ``hits`` are :func:`rule_hits` (rule profiles and precursor hits).
     """
     keys = prepared.candidates.select("manifest_id", "container_number")
-    hits = with_precursor_hits(hits, prepared.precursor_hits)
     return select(keys, prepared.scores, alert_hits=prepared.alert_hits, rule_hits=hits, request=request, config=config)
 
 

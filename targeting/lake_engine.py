@@ -10,7 +10,8 @@ Per decision time and lake commit the engine caches the pre-aggregated entity
 state and the container events of the last 200 days (event features only look
 at a voyage window ending at the decision time). Per port-day it caches what
 every list of that port-day shares: the candidates (per lake commit), their
-features, scores and alert hits (per model and watchlist content), their rule
+features, scores, alert hits and precursor hits (per model and watchlist
+content; precursor hits read the commit's ``pre_export_notifications``), their rule
 hits (per rule-set content) and the model reasons of every candidate explained
 so far. Each cache key names every input of what it holds, so a cached value
 is exactly what a fresh computation would give (a replay, which reads an older
@@ -306,6 +307,7 @@ class LakeEngine:
         score = float(predict_proba(model.booster, feats, num_threads=1)[0])
         alerts = match_alerts(due.lazy(), history.alerts).collect()
         rules = evaluate_rules(ruleset.rules, due.lazy(), at=decision, port=port).collect()
+        rules = kernel.with_precursor_hits(rules, kernel.precursor_hits(due, history.notifications_before(decision)))  # as the day's list
         reasons = model_reasons_for(model.booster, feats, due["manifest_id"].to_list(), top=self.policy.model_reasons, vocabularies=model.stats.vocabularies)
         alert_row = alerts.row(0, named=True)
         severities = alert_row["alert_severities"]

@@ -111,8 +111,19 @@ REASON_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^Manifest filed after the vessel left the port of loading \(24-hour rule breached\)$",
          N_("Manifest filed after the vessel left the port of loading (24-hour rule breached)")),
         (r"^Random selection for quality control \(unbiased sample\)$", N_("Random selection for quality control (unbiased sample)")),
+        # precursor controls (targeting.kernel.precursor_hits, reasons from features.precursors)
+        (r"^Precursor (?P<substance>.+) \(HS (?P<hs>\d+), (?P<control>[^()]+)\) with no matching pre-export notification from (?P<origin>[A-Z]{2}) to (?P<dest>[A-Z]{2})$",
+         N_("Precursor %(substance)s (HS %(hs)s, %(control)s) with no matching pre-export notification from %(origin)s to %(dest)s")),
+        (r"^HS (?P<hs>\d+) is where (?P<substance>.+) \(HS (?P<family>\d+), (?P<control>[^()]+)\) is misdeclared, and no pre-export notification from (?P<origin>[A-Z]{2}) to (?P<dest>[A-Z]{2}) covers it$",
+         N_("HS %(hs)s is where %(substance)s (HS %(family)s, %(control)s) is misdeclared, and no pre-export notification from %(origin)s to %(dest)s covers it")),
+        (r"^(?P<substance>.+): declared (?P<kg>[\d,]+) kg gross, (?P<x>[\d.]+) times the quantity notified in (?P<notice>.+)$",
+         N_("%(substance)s: declared %(kg)s kg gross, %(x)s times the quantity notified in %(notice)s")),
     )
 )
+
+
+_TRANSLATED_VALUES = ("who", "control")
+"""Pattern values that are themselves catalogue messages (subjects, precursor control labels)."""
 
 
 def translate_reason(reason: str, gettext: Callable[[str], str]) -> str:
@@ -120,7 +131,7 @@ def translate_reason(reason: str, gettext: Callable[[str], str]) -> str:
     for pattern, message in REASON_PATTERNS:
         match = pattern.match(reason)
         if match:
-            values = {k: gettext(v) if k == "who" else v for k, v in match.groupdict().items()}
+            values = {k: gettext(v) if k in _TRANSLATED_VALUES else v for k, v in match.groupdict().items()}
             try:
                 return gettext(message) % values
             except (KeyError, ValueError, TypeError):
@@ -136,6 +147,7 @@ VOCABULARY = (
     N_("MISSING"), N_("NOT_CHECKED"), N_("officer"), N_("data_scientist"), N_("auditor"), N_("admin"),
     N_("container"), N_("shipper"), N_("consignee"), N_("Container"), N_("Shipper and consignee"), N_("Port of loading"),
     N_("Origin country"), N_("Transshipment hubs"),
+    N_("1988 Convention Table I"), N_("1988 Convention Table II"), N_("non-scheduled, under special surveillance"),
     # risk bands and messages shown through variables
     N_("Intelligence hit"), N_("Very high"), N_("High"), N_("Elevated"), N_("Low"),
     N_("Too many sign-in attempts from this computer. Wait a few minutes."), N_("The sign-in form expired. Please try again."),

@@ -63,3 +63,16 @@ def test_every_default_rule_reason_has_a_translation_pattern() -> None:
         text = row.select(reason_expr(rule.reason)).item()
         assert any(p.match(text) for p, _ in REASON_PATTERNS), text
         assert translate_reason(text, portuguese) != text, text
+
+
+def test_precursor_control_reasons_are_translated_with_chemical_code_and_route_kept() -> None:
+    spanish, french = translations("es").gettext, translations("fr").gettext
+    missing = "Precursor Ephedrine (HS 293941, 1988 Convention Table I) with no matching pre-export notification from IN to MX"
+    assert translate_reason(missing, spanish) == (
+        "Precursor Ephedrine (SA 293941, Cuadro I de la Convención de 1988) sin notificación previa a la exportación correspondiente de IN a MX"
+    )
+    quantity = "Ephedrine: declared 500 kg gross, 5.0 times the quantity notified in PEN-IN-2025-0042"
+    assert translate_reason(quantity, french) == "Ephedrine : 500 kg bruts déclarés, 5.0 fois la quantité notifiée dans PEN-IN-2025-0042"
+    misdeclared = ("HS 293949 is where Ephedrine (HS 293941, 1988 Convention Table I) is misdeclared, "
+                   "and no pre-export notification from IN to MX covers it")
+    assert translate_reason(misdeclared, translations("pt").gettext).startswith("SH 293949 é onde Ephedrine (SH 293941, Quadro I da Convenção de 1988)")

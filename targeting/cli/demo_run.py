@@ -117,7 +117,7 @@ def simulate_and_ingest(config: DemoConfig) -> tuple[Path, dict]:
     table = Table(title="ingest summary")
     for column in ("table", "input rows", "accepted", "unchanged", "quarantined", "top quarantine reason"):
         table.add_column(column)
-    for name in ("manifests", "events", "outcomes", "alerts"):
+    for name in ("manifests", "events", "outcomes", "alerts", "pre_export_notifications"):  # notifications: precursor controls
         result = ingest(lake, name, [world_dir / f"{name}.parquet"], now=end)
         top = max(result.reasons.items(), key=lambda kv: kv[1])[0] if result.reasons else "-"
         table.add_row(name, f"{result.input_rows:,}", f"{result.accepted:,}", f"{result.unchanged:,}", f"{result.quarantined:,}", top)

@@ -203,8 +203,9 @@ def with_precursor_hits(hits: pl.DataFrame, precursor: pl.DataFrame | None) -> p
 def rule_hits(rules: Sequence[RuleProfile], prepared: Prepared, request: ListRequest) -> pl.DataFrame:
     """Step 2: the rule profiles active at the decision time, evaluated for the request's port, plus the precursor hits.
 
-    Every caller that selects with these hits (serving, replay, the backtest) therefore selects the flagged
-    precursor shipments as RULE items with their precursor reason first.
+    Every caller that selects with these hits (serving, ``audit replay``, the backtest's kernel-parity check)
+    therefore selects the flagged precursor shipments as RULE items with their precursor reason first. A
+    :class:`Prepared` built without precursor hits (``None``, e.g. the backtest's own) adds none.
     """
     at = decision_time(request.list_date)
     hits = evaluate_rules(rules, prepared.candidates.lazy(), at=at, port=request.port).collect()

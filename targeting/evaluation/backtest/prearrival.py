@@ -127,9 +127,11 @@ class PopulationInspector:
             else pl.DataFrame(schema=schema)
         )
         self.decisions.append(decision)
-        if feats is not None:
-            chosen_ids = set(decision.get_column("manifest_id").to_list())
-            self.learner.remember(feats.with_columns(rows.get_column("port")), chosen_ids, day)
+        if feats is not None:  # per port: a container calling at two hubs is selected at one of them only
+            keyed = feats.with_columns(rows.get_column("port"))
+            for (port,), part in keyed.partition_by("port", as_dict=True, maintain_order=True).items():
+                chosen_ids = set(decision.filter(pl.col("port") == port).get_column("manifest_id").to_list())
+                self.learner.remember(part, chosen_ids, day)
         return decision
 
     def _features(self, day: int, rows: pl.DataFrame, alerts: pl.DataFrame) -> pl.DataFrame:

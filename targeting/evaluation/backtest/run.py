@@ -213,8 +213,10 @@ def _bootstrap(ctx: _Context, *, seed: int) -> None:
     ctx.learner.stats = fit_stats(with_derived_columns(warm.lazy()).collect(), outcomes.filter(pl.col("inspected_at") < at))
     alerts = reviewed_alerts(ctx.world.alerts_frame(), cfg.alert_days)
     decisions = pl.concat(ctx.inspector.decisions, how="vertical")
+    offered = pl.concat(ctx.inspector.candidates, how="vertical")  # the import candidates (containers stopped before arrival are not)
     for d in sorted(ctx.known.full):
-        manifests = ctx.known.full[d]
+        ids = offered.filter(pl.col("day") == d).get_column("manifest_id").implode()
+        manifests = ctx.known.full[d].filter(pl.col("manifest_id").is_in(ids))
         chosen = set(decisions.filter(pl.col("day") == d).get_column("manifest_id").to_list())
         others = [m for m in manifests.get_column("manifest_id").to_list() if m not in chosen]
         keep = chosen | set(unlabelled_sample(others, cfg.unlabelled_sample, seed=seed, day=d))

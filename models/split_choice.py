@@ -12,20 +12,26 @@ train is an error (:class:`TooFewSeizuresError`), too few to evaluate is a
 warning (the model trains and registers; its test metrics are undefined and
 promotion refuses it).
 
-Time semantics: a row belongs to the period of its arrival day (``decision_at``
-= 00:00 UTC of the ETA's day); a seizure counts on the arrival day of its manifest.
+Time semantics: a row belongs to the period of its list day (``decision_at`` =
+00:00 UTC of the day it is due at its port: arrival for ``IMPORT``, call for
+``TRANSSHIPMENT``, departure for ``EXPORT``); a seizure counts on the list day
+of the training row it labels (:func:`seizure_days`), so the counts per
+period are the seizures training and evaluation see.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import polars as pl
 
+from features.candidates import DECISION_COLUMN, PORT_COLUMN
+from features.data.handling import matching_outcomes
 from features.history import History
-from models.dataset import TimeSplit
+from models.dataset import TimeSplit, served_rows
 
 MIN_DAYS = 7
 """Fewest days of arrivals a split is chosen for (one warm-up day, then train, validation and test days)."""
@@ -60,14 +66,19 @@ def arrival_days(history: History) -> tuple[date, date]:
 
 
 def seizure_days(history: History) -> list[date]:
-    """Arrival day of every seized manifest (one entry per manifest), sorted."""
-    seized = history.outcomes.filter(pl.col("result") == "SEIZURE").select("manifest_id").unique()
-    days = (
-        history.manifests.join(seized, on="manifest_id", how="semi")
-        .group_by("manifest_id")
-        .agg(pl.col("eta").min().dt.date().alias("day"))
-        .collect()
-    )
+    """List day (``decision_at``) of every seized training row, sorted: one entry per row, not per manifest.
+
+    The rows are those training uses (:func:`models.dataset.served_rows`, each
+    served direction, labelled as :func:`models.dataset.with_labels` labels
+    them from outcomes that match their manifest): a container seized at its
+    port of loading counts on its departure day (its ``EXPORT`` row), one
+    seized at its port of discharge on its arrival day (its ``IMPORT`` row).
+    """
+    matching, _ = matching_outcomes(history.outcomes, history.manifests)
+    seized = matching.filter(pl.col("result") == "SEIZURE").select("manifest_id", PORT_COLUMN).unique()
+    manifests = history.manifests.join(seized.select("manifest_id").unique(), on="manifest_id", how="semi")
+    rows = served_rows(dataclasses.replace(history, manifests=manifests))
+    days = rows.join(seized, on=["manifest_id", PORT_COLUMN], how="semi").select(pl.col(DECISION_COLUMN).dt.date().alias("day")).collect()
     return sorted(days["day"].to_list())
 
 

@@ -55,15 +55,18 @@ def test_three_weeks_of_arrivals_train_with_a_split_chosen_from_the_seizures(thr
 
 
 def test_a_test_period_without_seizures_trains_with_a_plain_warning(three_weeks: dict[str, str]) -> None:
-    dates = ("--train-start", "2025-01-02", "--train-end", "2025-01-13", "--valid-end", "2025-01-16", "--test-end", "2025-01-20")
+    # the seized training rows of this world fall on 2025-01-06, -15, -16 and -21 from 2025-01-02 on (import seizures on
+    # their arrival day, export seizures on their departure day): three to train on, none in the test day 2025-01-20
+    dates = ("--train-start", "2025-01-02", "--train-end", "2025-01-17", "--valid-end", "2025-01-20", "--test-end", "2025-01-21")
     result = invoke("train", *dates, "--threads", "1", "--no-register", "--json", env=three_weeks)
     assert result.exit_code == 0, result.output
     assert (
-        "warning: too few seizures to evaluate: none in the test period 2025-01-16..2025-01-19; the model is trained and "
+        "warning: too few seizures to evaluate: none in the test period 2025-01-20..2025-01-20; the model is trained and "
         "registered, but its test metrics are undefined and promotion will refuse it"
     ) in result.stderr
     body = json.loads(result.stdout[result.stdout.index("{"):])
     assert body["split"]["seizures"]["test"] == 0 and body["warnings"]
+    assert body["split"]["seizures"]["train"] == body["counts"]["train_seizures"] == 3
 
 
 def test_too_few_seizures_to_train_is_refused_plainly(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ weekly retraining in under 15 minutes on 2 cores for one model strategy.
     python bench/bench_backtest.py                 # the target: 365 days, 5,000/day, model+10
     python bench/bench_backtest.py --quick         # small scale: 60 days, 800/day (about a minute)
     python bench/bench_backtest.py --strategies rules,model+10,ucb --days 120
+    python bench/bench_backtest.py --directions IMPORT   # the import replay only (the target was set for it)
     python -m bench.run_all -- --scale 0.1       # 500 containers/day (every benchmark takes --scale)
 
 Prints the world generation time, the shared warm-up (with the first model),
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-days", type=int, default=60)
     parser.add_argument("--retrain-every", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1, help="LightGBM threads")
+    parser.add_argument("--directions", default="IMPORT,TRANSSHIPMENT,EXPORT", help="Populations replayed (IMPORT is always one).")
     args = parser.parse_args(argv)
     days, per_day, warmup = (60, 800, 21) if args.quick else (args.days, max(1, round(args.containers_per_day * args.scale)), args.warmup_days)
     config = BacktestConfig(
@@ -52,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         warmup_days=warmup,
         retrain_every=args.retrain_every,
         num_threads=args.threads,
+        directions=tuple(d.strip().upper() for d in args.directions.split(",") if d.strip()),
     )
     strategies = parse_strategies(args.strategies)
-    print(f"backtest benchmark: {days} days, ports {','.join(config.ports)}, {per_day:,} containers/day, capacity {config.capacity_share:.0%}, "
+    print(f"backtest benchmark: {days} days, ports {','.join(config.ports)}, {per_day:,} containers/day, capacity {config.capacity_share:.0%}, directions {','.join(config.directions)}, "
           f"warm-up {warmup} d, retrain every {config.retrain_every} d, strategies {args.strategies}, seed {args.seed}")
     print(f"cpus: {os.cpu_count()}, load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     began, cpu = time.perf_counter(), time.process_time()

@@ -153,3 +153,17 @@ def test_notification_ingested_after_a_list_was_served_does_not_change_its_repla
     put(lake, "pre_export_notifications", [notification()], tmp_path / "in", PRE_EXPORT_NOTIFICATIONS.schema)
     assert served_engine.replay(served, ruleset=RULES, watchlist=NO_WATCHLIST) == served
     assert precursor_reasons(served_engine.build_list(ask(), ruleset=RULES, watchlist=NO_WATCHLIST)) == []
+
+
+def test_precursor_hit_comes_first_among_a_rows_rule_reasons_and_adds_its_weight():
+    from targeting.kernel import PRECURSOR_WEIGHT, precursor_hits, with_precursor_hits
+
+    rows = pl.DataFrame([manifest(1, EPHEDRINE, "293941", "EPHEDRINE"), manifest(2, "ORD-2", "640299", "FOOTWEAR")]).with_columns(
+        pl.lit(DECISION).alias("decision_at")
+    )
+    rules = pl.DataFrame({"manifest_id": [EPHEDRINE, "ORD-2"], "rule_codes": [["PRECURSOR-ORIGIN"], ["LATE-FILING"]],
+                          "rule_reasons": [["origin"], ["late"]], "rule_score": [15.0, 8.0]})
+    merged = {r["manifest_id"]: r for r in with_precursor_hits(rules, precursor_hits(rows, pl.DataFrame(schema=PRE_EXPORT_NOTIFICATIONS.schema))).to_dicts()}
+    assert merged[EPHEDRINE] == {"manifest_id": EPHEDRINE, "rule_codes": [PRECURSOR_CODES["NO_PEN"], "PRECURSOR-ORIGIN"],
+                                 "rule_reasons": [REASON, "origin"], "rule_score": 15.0 + PRECURSOR_WEIGHT}
+    assert merged["ORD-2"] == {"manifest_id": "ORD-2", "rule_codes": ["LATE-FILING"], "rule_reasons": ["late"], "rule_score": 8.0}

@@ -57,9 +57,26 @@ MATRIX = {
     "audit.verify":     ("GET",  "/v1/audit/verify",                         (403, 403, 403, 200, 200)),
     "healthz":          ("GET",  "/healthz",                                 (200, 200, 200, 200, 200)),
     "readyz":           ("GET",  "/readyz",                                  (200, 200, 200, 200, 200)),
+    # intelligence exchange: this instance hosts no exchange network, so every caller the role admits gets 404
+    # (tests/exchange/ runs real networks of instances); the gates are what this matrix checks
+    "exchange.inbox":   ("POST", "/v1/exchange/inbox",                       (404, 404, 404, 404, 404)),
+    "exchange.received": ("GET", "/v1/exchange/received",                    (404, 404, 403, 404, 404)),
+    "exchange.received_one": ("GET", "/v1/exchange/received/{message_id}",   (404, 404, 403, 404, 404)),
+    "exchange.sent":    ("GET",  "/v1/exchange/sent",                        (404, 404, 403, 404, 404)),
+    "exchange.sent_one": ("GET", "/v1/exchange/sent/{message_id}",           (404, 404, 403, 404, 404)),
+    "exchange.accept":  ("POST", "/v1/exchange/received/{message_id}/accept", (404, 404, 403, 403, 404)),
+    "exchange.dismiss": ("POST", "/v1/exchange/received/{message_id}/dismiss", (404, 404, 403, 403, 404)),
+    "exchange.send":    ("POST", "/v1/exchange/sent",                        (404, 404, 403, 403, 404)),
+    "exchange.approve": ("POST", "/v1/exchange/sent/{message_id}/approve",   (404, 404, 403, 403, 404)),
+    "exchange.hit_rates": ("GET", "/v1/exchange/hit-rates",                  (404, 404, 403, 404, 404)),
 }  # fmt: skip
-MUTATING = ("lists.create", "lists.amend", "models.reload", "outcome.create", "watchlist.create", "watchlist.expire", "rules.create", "rules.expire")
-PUBLIC = ("healthz", "readyz")
+MUTATING = (
+    "lists.create", "lists.amend", "models.reload", "outcome.create", "watchlist.create", "watchlist.expire", "rules.create", "rules.expire",
+    "exchange.accept", "exchange.dismiss", "exchange.send", "exchange.approve",
+)  # fmt: skip
+PUBLIC = {"healthz": 200, "readyz": 200, "exchange.inbox": 404}
+"""Routes without a key and what they answer here (the inbox authenticates peers by signature; no network here)."""
+MESSAGE_ID = "PCU-ECGYE:MATRIX0001"
 
 
 def _list_date() -> str:
@@ -158,7 +175,28 @@ def _call(service, action: str, headers: dict, port: str, served: dict):
         return client.get("/healthz", headers=headers)
     if action == "readyz":
         return client.get("/readyz", headers=headers)
+    if action.startswith("exchange."):
+        return _call_exchange(client, action, headers)
     raise AssertionError(action)
+
+
+def _call_exchange(client, action: str, headers: dict):  # noqa: ANN001, ANN202 - TestClient, Response
+    outgoing = {"type": "ALERT", "sender": "PCU-NLRTM", "recipients": ["PCU-BEANR"], "tlp": "AMBER", "valid_to": "2030-01-01T00:00:00Z",
+                "body": {"kind": "CONTAINER", "value": "CSQU3054383", "severity": 3, "reason": "Matrix"}}
+    calls = {
+        "exchange.inbox": ("POST", "/v1/exchange/inbox", {}),
+        "exchange.received": ("GET", "/v1/exchange/received", None),
+        "exchange.received_one": ("GET", f"/v1/exchange/received/{MESSAGE_ID}", None),
+        "exchange.sent": ("GET", "/v1/exchange/sent", None),
+        "exchange.sent_one": ("GET", f"/v1/exchange/sent/{MESSAGE_ID}", None),
+        "exchange.accept": ("POST", f"/v1/exchange/received/{MESSAGE_ID}/accept", None),
+        "exchange.dismiss": ("POST", f"/v1/exchange/received/{MESSAGE_ID}/dismiss", {"reason": "Not relevant to this port"}),
+        "exchange.send": ("POST", "/v1/exchange/sent", outgoing),
+        "exchange.approve": ("POST", f"/v1/exchange/sent/{MESSAGE_ID}/approve", None),
+        "exchange.hit_rates": ("GET", "/v1/exchange/hit-rates", None),
+    }
+    method, path, body = calls[action]
+    return client.request(method, path, json=body, headers=headers)
 
 
 def _item_not_handled_by(service, served: dict, port: str) -> dict:  # noqa: ANN001
@@ -249,7 +287,7 @@ def test_without_a_valid_key_every_non_public_route_is_401(e2e_service):
         for headers in ({}, malformed, revoked):
             response = _call(e2e_service, action, headers, PORT, served)
             if action in PUBLIC:
-                assert response.status_code == 200, action
+                assert response.status_code == PUBLIC[action], action
             else:
                 assert response.status_code == 401 and response.json() == {"detail": "not authenticated"}, (action, headers)
                 assert response.headers["WWW-Authenticate"] == "Bearer"

@@ -30,6 +30,8 @@ DAY = date(2025, 3, 20)
 DECISION = datetime(2025, 3, 20, tzinfo=UTC)
 ETD = datetime(2025, 2, 28, 18, tzinfo=UTC)
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
+TS_DAY = date(2025, 3, 2)
+"""The estimated call at Colombo (LKCMB), the transshipment hub of every manifest here."""
 RULES = ruleset_from(default_rule_profiles(), 1)
 NO_WATCHLIST = pl.DataFrame(schema=ALERTS.schema)
 EPHEDRINE = "EPH-1"
@@ -46,7 +48,7 @@ def manifest(i: int, manifest_id: str, hs_code: str, description: str) -> dict:
     return {
         "manifest_id": manifest_id, "container_number": container(i), "container_type": "22G1", "reefer": False, "seal_number": f"SL{i}",
         "master_bl": f"MAEU{i}", "house_bl": None, "vessel_imo": "9074729", "voyage": "011W", "carrier": "MAEU", "place_of_receipt": "INNSA",
-        "port_of_loading": "INNSA", "transshipment_ports": [], "port_of_discharge": "MXZLO", "place_of_delivery": "MXZLO",
+        "port_of_loading": "INNSA", "transshipment_ports": ["LKCMB"], "port_of_discharge": "MXZLO", "place_of_delivery": "MXZLO",
         "shipper_id": f"S{i}", "shipper_name": "Pharma Chem Ltd", "shipper_country": "IN", "consignee_id": f"C{i}",
         "consignee_name": "Quimica Central S.A. de C.V.", "consignee_country": "MX", "notify_id": None, "notify_name": None,
         "notify_country": None, "hs_code": hs_code, "goods_description": description, "packages": 40, "gross_mass_kg": 500.0,
@@ -92,7 +94,7 @@ def engine(lake: Lake, tracking_uri: str, tmp_path: Path) -> LakeEngine:
 
 
 def ask(direction: Direction = Direction.IMPORT, **overrides) -> ListRequest:
-    port, day = ("MXZLO", DAY) if direction is Direction.IMPORT else ("INNSA", ETD.date())
+    port, day = {Direction.IMPORT: ("MXZLO", DAY), Direction.EXPORT: ("INNSA", ETD.date()), Direction.TRANSSHIPMENT: ("LKCMB", TS_DAY)}[direction]
     return ListRequest(**{"port": port, "list_date": day, "capacity": 2, "exploration_share": 0.0, "direction": direction, **overrides})
 
 
@@ -109,7 +111,7 @@ def precursor_reasons(record: InspectionList) -> list[str]:
     return [r for i in record.items for r in i.reasons if r.startswith("Precursor ") or "quantity notified in" in r or " is misdeclared" in r]
 
 
-@pytest.mark.parametrize("direction", [Direction.IMPORT, Direction.EXPORT])
+@pytest.mark.parametrize("direction", list(Direction))
 def test_unnotified_ephedrine_shipment_is_selected_first_with_its_precursor_reason_and_replays(lake, tracking_uri, tmp_path, direction):
     served_engine = engine(lake, tracking_uri, tmp_path)
     served = served_engine.build_list(ask(direction), ruleset=RULES, watchlist=NO_WATCHLIST)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import typing
+from typing import Annotated, Any, Literal
 
-from typing import Annotated, Literal
-
-from pydantic import Field, StrictInt, StrictStr, StringConstraints, model_validator
+from pydantic import Field, StrictInt, StrictStr, StringConstraints, create_model, model_validator
 
 from serve.schemas.common import InputModel, OutputModel, PageInfo, Reference, SafeText
+from targeting.lists import DeferredItem, InspectionList, ListItem
 
 MAX_CAPACITY = 5000
 MAX_EXPLORATION_SHARE = 0.5
@@ -49,68 +51,79 @@ class ListCreate(InputModel):
         return self
 
 
-class ListItemPublic(OutputModel):
-    """A selected container, with why it was selected."""
+def record_fields(record: type, *, exclude: tuple[str, ...] = (), types: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Pydantic field definitions of the dataclass ``record``: its fields, in order, with their declared types and defaults.
 
-    rank: int
-    container_number: str
-    manifest_id: str
-    score: float
-    source: str
-    selection_probability: float
-    reasons: list[str]
-    exam_type: str | None
+    The list record is declared once, as the dataclasses of :mod:`targeting.lists`;
+    the response schemas are made from them, so a field added there is served
+    (and described by the OpenAPI glossary, :mod:`serve.openapi`) without a
+    second declaration. ``types`` replaces a field's type (nested records by
+    their schemas); ``exclude`` leaves fields out of the response.
+    """
+    hints, types = typing.get_type_hints(record), types or {}
+    fields: dict[str, Any] = {}
+    for field in dataclasses.fields(record):
+        if field.name in exclude:
+            continue
+        if field.default is not dataclasses.MISSING:
+            default: Any = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = Field(default_factory=field.default_factory)
+        else:
+            default = ...
+        fields[field.name] = (types.get(field.name, hints[field.name]), default)
+    return fields
 
 
-class DeferredItemPublic(OutputModel):
-    """A candidate cut by capacity."""
+ListItemPublic = create_model(
+    "ListItemPublic", __base__=OutputModel, __module__=__name__, __doc__="A selected container, with why it was selected.", **record_fields(ListItem)
+)
+DeferredItemPublic = create_model(
+    "DeferredItemPublic", __base__=OutputModel, __module__=__name__, __doc__="A candidate cut by capacity.", **record_fields(DeferredItem)
+)
 
-    container_number: str
-    manifest_id: str
-    score: float
-    source_if_selected: str
+
+class _StoredListHead(OutputModel):
+    """Store metadata that comes before a served list's record in its response."""
+
+    id: str
+    created_at: dt.datetime
+    created_by: str
+    content_sha256: str
 
 
-class InspectionListPublic(OutputModel):
-    """A served list: its store metadata and its record.
+class _StoredListTail(OutputModel):
+    """Store metadata after the record: succession and the deferred count."""
+
+    current: bool = True
+    """False once another list of the same port, date and direction superseded this one."""
+    superseded_by: str | None = None
+    supersedes: str | None = None
+    supersede_reason: str | None = None
+    deferred_count: int
+
+
+InspectionListPublic = create_model(
+    "InspectionListPublic",
+    __base__=_StoredListHead,
+    __module__=__name__,
+    __doc__="""A served list: its store metadata and its record (:class:`targeting.lists.InspectionList`, field for field).
 
     ``deferred`` (the candidates cut by capacity, best score first; thousands
     on a busy port-day) is embedded only when asked for with
     ``?include=deferred`` and is ``null`` otherwise; ``deferred_count`` is
     always there, and ``GET /v1/inspection-lists/{id}/deferred`` pages them.
     ``content_sha256`` is the hash of the whole record, deferred candidates
-    included.
-    """
-
-    id: str
-    created_at: dt.datetime
-    created_by: str
-    content_sha256: str
-    port: str
-    list_date: dt.date
-    direction: str = "IMPORT"
-    current: bool = True
-    """False once another list of the same port, date and direction superseded this one."""
-    superseded_by: str | None = None
-    supersedes: str | None = None
-    supersede_reason: str | None = None
-    decision_at: dt.datetime
-    capacity: int
-    nii_capacity: int | None
-    physical_capacity: int | None
-    exploration_share: float
-    seed: int
-    model_name: str
-    model_version: str
-    model_artifact_sha256: str
-    ruleset_version: int
-    input_data_sha256: str
-    candidate_count: int
-    items: list[ListItemPublic]
-    deferred_count: int
-    deferred: list[DeferredItemPublic] | None
-    mandatory_exceeds_capacity: bool
-    warnings: list[str]
+    included. The lake commit a list was built from (``data_version``) stays in
+    the stored record (replay reads it) and is not served.
+    """,
+    **record_fields(
+        InspectionList,
+        exclude=("data_version",),
+        types={"items": list[ListItemPublic], "deferred": list[DeferredItemPublic] | None},
+    ),
+    **{name: (field.annotation, field) for name, field in _StoredListTail.model_fields.items()},
+)
 
 
 class ListSummary(OutputModel):

@@ -158,15 +158,21 @@ def log_training_run(
         )
         mlflow.log_artifacts(str(artifacts_dir))
         signature = infer_signature(sample.head(50).to_pandas(), result.model.predict_proba(sample.head(50))[:, 1])
-        info = mlflow.lightgbm.log_model(
-            booster,
-            name=MODEL_ARTIFACT,
-            signature=signature,
-            registered_model_name=MODEL_NAME if register else None,
-        )
+        with tempfile.TemporaryDirectory() as bundle:  # the statistics travel inside the model artefact
+            stats_path = Path(bundle) / STATS_ARTIFACT
+            result.stats.save(stats_path)
+            stats_sha256 = hashlib.sha256(stats_path.read_bytes()).hexdigest()
+            info = mlflow.lightgbm.log_model(
+                booster,
+                name=MODEL_ARTIFACT,
+                signature=signature,
+                registered_model_name=MODEL_NAME if register else None,
+                extra_files=[str(stats_path)],
+            )
         version = str(info.registered_model_version) if register and info.registered_model_version is not None else ""
         if version:
             for key, value in {
+                "feature_stats_sha256": stats_sha256,
                 "model_sha256": model_sha256(booster),
                 "test_period": f"{result.config.split.valid_end}..{result.config.split.test_end}",
                 "run_id": run.info.run_id,
@@ -190,17 +196,31 @@ class RegisteredModel:
 
 
 def load_version(client, version: str | None = None, *, alias: str | None = CHAMPION) -> RegisteredModel:
-    """Load a version (or the version an alias points at) as a native booster plus its statistics."""
+    """Load a version (or the version an alias points at) as a native booster plus its statistics, from one artefact.
+
+    The model artefact holds the booster and, since statistics were bundled
+    with it, ``extra_files/feature_stats.json`` (checked against the version's
+    ``feature_stats_sha256`` tag; ``ValueError`` when they differ). A version
+    logged before that reads the statistics of its run.
+    """
     import mlflow.artifacts
     import mlflow.lightgbm
 
     mv = client.get_model_version(MODEL_NAME, version) if version else client.get_model_version_by_alias(MODEL_NAME, alias)
-    booster = mlflow.lightgbm.load_model(f"models:/{MODEL_NAME}/{mv.version}")
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{MODEL_NAME}/{mv.version}", dst_path=tmp))
+        booster = mlflow.lightgbm.load_model(str(local))
+        bundled = local / "extra_files" / STATS_ARTIFACT
+        if bundled.exists():
+            stats_json = bundled.read_text()
+            expected = (mv.tags or {}).get("feature_stats_sha256")
+            if expected is not None and hashlib.sha256(bundled.read_bytes()).hexdigest() != expected:
+                raise ValueError(f"model version {mv.version}: its feature statistics do not match the sha256 recorded at registration")
+        else:
+            path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=STATS_ARTIFACT, dst_path=tmp)
+            stats_json = Path(path).read_text()
     if not isinstance(booster, lgb.Booster):
         raise TypeError(f"model version {mv.version} is not a native LightGBM booster")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=STATS_ARTIFACT, dst_path=tmp)
-        stats_json = Path(path).read_text()
     run = client.get_run(mv.run_id)
     return RegisteredModel(
         version=str(mv.version),

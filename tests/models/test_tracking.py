@@ -12,6 +12,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import lightgbm as lgb
 import mlflow
@@ -113,6 +114,28 @@ def test_model_is_stored_as_lightgbm_text_without_pickle(logged, client, tmp_pat
     text = (local / "model.lgb").read_text()
     assert text.startswith("tree\n") and hashlib.sha256(text.encode()).hexdigest() == logged.model_sha256
     assert "model_class: lightgbm.basic.Booster" in (local / "MLmodel").read_text()
+
+
+def test_the_feature_statistics_are_saved_and_loaded_inside_the_model_artefact(logged, trained, client, store: str, tmp_path: Path) -> None:  # noqa: ANN001
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/1", dst_path=str(tmp_path)))
+    bundled = local / "extra_files" / STATS_ARTIFACT
+    assert FeatureStats.load(bundled) == trained.stats
+    tag = client.get_model_version(MODEL_NAME, "1").tags["feature_stats_sha256"]
+    assert tag == hashlib.sha256(bundled.read_bytes()).hexdigest()
+    root = Path(store.removeprefix("sqlite:///")).parent
+    stored = list(root.rglob(f"extra_files/{STATS_ARTIFACT}"))  # the artefact store's copy (tmp_path is elsewhere)
+    run_copy = Path(urlparse(client.get_run(logged.run_id).info.artifact_uri).path) / STATS_ARTIFACT
+    assert len(stored) == 1 and run_copy.exists()
+    original, run_original = stored[0].read_text(), run_copy.read_text()
+    try:
+        run_copy.write_text("{}")  # the run's copy is not what serving loads
+        assert FeatureStats.from_json(load_version(client, "1").stats_json) == trained.stats
+        stored[0].write_text(original.replace("{", "{ ", 1))  # the artefact's statistics changed after registration
+        with pytest.raises(ValueError, match="feature statistics do not match"):
+            load_version(client, "1")
+    finally:
+        stored[0].write_text(original)
+        run_copy.write_text(run_original)
 
 
 def test_model_is_logged_with_a_signature_of_every_feature_by_name(logged) -> None:  # noqa: ANN001

@@ -124,6 +124,7 @@ def leak(hist: History, rows: pl.DataFrame, when: datetime, *, alert_from: datet
         pl.lit("MISMATCH").alias("seal_status"),
         pl.lit("EX-LEAK").alias("examiner"),
         pl.lit("RANDOM").alias("selection_source"),
+        pl.lit("IMPORT").alias("direction"),
     )
     hub = pl.col("transshipment_ports").list.first().fill_null(pl.lit("SGSIN"))
     kinds = [("GATE_IN", pl.col("port_of_loading")), ("LOAD", pl.col("port_of_loading")), ("TS_DISCHARGE", hub)]

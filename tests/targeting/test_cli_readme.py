@@ -25,6 +25,7 @@ import re
 import shlex
 import shutil
 import socket
+import string
 import subprocess
 import sys
 import time
@@ -172,7 +173,7 @@ class ReadmeRunner:
         self.ran.append(command.text.splitlines()[0])
 
     def _targeting(self, text: str) -> None:
-        args = shlex.split(os.path.expandvars(text), comments=True)[1:]
+        args = shlex.split(string.Template(text).safe_substitute({**os.environ, **self.variables}), comments=True)[1:]
         with pytest.MonkeyPatch.context() as mp:
             mp.chdir(self.home)
             for name, value in self.variables.items():

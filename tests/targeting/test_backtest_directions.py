@@ -121,3 +121,18 @@ def test_training_labels_in_every_direction_come_only_from_the_units_own_exams_a
     assert hidden.get_column("label").to_list() == [0] * hidden.height
     seized = set(run.outcomes.filter(pl.col("result") == "SEIZURE").select("manifest_id", "port").rows())
     assert set(keyed.filter(pl.col("label") == 1).select("manifest_id", "port").rows()) == seized & set(rows.select("manifest_id", "port").rows())
+
+
+def test_outputs_and_mlflow_carry_the_figures_of_every_direction(small, tmp_path) -> None:
+    from models.tracking import configure
+    from targeting.evaluation.backtest import log_to_mlflow, write_outputs
+
+    paths = write_outputs(small, tmp_path / "out")
+    table = pl.read_csv(paths["directions_csv"])
+    assert table.select("direction", "strategy").rows() == direction_table(small.runs, SMALL).select("direction", "strategy").rows()
+    assert "| EXPORT | model+20 |" in paths["summary_md"].read_text()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    parent = configure(uri).get_run(log_to_mlflow(small, uri, paths))
+    expected = table.filter((pl.col("direction") == "EXPORT") & (pl.col("strategy") == "model+20")).get_column("norm_precision")[0]
+    assert parent.data.metrics["model-20/export/norm_precision"] == pytest.approx(expected)
+    assert {"model-20/transshipment/recall", "rules/import/precision"} <= set(parent.data.metrics)

@@ -155,12 +155,14 @@ def test_the_alias_moves_last_so_a_failed_evaluation_leaves_the_old_champion_ser
     champion_is(client, "2")
     serving = load_version(client).model_sha256
     before = version_tags(client, "1")
-    run_id = client.get_model_version(MODEL_NAME, "1").run_id
-    stats = Path(urlparse(client.get_run(run_id).info.artifact_uri).path) / STATS_ARTIFACT
+    version = client.get_model_version(MODEL_NAME, "1")
+    run_artifacts = Path(urlparse(client.get_run(version.run_id).info.artifact_uri).path)  # <experiment>/<run>/artifacts
+    model_id = version.source.removeprefix("models:/")
+    stats = run_artifacts.parents[1] / "models" / model_id / "artifacts" / "extra_files" / STATS_ARTIFACT  # inside the model artefact
     original = stats.read_text()
     stats.write_text('{"format": "ccp-feature-stats/0"}')  # a damaged artifact: the challenger cannot be evaluated
     try:
-        with pytest.raises(ValueError, match=r"^unsupported feature statistics format 'ccp-feature-stats/0'; expected 'ccp-feature-stats/1'$"):
+        with pytest.raises(ValueError, match=r"^model version 1: its feature statistics do not match the sha256 recorded at registration$"):
             promote(small_world.lake, client, "1")
     finally:
         stats.write_text(original)

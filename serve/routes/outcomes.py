@@ -75,6 +75,19 @@ def manifest_problem(directory: ManifestDirectory, body: OutcomeCreate) -> tuple
     return None
 
 
+def _hashed_request(body: OutcomeCreate) -> dict[str, object]:
+    """The request as its idempotency hash covers it: ``direction`` only when not the default ``IMPORT``.
+
+    Outcomes posted before they had a direction hash as they did then (a retry
+    across the upgrade replays), and an explicit ``IMPORT`` is the same request
+    as none.
+    """
+    payload = body.model_dump(mode="json")
+    if payload.get("direction") == "IMPORT":
+        del payload["direction"]
+    return payload
+
+
 def _json_response(status: int, body: str) -> Response:
     return Response(content=body, status_code=status, media_type="application/json")
 
@@ -102,7 +115,7 @@ async def create_outcome(
     this manifest, exam type and inspection time.
     """
     key = check_idempotency_key(idempotency_key)
-    request_hash = request_sha256(body.model_dump(mode="json"))
+    request_hash = request_sha256(_hashed_request(body))
     audit = {"action": "outcome.create", "object_type": "outcome", "port": body.port}
     if not caller.can_access_port(body.port):
         await caller.audit_async(writer, **audit, result="denied", status_code=403)

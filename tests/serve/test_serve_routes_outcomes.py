@@ -47,6 +47,16 @@ def test_same_key_and_body_replays_the_stored_response(client, officer, database
     assert actions == ["outcome.create", "outcome.replay"]
 
 
+def test_the_default_direction_given_explicitly_is_the_same_request_and_replays(client, officer, database):
+    headers = {**officer, **idem()}
+    body = outcome_body()
+    first = client.post("/v1/inspection-outcomes", json=body, headers=headers)
+    again = client.post("/v1/inspection-outcomes", json={**body, "direction": "IMPORT"}, headers=headers)
+    assert (again.status_code, again.content) == (201, first.content)
+    other = client.post("/v1/inspection-outcomes", json={**body, "direction": "EXPORT"}, headers=headers)
+    assert other.status_code == 422 and _count(database) == 1
+
+
 def test_same_key_with_another_body_is_422(client, officer, database):
     headers = {**officer, **idem()}
     assert client.post("/v1/inspection-outcomes", json=outcome_body(), headers=headers).status_code == 201

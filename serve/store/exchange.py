@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from serve.audit import record_event
 from serve.db import UTCDateTime, utcnow
+from serve.seals import seal_detail
 from serve.store.watchlist import NewEntry, WatchlistConflictError, add_entry
 from serve.tables import Base
 from targeting.exchange.drafts import watchlist_entries_for
@@ -184,17 +185,19 @@ def accept(session: Session, message_id: str, *, actor: str) -> ExchangeMessageR
         raise ExchangeError(f"message {message_id} is already {row.status.lower()}", 409)
     if row.type not in ("ALERT", "PRE_ARRIVAL_NOTICE"):
         raise ExchangeError(f"a {row.type} is information only: it cannot be accepted into the watchlist", 422)
-    created = []
+    created, entries = [], []
     for draft in watchlist_entries_for(parsed(row)):
         try:
             entry = add_entry(session, NewEntry(draft.kind, draft.value, draft.reason, draft.issuing_unit, draft.severity,
                                                 draft.valid_from, draft.valid_to, draft.alert_id), actor=actor[:64])
             created.append(entry.alert_id)
+            entries.append(entry)
         except WatchlistConflictError:
             created.append(draft.alert_id)
     row.status, row.decided_at, row.decided_by = "ACCEPTED", utcnow(), actor[:64]
     session.flush()
-    _audit(session, "exchange.accept", actor=actor, message_id=message_id, status=200, type=row.type, sender=row.sender, watchlist=created)
+    _audit(session, "exchange.accept", actor=actor, message_id=message_id, status=200, type=row.type, sender=row.sender, watchlist=created,
+           **seal_detail(*entries))  # the new watchlist entries are sealed like those the watchlist route writes
     return row
 
 

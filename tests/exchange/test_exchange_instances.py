@@ -102,6 +102,8 @@ def test_alert_sent_from_one_unit_is_received_verified_accepted_and_matched_by_n
     assert f"consignee name '{VARIANT_CONSIGNEE}' matches 'ACME TRADING LTD', similarity 100" in text
     assert "PCU-ECGYE" in text
     assert wait_for(lambda: sent(a, "officer:ECGYE", message["message_id"])["status"] == "SENT")
+    verified = b.get("/v1/audit/verify", "auditor").json()  # the accepted entries are sealed like any watchlist entry
+    assert verified["ok"] and not verified["bad_records"], verified
 
 
 def test_pre_arrival_notice_puts_its_container_on_the_destination_list_of_its_day_and_feedback_returns(network):

@@ -66,6 +66,33 @@ def new_outcome_id() -> str:
     return str(uuid.uuid4())
 
 
+def _outcome_row(
+    outcome_id: str,
+    fields: Mapping[str, Any],
+    api_key_id: str,
+    idempotency_key: str,
+    request_hash: str,
+    response_status: int,
+    response_json: str,
+    at: datetime | None,
+) -> OutcomeRow:
+    """The row of one outcome (not yet added); ``ValueError`` for fields outside the outcome contract."""
+    unknown = set(fields) - set(CONTRACT_FIELDS)
+    if unknown:
+        raise ValueError(f"not outcome contract fields: {', '.join(sorted(unknown))}")
+    row = OutcomeRow(
+        id=outcome_id,
+        api_key_id=api_key_id,
+        idempotency_key=idempotency_key,
+        request_sha256=request_hash,
+        response_status=response_status,
+        response_json=response_json,
+        created_at=at or utcnow(),
+        **{name: fields.get(name) for name in CONTRACT_FIELDS},
+    )
+    return row
+
+
 def insert_outcome(
     session: Session,
     *,
@@ -84,19 +111,7 @@ def insert_outcome(
     validated. Call inside a write unit of work; the outcome is durable when
     it commits.
     """
-    unknown = set(fields) - set(CONTRACT_FIELDS)
-    if unknown:
-        raise ValueError(f"not outcome contract fields: {', '.join(sorted(unknown))}")
-    row = OutcomeRow(
-        id=outcome_id,
-        api_key_id=api_key_id,
-        idempotency_key=idempotency_key,
-        request_sha256=request_hash,
-        response_status=response_status,
-        response_json=response_json,
-        created_at=at or utcnow(),
-        **{name: fields.get(name) for name in CONTRACT_FIELDS},
-    )
+    row = _outcome_row(outcome_id, fields, api_key_id, idempotency_key, request_hash, response_status, response_json, at)
     session.add(row)
     session.flush()
     return row
@@ -122,19 +137,7 @@ def insert_outcome_unless_taken(
     and inspection time. Nothing else happens in that case, so no savepoint is
     needed around it (the write path's common case costs one statement).
     """
-    unknown = set(fields) - set(CONTRACT_FIELDS)
-    if unknown:
-        raise ValueError(f"not outcome contract fields: {', '.join(sorted(unknown))}")
-    row = OutcomeRow(
-        id=outcome_id,
-        api_key_id=api_key_id,
-        idempotency_key=idempotency_key,
-        request_sha256=request_hash,
-        response_status=response_status,
-        response_json=response_json,
-        created_at=at or utcnow(),
-        **{name: fields.get(name) for name in CONTRACT_FIELDS},
-    )
+    row = _outcome_row(outcome_id, fields, api_key_id, idempotency_key, request_hash, response_status, response_json, at)
     table = OutcomeRow.__table__
     dialect = session.get_bind().dialect.name
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert

@@ -58,9 +58,15 @@ def admin_url() -> Iterator[str]:
     if os.environ.get("CCP_TEST_POSTGRES_URL"):
         yield os.environ["CCP_TEST_POSTGRES_URL"]
         return
+    yield from throwaway_server("-c fsync=off", skip_reason="no PostgreSQL server binaries (initdb, pg_ctl) and no CCP_TEST_POSTGRES_URL")
+
+
+def throwaway_server(settings: str, *, skip_reason: str) -> Iterator[str]:
+    """Start a throwaway PostgreSQL server from the machine's binaries with ``settings`` (``-c name=value ...``),
+    yield its admin URL and remove it; skips the test, saying why, when it cannot be started."""
     initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
     if not (initdb and pg_ctl):
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) and no CCP_TEST_POSTGRES_URL")
+        pytest.skip(skip_reason)
     root = Path(tempfile.mkdtemp(prefix="ccp-pg-"))
     as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
     if as_user:
@@ -70,7 +76,7 @@ def admin_url() -> Iterator[str]:
     started = False
     try:
         subprocess.run([*as_user, initdb, "-D", str(data), "-U", "ccp", "--auth=trust"], check=True, capture_output=True, timeout=120)
-        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 {settings}"
         subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"], check=True, capture_output=True, timeout=90)
         started = True
     except (subprocess.SubprocessError, OSError) as exc:

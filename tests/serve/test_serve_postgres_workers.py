@@ -8,11 +8,9 @@ A throwaway PostgreSQL server is started from the machine's binaries as in ``tes
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -42,30 +40,9 @@ WORKERS = 2
 def durable_admin_url() -> Iterator[str]:
     """A throwaway PostgreSQL server with fsync on; skipped (saying why) when it cannot be started."""
     pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
-    initdb, pg_ctl = pg_helpers._pg_binary("initdb"), pg_helpers._pg_binary("pg_ctl")
-    if not (initdb and pg_ctl):
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl)")
-    root = Path(tempfile.mkdtemp(prefix="ccp-pg-durable-"))
-    as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(root, "nobody")
-    port = pg_helpers._free_port()
-    data, log = root / "data", root / "server.log"
-    started = False
-    try:
-        subprocess.run([*as_user, initdb, "-D", str(data), "-U", "ccp", "--auth=trust"], check=True, capture_output=True, timeout=120)
-        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c max_connections=200"
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"], check=True, capture_output=True, timeout=90)
-        started = True
-    except (subprocess.SubprocessError, OSError) as exc:
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"could not start a throwaway PostgreSQL server: {exc}")
-    try:
-        yield f"postgresql+psycopg://ccp@127.0.0.1:{port}/postgres"
-    finally:
-        if started:
-            subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
+    yield from pg_helpers.throwaway_server(
+        "-c fsync=on -c synchronous_commit=on -c max_connections=200", skip_reason="no PostgreSQL server binaries (initdb, pg_ctl)"
+    )
 
 
 @pytest.fixture

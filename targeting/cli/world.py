@@ -33,6 +33,26 @@ def simulate(
         float,
         typer.Option("--spelling-variant-rate", help="Share of party mentions rewritten as another filer would (name spelling, identifier); default 0."),
     ] = 0.0,
+    scenario: Annotated[
+        Optional[str],
+        typer.Option(
+            "--scenario",
+            help="Drift scenario: a known organisation changes its modus operandi at a known day (moved-origin-cover, new-hub, "
+            "fronts-to-rip-on, new-precursor-code, new-concealment); its shipments after the change are pattern '<scenario>:new' in the oracle.",
+        ),
+    ] = None,
+    change_day: Annotated[
+        Optional[int],
+        typer.Option("--change-day", min=1, help="0-based arrival day of the scenario's change (default: the scenario's own, day 90)."),
+    ] = None,
+    legit_churn: Annotated[
+        str,
+        typer.Option(
+            "--legit-churn",
+            help="Novelty of legitimate trade: 'static' (default; the historical world) or 'realistic' (spot suppliers, re-routings, "
+            "seasonal and sporadic importers, carrier service changes, 6/8/10-digit HS codes, several currencies and spellings).",
+        ),
+    ] = "static",
     fmt: Annotated[str, typer.Option("--format", help="File format of the feeds: parquet, csv or jsonl.")] = "parquet",
     as_json: Annotated[bool, typer.Option("--json", help="Print the world summary as JSON.")] = False,
 ) -> None:
@@ -58,6 +78,9 @@ def simulate(
             illicit_rate=illicit_rate,
             malformed_rate=malformed_rate,
             spelling_variant_rate=spelling_variant_rate,
+            scenario=scenario,
+            change_day=change_day,
+            legit_churn=legit_churn,
         )
     except ValueError as exc:
         console.print(f"error: {exc}")
@@ -68,6 +91,13 @@ def simulate(
     if as_json:
         typer.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
         return
+    _print_summary(out, summary)
+
+
+def _print_summary(out: Path, summary: dict) -> None:
+    """The world's headline figures, one line per selection source, export port and the drift scenario."""
+    from rich.console import Console
+
     console = Console()
     console.print(
         f"[bold]world[/bold] {out}: {int(summary['manifests']):,} manifests, {int(summary['events']):,} events, "
@@ -81,4 +111,10 @@ def simulate(
             f"  export {row['port']} departures {int(row['departures']):>7,} inspected {int(row['inspected']):>5,} "
             f"seizures {int(row['seizures']):>4,}, contraband loaded there {int(row['illicit_loaded_here']):,}"
         )
-    console.print(f"  malformed on purpose: {int(sum(summary['faults'].values())):,} rows")
+    console.print(f"  malformed on purpose: {int(sum(summary['faults'].values())):,} rows; legitimate trade churn: {summary['legit_churn']}")
+    drift = summary.get("scenario")
+    if drift:
+        console.print(
+            f"  scenario {drift['name']}: change on day {drift['change_day']} ({drift['change_date']}); "
+            f"{int(drift['new_pattern_shipments']):,} shipments of pattern {drift['new_pattern']}, {int(drift['new_pattern_seized']):,} seized"
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -34,6 +34,28 @@ def summarise(config: WorldConfig, tables: WorldTables) -> dict:
         "by_source": by_source,
         "illicit_by_method": tables.oracle.filter(pl.col("illicit")).group_by("method").len().sort("method").to_dicts(),
         "exports": _export_summary(config, tables),
+        "scenario": _scenario_summary(config, tables),
+        "legit_churn": config.legit_churn,
+    }
+
+
+def _scenario_summary(config: WorldConfig, tables: WorldTables) -> dict | None:
+    """The drift scenario: name, change day (index and date), and the changed pattern's shipments and seizures."""
+    scenario = config.drift_scenario
+    if scenario is None:
+        return None
+    new = tables.oracle.filter(pl.col("pattern") == scenario.new_pattern)
+    seized = tables.outcomes.filter(pl.col("result") == "SEIZURE").join(new.select("manifest_id"), on="manifest_id", how="semi")
+    change_day = config.scenario_change_day
+    return {
+        "name": scenario.name,
+        "description": scenario.description,
+        "change_day": change_day,
+        "change_date": (config.start + timedelta(days=change_day)).isoformat(),
+        "new_pattern": scenario.new_pattern,
+        "new_pattern_shipments": new.height,
+        "new_pattern_seized": seized["manifest_id"].n_unique(),
+        "new_pattern_stopped_at_export": int(new["seized_at_export"].sum()),
     }
 
 

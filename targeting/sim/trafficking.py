@@ -23,7 +23,11 @@ class Method:
     or a transshipment hub (the trader is unaware): abnormal dwell, sometimes a
     replaced seal. ``declared_hs``: HS codes the goods are declared under when
     they differ from the cover commodity (precursors misdeclared under a
-    neighbouring code).
+    neighbouring code). ``pattern``: the label of its shipments in the truth's
+    ``pattern`` column (empty: the method's name; a drift scenario's changed
+    method is labelled ``"<scenario>:new"``). ``physical_tells``: its
+    concealment leaves the physical traces of a front shipment (verified gross
+    mass above the manifest, an undervalued invoice) half of the time.
     """
 
     name: str
@@ -37,6 +41,13 @@ class Method:
     front_company: bool = True
     rip_on: bool = False
     declared_hs: tuple[str, ...] = ()
+    pattern: str = ""
+    physical_tells: bool = True
+
+    @property
+    def label(self) -> str:
+        """The truth's ``pattern`` label of this method's shipments."""
+        return self.pattern or self.name
 
 
 METHODS: tuple[Method, ...] = (
@@ -96,7 +107,9 @@ class Organisation:
     (origin port, hub route, cover commodity): a shipment arriving on day ``d``
     uses the configuration in force when it departed. Front companies are
     current state: each is used for a handful of shipments, then replaced, and
-    burned at once after a seizure.
+    burned at once after a seizure. ``regimes`` holds ``(from_day, method)``
+    pairs (departure days, like ``history``): a change of modus operandi (a
+    drift scenario, :mod:`targeting.sim.scenarios`); empty: ``method`` always.
     """
 
     org_id: str
@@ -110,6 +123,15 @@ class Organisation:
     front_limit: int = 5
     seizures: int = 0
     shipments: int = 0
+    regimes: list[tuple[int, Method]] = field(default_factory=list)
+
+    def method_at(self, day: int) -> Method:
+        """The method in force for shipments departing on ``day``: the latest regime started on or before it."""
+        current = self.method
+        for start, method in self.regimes:
+            if start <= day:
+                current = method
+        return current
 
     def config_at(self, day: int) -> dict:
         """The configuration in force on ``day``: the latest-starting entry that started on or before it."""
@@ -171,16 +193,17 @@ def adapt_after_seizure(org: Organisation, day: int, ports_of_country, rng: np.r
     org.seizures += 1
     renew_fronts(org, rng, front_counter, new_shipper_probability=0.5)
     cfg = dict(org.config_at(day + 1_000_000))
+    method = org.method_at(day + 1)
     if rng.random() < adapt_probability:
-        countries = [c for c, _ in org.method.origins if c in ports_of_country]
+        countries = [c for c, _ in method.origins if c in ports_of_country]
         country = countries[int(rng.integers(len(countries)))]
         ports, pw = zip(*ports_of_country[country])
         inverse = 1.0 / np.asarray(pw, dtype=float)  # displacement to smaller ports
         cfg["origin_port"] = _weighted_choice(rng, list(ports), inverse)
     if rng.random() < adapt_probability * 0.7:
-        cfg["route"] = org.method.routes[int(rng.integers(len(org.method.routes)))]
+        cfg["route"] = method.routes[int(rng.integers(len(method.routes)))]
     if rng.random() < adapt_probability * 0.6:
-        cfg["cover_hs"] = org.method.cover_hs[int(rng.integers(len(org.method.cover_hs)))]
+        cfg["cover_hs"] = method.cover_hs[int(rng.integers(len(method.cover_hs)))]
     org.history.append((day + 1, cfg))
 
 
@@ -204,9 +227,13 @@ def make_organisations(*, n: int, daily_illicit: float, dest_ports: tuple[str, .
 
 
 def replace_dissolved(orgs: list[Organisation], day: int, ports_of_country, rng, *, max_seizures: int) -> None:
-    """An organisation hit ``max_seizures`` times dissolves; a new one with a fresh configuration takes its place."""
+    """An organisation hit ``max_seizures`` times dissolves; a new one with a fresh configuration takes its place.
+
+    The successor keeps the modus operandi in force (after a drift scenario's change, the changed one).
+    """
     for i, org in enumerate(orgs):
         if org.seizures >= max_seizures:
-            successor = Organisation(f"{org.org_id}-{day}", org.method, org.rate_per_day, org.dest_ports)
-            successor.history.append((day + 1, initial_config(org.method, ports_of_country, rng)))
+            method = org.method_at(day + 1)
+            successor = Organisation(f"{org.org_id}-{day}", method, org.rate_per_day, org.dest_ports)
+            successor.history.append((day + 1, initial_config(method, ports_of_country, rng)))
             orgs[i] = successor

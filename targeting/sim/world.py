@@ -26,6 +26,7 @@ from features.data.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOME
 from features.data.reference import known_locodes
 from features.rules.language import RuleProfile, default_rule_profiles
 from targeting.sim.catalogue import COMMODITY_BY_HS, NVOCC_PREFIXES, VAGUE_DESCRIPTIONS
+from targeting.sim.churn import check_churn_level
 from targeting.sim.containers import assign_containers, number_new_containers
 from targeting.sim.export_control import (
     EXPORT_PORTS,
@@ -37,8 +38,10 @@ from targeting.sim.export_control import (
 )
 from targeting.sim.inspection import HistoricalInspector, Inspector, examine_imports
 from targeting.sim.parties import make_trade, make_vessels, party_name, ports_by_country
+from targeting.sim.scenarios import DriftScenario, check_scenario, install_scenario, scenario_organisation
 from targeting.sim.spelling import spell_parties
 from targeting.sim.trafficking import (
+    Method,
     Organisation,
     adapt_after_seizure,
     make_organisations,
@@ -62,6 +65,7 @@ TRUTH_SCHEMA = {
     "concealment": pl.String,
     "manifest_id": pl.String,
     "loaded_at": pl.String,
+    "pattern": pl.String,
 }
 ORACLE_COLUMNS = (
     "manifest_id",
@@ -78,10 +82,13 @@ ORACLE_COLUMNS = (
     "etd",
     "loaded_at",
     "seized_at_export",
+    "pattern",
 )
 """The hidden truth per manifest line. ``loaded_at``: where the contraband entered the container (the port of
 loading, or the hub of a rip-on at transshipment; null when clean); ``seized_at_export``: stopped at its port of
-loading by an export unit (it never sailed)."""
+loading by an export unit (it never sailed); ``pattern``: the trafficking pattern of an illicit line (its method's
+name, or ``"<scenario>:new"`` for the changed organisation's shipments from a drift scenario's change day; null when
+clean)."""
 ISSUING_UNITS = ("MAOC-N", "EUROPOL", "INTERPOL", "JPCU GUAYAQUIL", "PCU SANTOS", "PCU CARTAGENA", "NATIONAL TARGETING CENTRE")
 
 
@@ -100,6 +107,15 @@ class WorldConfig:
     inspecting departures (``export_inspection_rate`` of a port's departures,
     plus an ``export_random_rate`` random slice): see
     :mod:`targeting.sim.export_control`. Empty: no export control.
+
+    ``scenario``: a drift scenario of :data:`targeting.sim.scenarios.SCENARIOS`
+    (None: none), changing at arrival day ``change_day`` (None: the
+    scenario's default; must fall inside the world). ``legit_churn``: how
+    much novelty legitimate trade has, one of
+    :data:`targeting.sim.churn.CHURN_LEVELS` (``static``: the historical world,
+    unchanged for a seed; ``realistic``: spot suppliers, re-routings, seasonal
+    and sporadic importers, carrier service changes, 6/8/10-digit HS codes,
+    several currencies, several spellings, see :mod:`targeting.sim.churn`).
     """
 
     seed: int = 7
@@ -118,6 +134,9 @@ class WorldConfig:
     export_ports: tuple[str, ...] = EXPORT_PORTS
     export_inspection_rate: float = 0.02
     export_random_rate: float = 0.003
+    scenario: str | None = None
+    change_day: int | None = None
+    legit_churn: str = "static"
 
     def __post_init__(self) -> None:
         if self.days < 1 or self.containers_per_day < 1:
@@ -130,6 +149,25 @@ class WorldConfig:
         unknown = [p for p in (*self.ports, *self.export_ports) if p not in known_locodes()]
         if unknown:
             raise ValueError(f"unknown port(s) {', '.join(unknown)}: not in the port reference")
+        check_churn_level(self.legit_churn)
+        scenario = check_scenario(self.scenario)
+        if scenario is None and self.change_day is not None:
+            raise ValueError("change_day is set but no scenario is: name a scenario or leave change_day unset")
+        if scenario is not None and not 1 <= self.scenario_change_day < self.days:
+            raise ValueError(f"change_day {self.scenario_change_day} of scenario {scenario.name!r} must be in [1, days={self.days})")
+
+    @property
+    def drift_scenario(self) -> DriftScenario | None:
+        """The configured drift scenario (None: none)."""
+        return check_scenario(self.scenario)
+
+    @property
+    def scenario_change_day(self) -> int | None:
+        """0-based arrival day of the scenario's change (None without a scenario)."""
+        scenario = self.drift_scenario
+        if scenario is None:
+            return None
+        return scenario.change_day if self.change_day is None else self.change_day
 
     @property
     def start_at(self) -> datetime:
@@ -183,6 +221,8 @@ class World:
         self._front_by_day: dict[int, tuple[pl.DataFrame, pl.DataFrame]] = {}
         self._shippers_by_country = _shippers_by_country(self.relationships)
         self._seed_false_alerts()
+        self.scenario = cfg.drift_scenario
+        self.scenario_slot = scenario_organisation(self.orgs, self.scenario) if self.scenario else None
 
     # ------------------------------------------------------------------ legitimate trade
     def _season(self, day: int) -> float:
@@ -234,6 +274,7 @@ class World:
         cfg = self.config
         n = plan.height
         front = (plan["kind"] == "front").to_numpy()
+        tells = front & plan["physical_tells"].fill_null(True).to_numpy() if "physical_tells" in plan.columns else front
         hs = plan["hs_code"].to_list()
         com = [COMMODITY_BY_HS[h] for h in hs]
         reefer = np.array([c.reefer for c in com])
@@ -246,11 +287,11 @@ class World:
         ctype = np.where(reefer, np.where(size == 20, "22R1", "45R1"), np.where(size == 20, "22G1", np.where(rng.random(n) < 0.6, "45G1", "42G1")))
         mass = np.minimum(cargo * rng.lognormal(0, 0.08, n), np.where(size == 20, MAX_CARGO_KG[20], MAX_CARGO_KG[40]))
         mass = np.round(mass, 1)
-        value = np.round(mass * vpk * rng.lognormal(0, 0.25, n) * np.where(front & (rng.random(n) < 0.5), rng.uniform(0.3, 0.7, n), 1.0), 2)
+        value = np.round(mass * vpk * rng.lognormal(0, 0.25, n) * np.where(tells & (rng.random(n) < 0.5), rng.uniform(0.3, 0.7, n), 1.0), 2)
         currency = rng.choice(["USD", "EUR", "CNY"], size=n, p=[0.88, 0.1, 0.02])
         value = np.where(currency == "EUR", np.round(value * 0.92, 2), np.where(currency == "CNY", np.round(value * 7.2, 2), value))
         tare = np.array([TARE_KG[t] for t in ctype])
-        vgm_extra = np.where(front & (rng.random(n) < 0.5), rng.uniform(150, 1200, n), 0.0)
+        vgm_extra = np.where(tells & (rng.random(n) < 0.5), rng.uniform(150, 1200, n), 0.0)
         vgm = np.round(mass + tare + rng.normal(0, 0.004, n) * mass + vgm_extra, 1)
         vgm_present = rng.random(n) < 0.8
 
@@ -287,7 +328,7 @@ class World:
         declared_hs = plan["declared_hs"].to_list()
         declared_desc = [
             ("CHEMICAL RAW MATERIAL" if rng.random() < 0.5 else "ORGANIC CHEMICAL INTERMEDIATE") if d != h and not v else desc
-            for d, h, v, desc in zip(declared_hs, hs, vague, descriptions)
+            for d, h, v, desc in zip([d[:6] for d in declared_hs], hs, vague, descriptions)
         ]
         nvocc = plan["nvocc"].to_numpy() | (front & (rng.random(n) < 0.3))
         house_bl = [f"{NVOCC_PREFIXES[int(rng.integers(len(NVOCC_PREFIXES)))]}{int(rng.integers(10**8, 10**9))}" if x else None for x in nvocc]
@@ -390,7 +431,8 @@ class World:
             pool = self._shippers_by_country.get(origin[:2], [])
             shipper = pool[int(self.rng.integers(len(pool)))] if pool else f"S{origin[:2]}{front}"
         self._register_party(shipper, origin[:2])
-        declared = org.method.declared_hs[int(self.rng.integers(len(org.method.declared_hs)))] if org.method.declared_hs else cfg["cover_hs"]
+        method = org.method_at(day - DEPARTURE_LAG_DAYS)
+        declared = method.declared_hs[int(self.rng.integers(len(method.declared_hs)))] if method.declared_hs else cfg["cover_hs"]
         plan = {
             "shipper_id": shipper,
             "consignee_id": consignee,
@@ -406,8 +448,9 @@ class World:
             "day": day,
             "kind": "front",
             "org_id": org.org_id,
+            "physical_tells": method.physical_tells,
         }
-        truth = self._truth_row(org, float(np.round(self.rng.uniform(*org.method.quantity_kg), 1)))
+        truth = self._truth_row(org, method, float(np.round(self.rng.uniform(*method.quantity_kg), 1)))
         truth["loaded_at"] = origin  # stuffed at the front exporter's premises
         org.shipments += 1
         return plan, truth
@@ -422,7 +465,7 @@ class World:
         last = min(self.config.days, first_day + DEPARTURE_LAG_DAYS)
         for day in range(first_day, last):
             for org in self.orgs:
-                if org.method.rip_on:
+                if org.method_at(day - DEPARTURE_LAG_DAYS).rip_on:
                     continue
                 for _ in range(self.rng.poisson(org.rate_per_day)):
                     plan, truth = self._plan_front_shipment(org, day)
@@ -440,20 +483,22 @@ class World:
         for (day,), frame in built.partition_by("_day", as_dict=True, maintain_order=True).items():
             self._front_by_day[day] = (frame.select(self._legit_columns), truth_frame.filter(pl.col("manifest_id").is_in(frame["manifest_id"].implode())))
 
-    def _truth_row(self, org: Organisation, qty: float) -> dict:
+    def _truth_row(self, org: Organisation, method: Method, qty: float) -> dict:
         return {
             "org_id": org.org_id,
-            "method": org.method.name,
-            "category": org.method.category,
+            "method": method.name,
+            "category": method.category,
             "quantity_kg": qty,
-            "concealment": org.method.concealments[int(self.rng.integers(len(org.method.concealments)))],
+            "concealment": method.concealments[int(self.rng.integers(len(method.concealments)))],
+            "pattern": method.label,
         }
 
     def _rip_on(self, day: int, legit: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
         """Contaminate legitimate containers: abnormal dwell at the origin terminal or first hub, sometimes a new seal."""
         truths: list[dict] = []
         for org in self.orgs:
-            if not org.method.rip_on:
+            method = org.method_at(day - DEPARTURE_LAG_DAYS)
+            if not method.rip_on:
                 continue
             k = self.rng.poisson(org.rate_per_day)
             if k == 0:
@@ -463,7 +508,7 @@ class World:
             pool = legit.filter(
                 (pl.col("port_of_loading").str.slice(0, 2) == country)
                 & pl.col("port_of_discharge").is_in(list(org.dest_ports))
-                & pl.col("hs_code").is_in(list(org.method.cover_hs))
+                & pl.col("hs_code").str.slice(0, 6).is_in(list(method.cover_hs))
                 & ~pl.col("manifest_id").is_in([t["manifest_id"] for t in truths])
             )
             if pool.height == 0:
@@ -499,7 +544,7 @@ class World:
                         updates.append(pl.when(row_mask).then(True).otherwise(pl.col("_seal_swap_before_gate_in")).alias("_seal_swap_before_gate_in"))
                 if updates:
                     legit = legit.with_columns(updates)
-                truth = self._truth_row(org, float(np.round(self.rng.uniform(*org.method.quantity_kg), 1)))
+                truth = self._truth_row(org, method, float(np.round(self.rng.uniform(*method.quantity_kg), 1)))
                 truth["manifest_id"] = mid
                 truth["loaded_at"] = pool["transshipment_ports"][i][0] if at_hub else pool["port_of_loading"][i]
                 truths.append(truth)
@@ -561,6 +606,7 @@ class World:
     # ------------------------------------------------------------------ day loop
     def day(self, day: int) -> DayBatch:
         """Generate the manifests arriving on ``day`` (0-based) with their truth. Days must be generated in order."""
+        self._maybe_install_scenario(day)
         if day % DEPARTURE_LAG_DAYS == 0:
             self._front_chunk(day)
         legit = self._legit_by_day.pop((day,), self._empty)
@@ -571,6 +617,14 @@ class World:
         batch = DayBatch(day=day, manifests=manifests, truth=truth)
         self._tip_offs(batch)
         return batch
+
+    def _maybe_install_scenario(self, day: int) -> None:
+        """Install the drift scenario's change when the world reaches its first departure day (see targeting.sim.scenarios)."""
+        if self.scenario is None:
+            return
+        from_day = self.config.scenario_change_day - DEPARTURE_LAG_DAYS
+        if day == max(0, from_day):
+            install_scenario(self.orgs, self.scenario_slot, self.scenario, from_day=from_day, seed=self.config.seed, ports_of_country=self.ports_of_country)
 
     def inspect_exports(self, batch: DayBatch, inspector: Inspector) -> pl.DataFrame:
         """Export control of the day's shipments at their source ports, each at its departure day.

@@ -3,7 +3,8 @@
 :func:`ingest` reads CSV, Parquet or JSON Lines files (chosen by extension),
 validates their rows (:func:`features.data.validation.validate`), compares the
 valid rows with what the lake already holds and commits new rows and
-quarantined rows in one log entry (:meth:`features.data.lake.Lake.commit`).
+quarantined rows as one lake log entry (:meth:`features.data.lake.Lake.commit`:
+one Delta commit to the table, one to its quarantine table, the entry last).
 
 Row outcomes (``accepted + unchanged + quarantined == input_rows``):
 
@@ -14,6 +15,9 @@ Row outcomes (``accepted + unchanged + quarantined == input_rows``):
   the lake with different content (``"<key>: conflicts with row already in
   the lake"``). A quarantined raw row already present, identical, in the
   lake's quarantine is not written again (counted in ``quarantine_unchanged``).
+
+An ingest that adds nothing (the same file again) writes no Delta commit and
+no lake log entry: no table gets a new version.
 
 File-level faults (unknown extension, missing file, unreadable, truncated
 or non-UTF-8 file, empty file, missing required column, duplicate or
@@ -98,7 +102,8 @@ class IngestSummary:
         Input columns outside the contract (kept only in quarantined rows).
     seq
         Sequence number of the log entry written; ``None`` when the ingest added
-        nothing (no new row, no new quarantined row: no log entry is written).
+        nothing (no new row, no new quarantined row: no Delta commit and no
+        lake log entry are written).
     files_added
         Lake files (relative paths) written by this ingest.
     """

@@ -93,15 +93,16 @@ def build_features_lazy(
     stats: FeatureStats,
     *,
     state: EntityState | None = None,
+    resolution: PartyResolution | None = None,
 ) -> pl.LazyFrame:
     """Lazy version of :func:`build_features` (no ``collect`` inside)."""
     cands = _candidates(candidates.lazy())
     if state is None:
         known = _history_with_candidates(history, cands)
-        resolution = party_resolution(known)
+        resolution = resolution or party_resolution(known)
         entity = entity_features_batch(apply_resolution(cands, resolution), apply_resolution(known, resolution), history.outcomes, stats)
     else:
-        entity = state.features(apply_resolution(cands, party_resolution(history.manifests)), stats)
+        entity = state.features(apply_resolution(cands, resolution or party_resolution(history.manifests)), stats)
     rows = _row_features(cands, stats, history.alerts, history.events)
     out_columns = [*KEY_COLUMNS, *feature_columns()]
     return rows.join(entity, on="__cand", how="left").sort("__cand").select(out_columns).with_columns(
@@ -115,6 +116,7 @@ def build_features(
     stats: FeatureStats,
     *,
     state: EntityState | None = None,
+    resolution: PartyResolution | None = None,
 ) -> pl.DataFrame:
     """Features for ``candidates``, one row each, in input order.
 
@@ -133,6 +135,12 @@ def build_features(
         every candidate's ``decision_at`` must equal ``state.at`` and every
         candidate filed before it must be in the history the state was built
         from (``ValueError`` otherwise).
+    resolution
+        The party resolution to apply instead of computing it here: it must be
+        :func:`party_resolution` of a history that contains ``history`` and the
+        candidates (resolution is point in time, so a longer history gives the
+        same canonical ids). :mod:`features.distributed` computes it once and
+        passes it to every partition.
 
     Returns
     -------
@@ -151,7 +159,7 @@ def build_features(
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             raise ValueError(f"candidates filed before the entity state's time are missing from its history: {shown}")
-    return build_features_lazy(candidates, history, stats, state=state).collect()
+    return build_features_lazy(candidates, history, stats, state=state, resolution=resolution).collect()
 
 
 def party_resolution(manifests: pl.LazyFrame) -> PartyResolution:

@@ -26,7 +26,7 @@ from features.data.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOME
 from features.data.reference import known_locodes
 from features.rules.language import RuleProfile, default_rule_profiles
 from targeting.sim.catalogue import COMMODITY_BY_HS, NVOCC_PREFIXES, VAGUE_DESCRIPTIONS
-from targeting.sim.churn import check_churn_level
+from targeting.sim.churn import check_churn_level, make_churn
 from targeting.sim.containers import assign_containers, number_new_containers
 from targeting.sim.export_control import (
     EXPORT_PORTS,
@@ -204,6 +204,10 @@ class World:
         trade = make_trade(rng=self.rng, dest_ports=cfg.ports, n_consignees=n_consignees, days=cfg.days, ports_of_country=self.ports_of_country)
         self.relationships = trade.relationships
         self.parties = trade.parties
+        self.churn = make_churn(cfg.legit_churn, seed=cfg.seed, days=cfg.days, ports_of_country=self.ports_of_country)
+        if self.churn is not None:  # its own generator: the world's draws above are those of the static world
+            self.relationships = self.churn.extend_trade(self.relationships, self.parties, cfg.ports)
+            self.parties = pl.concat([self.parties, self.churn.take_new_parties(self.parties.schema)])
         self.orgs = make_organisations(
             n=cfg.organisations,
             daily_illicit=cfg.illicit_rate * cfg.containers_per_day,
@@ -211,7 +215,11 @@ class World:
             ports_of_country=self.ports_of_country,
             rng=self.rng,
         )
-        legit = assign_containers(self._build(self._plan_legit()), self.rng)
+        plan = self._plan_legit()
+        if self.churn is not None:
+            self.parties = pl.concat([self.parties, self.churn.take_new_parties(self.parties.schema)])
+        legit = assign_containers(self._build(plan), self.rng)
+        del plan
         self._legit_columns = legit.columns
         self._empty = legit.clear()
         self._legit_by_day = legit.partition_by("_day", as_dict=True, maintain_order=True)
@@ -235,6 +243,7 @@ class World:
         rel = self.relationships
         weights = rel["weight"].to_numpy()
         starts = rel["start_day"].to_numpy()
+        ends = rel["end_day"].to_numpy() if "end_day" in rel.columns else None
         months = np.array([COMMODITY_BY_HS[h].season_peak for h in rel["hs_code"].to_list()])
         amplitude = np.array([COMMODITY_BY_HS[h].season_amplitude for h in rel["hs_code"].to_list()])
         dest_codes = rel["dest_port"].to_numpy()
@@ -244,6 +253,8 @@ class World:
             month = (cfg.start + timedelta(days=day)).month
             season = 1.0 + amplitude * np.cos(2 * np.pi * (month - months) / 12.0)
             w = weights * season * (starts <= day)
+            if ends is not None:
+                w = w * (ends > day)
             for port in cfg.ports:
                 mask = dest_codes == port
                 p = w * mask
@@ -256,11 +267,13 @@ class World:
         idx = np.concatenate(rows_rel) if rows_rel else np.array([], dtype=np.int64)
         days = np.concatenate(rows_day) if rows_day else np.array([], dtype=np.int64)
         plan = rel[idx].with_columns(pl.Series("day", days, dtype=pl.Int64))
+        if self.churn is not None:
+            plan = self.churn.apply(plan)
         return plan.with_columns(
             pl.lit("legit").alias("kind"),
             pl.col("hs_code").alias("declared_hs"),
             pl.lit(None, pl.String).alias("org_id"),
-        ).drop("relationship", "weight", "start_day")
+        ).drop("relationship", "weight", "start_day", "end_day", strict=False)
 
     # ------------------------------------------------------------------ manifests
     def _next_ids(self, n: int) -> list[str]:
@@ -341,7 +354,8 @@ class World:
         week = (eta_h // (24 * 7)).astype(int)
         # a stable hash (Python's hash() of strings changes with every process): the same seed gives the same world anywhere
         lanes = zip(carriers, plan["dest_port"].to_list(), plan["origin_port"].to_list())
-        vessel_idx = (np.array([zlib.crc32(f"{c}|{d}|{o[:2]}".encode()) % 97 for c, d, o in lanes], dtype=np.int64) + week) % 40
+        service_shift = plan["_service_shift"].to_numpy() if "_service_shift" in plan.columns else 0  # a carrier's service change (churn)
+        vessel_idx = (np.array([zlib.crc32(f"{c}|{d}|{o[:2]}".encode()) % 97 for c, d, o in lanes], dtype=np.int64) + week + service_shift) % 40
         vessels = [self.fleets[c][i] for c, i in zip(carriers, vessel_idx)]
         second_vessel = [self.fleets[c][(i + 17) % 40] if k > 0 else None for c, i, k in zip(carriers, vessel_idx, route_len)]
         voyage = [f"{w % 1000:03d}{'N' if i % 2 else 'E'}" for w, i in zip(week, vessel_idx)]
@@ -389,6 +403,8 @@ class World:
             pl.lit(False).alias("_seal_swap_before_gate_in"),
             pl.col("day").alias("_day"),
         ).with_columns(pl.col("seal_number").alias("_event_seal"))
+        if self.churn is not None:
+            manifests = self.churn.file(manifests)
         manifests = self._with_party_columns(manifests)
         return manifests.drop("hs_code").rename({"hs_code_declared": "hs_code"})
 
@@ -401,9 +417,10 @@ class World:
                 how="left",
                 maintain_order="left",
             )
-        if self.config.spelling_variant_rate > 0:  # its own generator: worlds without variants are unchanged
+        rate = self.config.spelling_variant_rate or (self.churn.rates.spelling_variant_rate if self.churn is not None else 0.0)
+        if rate > 0:  # its own generator: worlds without variants are unchanged
             rng = self.__dict__.setdefault("_spelling_rng", np.random.default_rng([self.config.seed, 1313]))
-            manifests = spell_parties(manifests, rng, rate=self.config.spelling_variant_rate)
+            manifests = spell_parties(manifests, rng, rate=rate)
         return manifests
 
     # ------------------------------------------------------------------ trafficking

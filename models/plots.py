@@ -74,3 +74,40 @@ def reliability_plot(probabilities: np.ndarray, labels: np.ndarray, path: Path, 
     ax.set_ylabel("observed seizure rate")
     ax.set_title(title)
     return _save(fig, path)
+
+
+def calibration_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *, title: str, bins: int = 12) -> Path:
+    """Reliability diagram of several probability columns on one stream (``curves``: name -> (probabilities, labels)).
+
+    Quantile bins (:func:`models.calibration.reliability_table`), log-log axes
+    (findings are rare: most probabilities are far below 1%), each point
+    annotated with its bin's rows and positives (``n/k``); a bin with no
+    positive is drawn on the bottom edge. The diagonal is perfect calibration.
+    """
+    from models.calibration import reliability_table
+
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    lo, hi = 1.0, 1e-4
+    tables = {name: reliability_table(p, y, bins=bins) for name, (p, y) in curves.items() if len(p)}
+    for table in tables.values():
+        positive = table.filter(pl.col("mean_predicted") > 0)
+        if positive.height:
+            lo = min(lo, float(positive["mean_predicted"].min()), float(positive.filter(pl.col("observed") > 0)["observed"].min() or 1.0))
+            hi = max(hi, float(positive["mean_predicted"].max()), float(positive["observed"].max()))
+    lo, hi = max(lo / 2, 1e-6), min(hi * 1.5, 1.0)
+    ax.plot([lo, hi], [lo, hi], ":", color="grey", label="perfect calibration")
+    for name, table in tables.items():
+        x = np.clip(table["mean_predicted"].to_numpy(), lo, hi)
+        y = np.clip(table["observed"].to_numpy(), lo, hi)
+        (line,) = ax.plot(x, y, "o-", label=name)
+        for xi, yi, n, k in zip(x, y, table["n"].to_list(), table["positives"].to_list(), strict=True):
+            ax.annotate(f"{n}/{k}", (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=6, color=line.get_color())
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("mean predicted probability of a finding (bin)")
+    ax.set_ylabel("observed rate (bin; bottom edge: none)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    return _save(fig, path)

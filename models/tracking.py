@@ -28,6 +28,8 @@ MODEL_NAME = "container-risk"
 CHAMPION = "champion"
 EXPERIMENT = "container-risk-training"
 STATS_ARTIFACT = "feature_stats.json"
+CALIBRATOR_ARTIFACT = "calibrator.json"
+"""The score calibrator (:class:`models.calibration.Calibrator`), bundled in the model artefact beside the statistics."""
 MODEL_ARTIFACT = "model"
 PRIMARY_METRIC = "labelled/model/pr_auc"
 """Promotion compares this metric (higher is better) on the challenger's held-out test period."""
@@ -154,7 +156,7 @@ def log_training_run(
         dataset = mlflow.data.from_polars(sample, source=str(data_lineage.get("lake", "lake")), name="arrivals", digest=dataset_digest[:32])
         mlflow.log_input(dataset, context="training")
         mlflow.log_metrics(
-            _finite({**result.evaluation.headline(), **{f"count/{k}": v for k, v in result.counts.items()}, **result.source_metrics()})
+            _finite({**result.evaluation.headline(), **{f"count/{k}": v for k, v in result.counts.items()}, **result.source_metrics(), **calibration_metrics(result.calibration)})
         )
         mlflow.log_artifacts(str(artifacts_dir))
         signature = infer_signature(sample.head(50).to_pandas(), result.model.predict_proba(sample.head(50))[:, 1])
@@ -162,12 +164,18 @@ def log_training_run(
             stats_path = Path(bundle) / STATS_ARTIFACT
             result.stats.save(stats_path)
             stats_sha256 = hashlib.sha256(stats_path.read_bytes()).hexdigest()
+            extra, calibrator_tags = [str(stats_path)], {}
+            if result.calibrator is not None:  # the calibrator travels with the booster: the champion's is always its own
+                calibrator_path = Path(bundle) / CALIBRATOR_ARTIFACT
+                calibrator_path.write_text(result.calibrator.to_json())
+                extra.append(str(calibrator_path))
+                calibrator_tags = {"calibrator_sha256": hashlib.sha256(calibrator_path.read_bytes()).hexdigest(), "calibrator_method": result.calibrator.method}
             info = mlflow.lightgbm.log_model(
                 booster,
                 name=MODEL_ARTIFACT,
                 signature=signature,
                 registered_model_name=MODEL_NAME if register else None,
-                extra_files=[str(stats_path)],
+                extra_files=extra,
             )
         version = str(info.registered_model_version) if register and info.registered_model_version is not None else ""
         if version:
@@ -176,6 +184,7 @@ def log_training_run(
                 "model_sha256": model_sha256(booster),
                 "test_period": f"{result.config.split.valid_end}..{result.config.split.test_end}",
                 "run_id": run.info.run_id,
+                **calibrator_tags,
             }.items():
                 client.set_model_version_tag(MODEL_NAME, version, key, value)
         return LoggedModel(run.info.run_id, version, model_sha256(booster))
@@ -193,10 +202,35 @@ class RegisteredModel:
     metrics: dict[str, float]
     params: dict[str, str]
     aliases: tuple[str, ...]
+    calibrator_json: str | None = None
+    """The version's :class:`models.calibration.Calibrator` as JSON; ``None`` for a version registered without one."""
+
+
+def calibration_metrics(calibration: dict) -> dict[str, float]:
+    """Flat ``calibration/<stream>/<uncalibrated|calibrated>/<measure>`` metrics of :func:`models.training.calibration_report`."""
+    return {
+        f"calibration/{stream}/{kind}/{name}": value
+        for stream, entry in calibration.items()
+        for kind in ("uncalibrated", "calibrated")
+        for name, value in entry.get(kind, {}).items()
+    }
+
+
+def _bundled_calibrator(local: Path, mv) -> str | None:  # noqa: ANN001 - an MLflow ModelVersion
+    """The calibrator inside a downloaded model artefact, checked against the version's ``calibrator_sha256`` tag."""
+    path = local / "extra_files" / CALIBRATOR_ARTIFACT
+    expected = (mv.tags or {}).get("calibrator_sha256")
+    if not path.exists():
+        if expected is not None:
+            raise ValueError(f"model version {mv.version}: its calibrator is missing from the model artefact")
+        return None
+    if expected is not None and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        raise ValueError(f"model version {mv.version}: its calibrator does not match the sha256 recorded at registration")
+    return path.read_text()
 
 
 def load_version(client, version: str | None = None, *, alias: str | None = CHAMPION) -> RegisteredModel:
-    """Load a version (or the version an alias points at) as a native booster plus its statistics, from one artefact.
+    """Load a version (or the version an alias points at) as a native booster plus its statistics and calibrator, from one artefact.
 
     The model artefact holds the booster and, since statistics were bundled
     with it, ``extra_files/feature_stats.json`` (checked against the version's
@@ -210,6 +244,7 @@ def load_version(client, version: str | None = None, *, alias: str | None = CHAM
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{MODEL_NAME}/{mv.version}", dst_path=tmp))
         booster = mlflow.lightgbm.load_model(str(local))
+        calibrator_json = _bundled_calibrator(local, mv)
         bundled = local / "extra_files" / STATS_ARTIFACT
         if bundled.exists():
             stats_json = bundled.read_text()
@@ -231,6 +266,7 @@ def load_version(client, version: str | None = None, *, alias: str | None = CHAM
         metrics=dict(run.data.metrics),
         params=dict(run.data.params),
         aliases=tuple(mv.aliases or ()),
+        calibrator_json=calibrator_json,
     )
 
 

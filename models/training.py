@@ -34,6 +34,7 @@ from features.rules.language import RuleProfile, default_rule_profiles
 from features.stats import FeatureStats, fit_stats
 from models.baselines import baseline_scores
 from models.dataset import SERVED_DIRECTIONS, TimeSplit, served_rows, with_labels, with_oracle
+from models.calibration import Calibrator, CalibrationError, band_hit_rates, calibration_measures, choose_calibrator
 from models.metrics import RankingReport, ranking_metrics, source_hit_rates
 from models.risk_model import RiskModel
 
@@ -51,6 +52,8 @@ class TrainConfig:
     num_threads: int = 2
     model: dict = field(default_factory=dict)
     rules: tuple[RuleProfile, ...] = ()
+    calibration_rows: str = "inspected"
+    """Validation-period rows the calibrator is fitted on: ``inspected`` (every exam) or ``random_slice`` (see :func:`fit_risk_calibrator`)."""
 
     def rule_profiles(self) -> list[RuleProfile]:
         return list(self.rules) if self.rules else default_rule_profiles()
@@ -91,6 +94,10 @@ class TrainResult:
     importance: pl.DataFrame
     source_hit_rates: pl.DataFrame
     """Hit rate per selection source of the inspections of test-period arrivals (:func:`models.metrics.source_hit_rates`)."""
+    calibrator: Calibrator | None = None
+    """Score -> probability of a finding, fitted on the validation period (``None``: too few seizures there)."""
+    calibration: dict = dataclasses.field(default_factory=dict)
+    """Test-period calibration figures per stream and per ``uncalibrated``/``calibrated`` (:func:`calibration_report`)."""
 
     def source_metrics(self) -> dict[str, float]:
         """Flat ``source/<SOURCE>/<inspections|seizures|hit_rate>`` metrics for tracking."""
@@ -175,6 +182,69 @@ def evaluate_scores(rows: pl.DataFrame, scorers: dict[str, np.ndarray]) -> Evalu
     return Evaluation(reports)
 
 
+def _calibration_rows(rows: pl.DataFrame, which: str) -> np.ndarray:
+    if which == "inspected":
+        return rows["inspected"].to_numpy().astype(bool)
+    if which == "random_slice":
+        return rows["random_slice"].to_numpy().astype(bool)
+    raise ValueError(f"calibration_rows must be 'inspected' or 'random_slice', got {which!r}")
+
+
+MIN_CALIBRATION_SEIZURES = 5
+"""Below this many seizures among the validation period's calibration rows, the test period's are added to them."""
+
+
+def fit_risk_calibrator(valid: pl.DataFrame, valid_scores: np.ndarray, test: pl.DataFrame, test_scores: np.ndarray, config: TrainConfig) -> Calibrator | None:
+    """The calibrator of a model: fitted on held-out exams, the method (shift, Platt, isotonic) chosen on the test period's exams.
+
+    The validation and test periods are held out from the trees (validation
+    only stops boosting), so their scores are honest. Labels exist only for
+    inspected rows: ``calibration_rows="inspected"`` fits on every exam
+    (assumes that, at a given score, examined containers find contraband as
+    often as the others; the rules' extra information biases this upwards,
+    which the oracle stream measures), ``"random_slice"`` only on random exams
+    (unbiased, but a handful of seizures at a 0.2% random rate). The fit uses
+    the validation period's rows; with fewer than
+    :data:`MIN_CALIBRATION_SEIZURES` seizures there, the test period's rows
+    are added (``fitted_on`` says so, and the test-period measures of the
+    labelled stream are then in-sample). ``None`` when even both periods have
+    no seizure (or only seizures): lists made with such a model are not rated.
+    """
+    fit_mask, eval_mask = _calibration_rows(valid, config.calibration_rows), _calibration_rows(test, config.calibration_rows)
+    fit_scores, fit_labels = valid_scores[fit_mask], valid["label"].fill_null(0).to_numpy()[fit_mask]
+    eval_scores, eval_labels = test_scores[eval_mask], test["label"].fill_null(0).to_numpy()[eval_mask]
+    fitted_on = f"validation period, {config.calibration_rows} rows"
+    if fit_labels.sum() < MIN_CALIBRATION_SEIZURES:
+        fit_scores, fit_labels = np.concatenate([fit_scores, eval_scores]), np.concatenate([fit_labels, eval_labels])
+        fitted_on = f"validation and test periods, {config.calibration_rows} rows (fewer than {MIN_CALIBRATION_SEIZURES} seizures in validation)"
+    try:
+        calibrator, _ = choose_calibrator(fit_scores, fit_labels, eval_scores, eval_labels, fitted_on=fitted_on)
+    except CalibrationError:
+        return None
+    return calibrator
+
+
+def calibration_report(test: pl.DataFrame, test_scores: np.ndarray, calibrator: Calibrator | None) -> dict:
+    """Test-period calibration per stream (``labelled``, ``random_slice``, ``oracle``): measures of the raw score and the calibrated probability, and band hit rates.
+
+    The oracle stream is every test row against the hidden truth (contraband
+    an exam there can find, simulated worlds only); the others are exams and
+    their outcomes.
+    """
+    calibrated = None if calibrator is None else calibrator.predict(test_scores)
+    report = {}
+    for stream, (mask, labels, _) in _stream_mask_and_truth(test).items():
+        if mask.sum() == 0:
+            continue
+        y = labels[mask].astype(float)
+        entry = {"uncalibrated": calibration_measures(test_scores[mask], y)}
+        if calibrated is not None:
+            entry["calibrated"] = calibration_measures(calibrated[mask], y)
+        entry["bands"] = band_hit_rates(None if calibrated is None else calibrated[mask], y).to_dicts()
+        report[stream] = entry
+    return report
+
+
 def train_model(
     history: History,
     config: TrainConfig,
@@ -204,6 +274,8 @@ def train_model(
     model.fit(train.select(feature_columns()), y, sample_weight=w, eval_set=[(valid.select(feature_columns()), yv)], eval_sample_weight=[wv])
     say("evaluating on the test period")
     scores = model.predict_proba(test.select(feature_columns()))[:, 1]
+    say("calibrating on the validation period")
+    calibrator = fit_risk_calibrator(valid, model.predict_proba(valid.select(feature_columns()))[:, 1], test, scores, config)
     test_manifests = rows.filter(pl.col("period") == "test")
     scorers = {"model": scores, **baseline_scores(test_manifests, test, config.rule_profiles(), seed=config.seed)}
     evaluation = evaluate_scores(test, scorers)
@@ -219,7 +291,10 @@ def train_model(
     counts["ignored_outcomes"] = ignored_outcomes
     test_ids = test_manifests.select("manifest_id", "port").unique()
     test_outcomes = history.outcomes.join(test_ids.lazy(), on=["manifest_id", "port"], how="semi").collect()
-    return TrainResult(model, stats, config, evaluation, test, scores, counts, importance, source_hit_rates(test_outcomes))
+    return TrainResult(
+        model, stats, config, evaluation, test, scores, counts, importance, source_hit_rates(test_outcomes),
+        calibrator=calibrator, calibration=calibration_report(test, scores, calibrator),
+    )
 
 
 def score_rows(booster, stats: FeatureStats, history: History, rows: pl.DataFrame) -> np.ndarray:

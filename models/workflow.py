@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 from dataclasses import dataclass
 from datetime import date
@@ -118,9 +119,27 @@ def model_card(result: TrainResult, data: dict, logged_sha: str) -> str:
         "- Labels are noisy: an inspection can miss contraband (recorded as no finding).",
         "- Traffickers adapt after seizures; retrain regularly and keep the random exploration slice so drift stays visible.",
         "- The random-slice stream is small: its metrics have wide uncertainty.",
-        "- Probabilities are calibrated to the weighted training mix, not exactly to traffic: use them to rank.",
+        "- The raw score is fitted to the weighted training mix; officers see the calibrated probability and its band (below).",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + calibration_card(result)) + "\n"
+
+
+def calibration_card(result: TrainResult) -> list[str]:
+    """Model-card lines: the calibrator, Brier/ECE before and after per test stream, band hit rates."""
+    from models.calibration import RISK_BANDS
+
+    cal = result.calibrator
+    lines = ["", "## Calibrated risk", ""]
+    if cal is None:
+        return lines + ["No calibrator: the validation period has no seizure (or only seizures) to fit one; lists made with this version are NOT_RATED."]
+    lines += [f"Calibrator: {cal.method}, fitted on the {cal.fitted_on} ({cal.rows:,} rows, {cal.positives} seizures); chosen by Brier score on the test period.",
+              "Bands: " + ", ".join(f"{band} >= {floor:g}" for band, floor in RISK_BANDS) + ".", "",
+              "| stream | n | positives | Brier raw | Brier calibrated | ECE raw | ECE calibrated | mean raw | mean calibrated | observed |", "|" + "---|" * 10]
+    for stream, entry in result.calibration.items():
+        raw, calibrated = entry["uncalibrated"], entry.get("calibrated", {})
+        lines.append("| " + " | ".join([stream, *(_fmt(v) for v in (raw["n"], raw["positives"], raw["brier"], calibrated.get("brier"), raw["ece"], calibrated.get("ece"),
+                                                                       raw["mean_predicted"], calibrated.get("mean_predicted"), raw["observed_rate"]))]) + " |")
+    return lines
 
 
 def _fmt(value) -> str:
@@ -147,7 +166,27 @@ def write_artifacts(result: TrainResult, out: Path, data: dict, logged_sha: str)
     inspected = test["inspected"].to_numpy()
     if inspected.sum():
         plots.reliability_plot(result.test_scores[inspected], test["label"].fill_null(0).to_numpy()[inspected], out / "reliability.png", title="Reliability, labelled test rows")
+    write_calibration_artifacts(result, out)
     (out / "model_card.md").write_text(model_card(result, data, logged_sha))
+
+
+def write_calibration_artifacts(result: TrainResult, out: Path) -> list[Path]:
+    """``calibration.json`` (calibrator, test-period measures and band hit rates) and a reliability plot per test stream (raw and calibrated)."""
+    write_json({"calibrator": None if result.calibrator is None else json.loads(result.calibrator.to_json()), "test": result.calibration}, out / "calibration.json")
+    test, written = result.test_rows, []
+    calibrated = None if result.calibrator is None else result.calibrator.predict(result.test_scores)
+    streams = {"labelled": test["inspected"].to_numpy(), "random_slice": test["random_slice"].to_numpy()}
+    if "illicit" in test.columns:
+        streams["oracle"] = np.ones(test.height, dtype=bool)
+    for stream, mask in streams.items():
+        if not mask.any():
+            continue
+        truth = test["illicit"].to_numpy() if stream == "oracle" else test["label"].fill_null(0).to_numpy()
+        curves = {"model score (raw)": (result.test_scores[mask], truth[mask])}
+        if calibrated is not None:
+            curves["calibrated probability"] = (calibrated[mask], truth[mask])
+        written.append(plots.calibration_plot(curves, out / f"reliability_{stream}.png", title=f"Reliability, {stream} test stream ({int(mask.sum()):,} rows)"))
+    return written
 
 
 def _plot_streams(test: pl.DataFrame):
@@ -165,10 +204,20 @@ def train_and_register(
     oracle: pl.DataFrame | None = None,
     register: bool = True,
     progress: Callable[[str], None] | None = None,
+    cluster=None,  # noqa: ANN001 - distributed.Client
 ) -> tuple[TrainResult, LoggedModel]:
-    """Train on the lake, log the run with its artifacts and register the model version."""
+    """Train on the lake, log the run with its artifacts and register the model version.
+
+    With ``cluster`` (a ``distributed.Client``) features and training run on that Dask cluster
+    (:func:`models.distributed.train_on_cluster`); the logged model is a local booster like any other.
+    """
     history = History.from_lake(lake)
-    result = train_model(history, config, oracle=oracle, progress=progress)
+    if cluster is not None:
+        from models.distributed import train_on_cluster
+
+        result = train_on_cluster(cluster, history, config, oracle=oracle, progress=progress)
+    else:
+        result = train_model(history, config, oracle=oracle, progress=progress)
     data = lineage(lake, history, config.split)
     with tempfile.TemporaryDirectory() as tmp:
         sha = result.model.model_sha256()

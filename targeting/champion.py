@@ -23,6 +23,7 @@ from pathlib import Path
 import lightgbm as lgb
 
 from features.stats import FeatureStats
+from models.calibration import Calibrator
 from targeting.engine import ModelUnavailableError
 
 os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
@@ -38,6 +39,8 @@ class LoadedModel:
     model_sha256: str
     source: str  # "registry" or "local-copy"
     metrics: dict[str, float]
+    calibrator: Calibrator | None = None
+    """The version's own score calibrator (from its model artefact); ``None`` for a version registered without one."""
 
 
 def _sha256(text: str) -> str:
@@ -100,8 +103,9 @@ class ChampionStore:
                 model_sha256=registered.model_sha256,
                 source="registry",
                 metrics=registered.metrics,
+                calibrator=None if registered.calibrator_json is None else Calibrator.from_json(registered.calibrator_json),
             )
-            self._write_copy(model, registered.stats_json)
+            self._write_copy(model, registered.stats_json, registered.calibrator_json)
         except ModelUnavailableError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -111,13 +115,16 @@ class ChampionStore:
         return model
 
     # ------------------------------------------------------------------ local verified copy
-    def _write_copy(self, model: LoadedModel, stats_json: str) -> None:
+    def _write_copy(self, model: LoadedModel, stats_json: str, calibrator_json: str | None = None) -> None:
         folder = self.cache_dir / model.version
         folder.mkdir(parents=True, exist_ok=True)
         text = model.booster.model_to_string()
         _atomic_write(folder / "model.txt", text)
         _atomic_write(folder / "feature_stats.json", stats_json)
         meta = {"version": model.version, "model_sha256": _sha256(text), "stats_sha256": _sha256(stats_json), "metrics": model.metrics}
+        if calibrator_json is not None:
+            _atomic_write(folder / "calibrator.json", calibrator_json)
+            meta["calibrator_sha256"] = _sha256(calibrator_json)
         _atomic_write(folder / "meta.json", json.dumps(meta, sort_keys=True))
 
     def _point_champion(self, version: str) -> None:
@@ -143,9 +150,11 @@ class ChampionStore:
             meta = json.loads((folder / "meta.json").read_text())
             text = (folder / "model.txt").read_text()
             stats_json = (folder / "feature_stats.json").read_text()
+            calibrator_json = (folder / "calibrator.json").read_text() if "calibrator_sha256" in meta else None
         except (OSError, ValueError) as exc:
             raise ModelUnavailableError(f"model version {version} unavailable: {why}; local copy unreadable ({exc})") from None
-        if _sha256(text) != meta["model_sha256"] or _sha256(stats_json) != meta["stats_sha256"]:
+        if (_sha256(text) != meta["model_sha256"] or _sha256(stats_json) != meta["stats_sha256"]
+                or (calibrator_json is not None and _sha256(calibrator_json) != meta["calibrator_sha256"])):
             raise ModelUnavailableError(f"model version {version} unavailable: {why}; local copy failed its sha256 check")
         return LoadedModel(
             version=str(version),
@@ -154,4 +163,5 @@ class ChampionStore:
             model_sha256=meta["model_sha256"],
             source="local-copy",
             metrics=meta.get("metrics", {}),
+            calibrator=None if calibrator_json is None else Calibrator.from_json(calibrator_json),
         )

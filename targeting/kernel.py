@@ -61,10 +61,12 @@ from features.pipeline import build_features
 from features.precursors import precursor_codes, precursor_flags
 from features.rules.language import RuleProfile, evaluate_rules
 from features.stats import FeatureStats
+from models.calibration import Calibrator
 from models.risk_model import predict_proba
 from targeting.explain import model_reasons_for
 from targeting.lists import InspectionList, ListRequest
 from targeting.policy import PolicyConfig, Selection, build_inspection_list, select
+from targeting.record import with_risk
 
 MODEL_NAME = "container-risk"
 NO_MODEL_VERSION = "none"
@@ -105,11 +107,14 @@ class Scorer:
     booster: lgb.Booster
     stats: FeatureStats
     name: str = MODEL_NAME
+    calibrator: Calibrator | None = None
+    """The version's own score calibrator (``None``: its lists are not rated)."""
 
     @classmethod
     def of(cls, loaded) -> "Scorer":  # noqa: ANN001 - targeting.champion.LoadedModel
-        """The scorer of a loaded champion (anything with ``version``, ``model_sha256``, ``booster``, ``stats``)."""
-        return cls(version=loaded.version, artifact_sha256=loaded.model_sha256, booster=loaded.booster, stats=loaded.stats)
+        """The scorer of a loaded champion (anything with ``version``, ``model_sha256``, ``booster``, ``stats``, optionally ``calibrator``)."""
+        return cls(version=loaded.version, artifact_sha256=loaded.model_sha256, booster=loaded.booster, stats=loaded.stats,
+                   calibrator=getattr(loaded, "calibrator", None))
 
 
 @dataclass(frozen=True)
@@ -239,7 +244,12 @@ def assemble(
     input_data_sha256: str,
     config: PolicyConfig,
 ) -> InspectionList:
-    """Step 4: the list record (direction, provenance and, without a model, the day-one warning)."""
+    """Step 4: the list record (direction, provenance, calibrated risk bands and, without a model, the day-one warning).
+
+    Every item and deferred candidate carries the model's calibrated
+    probability and risk band (:func:`targeting.record.with_risk`); without a
+    model, or with a version that has no calibrator, they are ``NOT_RATED``.
+    """
     if model is None:
         chosen = replace(chosen, warnings=(NO_MODEL_WARNING, *chosen.warnings))
     built = build_inspection_list(
@@ -254,7 +264,7 @@ def assemble(
         input_data_sha256=input_data_sha256,
         config=config,
     )
-    return replace(built, direction=request.direction.value)
+    return with_risk(replace(built, direction=request.direction.value), None if model is None else model.calibrator)
 
 
 def decide(

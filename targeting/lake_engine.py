@@ -48,6 +48,7 @@ from targeting import kernel
 from targeting.kernel import MODEL_NAME, NO_MODEL_VERSION, Snapshot
 from targeting.lists import InspectionList, ListRequest, canonical_json
 from targeting.policy import PolicyConfig, compose_reasons, decision_time, watchlist_reasons
+from targeting.record import without_risk
 
 EVENT_WINDOW = timedelta(days=200)
 STATE_CACHE_SIZE = 4
@@ -237,7 +238,8 @@ class LakeEngine:
             model = self.models.version(record.model_version)
             if model.model_sha256 != record.model_artifact_sha256:
                 raise ValueError(f"model version {record.model_version} no longer matches the recorded artifact hash")
-        return self._build(request, ruleset, watchlist, model, record.data_version)
+        rebuilt = self._build(request, ruleset, watchlist, model, record.data_version)
+        return without_risk(rebuilt) if record.calibrator_sha256 is None else rebuilt  # recorded before calibrated risk
 
     def snapshot(self, seq: int, day: date) -> Snapshot:
         """The kernel's snapshot of lake commit ``seq`` at ``day``'s decision time (events and entity state cached)."""

@@ -89,6 +89,10 @@ class ListItem:
     selection_probability: float
     reasons: tuple[str, ...]
     exam_type: str | None = None
+    risk_probability: float | None = None
+    """Calibrated probability that an exam finds contraband (``None``: not rated, no calibrated model)."""
+    risk_band: str | None = None
+    """``LOW``, ``MEDIUM``, ``HIGH``, ``VERY_HIGH`` or ``NOT_RATED`` (:data:`models.calibration.RISK_BANDS`); ``None`` only in lists recorded before bands existed."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,10 @@ class DeferredItem:
     manifest_id: str
     score: float
     source_if_selected: str = "MODEL"
+    risk_probability: float | None = None
+    """Calibrated probability that an exam finds contraband (``None``: not rated)."""
+    risk_band: str | None = None
+    """The band of ``risk_probability`` (``NOT_RATED`` without one; ``None`` only in lists recorded before bands existed)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,8 @@ class InspectionList:
     """Lake commit-log sequence number the list was built from (replay reads the lake as of it)."""
     direction: str = Direction.IMPORT.value
     """The population listed (``IMPORT``, ``TRANSSHIPMENT`` or ``EXPORT``)."""
+    calibrator_sha256: str | None = None
+    """sha256 of the model version's calibrator that set the risk bands; ``""`` when not rated (no model, or a version without one); ``None`` in lists recorded before bands existed."""
 
     def content_sha256(self) -> str:
         """sha256 of the canonical JSON of the list (stable across processes)."""
@@ -149,9 +159,20 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+OMITTED_WHEN_NONE = ("risk_probability", "risk_band", "calibrator_sha256")
+"""Fields left out of the canonical JSON when ``None``: a list recorded before calibrated risk keeps its exact JSON and hash."""
+
+
+def _without_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if not (k in OMITTED_WHEN_NONE and v is None)}
+
+
 def list_to_dict(inspection_list: InspectionList) -> dict[str, Any]:
-    """JSON-ready dict of a list (dates as ISO 8601 strings, tuples as lists)."""
-    return _jsonable(dataclasses.asdict(inspection_list))
+    """JSON-ready dict of a list (dates as ISO 8601 strings, tuples as lists; :data:`OMITTED_WHEN_NONE` fields only when set)."""
+    data = _without_none(_jsonable(dataclasses.asdict(inspection_list)))
+    data["items"] = [_without_none(item) for item in data["items"]]
+    data["deferred"] = [_without_none(item) for item in data["deferred"]]
+    return data
 
 
 def list_from_dict(data: dict[str, Any]) -> InspectionList:

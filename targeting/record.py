@@ -6,11 +6,16 @@ writes down what was decided.
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from models.calibration import NOT_RATED, Calibrator, risk_band
 from targeting.lists import DeferredItem, InspectionList, ListItem, ListRequest
 
 if TYPE_CHECKING:
@@ -169,4 +174,44 @@ def build_inspection_list(
         deferred=deferred,
         mandatory_exceeds_capacity=selection.mandatory_exceeds_capacity,
         warnings=selection.warnings,
+    )
+
+
+# --------------------------------------------------------------------------- calibrated risk
+
+
+def with_risk(inspection_list: InspectionList, calibrator: Calibrator | None) -> InspectionList:
+    """``inspection_list`` with each item's and deferred candidate's calibrated probability and risk band.
+
+    The probability is ``calibrator.predict(score)`` (the model score every
+    candidate has when a model scored the list, whatever the item's source);
+    without a calibrator (day one, or a model version registered before
+    calibration) every row is :data:`models.calibration.NOT_RATED` with no
+    probability, and the record's ``calibrator_sha256`` is ``""``.
+    """
+    if calibrator is None:
+        return replace(
+            inspection_list,
+            items=tuple(replace(i, risk_probability=None, risk_band=NOT_RATED) for i in inspection_list.items),
+            deferred=tuple(replace(d, risk_probability=None, risk_band=NOT_RATED) for d in inspection_list.deferred),
+            calibrator_sha256="",
+        )
+    probabilities = calibrator.predict(np.array([i.score for i in inspection_list.items] + [d.score for d in inspection_list.deferred], dtype=float))
+    rated = [(float(p), risk_band(float(p))) for p in probabilities]
+    n = len(inspection_list.items)
+    return replace(
+        inspection_list,
+        items=tuple(replace(i, risk_probability=p, risk_band=b) for i, (p, b) in zip(inspection_list.items, rated[:n], strict=True)),
+        deferred=tuple(replace(d, risk_probability=p, risk_band=b) for d, (p, b) in zip(inspection_list.deferred, rated[n:], strict=True)),
+        calibrator_sha256=hashlib.sha256(calibrator.to_json().encode()).hexdigest(),
+    )
+
+
+def without_risk(inspection_list: InspectionList) -> InspectionList:
+    """``inspection_list`` as recorded before calibrated risk existed (no probability, band or calibrator hash): how such a list replays."""
+    return replace(
+        inspection_list,
+        items=tuple(replace(i, risk_probability=None, risk_band=None) for i in inspection_list.items),
+        deferred=tuple(replace(d, risk_probability=None, risk_band=None) for d in inspection_list.deferred),
+        calibrator_sha256=None,
     )

@@ -66,9 +66,15 @@ class LegacyLake:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.root = Path(path)
+        self._log: list[LegacyEntry] | None = None
 
     def log(self) -> list[LegacyEntry]:
-        """Committed entries in sequence order."""
+        """Committed entries in sequence order (read once: the old lake is not written any more)."""
+        if self._log is None:
+            self._log = self._read_log()
+        return self._log
+
+    def _read_log(self) -> list[LegacyEntry]:
         log_dir = self.root / LEGACY_LOG_DIR
         names = sorted((int(m.group(1)), n) for n in os.listdir(log_dir) if (m := _LOG_NAME.match(n))) if log_dir.is_dir() else []
         out = []

@@ -28,6 +28,7 @@ def _register() -> None:
     from targeting.cli import backtest  # noqa: F401  (registers backtest)
     from targeting.cli import benchmark  # noqa: F401  (registers benchmark kcs)
     from targeting.cli import reference  # noqa: F401  (registers reference show, reference update)
+    from targeting.cli import lake  # noqa: F401  (registers lake migrate, verify, vacuum, log)
     from targeting.cli import exchange  # noqa: F401  (registers exchange keygen, schema, export, import, value)
 
 

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from features.hierarchy import LEVEL_KEYS, commodity_family, hs_subheading, origin_continent, origin_region
 from features.registry import declare
 from features.stats import FeatureStats
 
@@ -60,6 +61,8 @@ class EntityFamily:
     first_seen: bool = False
     last_finding: bool = False
     explode: str | None = None
+    export: bool = True
+    """False: the family's counts only feed other features (:mod:`features.priors`) and are not model inputs."""
 
 
 FAMILIES: tuple[EntityFamily, ...] = (
@@ -78,6 +81,16 @@ FAMILIES: tuple[EntityFamily, ...] = (
     EntityFamily("loading_port", ("port_of_loading",), "the port of loading (learned risk of the origin port)", (), False, True),
     EntityFamily("origin_country", ("origin_country",), "the origin country (learned risk)", (), False, True),
     EntityFamily("hub", ("hub",), "the transshipment hubs (learned risk; max rate over the route's hubs)", (), False, True, explode="transshipment_ports"),
+    # change in a known trader's behaviour (features.behaviour documents them)
+    EntityFamily("consignee_origin", ("consignee_id", "origin_country"), "the consignee from this origin country (new origin for a known trader)"),
+    EntityFamily("consignee_loading_port", ("consignee_id", "port_of_loading"), "the consignee from this port of loading (new origin port for a known trader)"),
+    EntityFamily("consignee_family", ("consignee_id", "commodity_family"), "the consignee with this commodity family (HS section, reefer apart; new kind of goods for a known trader)"),
+    EntityFamily("shipper_family", ("shipper_id", "commodity_family"), "the shipper with this commodity family (HS section, reefer apart; new kind of goods for a known shipper)"),
+    # hierarchy levels whose counts only feed the hierarchical priors (features.priors)
+    *(
+        EntityFamily(name, LEVEL_KEYS[name], name.replace("_", " "), (), False, True, export=False)
+        for name in ("origin_region", "origin_continent", "hs_subheading", "hs_heading", "hs_chapter", "commodity_family", "region_family")
+    ),
 )
 
 
@@ -119,11 +132,18 @@ def _declare_family(f: EntityFamily) -> None:
 
 
 for _family in FAMILIES:
-    _declare_family(_family)
+    if _family.export:
+        _declare_family(_family)
 
 
 def entity_columns() -> list[str]:
-    return [c for f in FAMILIES for c in family_columns(f)]
+    """Model-input columns of the entity families (exported families only)."""
+    return [c for f in FAMILIES if f.export for c in family_columns(f)]
+
+
+def internal_entity_columns() -> list[str]:
+    """Counts of the internal families (``export=False``): produced beside :func:`entity_columns`, never model inputs."""
+    return [c for f in FAMILIES if not f.export for c in family_columns(f)]
 
 
 # ----------------------------------------------------------------------------- shared inputs
@@ -203,8 +223,13 @@ _RAW_KEYS: dict[str, pl.Expr] = {
     # the route as a value (loading port, hubs in order, discharge port): equal exactly when route_signature is equal,
     # without building the signature string for every history row
     "route_signature": pl.struct(pl.col("port_of_loading"), pl.col("transshipment_ports").fill_null(pl.lit([], pl.List(pl.String))), pl.col("port_of_discharge")),
+    "hs_chapter": pl.col("hs_code").str.slice(0, 2),
+    "origin_region": origin_region(),
+    "origin_continent": origin_continent(),
+    "hs_subheading": hs_subheading(),
+    "commodity_family": commodity_family(),
 }
-_RAW_KEY_COLUMNS = ("manifest_id", "consignee_id", "shipper_id", "port_of_loading", "port_of_discharge", "hs_code", "transshipment_ports", "container_number")
+_RAW_KEY_COLUMNS = ("manifest_id", "consignee_id", "shipper_id", "port_of_loading", "port_of_discharge", "hs_code", "transshipment_ports", "container_number", "reefer")
 
 
 def _raw_key_hash(keys: tuple[str, ...]) -> pl.Expr:
@@ -399,7 +424,7 @@ def entity_features_batch(candidates: pl.LazyFrame, manifests: pl.LazyFrame, out
     for f in FAMILIES:
         if f.explode:
             result = result.join(_batch_exploded(candidates, outc, f, stats), on="__cand", how="left")
-    return result.select("__cand", *entity_columns())
+    return result.select("__cand", *entity_columns(), *internal_entity_columns())
 
 
 # ----------------------------------------------------------------------------- snapshot path

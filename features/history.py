@@ -16,6 +16,7 @@ import polars as pl
 
 from features.candidates import DECISION_COLUMN
 from features.data.contracts import ALERTS, CONTAINER_EVENTS, INSPECTION_OUTCOMES, MANIFESTS, PRE_EXPORT_NOTIFICATIONS, UTC_DATETIME
+from features.hierarchy import hierarchy_columns
 ROUTE_SEPARATOR = ">"
 
 
@@ -119,8 +120,8 @@ def last_hub() -> pl.Expr:
 
 
 def with_derived_columns(manifests: pl.LazyFrame) -> pl.LazyFrame:
-    """Add the derived manifest columns used as entity keys and categoricals."""
-    return manifests.with_columns(origin_country(), hs_chapter(), hs_heading(), route_signature(), last_hub())
+    """Add the derived manifest columns used as entity keys and categoricals (hierarchy levels: :mod:`features.hierarchy`)."""
+    return manifests.with_columns(origin_country(), hs_chapter(), hs_heading(), route_signature(), last_hub(), *hierarchy_columns())
 
 
 def as_utc(value: datetime) -> datetime:

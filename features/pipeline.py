@@ -17,11 +17,13 @@ import polars as pl
 
 from features import loading, manifest, routing  # noqa: F401  (registers their features)
 from features.data.contracts import ALERT_KINDS, MANIFESTS
-from features.entity import EntityState, entity_columns, entity_features_batch
+from features.entity import EntityState, entity_columns, entity_features_batch, internal_entity_columns
 from features.parties import PartyResolution, apply_resolution, resolve_parties
 from features.history import DECISION_COLUMN, History, ensure_decision_column, with_derived_columns
 from features.intel import match_alerts
+from features.anomaly import ANOMALY_SCORE, with_anomaly_score
 from features.manifest import row_feature_functions, with_norm_deviations
+from features.priors import prior_columns, with_priors
 from features.registry import REGISTRY, categorical_columns, declare, feature_columns
 from features.routing import restrict_events, voyage_window, with_event_features, with_route_geometry
 from features.stats import CATEGORICAL_SOURCES, FeatureStats, encode_categoricals
@@ -78,6 +80,7 @@ def _row_features(frame: pl.LazyFrame, stats: FeatureStats, alerts: pl.LazyFrame
     rowwise = [fn() for fn in (*row_feature_functions("manifest"), *row_feature_functions("routing"), *row_feature_functions("loading"))]
     frame = frame.with_columns(rowwise)
     frame = with_norm_deviations(frame, stats)
+    frame = with_anomaly_score(frame, stats)
     frame = with_route_geometry(frame)
     frame = frame.cache()
     window = voyage_window(frame, events).cache()  # one events join for the routing and the loading event features
@@ -103,6 +106,7 @@ def build_features_lazy(
         entity = entity_features_batch(apply_resolution(cands, resolution), apply_resolution(known, resolution), history.outcomes, stats)
     else:
         entity = state.features(apply_resolution(cands, resolution or party_resolution(history.manifests)), stats)
+    entity = with_priors(entity, stats).drop(internal_entity_columns())
     rows = _row_features(cands, stats, history.alerts, history.events)
     out_columns = [*KEY_COLUMNS, *feature_columns()]
     return rows.join(entity, on="__cand", how="left").sort("__cand").select(out_columns).with_columns(
@@ -182,7 +186,7 @@ def entity_state(history: History, at: datetime) -> EntityState:
 
 def assert_registry_complete() -> None:
     """Every registered feature is produced (guards against a declared-but-missing column)."""
-    produced = set(entity_columns()) | set(ALERT_FEATURES) | set(CATEGORICAL_SOURCES)
+    produced = set(entity_columns()) | set(prior_columns()) | {ANOMALY_SCORE} | set(ALERT_FEATURES) | set(CATEGORICAL_SOURCES)
     produced |= {s.name for s in REGISTRY.values() if s.family in ("manifest", "routing", "loading")}
     missing = set(feature_columns()) - produced
     if missing:

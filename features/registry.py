@@ -27,7 +27,7 @@ class FeatureSpec:
     function: Callable | None = None
 
 
-FAMILIES = ("manifest", "routing", "loading", "entity", "intelligence", "categorical")
+FAMILIES = ("manifest", "routing", "loading", "entity", "priors", "anomaly", "intelligence", "categorical")
 REGISTRY: dict[str, FeatureSpec] = {}
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
+from features.hierarchy import LEVEL_KEYS, fit_strengths
+
 STATS_FORMAT = "ccp-feature-stats/1"
 UNKNOWN_CODE = 0
 """Code of values not in a vocabulary (and of nulls)."""
@@ -59,6 +61,11 @@ class FeatureStats:
     prior_finding_rate: float
     prior_strength: float = PRIOR_STRENGTH
     fitted_on: dict = field(default_factory=dict)
+    hierarchy_strengths: dict[str, float] = field(default_factory=dict)
+    """Empirical-Bayes smoothing strength per hierarchy level (:func:`features.hierarchy.fit_strengths`); a level
+    missing here (statistics saved before the hierarchies existed) uses ``prior_strength``."""
+    anomaly_norms: dict = field(default_factory=dict)
+    """Robust norms of :mod:`features.anomaly` (empty: statistics saved before it existed; the score is then 0)."""
     format: str = STATS_FORMAT
 
     def to_json(self) -> str:
@@ -140,6 +147,8 @@ def fit_stats(manifests: pl.DataFrame, outcomes: pl.DataFrame) -> FeatureStats:
         .filter(pl.col("n") >= MIN_NORM_COUNT)
         .sort("container_type")
     )
+    from features.anomaly import fit_anomaly_norms  # features.anomaly reads FeatureStats: import here, not at module level
+
     inspections = outcomes.height
     findings = int((outcomes["result"] == "SEIZURE").sum()) if inspections else 0
     return FeatureStats(
@@ -149,6 +158,8 @@ def fit_stats(manifests: pl.DataFrame, outcomes: pl.DataFrame) -> FeatureStats:
         global_norm={"log_vpk": _finite(frame["_lvpk"].median()), "log_mass": _finite(frame["_lmass"].median())},
         tare_by_type={r["container_type"]: _finite(r["tare"]) for r in tare.iter_rows(named=True)},
         prior_finding_rate=(findings + 1.0) / (inspections + 100.0),
+        anomaly_norms=fit_anomaly_norms(manifests),
+        hierarchy_strengths=fit_strengths(frame, outcomes, LEVEL_KEYS, default=PRIOR_STRENGTH) if "origin_region" in frame.columns else {},
         fitted_on={"manifests": manifests.height, "outcomes": inspections, "findings": findings},
     )
 

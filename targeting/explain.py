@@ -327,6 +327,30 @@ T["exporter_destination_n_prior"] = lambda v, _l: (
     if _finite(v) and v <= 0
     else f"Shipper shipped to this port of discharge {_plural(v, 'time', 'times')} before"
 )
+# change in a known trader's behaviour (features.entity, behaviour families)
+T["consignee_origin_n_prior"] = lambda v, _l: (
+    "New origin country for this consignee" if _finite(v) and v <= 0 else f"Consignee received goods from this origin country {_plural(v, 'time', 'times')} before"
+)
+T["consignee_loading_port_n_prior"] = lambda v, _l: (
+    "New port of loading for this consignee" if _finite(v) and v <= 0 else f"Consignee received goods from this port of loading {_plural(v, 'time', 'times')} before"
+)
+T["consignee_family_n_prior"] = lambda v, _l: (
+    "New kind of goods for this consignee" if _finite(v) and v <= 0 else f"Consignee received this kind of goods {_plural(v, 'time', 'times')} before"
+)
+T["shipper_family_n_prior"] = lambda v, _l: (
+    "New kind of goods for this shipper" if _finite(v) and v <= 0 else f"Shipper sent this kind of goods {_plural(v, 'time', 'times')} before"
+)
+
+# hierarchical priors and anomaly score (features.priors, features.anomaly)
+T["origin_prior_rate"] = lambda v, _l: f"Origin with a high past seizure rate, learned from its port, country and region ({_pct(v)})"
+T["commodity_prior_rate"] = lambda v, _l: f"Goods with a high past seizure rate, learned from this HS code and similar goods ({_pct(v)})"
+T["flow_prior_rate"] = lambda v, _l: f"These goods from this origin or its region had a high past seizure rate ({_pct(v)})"
+T["anomaly_score"] = lambda v, _l: (
+    "Value, mass, packing and transit time usual for these goods and this lane"
+    if _finite(v) and v < 1.0
+    else f"Value, mass, packing or transit time unusual for these goods and this lane (anomaly score {_num(v, 1)})"
+)
+
 T["lane_route_n_prior"] = lambda v, _l: (
     "Routing never seen before on this lane" if _finite(v) and v <= 0 else f"Routing seen {_plural(v, 'time', 'times')} before on this lane"
 )

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from features.entity import FAMILIES, NEVER_DAYS, entity_columns, family_columns
+from features.entity import FAMILIES, NEVER_DAYS, entity_columns, family_columns, internal_entity_columns
 from features.pipeline import build_features, entity_state
 from features.registry import REGISTRY
 
@@ -213,10 +213,16 @@ def test_rows_with_different_decision_times_see_different_histories() -> None:
 
 # ----------------------------------------------------------------------------- structure and the serving path's precondition
 def test_every_family_column_is_registered_as_an_entity_feature() -> None:
-    assert entity_columns() == [c for f in FAMILIES for c in family_columns(f)]
+    assert entity_columns() == [c for f in FAMILIES if f.export for c in family_columns(f)]
     for column in entity_columns():
         assert REGISTRY[column].family == "entity"
         assert "decision_at" in REGISTRY[column].description
+
+
+def test_internal_hierarchy_counts_are_produced_but_never_registered_as_model_inputs() -> None:
+    internal = internal_entity_columns()
+    assert "origin_region_n_inspections" in internal and "region_family_n_findings" in internal
+    assert not set(internal) & set(REGISTRY)
 
 
 def test_serving_state_built_without_a_candidate_is_refused() -> None:

@@ -46,11 +46,26 @@ def test_artifact_is_versioned_plain_json(fitted: FeatureStats) -> None:
     assert data["format"] == STATS_FORMAT == "ccp-feature-stats/1"
     assert set(data) == {
         "vocabularies", "heading_norms", "chapter_norms", "global_norm", "tare_by_type",
-        "prior_finding_rate", "prior_strength", "fitted_on", "format",
+        "prior_finding_rate", "prior_strength", "fitted_on", "format", "hierarchy_strengths", "anomaly_norms",
     }  # fmt: skip
     assert set(data["vocabularies"]) == set(CATEGORICAL_SOURCES)
     assert all(v == sorted(v) for v in data["vocabularies"].values())
     assert all(math.isfinite(x) for norms in data["heading_norms"].values() for x in norms.values())
+
+
+def test_statistics_saved_before_the_hierarchies_and_anomaly_norms_still_load(fitted: FeatureStats) -> None:
+    data = json.loads(fitted.to_json())
+    del data["hierarchy_strengths"], data["anomaly_norms"]
+    old = FeatureStats.from_json(json.dumps(data))
+    assert old.hierarchy_strengths == {} and old.anomaly_norms == {}
+
+
+def test_fitted_statistics_hold_a_strength_per_hierarchy_level_and_anomaly_norms(fitted: FeatureStats) -> None:
+    from features.hierarchy import LEVEL_KEYS, MAX_STRENGTH, MIN_STRENGTH
+
+    assert set(fitted.hierarchy_strengths) == set(LEVEL_KEYS)
+    assert all(MIN_STRENGTH <= s <= MAX_STRENGTH for s in fitted.hierarchy_strengths.values())
+    assert set(fitted.anomaly_norms) == {"value", "mass", "packing", "transit"}
 
 
 @pytest.mark.parametrize("fmt", ["ccp-feature-stats/0", "ccp-feature-stats/2", None])

@@ -26,6 +26,7 @@ def _register() -> None:
     from targeting.cli import users  # noqa: F401  (registers users)
     from targeting.cli import stores  # noqa: F401  (registers init)
     from targeting.cli import backtest  # noqa: F401  (registers backtest)
+    from targeting.cli import drift  # noqa: F401  (registers drift)
     from targeting.cli import benchmark  # noqa: F401  (registers benchmark kcs)
     from targeting.cli import reference  # noqa: F401  (registers reference show, reference update)
     from targeting.cli import lake  # noqa: F401  (registers lake migrate, verify, vacuum, log)

@@ -180,6 +180,9 @@ class BacktestConfig:
         with the strategy's own success and crowds out the other sources.
     n_estimators, learning_rate, num_leaves, min_child_samples, num_threads
         LightGBM settings of the retrained model (fixed number of trees, no early stopping).
+    features
+        Feature columns the retrained model learns from (an ablation); empty: every
+        registered feature (:func:`features.registry.feature_columns`).
     """
 
     days: int = 240
@@ -209,6 +212,7 @@ class BacktestConfig:
     num_leaves: int = 31
     min_child_samples: int = 20
     num_threads: int = 1
+    features: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         positive = ("days", "containers_per_day", "period_days", "retrain_every", "train_window_days", "n_estimators", "num_leaves", "num_threads")

@@ -228,6 +228,7 @@ class Learner:
             labels = frame.get_column("label").to_numpy().astype(float)
             record.update(rows=frame.height, inspected=int(frame.get_column("inspected").sum()), positives=int(labels.sum()))
             if labels.sum() > 0:
+                columns = list(cfg.features) or feature_columns()
                 model = RiskModel(
                     num_leaves=cfg.num_leaves,
                     learning_rate=cfg.learning_rate,
@@ -235,9 +236,9 @@ class Learner:
                     min_child_samples=cfg.min_child_samples,
                     num_threads=cfg.num_threads,
                     seed=self.seed,
-                    categorical_features=tuple(categorical_columns()),
+                    categorical_features=tuple(c for c in categorical_columns() if c in columns),
                 )
-                model.fit(frame.select(feature_columns()), labels, sample_weight=frame.get_column("weight").to_numpy())
+                model.fit(frame.select(columns), labels, sample_weight=frame.get_column("weight").to_numpy())
                 self.booster = model.booster_
                 self.version += 1
                 record.update(trained=True, version=self.version, model_sha256=model.model_sha256())

@@ -109,7 +109,8 @@ def _evaluation_rows(batch: DayBatch, decision: pl.DataFrame, candidates: pl.Dat
     ``findable`` (``manifest_id``, ``port``, ``findable``) restricts ``illicit`` for EXPORT and TRANSSHIPMENT
     candidates (contraband loaded later in the voyage is not in the container yet).
     """
-    truth = batch.truth.select("manifest_id", pl.lit(True).alias("illicit"), "category", pl.col("quantity_kg").alias("oracle_kg"))
+    pattern = pl.col("pattern") if "pattern" in batch.truth.columns else pl.col("method")  # the drift benchmark's per-pattern figures
+    truth = batch.truth.select("manifest_id", pl.lit(True).alias("illicit"), "category", pl.col("quantity_kg").alias("oracle_kg"), pattern.alias("pattern"))
     revealed = outcomes.select("manifest_id", "port", (pl.col("result") == "SEIZURE").alias("seized"), "seizure_category")
     rows = (
         candidates.join(decision.select("manifest_id", "port", "source"), on=["manifest_id", "port"], how="left", maintain_order="left")
@@ -130,6 +131,7 @@ def _evaluation_rows(batch: DayBatch, decision: pl.DataFrame, candidates: pl.Dat
         illicit.alias("illicit"),
         pl.when(illicit).then(pl.col("category")).otherwise(None).alias("category"),
         pl.when(illicit).then(pl.col("oracle_kg")).otherwise(0.0).fill_null(0.0).alias("oracle_kg"),
+        pl.when(illicit).then(pl.col("pattern")).otherwise(None).alias("pattern"),
         pl.col("seized").fill_null(False),
         "seizure_category",
     )

@@ -229,11 +229,11 @@ def make_organisations(*, n: int, daily_illicit: float, dest_ports: tuple[str, .
 def replace_dissolved(orgs: list[Organisation], day: int, ports_of_country, rng, *, max_seizures: int) -> None:
     """An organisation hit ``max_seizures`` times dissolves; a new one with a fresh configuration takes its place.
 
-    The successor keeps the modus operandi in force (after a drift scenario's change, the changed one).
+    The successor inherits the organisation's modus operandi timeline (``regimes``: after a drift scenario's change,
+    the changed method, for departures from the change on) and starts from a fresh configuration of the method in force.
     """
     for i, org in enumerate(orgs):
         if org.seizures >= max_seizures:
-            method = org.method_at(day + 1)
-            successor = Organisation(f"{org.org_id}-{day}", method, org.rate_per_day, org.dest_ports)
-            successor.history.append((day + 1, initial_config(method, ports_of_country, rng)))
+            successor = Organisation(f"{org.org_id}-{day}", org.method, org.rate_per_day, org.dest_ports, regimes=list(org.regimes))
+            successor.history.append((day + 1, initial_config(org.method_at(day + 1), ports_of_country, rng)))
             orgs[i] = successor

@@ -231,6 +231,7 @@ class World:
         self._seed_false_alerts()
         self.scenario = cfg.drift_scenario
         self.scenario_slot = scenario_organisation(self.orgs, self.scenario) if self.scenario else None
+        self.scenario_org_id = self.orgs[self.scenario_slot].org_id if self.scenario else None  # its successors are "<id>-<day>"
 
     # ------------------------------------------------------------------ legitimate trade
     def _season(self, day: int) -> float:
@@ -765,6 +766,8 @@ def simulate_world(
         summary={},
     )
     tables.summary = summarise(config, tables)
+    if tables.summary["scenario"] is not None:
+        tables.summary["scenario"]["organisation"] = world.scenario_org_id
     return tables
 
 

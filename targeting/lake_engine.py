@@ -2,8 +2,8 @@
 
 A list for port P, day D and a direction is decided by :mod:`targeting.kernel`
 at decision time D 00:00 UTC from the
-lake as of its latest commit (the commit number is recorded, so a replay reads
-exactly the same data), the rule set and watchlist the service passes in, and
+lake as of its latest lake log entry (the entry number and the Delta version of
+every table read are recorded, so a replay reads exactly the same data), the rule set and watchlist the service passes in, and
 the champion model resolved once for the list.
 
 Per decision time and lake commit the engine caches the pre-aggregated entity
@@ -51,6 +51,8 @@ from targeting.policy import PolicyConfig, compose_reasons, decision_time, watch
 from targeting.record import without_risk
 
 EVENT_WINDOW = timedelta(days=200)
+LIST_TABLES = ("manifests", "events", "outcomes", "alerts", "pre_export_notifications")
+"""The lake tables a list reads (:meth:`features.history.History.from_lake`); their versions are recorded in the list."""
 STATE_CACHE_SIZE = 4
 PORT_DAY_CACHE_SIZE = 32
 
@@ -238,8 +240,19 @@ class LakeEngine:
             model = self.models.version(record.model_version)
             if model.model_sha256 != record.model_artifact_sha256:
                 raise ValueError(f"model version {record.model_version} no longer matches the recorded artifact hash")
+        if record.lake_versions is not None and self._read_versions(record.data_version) != record.lake_versions:
+            raise ValueError(
+                f"lake log entry {record.data_version} names table versions {self._read_versions(record.data_version)}, "
+                f"not the {record.lake_versions} the list read"
+            )
         rebuilt = self._build(request, ruleset, watchlist, model, record.data_version)
+        if record.lake_versions is None:  # recorded before the lake was on Delta tables
+            rebuilt = replace(rebuilt, lake_versions=None)
         return without_risk(rebuilt) if record.calibrator_sha256 is None else rebuilt  # recorded before calibrated risk
+
+    def _read_versions(self, seq: int) -> dict[str, int]:
+        """Delta versions, as of lake log entry ``seq``, of the tables a list reads (the quarantine tables are not read)."""
+        return {table: version for table, version in self.lake.versions(as_of=seq).items() if table in LIST_TABLES}
 
     def snapshot(self, seq: int, day: date) -> Snapshot:
         """The kernel's snapshot of lake commit ``seq`` at ``day``'s decision time (events and entity state cached)."""
@@ -280,7 +293,7 @@ class LakeEngine:
         built = kernel.assemble(
             chosen, request, _scorer(model), reasons, ruleset_version=ruleset.version, input_data_sha256=scored.input_sha256, config=self.policy
         )
-        return replace(built, data_version=seq)
+        return replace(built, data_version=seq, lake_versions=self._read_versions(seq))
 
     # ------------------------------------------------------------------ ad-hoc risk
     def container_risk(self, port: str, container_number: str, *, ruleset: RuleSetSnapshot, watchlist: pl.DataFrame, at: datetime) -> ContainerRisk | None:

@@ -141,6 +141,8 @@ class InspectionList:
     """The population listed (``IMPORT``, ``TRANSSHIPMENT`` or ``EXPORT``)."""
     calibrator_sha256: str | None = None
     """sha256 of the model version's calibrator that set the risk bands; ``""`` when not rated (no model, or a version without one); ``None`` in lists recorded before bands existed."""
+    lake_versions: dict[str, int] | None = None
+    """Delta version of each lake table the list read (those the lake log entry ``data_version`` names); a replay reads exactly these. ``None`` in lists recorded before the lake was on Delta tables."""
 
     def content_sha256(self) -> str:
         """sha256 of the canonical JSON of the list (stable across processes)."""
@@ -159,8 +161,8 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-OMITTED_WHEN_NONE = ("risk_probability", "risk_band", "calibrator_sha256")
-"""Fields left out of the canonical JSON when ``None``: a list recorded before calibrated risk keeps its exact JSON and hash."""
+OMITTED_WHEN_NONE = ("risk_probability", "risk_band", "calibrator_sha256", "lake_versions")
+"""Fields left out of the canonical JSON when ``None``: a list recorded before calibrated risk (or before Delta lake versions) keeps its exact JSON and hash."""
 
 
 def _without_none(data: dict[str, Any]) -> dict[str, Any]:

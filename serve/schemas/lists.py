@@ -114,12 +114,13 @@ InspectionListPublic = create_model(
     ``?include=deferred`` and is ``null`` otherwise; ``deferred_count`` is
     always there, and ``GET /v1/inspection-lists/{id}/deferred`` pages them.
     ``content_sha256`` is the hash of the whole record, deferred candidates
-    included. The lake commit a list was built from (``data_version``) stays in
-    the stored record (replay reads it) and is not served.
+    included. The lake log entry a list was built from (``data_version``) and the
+    Delta table versions it read (``lake_versions``) stay in the stored record
+    (replay reads them) and are not served.
     """,
     **record_fields(
         InspectionList,
-        exclude=("data_version",),
+        exclude=("data_version", "lake_versions"),
         types={"items": list[ListItemPublic], "deferred": list[DeferredItemPublic] | None},
     ),
     **{name: (field.annotation, field) for name, field in _StoredListTail.model_fields.items()},

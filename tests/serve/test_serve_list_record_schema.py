@@ -24,9 +24,9 @@ def test_item_schemas_have_exactly_the_record_fields_in_order():
     assert list(DeferredItemPublic.model_fields) == _names(DeferredItem)
 
 
-def test_the_list_schema_is_the_record_without_data_version_between_the_store_metadata():
+def test_the_list_schema_is_the_record_without_its_lake_provenance_between_the_store_metadata():
     fields = list(InspectionListPublic.model_fields)
-    record = [n for n in _names(InspectionList) if n != "data_version"]
+    record = [n for n in _names(InspectionList) if n not in ("data_version", "lake_versions")]
     assert fields == STORE_METADATA[:4] + record + STORE_METADATA[4:]
     assert InspectionListPublic.model_fields["items"].annotation == list[ListItemPublic]
 

@@ -32,7 +32,7 @@ from models.dataset import served_rows
 from targeting import kernel
 from targeting.kernel import NO_MODEL_VERSION, NO_MODEL_WARNING
 from targeting.lake_engine import LakeEngine, watchlist_sha256
-from targeting.lists import InspectionList, ListRequest
+from targeting.lists import InspectionList, ListRequest, list_to_dict
 from targeting.sim.run import simulate_to_directory
 from targeting.sim.world import WorldConfig
 
@@ -46,8 +46,8 @@ PORT = "NLRTM"
 TABLES = ("manifests", "events", "outcomes", "alerts")
 RULES = ruleset_from(default_rule_profiles(), 1)
 NO_WATCHLIST = pl.DataFrame(schema=ALERTS.schema)
-PROVENANCE = ("input_data_sha256", "data_version")
-"""Fields that name the lake files and commit a list was read from (the rest is its content)."""
+PROVENANCE = ("input_data_sha256", "data_version", "lake_versions")
+"""Fields that name the lake files, entry and table versions a list was read from (the rest is its content)."""
 KNOWN_BEFORE = {"manifests": "filed_at", "events": "event_time", "outcomes": "inspected_at", "alerts": "valid_from"}
 
 
@@ -121,6 +121,7 @@ def content(record: InspectionList) -> dict:
 def test_build_list_records_what_a_replay_needs(world, engine):
     built = engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
     assert built.model_version == world.version and built.data_version == Lake(world.lake).last_seq()
+    assert built.lake_versions == {t: Lake(world.lake).table_version(t) for t in TABLES}  # the Delta version of each table read
     assert built.decision_at == DECISION and built.ruleset_version == 1 and len(built.items) == 12
     assert built.candidate_count == len(built.items) + len(built.deferred) > 12
     assert engine.model_info().artifact_sha256 == built.model_artifact_sha256
@@ -143,6 +144,7 @@ def test_replay_is_identical_even_after_the_lake_and_watchlist_moved_on(world, t
     assert replayed == served and replayed.content_sha256() == served.content_sha256()
     rebuilt = engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
     assert rebuilt.data_version == served.data_version + 1 and rebuilt.input_data_sha256 != served.input_data_sha256
+    assert rebuilt.lake_versions == {**served.lake_versions, "alerts": served.lake_versions["alerts"] + 1}
     before = [i.manifest_id for i in served.items if i.source == "WATCHLIST"]  # hits of the world's own alerts
     assert listed.manifest_id not in before
     assert {i.manifest_id for i in rebuilt.items if i.source == "WATCHLIST"} == {*before, listed.manifest_id}
@@ -155,6 +157,15 @@ def test_replay_refuses_a_record_without_data_version_or_with_another_model(engi
         engine.replay(dataclasses.replace(served, data_version=None), ruleset=RULES, watchlist=NO_WATCHLIST)
     with pytest.raises(ValueError, match=f"model version {served.model_version} no longer matches the recorded artifact hash"):
         engine.replay(dataclasses.replace(served, model_artifact_sha256="0" * 64), ruleset=RULES, watchlist=NO_WATCHLIST)
+    other = {**served.lake_versions, "manifests": served.lake_versions["manifests"] + 5}
+    with pytest.raises(ValueError, match=f"lake log entry {served.data_version} names table versions .* not the .* the list read"):
+        engine.replay(dataclasses.replace(served, lake_versions=other), ruleset=RULES, watchlist=NO_WATCHLIST)
+
+
+def test_a_list_recorded_before_lake_versions_replays_identically(engine):
+    served = dataclasses.replace(engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST), lake_versions=None)
+    assert "lake_versions" not in list_to_dict(served)  # its canonical JSON and hash are those it was stored with
+    assert engine.replay(served, ruleset=RULES, watchlist=NO_WATCHLIST) == served
 
 
 def test_service_watchlist_hits_are_mandatory_and_row_order_free(engine):

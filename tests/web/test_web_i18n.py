@@ -76,3 +76,24 @@ def test_precursor_control_reasons_are_translated_with_chemical_code_and_route_k
     misdeclared = ("HS 293949 is where Ephedrine (HS 293941, 1988 Convention Table I) is misdeclared, "
                    "and no pre-export notification from IN to MX covers it")
     assert translate_reason(misdeclared, translations("pt").gettext).startswith("SH 293949 é onde Ephedrine (SH 293941, Quadro I da Convenção de 1988)")
+
+
+@pytest.mark.parametrize(
+    ("feature", "value"),
+    [
+        ("consignee_origin_n_prior", 0.0), ("consignee_origin_n_prior", 3.0), ("consignee_loading_port_n_prior", 0.0),
+        ("consignee_loading_port_n_prior", 1.0), ("consignee_family_n_prior", 0.0), ("consignee_family_n_prior", 12.0),
+        ("shipper_family_n_prior", 0.0), ("shipper_family_n_prior", 2.0), ("origin_prior_rate", 0.041),
+        ("commodity_prior_rate", 0.2), ("flow_prior_rate", 0.013), ("anomaly_score", 0.4), ("anomaly_score", 6.3),
+    ],
+)
+def test_reasons_of_the_transfer_features_are_translated_with_their_values_kept(feature: str, value: float) -> None:
+    from targeting.explain import describe
+
+    sentence = describe(feature, value)
+    assert any(p.match(sentence) for p, _ in REASON_PATTERNS), sentence
+    for language in ("es", "fr", "pt"):
+        translated = translate_reason(sentence, translations(language).gettext)
+        assert translated != sentence, (language, sentence)
+        for number in __import__("re").findall(r"[\d.,]+%?", sentence):
+            assert number in translated, (language, translated)

@@ -36,6 +36,8 @@ CSV_COLUMNS = (
     "selection_probability",
     "reasons",
     "direction",
+    "risk_band",
+    "risk_probability",
 )
 REASON_SEPARATOR = " | "
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -328,6 +330,8 @@ def items_csv(record: InspectionList) -> str:
                 repr(float(item.selection_probability)),
                 csv_safe(REASON_SEPARATOR.join(csv_safe(reason) for reason in item.reasons)),
                 record.direction,
+                item.risk_band or "NOT_RATED",
+                "" if item.risk_probability is None else repr(float(item.risk_probability)),
             ]
         )
     return buffer.getvalue()

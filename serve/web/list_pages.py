@@ -34,7 +34,7 @@ from serve.web.auth import ListPage, ListWriterPage, OutcomePage, PageCaller, Pa
 from serve.web.facts import manifest_details, route_of
 from serve.web.i18n import N_
 from serve.web.printing import list_pdf
-from serve.web.render import page_context, redirect, render, risk_band
+from serve.web.render import page_context, redirect, render, risk_band, risk_chance
 
 router = APIRouter(include_in_schema=False)
 ListId = Annotated[uuid.UUID, Path()]
@@ -96,7 +96,7 @@ def _with_details(rows: list[dict[str, Any]], details: dict[str, dict[str, Any]]
     for row in rows:
         manifest = details.get(row["manifest_id"], {})
         out.append({**row, "m": manifest, "route": route_of(manifest) if manifest else [],
-                    "band": risk_band(row["score"], row.get("source") or row.get("source_if_selected"))})
+                    "band": risk_band(row)})
     return out
 
 
@@ -111,6 +111,7 @@ def list_view(request: Request, page: PageCaller, list_id: uuid.UUID) -> dict[st
         if a.action == "ADD" and a.manifest_id in deferred_by_id:
             d = deferred_by_id[a.manifest_id]
             added.append({"rank": None, "container_number": d["container_number"], "manifest_id": d["manifest_id"], "score": d["score"],
+                          "risk_band": d.get("risk_band"), "risk_probability": d.get("risk_probability"),
                           "source": "OFFICER", "exam_type": a.exam_type, "reasons": [a.reason], "added_by": a.created_by})
     rows = list(record["items"]) + added
     details = manifest_details(_state(request).settings.lake_dir, [r["manifest_id"] for r in rows])
@@ -363,6 +364,6 @@ def print_pdf(request: Request, list_id: ListId, page: ListPage) -> Response:
     items = [i for i in view["items"] if i.get("removed") is None]
     context = page_context(request, page)
     pdf = list_pdf(view["list"], items, gettext=context["_"], reason_text=context["reason_text"], band_name=context["band_name"],
-                   printed_by=page.username, printed_at=clock.now(), per_page=PRINT_ITEMS_PER_PAGE)
+                   printed_by=page.username, printed_at=clock.now(), per_page=PRINT_ITEMS_PER_PAGE, risk_chance=risk_chance)
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="inspection-list-{list_id}.pdf"', "Cache-Control": "no-store"})

@@ -21,7 +21,8 @@ def _latin1(text: object) -> str:
     return str(text if text is not None else "").replace("→", "->").replace("—", "-").encode("latin-1", "replace").decode("latin-1")
 
 
-def _item_cells(item: dict[str, Any], reason_text: Callable[[str], str], band_name: Callable[[str], str], gettext: Callable[[str], str]) -> list[str]:
+def _item_cells(item: dict[str, Any], reason_text: Callable[[str], str], band_name: Callable[[str], str], gettext: Callable[[str], str],
+                risk_chance: Callable[[float | None], str] = lambda _: "") -> list[str]:
     m = item.get("m") or {}
     when = m.get("eta")
     reasons = item.get("reasons") or []
@@ -34,7 +35,7 @@ def _item_cells(item: dict[str, Any], reason_text: Callable[[str], str], band_na
         f"{m.get('goods_description') or ''}\nHS {m.get('hs_code', '')}",
         " -> ".join(item.get("route") or []),
         f"{gettext(item['source'])}\n{gettext(item['exam_type']) if item.get('exam_type') else ''}",
-        band_name(item["band"]),
+        f"{band_name(item['band'])}\n{risk_chance(item.get('risk_probability'))}".strip(),
         reason_text(reasons[0]) if reasons else "",
         "",
     ]
@@ -64,7 +65,8 @@ def _fit(pdf: FPDF, text: str, width_mm: float, *, lines: int = 2) -> str:
 
 
 def list_pdf(record: dict[str, Any], items: Sequence[dict[str, Any]], *, gettext: Callable[[str], str], reason_text: Callable[[str], str],
-             band_name: Callable[[str], str], printed_by: str, printed_at: datetime, per_page: int = 25) -> bytes:
+             band_name: Callable[[str], str], printed_by: str, printed_at: datetime, per_page: int = 25,
+             risk_chance: Callable[[float | None], str] = lambda _: "") -> bytes:
     """PDF bytes of the list ``record`` (as the API serves it) with its ``items`` (details attached by the list page)."""
     pdf = FPDF(orientation="L", unit="mm", format="A4")
     pdf.set_margins(8, 8, 8)
@@ -87,7 +89,7 @@ def list_pdf(record: dict[str, Any], items: Sequence[dict[str, Any]], *, gettext
                        first_row_as_headings=True) as table:
             table.row([_latin1(h) for h in headings])
             for item in chunk:
-                table.row([_fit(pdf, _latin1(c), w) for c, w in zip(_item_cells(item, reason_text, band_name, gettext), widths, strict=True)])
+                table.row([_fit(pdf, _latin1(c), w) for c, w in zip(_item_cells(item, reason_text, band_name, gettext, risk_chance), widths, strict=True)])
         pdf.ln(2)
         pdf.set_font("Helvetica", "", 8)
         pdf.cell(0, 6, _latin1(f"{gettext('Printed by')} {printed_by}, {printed_at:%Y-%m-%d %H:%M} UTC"), new_x="LMARGIN", new_y="NEXT")

@@ -11,10 +11,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from features import clock
+from models.calibration import chance_text
 from serve.web.accounts import LANGUAGES
 from serve.web.auth import PageCaller
 from serve.web.facts import port_label
-from serve.web.i18n import LANGUAGE_NAMES, translate_reason, translations
+from serve.web.i18n import LANGUAGE_NAMES, N_, translate_reason, translations
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -26,19 +27,21 @@ SECURITY_HEADERS = {
 }
 """No script runs on any page (there is none); nothing is framed, cached or loaded from elsewhere."""
 
-RISK_BANDS = ((0.20, "very-high"), (0.05, "high"), (0.01, "elevated"), (0.0, "low"))
-"""Model score (probability of a finding) -> band; the base rate of findings is well under 1%."""
-BAND_NAMES = {"intel": "Intelligence hit", "very-high": "Very high", "high": "High", "elevated": "Elevated", "low": "Low"}
+BAND_NAMES = {"VERY_HIGH": N_("Very high"), "HIGH": N_("High"), "MEDIUM": N_("Medium"), "LOW": N_("Low"), "NOT_RATED": N_("Not rated")}
+"""Officer-facing names of the calibrated risk bands (:data:`models.calibration.RISK_BANDS`)."""
 
 
-def risk_band(score: float, source: str | None = None) -> str:
-    """The band an officer reads instead of a raw score; watchlist hits are ``intel`` whatever the score."""
-    if source == "WATCHLIST":
-        return "intel"
-    for floor, band in RISK_BANDS:
-        if score >= floor:
-            return band
-    return "low"
+def risk_band(row: dict[str, Any]) -> str:
+    """The calibrated band recorded on a list row (``NOT_RATED`` when the list has none: day one, or recorded before bands).
+
+    The band is the model's calibrated risk, whatever the row's selection source (shown beside it).
+    """
+    band = row.get("risk_band")
+    return band if band in BAND_NAMES else "NOT_RATED"
+
+
+risk_chance = chance_text
+"""A calibrated probability as officers read it (``"12%"``, ``"0.4%"``, ``"<0.1%"``); empty when not rated."""
 
 
 def _when(value: object, pattern: str) -> str:
@@ -73,6 +76,8 @@ def page_context(request: Request, page: PageCaller | None, language: str | None
         "_": gettext,
         "reason_text": lambda text: translate_reason(text, gettext),
         "band_name": lambda band: gettext(BAND_NAMES[band]),
+        "band_css": lambda band: band.lower().replace("_", "-"),
+        "risk_chance": lambda p: "" if p is None else gettext("%(chance)s chance of a finding") % {"chance": risk_chance(p)},
         "lang": lang,
         "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         "user": None if page is None else page.signed_in.user,

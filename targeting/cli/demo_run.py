@@ -20,6 +20,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from models.calibration import NOT_RATED, chance_text
 from targeting.cli.exchange_demo import prepare_exchange, show_exchange
 
 console = Console(width=170)
@@ -268,15 +269,15 @@ def latest_export_day(lake_dir: Path, port: str, until: date, *, at_least: int =
 def print_list(body: dict) -> None:
     direction = body.get("direction", "IMPORT")
     table = Table(title=f"inspection list {body['id']} - {body['port']} {direction} {body['list_date']} (model v{body['model_version']}, rules v{body['ruleset_version']})")
-    for column in ("rank", "container", "source", "score", "p(select)", "reasons"):
+    for column in ("rank", "container", "source", "risk band", "chance of a finding", "reasons"):
         table.add_column(column, overflow="fold")
     for item in body["items"]:
         table.add_row(
             str(item["rank"]),
             item["container_number"],
             item["source"],
-            f"{item['score']:.3f}",
-            f"{item['selection_probability']:.3f}",
+            (item.get("risk_band") or NOT_RATED).replace("_", " ").lower(),
+            chance_text(item.get("risk_probability")) or "not rated",
             "\n".join(f"- {r}" for r in item["reasons"]),
         )
     console.print(table)
@@ -295,7 +296,7 @@ def add_officer_pick(server: Server, key: str, body: dict) -> dict:
         response = client.post(f"/v1/inspection-lists/{body['id']}/amendments", json=amendment)
         response.raise_for_status()
         added = response.json()
-    console.print(f"the officer adds {added['container_number']} (score {added['score']:.3f}, deferred) with a reason: {added['reason']!r}; the served list itself is unchanged")
+    console.print(f"the officer adds {added['container_number']} (deferred) with a reason: {added['reason']!r}; the served list itself is unchanged")
     return {"rank": len(body["items"]) + 1, "manifest_id": added["manifest_id"], "container_number": added["container_number"],
             "exam_type": added["exam_type"], "source": added["source"]}
 

@@ -52,7 +52,7 @@ def test_officer_signs_in_and_opens_todays_list_with_what_finds_the_box(new_page
     assert re.search(r"[A-Z]{3}U\d{7}", text)  # container number
     assert "IMO" in text and "ETA" in text  # vessel, voyage, ETA
     assert "SHIPPER" in text.upper() and "CONSIGNEE" in text.upper() and "HS " in text
-    assert first.locator(".band").inner_text() in {"Intelligence hit", "Very high", "High", "Elevated", "Low"}
+    assert first.locator(".band").inner_text() in {"Very high", "High", "Medium", "Low", "Not rated"}  # the calibrated risk band
     body = page.locator("table.items").inner_text()
     assert "score" not in body.lower() and "p(select)" not in body.lower()  # bands and reasons, no raw figures
     for row in range(rows.count()):

@@ -249,7 +249,7 @@ async def _phase(port: int, keys: list[str], list_ids: list[str], writers: int, 
 
 
 def _flood_process(port: int, connections: int, seconds: float, results: multiprocessing.Queue) -> None:
-    """Unauthenticated requests on ``connections`` keep-alive connections for ``seconds``; puts (401s, other statuses)."""
+    """Unauthenticated requests on ``connections`` keep-alive connections for ``seconds``; puts (401s, other statuses, CPU seconds)."""
 
     async def run() -> tuple[int, int]:
         stop_at = time.perf_counter() + seconds
@@ -268,7 +268,8 @@ def _flood_process(port: int, connections: int, seconds: float, results: multipr
         await asyncio.gather(*(one() for _ in range(connections)), return_exceptions=True)
         return counts[0], counts[1]
 
-    results.put(asyncio.run(run()))
+    rejected, other = asyncio.run(run())
+    results.put((rejected, other, time.process_time()))
 
 
 # ----------------------------------------------------------------------------- report
@@ -280,11 +281,29 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
 
 
-def report(label: str, tally: Tally, wall: float, unauthenticated: int = 0) -> dict[str, float]:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (Linux ``/proc/<pid>/stat``; threads included)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds used during a phase by the server and by the load generators (same two cores)."""
+
+    server: float
+    client: float
+    flood: float = 0.0
+
+
+def report(label: str, tally: Tally, wall: float, cpu: CpuUse, unauthenticated: int = 0) -> dict[str, float]:
     writes = len(tally.write_ms)
+    requests = writes + tally.reads + len(tally.errors)
     figures = {
         "errors": len(tally.errors), "writes_per_s": writes / wall, "reads_per_s": tally.reads / wall,
         "p50": pct(tally.write_ms, 0.5), "p95": pct(tally.write_ms, 0.95), "p99": pct(tally.write_ms, 0.99),
+        "server_cpu_ms_per_request": 1000 * cpu.server / max(1, requests + unauthenticated),
     }
     print(f"  {label} ({wall:.1f} s):", flush=True)
     print(f"    errors: {figures['errors']}" + (f"  (first: {tally.errors[0]})" if tally.errors else ""), flush=True)
@@ -297,6 +316,12 @@ def report(label: str, tally: Tally, wall: float, unauthenticated: int = 0) -> d
     print(f"    list reads: {tally.reads:,}, {figures['reads_per_s']:,.0f}/s", flush=True)
     if unauthenticated:
         print(f"    unauthenticated requests answered 401: {unauthenticated:,}, {unauthenticated / wall:,.0f}/s", flush=True)
+    print(
+        f"    CPU: server {cpu.server:.2f} s ({cpu.server / wall:.0%} of one core), {figures['server_cpu_ms_per_request']:.3f} ms per request"
+        f" ({requests + unauthenticated:,} requests); load clients {cpu.client:.2f} s"
+        + (f", flood client {cpu.flood:.2f} s" if cpu.flood else ""),
+        flush=True,
+    )
     return figures
 
 
@@ -336,17 +361,21 @@ def main(argv: list[str] | None = None) -> int:
             warm = counter[0]
             figures = {}
             for label, writers, readers in (("reads", 0, args.readers), ("reads + writes", args.writers, args.readers)):
+                server_cpu, client_cpu = process_cpu_seconds(process.pid), time.process_time()
                 tally, wall = asyncio.run(_phase(port, keys, list_ids, writers, readers, args.seconds, args.max_requests, counter))
-                figures[label] = report(label, tally, wall)
+                cpu = CpuUse(process_cpu_seconds(process.pid) - server_cpu, time.process_time() - client_cpu)
+                figures[label] = report(label, tally, wall, cpu)
                 acknowledged = tally.acknowledged if writers else []
             queue: multiprocessing.Queue = multiprocessing.Queue()
             flood = multiprocessing.Process(target=_flood_process, args=(port, args.flood, args.seconds + 0.5, queue))
             flood.start()
             time.sleep(0.5)  # the flood's connections are open and busy
+            server_cpu, client_cpu = process_cpu_seconds(process.pid), time.process_time()
             tally, wall = asyncio.run(_phase(port, keys, list_ids, args.writers, args.readers, args.seconds, args.max_requests, counter))
-            rejected, other = queue.get(timeout=args.seconds + 30)
+            cpu = CpuUse(process_cpu_seconds(process.pid) - server_cpu, time.process_time() - client_cpu)
+            rejected, other, cpu.flood = queue.get(timeout=args.seconds + 30)
             flood.join(timeout=30)
-            figures["flood"] = report(f"reads + writes + {args.flood}-connection unauthenticated flood", tally, wall, rejected)
+            figures["flood"] = report(f"reads + writes + {args.flood}-connection unauthenticated flood", tally, wall, cpu, rejected)
             if other:
                 tally.errors.append(f"flood: {other} answers other than 401")
                 print(f"    ERROR: {other} flood requests were not answered 401", flush=True)

@@ -135,6 +135,9 @@ def create_app(
         lifespan=exchange_lifespan,
         docs_url=None,  # Swagger UI and ReDoc come from serve.docs: local assets, no CDN
         redoc_url=None,
+        # FastAPI's native OpenTelemetry is off: the service exports no traces or metrics, and checking the global
+        # providers costs every request a few percent of its CPU time (bench/bench_writes.py).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.database = database

@@ -163,32 +163,44 @@ def record_event(
     return row
 
 
-def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
-    """Append several events in order within the caller's write unit of work (one chain-head read, one flush).
+def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Append several events in order within the caller's write unit of work (one chain-head read, one statement).
 
     Each item holds the keyword arguments of :func:`record_event` (without
     ``session``); the rows are exactly those of calling :func:`record_event`
-    for each item in turn.
+    for each item in turn. They are inserted with one Core ``executemany``
+    (no ORM objects: the group writer appends thousands a second), and
+    returned as the column values of each row.
     """
     seq, prev_hash = _chain_head(session)
     key = session_audit_key(session)
     rows = []
     for fields in events:
-        row = _event_row(seq, prev_hash, key, **fields)
-        rows.append(row)
-        seq, prev_hash = seq + 1, row.hash
-    session.add_all(rows)
-    session.flush()
+        values = _event_values(seq, prev_hash, key, **fields)
+        rows.append(values)
+        seq, prev_hash = seq + 1, values["hash"]
+    if rows:
+        session.execute(_INSERT_EVENT, rows)
     return rows
+
+
+_INSERT_EVENT = AuditEvent.__table__.insert()
 
 
 def _chain_head(session: Session) -> tuple[int, str]:
     """``seq`` and ``prev_hash`` of the next row."""
-    head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    head = session.execute(_CHAIN_HEAD).first()
     return (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
 
 
-def _event_row(
+_CHAIN_HEAD = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+
+
+def _event_row(seq: int, prev_hash: str, key: bytes, **fields: Any) -> AuditEvent:
+    return AuditEvent(**_event_values(seq, prev_hash, key, **fields))
+
+
+def _event_values(
     seq: int,
     prev_hash: str,
     key: bytes,
@@ -205,28 +217,28 @@ def _event_row(
     status_code: int | None = None,
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> AuditEvent:
-    row = AuditEvent(
-        seq=seq,
-        event_id=str(uuid.uuid4()),
-        occurred_at=at or utcnow(),
-        actor=_truncate(actor, 64),
-        role=_truncate(role, 32),
-        port=_truncate(port, 5),
-        action=action[:64],
-        object_type=_truncate(object_type, 64),
-        object_id=_truncate(object_id, 128),
-        model_version=_truncate(model_version, 64),
-        request_id=_truncate(request_id, 64),
-        result=result[:32],
-        status_code=status_code,
-        detail=None if detail is None else canonical_json(detail),
-        prev_hash=prev_hash,
-        hash="",
-    )
-    row.occurred_at = row.occurred_at.astimezone(timezone.utc)
-    row.hash = chain_hash(prev_hash, event_fields(row), key)
-    return row
+) -> dict[str, Any]:
+    """Every column of the audit row ``seq`` after ``prev_hash``, its keyed ``hash`` included."""
+    occurred_at = (at or utcnow()).astimezone(timezone.utc)
+    values: dict[str, Any] = {
+        "seq": seq,
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": occurred_at.isoformat(timespec="microseconds"),
+        "actor": _truncate(actor, 64),
+        "role": _truncate(role, 32),
+        "port": _truncate(port, 5),
+        "action": action[:64],
+        "object_type": _truncate(object_type, 64),
+        "object_id": _truncate(object_id, 128),
+        "model_version": _truncate(model_version, 64),
+        "request_id": _truncate(request_id, 64),
+        "result": result[:32],
+        "status_code": status_code,
+        "detail": None if detail is None else canonical_json(detail),
+    }
+    values["hash"] = chain_hash(prev_hash, values, key)  # the hashed fields: every column but prev_hash and hash
+    values["occurred_at"], values["prev_hash"] = occurred_at, prev_hash
+    return values
 
 
 class _PendingEvent:

@@ -178,9 +178,7 @@ def _principal_from_store(database: Database, key: str) -> Principal | None:
         return principal_for_key(session, key)
 
 
-async def authenticate(
-    request: Request, credentials: BearerDep, database: DatabaseDep, principals: PrincipalCacheDep, request_id: RequestIdDep
-) -> Caller:
+async def authenticate(request: Request, credentials: BearerDep) -> Caller:
     """The caller of a bearer API key; 401 when the key is missing, unknown or revoked; 429 above the key's rate limit.
 
     A key verified in the last ``CCP_KEY_CACHE_SECONDS`` is trusted without
@@ -188,28 +186,32 @@ async def authenticate(
     thread pool. A refusal writes nothing: it is counted per client address
     and minute (:mod:`serve.authfailures`). A key over its rate limit
     (:class:`serve.security.RateLimiter`) gets 429 with ``Retry-After``.
+    The app's store and key cache are taken from ``request.app.state`` rather
+    than as dependencies: every sub-dependency costs FastAPI tens of
+    microseconds per request, and this one runs on every request.
     """
     principal = None
+    state = request.app.state
     if credentials is not None:
-        principal = principals.get(credentials.credentials)
+        principal = state.principals.get(credentials.credentials)
         if principal is None:
-            principal = await run_in_threadpool(_principal_from_store, database, credentials.credentials)
+            principal = await run_in_threadpool(_principal_from_store, state.database, credentials.credentials)
             if principal is not None:
-                principals.put(credentials.credentials, principal)
+                state.principals.put(credentials.credentials, principal)
     if principal is None:
         client = request.client.host if request.client else None
         delay = request.app.state.auth_failures.note(client, "missing" if credentials is None else "invalid")
         if delay > 0:
             await asyncio.sleep(delay)  # tarpit for an address that keeps failing (serve.authfailures)
         raise HTTPException(status_code=401, detail="not authenticated", headers={"WWW-Authenticate": "Bearer"})
-    wait = request.app.state.rate_limiter.acquire(principal)
+    wait = state.rate_limiter.acquire(principal)
     if wait > 0:
         raise HTTPException(
             status_code=429,
             detail="too many requests for this API key; retry later",
             headers={"Retry-After": retry_after_header(wait)},
         )
-    return Caller(principal=principal, request_id=request_id)
+    return Caller(principal=principal, request_id=request_id_of(request.scope) or "")
 
 
 _REQUIREMENTS: dict[Permission, Callable[..., Caller]] = {}
@@ -224,13 +226,13 @@ def require(permission: Permission) -> Callable[..., Caller]:
     if permission in _REQUIREMENTS:
         return _REQUIREMENTS[permission]
 
-    async def dependency(request: Request, caller: Annotated[Caller, Depends(authenticate)], database: DatabaseDep) -> Caller:
+    async def dependency(request: Request, caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
         # async: granted calls (nearly all) skip a thread-pool hop; a refusal's audit write runs in the pool
         if not caller.principal.has(permission):
             await run_in_threadpool(
                 _audit_refusal,
                 request,
-                database,
+                request.app.state.database,
                 action="auth.denied",
                 result="denied",
                 status=403,

@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -102,15 +103,34 @@ def record_digest(row: Base) -> str:
     Call it on a flushed row (generated keys assigned).
     """
     kind = record_type(row)
+    return values_digest(kind, {name: getattr(row, name) for name in SEALED_COLUMNS[kind]})
+
+
+def values_digest(kind: str, values: Mapping[str, Any]) -> str:
+    """:func:`record_digest` of a ``kind`` record given as its column values (a mapping holding every sealed column).
+
+    Examples
+    --------
+    >>> values_digest("ruleset_version", {"version": 1, "created_at": None, "created_by": "a", "change": "c",
+    ...     "ruleset_hash": "h", "rules_json": "[]"}) == values_digest("ruleset_version", {"version": 1, "created_at": None,
+    ...     "created_by": "a", "change": "c", "ruleset_hash": "h", "rules_json": "[]", "unsealed": 5})
+    True
+    """
     omitted = SEALED_OMITTED_AT_DEFAULT.get(kind, {})
-    values = {name: _jsonable(getattr(row, name)) for name in SEALED_COLUMNS[kind]}
-    values = {name: value for name, value in values.items() if name not in omitted or value != omitted[name]}
-    return hashlib.sha256(canonical_json(values).encode()).hexdigest()
+    sealed = {name: _jsonable(values[name]) for name in SEALED_COLUMNS[kind]}
+    sealed = {name: value for name, value in sealed.items() if name not in omitted or value != omitted[name]}
+    return hashlib.sha256(canonical_json(sealed).encode()).hexdigest()
 
 
 def seal_detail(*rows: Base) -> dict[str, dict[str, str]]:
     """``{"seals": {...}}`` to merge into the ``detail`` of the audit event that writes ``rows``."""
     return {"seals": {seal_key(row): record_digest(row) for row in rows}}
+
+
+def values_seal_detail(kind: str, values: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """:func:`seal_detail` of one ``kind`` record given as its column values (primary key included)."""
+    key_column = SEALED[kind].__mapper__.primary_key[0].key
+    return {"seals": {f"{kind}:{values[key_column]}": values_digest(kind, values)}}
 
 
 def _seals_of(detail: str | None) -> dict[str, str]:

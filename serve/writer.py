@@ -96,7 +96,7 @@ class GroupWriter:
             raise ValueError("max_batch must be at least 1")
         self._database = database
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[WriteOperation[Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[WriteOperation[Any], Future[Any] | _LoopWaiter] | None] = queue.SimpleQueue()
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -104,6 +104,11 @@ class GroupWriter:
         """Transactions committed or attempted so far (for tests and benchmarks)."""
         self.operations = 0
         """Operations applied so far."""
+
+    @property
+    def database(self) -> Database:
+        """The store the batches are written to."""
+        return self._database
 
     def submit_async(self, operation: WriteOperation[T]) -> Future[T]:
         """Queue ``operation``; the future resolves after its batch committed (or with its exception)."""
@@ -124,8 +129,20 @@ class GroupWriter:
         return self.submit_async(operation).result()
 
     async def run(self, operation: WriteOperation[T]) -> T:
-        """:meth:`submit` for coroutines: awaits the batch's commit without holding a thread."""
-        return await asyncio.wrap_future(self.submit_async(operation))
+        """:meth:`submit` for coroutines: awaits the batch's commit without holding a thread.
+
+        The caller waits on a plain asyncio future of its own event loop; the
+        writer settles all of a batch's futures of one loop with a single
+        ``call_soon_threadsafe`` (one wake-up of the loop per batch, not one
+        per operation).
+        """
+        if self._closed:
+            raise WriterClosedError("the writer is closed")
+        self._ensure_thread()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[T] = loop.create_future()
+        self._queue.put((operation, _LoopWaiter(loop, waiter)))
+        return await waiter
 
     async def record_async(self, **fields: Any) -> None:
         """:meth:`record` for coroutines."""
@@ -178,7 +195,7 @@ class GroupWriter:
             if stop:
                 return
 
-    def _apply(self, batch: list[tuple[WriteOperation[Any], Future[Any]]]) -> None:
+    def _apply(self, batch: list[tuple[WriteOperation[Any], Future[Any] | _LoopWaiter]]) -> None:
         operations = [operation for operation, _ in batch]
         try:
             try:
@@ -187,17 +204,12 @@ class GroupWriter:
                 outcomes = self._commit(operations, isolated=True)  # again, each operation in its own savepoint
         except BaseException as exc:  # noqa: BLE001 - the commit failed: no write of the batch is acknowledged
             logger.warning("write batch of %d operations failed: %s", len(batch), type(exc).__name__)
-            for _, future in batch:
-                future.set_exception(exc)
+            _settle([(waiter, False, exc) for _, waiter in batch])
             self.batches += 1
             return
         self.batches += 1
         self.operations += len(batch)
-        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+        _settle([(waiter, ok, value) for (_, waiter), (ok, value) in zip(batch, outcomes, strict=True)])
 
     def _commit(self, operations: list[WriteOperation[Any]], *, isolated: bool) -> list[tuple[bool, Any]]:
         """Run ``operations`` in one transaction and commit it; ``(ok, result or exception)`` per operation.
@@ -225,6 +237,42 @@ class GroupWriter:
             if events:
                 record_events(session, events)
         return outcomes
+
+
+class _LoopWaiter:
+    """The asyncio future of a coroutine waiting in :meth:`GroupWriter.run`, with its event loop."""
+
+    __slots__ = ("loop", "future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> None:
+        self.loop, self.future = loop, future
+
+
+def _settle(results: list[tuple[Future[Any] | _LoopWaiter, bool, Any]]) -> None:
+    """Hand each waiter its ``(ok, result or exception)``: threads at once, coroutines with one call per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for waiter, ok, value in results:
+        if isinstance(waiter, _LoopWaiter):
+            by_loop.setdefault(waiter.loop, []).append((waiter.future, ok, value))
+        elif ok:
+            waiter.set_result(value)
+        else:
+            waiter.set_exception(value)
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_in_loop, settled)
+        except RuntimeError:  # the loop was closed: nobody is waiting any more
+            logger.warning("%d write results had no event loop to go to", len(settled))
+
+
+def _settle_in_loop(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        if future.done():  # the waiting request was cancelled (its write still committed)
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class _OperationFailed(Exception):

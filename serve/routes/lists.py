@@ -26,9 +26,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query
 from fastapi.responses import Response
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from serve.db import utcnow
-from serve.deps import AuditWriterDep, Caller, DatabaseDep, EngineHolderDep, ListBodiesDep, ListCreator, ListReader, PageDep, PortPath
+from serve.deps import AuditWriterDep, Caller, DatabaseDep, EngineHolderDep, ListBodiesDep, ListCreator, ListReader, PageDep, PortPath, WriterDep
 from serve.schemas.common import PageInfo
 from serve.schemas.lists import (
     AmendmentCreate,
@@ -57,7 +60,7 @@ from serve.store.lists import (
     store_list,
 )
 from serve.store.amendments import AmendmentRefusedError, AmendmentRequest, amend_list, amendments_of
-from serve.seals import list_creation_seals, list_seal_problem, record_digest, seal_detail
+from serve.seals import SEALED_COLUMNS, list_creation_seals, list_seal_problem, record_digest, seal_detail, values_digest
 from serve.tables import ListAmendment, StoredList
 from serve.store.rulesets import current_ruleset
 from serve.store.watchlist import watchlist_frame_at
@@ -383,17 +386,82 @@ def export_list_csv_path(list_id: ListIdPath, caller: ListReader, database: Data
     return _csv_response(list_id, caller, database, writer, bodies)
 
 
-@router.get("/inspection-lists/{list_id}", response_model=InspectionListPublic)
-def get_inspection_list(
-    list_id: ListIdPath, caller: ListReader, database: DatabaseDep, writer: AuditWriterDep, bodies: ListBodiesDep, include: Include = None
+@router.get("/inspection-lists/{list_id}", response_model=InspectionListPublic, name="get_inspection_list")
+async def serve_inspection_list(
+    list_id: ListIdPath, caller: ListReader, writer: WriterDep, bodies: ListBodiesDep, include: Include = None
 ) -> Response:
     """A stored list with its items and reasons; its deferred candidates with ``?include=deferred``."""
+    kind = _body_kind(include)
+    hit = bodies.get(str(list_id), kind)
+    if hit is not None and caller.can_access_port(hit.port):
+        # the common case, without a thread: one group-writer operation checks the row against the body's seal and audits
+        verdict = await writer.run(lambda session: check_cached_fetch(session, caller, hit, "list.fetch"))
+        if verdict == CACHED_BODY_SOUND:
+            return Response(content=hit.body, media_type=_JSON)
+        if verdict == CACHED_BODY_CORRUPT:
+            raise StoredListCorruptError(f"stored list {hit.list_id} no longer matches the record its creation audited")
+    return await run_in_threadpool(get_inspection_list, list_id, caller, writer.database, writer, bodies, include)
+
+
+def get_inspection_list(
+    list_id: uuid.UUID, caller: Caller, database: DatabaseDep, writer: AuditWriterDep, bodies: ListBodiesDep, include: str | None = None
+) -> Response:
+    """``GET /v1/inspection-lists/{list_id}`` read and verified in a read-only unit of work (blocking; also the pages' path)."""
     kind = _body_kind(include)
     row, record, content, successor = _fetch(list_id, caller, database, writer, "list.fetch", _cached_body(bodies, kind))
     if content is None:
         content = _json_body(row, _parsed(row, record), kind, successor)
         bodies.put(row, kind, content, successor)
     return Response(content=content, media_type=_JSON)
+
+
+CACHED_BODY_SOUND = "sound"
+CACHED_BODY_CORRUPT = "corrupt"
+CACHED_BODY_STALE = "stale"
+
+
+def check_cached_fetch(session: Session, caller: Caller, hit: ServedBody, action: str) -> str:
+    """Check a cached body's list in ``session`` (a group-writer batch) and audit the fetch; a verdict, never an exception.
+
+    :data:`CACHED_BODY_SOUND`: the stored row (every sealed column) still has
+    the digest of the verified row the body was built from, and the list has
+    the successor the body names; the fetch is audited as served (200).
+    :data:`CACHED_BODY_CORRUPT`: the row was changed or deleted in the store;
+    the fetch is audited as an error (500). :data:`CACHED_BODY_STALE`: the
+    list was superseded since the body was built; nothing is audited (the
+    caller serves the fetch the long way, which audits it). The check is one
+    primary-key read of the row's sealed columns (not its record); it runs in
+    the batch's write transaction, so the audit event and the answer commit
+    together and no thread is held for the read.
+    """
+    found = session.execute(_SEALED_LIST_ROW, {"list_id": hit.list_id}).first()
+    if found is not None and found.successor != hit.superseded_by:
+        return CACHED_BODY_STALE
+    sound = found is not None and values_digest("inspection_list", found._mapping) == hit.seal
+    caller.audit(
+        session,
+        action=action,
+        object_type="inspection_list",
+        object_id=hit.list_id,
+        port=hit.port,
+        model_version=hit.model_version,
+        result="ok" if sound else "error",
+        status_code=200 if sound else 500,
+    )
+    return CACHED_BODY_SOUND if sound else CACHED_BODY_CORRUPT
+
+
+def _sealed_list_row_statement() -> Select:
+    """The sealed columns of one stored list (bound parameter ``list_id``) and the id of the list that superseded it."""
+    lists = StoredList.__table__
+    successors = lists.alias("successor")
+    successor = select(func.max(successors.c.id)).where(successors.c.supersedes == lists.c.id).scalar_subquery()
+    return select(*(lists.c[name] for name in SEALED_COLUMNS["inspection_list"]), successor.label("successor")).where(
+        lists.c.id == bindparam("list_id")
+    )
+
+
+_SEALED_LIST_ROW = _sealed_list_row_statement()
 
 
 @router.get("/inspection-lists/{list_id}/deferred", response_model=DeferredPage)

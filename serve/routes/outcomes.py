@@ -34,7 +34,7 @@ from serve.store.outcomes import (
     new_outcome_id,
     request_sha256,
 )
-from serve.seals import seal_detail
+from serve.seals import values_seal_detail
 from serve.store.manifests import ManifestDirectory, manifest_directory
 from targeting.lists import canonical_json
 
@@ -161,7 +161,7 @@ def _store_outcome(
     )
     if row is None:
         return _refused_outcome(session, caller, body, key=key, request_hash=request_hash, audit=audit)
-    caller.audit(session, **audit, object_id=outcome_id, status_code=201, detail={"idempotency_key": key, **seal_detail(row)})
+    caller.audit(session, **audit, object_id=outcome_id, status_code=201, detail={"idempotency_key": key, **values_seal_detail("outcome", row)})
     return 201, response_json
 
 

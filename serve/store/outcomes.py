@@ -128,22 +128,47 @@ def insert_outcome_unless_taken(
     response_status: int,
     response_json: str,
     at: datetime | None = None,
-) -> OutcomeRow | None:
+) -> dict[str, Any] | None:
     """:func:`insert_outcome` as one ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL).
 
-    Returns the stored row (not attached to ``session``), or ``None`` when a
-    unique constraint refused it: this API key already used
-    ``idempotency_key``, or the port already recorded this manifest, exam type
-    and inspection time. Nothing else happens in that case, so no savepoint is
-    needed around it (the write path's common case costs one statement).
+    Returns the stored row's column values (for its seal,
+    :func:`serve.seals.values_digest`), or ``None`` when a unique constraint
+    refused it: this API key already used ``idempotency_key``, or the port
+    already recorded this manifest, exam type and inspection time. Nothing
+    else happens in that case, so no savepoint is needed around it (the write
+    path's common case costs one statement). The statement is built once per
+    dialect and only its parameters change (no ORM object, no statement
+    construction per outcome: the group writer inserts thousands a second).
     """
-    row = _outcome_row(outcome_id, fields, api_key_id, idempotency_key, request_hash, response_status, response_json, at)
-    table = OutcomeRow.__table__
-    dialect = session.get_bind().dialect.name
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    statement = insert(table).values({column.name: getattr(row, column.name) for column in table.columns})
-    inserted = session.execute(statement.on_conflict_do_nothing().returning(table.c.id)).first()
-    return row if inserted is not None else None
+    unknown = set(fields) - _CONTRACT_FIELD_SET
+    if unknown:
+        raise ValueError(f"not outcome contract fields: {', '.join(sorted(unknown))}")
+    values = {
+        "id": outcome_id,
+        "api_key_id": api_key_id,
+        "idempotency_key": idempotency_key,
+        "request_sha256": request_hash,
+        "response_status": response_status,
+        "response_json": response_json,
+        "created_at": at or utcnow(),
+        **{name: fields.get(name) for name in CONTRACT_FIELDS},
+    }
+    inserted = session.execute(_insert_unless_taken(session.get_bind().dialect.name), values).first()
+    return values if inserted is not None else None
+
+
+_CONTRACT_FIELD_SET = frozenset(CONTRACT_FIELDS)
+_INSERTS_UNLESS_TAKEN: dict[str, Any] = {}
+
+
+def _insert_unless_taken(dialect: str) -> Any:
+    """``INSERT INTO outcomes ... ON CONFLICT DO NOTHING RETURNING id`` for ``dialect`` (built once, parameters bound per call)."""
+    statement = _INSERTS_UNLESS_TAKEN.get(dialect)
+    if statement is None:
+        table = OutcomeRow.__table__
+        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        statement = _INSERTS_UNLESS_TAKEN[dialect] = insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return statement
 
 
 def export_outcomes(

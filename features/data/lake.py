@@ -525,11 +525,11 @@ class Lake:
         metadata = CommitProperties(custom_metadata={BATCH_KEY: batch, "ccp.table": key})
         if not (uri / "_delta_log").is_dir():
             DeltaTable.create(
-                uri, pl.DataFrame(schema=frame.schema).to_arrow().schema, mode="ignore", partition_by=partition_by,
+                uri, pl.DataFrame(schema=frame.schema).to_arrow(compat_level=pl.CompatLevel.oldest()).schema, mode="ignore", partition_by=partition_by,
                 configuration=TABLE_CONFIGURATION, commit_properties=metadata, post_commithook_properties=_HOOKS,
             )
-        write_deltalake(
-            uri, frame, mode="append", partition_by=partition_by, schema_mode="merge",
+        write_deltalake(  # classic Arrow types (no string views) so every Parquet reader, pandas and Dask included, reads the files
+            uri, frame.to_arrow(compat_level=pl.CompatLevel.oldest()), mode="append", partition_by=partition_by, schema_mode="merge",
             commit_properties=metadata, post_commithook_properties=_HOOKS,
         )
         table_dt = DeltaTable(uri)

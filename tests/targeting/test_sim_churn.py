@@ -147,3 +147,24 @@ def test_carrier_service_changes_move_a_lane_to_other_vessels_from_a_day_on(real
     assert (per_lane["services"] == 1).all()  # one new service per lane, kept from its first day on
     assert per_lane.filter(pl.col("last_old").is_not_null() & (pl.col("last_old") >= pl.col("first_new"))).height == 0
     assert (per_lane["new_vessels"] >= 1).all()
+
+
+REALISTIC_DIGEST = """
+import hashlib
+from targeting.sim.world import WorldConfig, simulate_world
+w = simulate_world(WorldConfig(seed=4, days=14, containers_per_day=60, legit_churn="realistic", scenario="new-hub", change_day=7))
+print(hashlib.sha256("".join(getattr(w, n).write_ndjson() for n in ("manifests", "events", "outcomes", "alerts", "oracle")).encode()).hexdigest())
+"""
+
+
+def test_a_realistic_scenario_world_is_the_same_in_processes_with_different_string_hashing() -> None:
+    import os
+    import subprocess
+    import sys
+
+    def digest(hash_seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        return subprocess.run([sys.executable, "-c", REALISTIC_DIGEST], env=env, capture_output=True, text=True, timeout=300, check=True).stdout.strip()
+
+    first, second = digest("1"), digest("2")
+    assert len(first) == 64 and first == second

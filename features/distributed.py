@@ -82,6 +82,7 @@ def cluster_client(address: str, *, workers: int = 2, threads_per_worker: int = 
         with LocalCluster(
             n_workers=workers, threads_per_worker=threads_per_worker, processes=True, host="127.0.0.1", dashboard_address=None
         ) as cluster, Client(cluster) as client:
+            client.run(_stdout_to_stderr)  # our own workers: their native libraries' progress lines must not mix with a command's output
             yield client
         return
     try:
@@ -90,6 +91,13 @@ def cluster_client(address: str, *, workers: int = 2, threads_per_worker: int = 
         raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
     with client:
         yield client
+
+
+def _stdout_to_stderr() -> None:
+    """On a worker process: send file descriptor 1 (LightGBM's native logging) to standard error."""
+    import os
+
+    os.dup2(2, 1)
 
 
 def default_partitions(client, rows: int) -> int:  # noqa: ANN001

@@ -90,6 +90,10 @@ class StoreSettings(BaseSettings):
     ``CCP_CLOCK_AT`` of :mod:`features.clock`). ``make demo`` sets it to the simulated world's last day, which is in
     the past; unset, the clock is the machine's."""
 
+    dask_scheduler: str | None = Field(default=None, max_length=256)
+    """Run features and training on a Dask cluster: the scheduler's address (``tcp://host:8786``), or ``local`` to start a
+    LocalCluster on this machine for the run. Unset: one machine, as always (``pip install -e '.[cluster]'`` to use it)."""
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -115,6 +119,14 @@ class StoreSettings(BaseSettings):
             from features.clock import parse_clock_setting
 
             parse_clock_setting(value)  # ValueError naming CCP_CLOCK_AT and the value
+        return value
+
+    @field_validator("dask_scheduler", mode="after")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        value = (value or "").strip() or None
+        if value is not None and value != "local" and "://" not in value:
+            raise ValueError(f"dask_scheduler {value!r} must be a scheduler address such as tcp://host:8786, or 'local'")
         return value
 
     @field_validator("lake_dir", mode="after")

@@ -7,6 +7,7 @@ stores it uses on stderr and refuses (exit 2) a lake or MLflow store that does n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import tempfile
@@ -174,6 +175,15 @@ def train(
     promote_after: Annotated[bool, typer.Option("--promote", help="Promote if not worse than the champion.")] = False,
     sync: Annotated[bool, typer.Option(help="First ingest outcomes recorded through the service (CCP_DATABASE_URL).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run, counts and metrics as JSON.")] = False,
+    cluster: Annotated[
+        Optional[str],
+        typer.Option(
+            "--cluster",
+            help="Compute features and train on a Dask cluster: its scheduler (tcp://host:8786), or 'local' to start one on this "
+            "machine for the run (default: CCP_DASK_SCHEDULER / ccp.toml dask_scheduler; unset: this process only). Needs pip install -e '.[cluster]'.",
+        ),
+    ] = None,
+    cluster_workers: Annotated[int, typer.Option(min=1, help="Worker processes of a --cluster local (one thread each).")] = 2,
 ) -> None:
     """Train on the lake (new outcomes included), log the run to MLflow and register the model."""
     from models.training import TrainConfig
@@ -199,9 +209,12 @@ def train(
 
     oracle_frame = pl.read_parquet(oracle) if oracle else None
     config = TrainConfig(split=split, unlabelled_weight=unlabelled_weight, random_weight=random_weight, seed=seed, num_threads=threads)
-    with err.status("training") as status:
+    address = cluster or _settings().dask_scheduler
+    with err.status("training") as status, _dask(address, cluster_workers) as dask_client:
         try:
-            result, logged = train_and_register(lake, client, config, oracle=oracle_frame, register=register, progress=lambda m: status.update(m))
+            result, logged = train_and_register(
+                lake, client, config, oracle=oracle_frame, register=register, progress=lambda m: status.update(m), cluster=dask_client
+            )
         except ValueError as exc:
             _fail(str(exc))
     decision = None
@@ -234,6 +247,25 @@ def train(
     print_source_table(result.source_hit_rates)
     if decision:
         console.print(decision.message)
+
+
+@contextlib.contextmanager
+def _dask(address: str | None, workers: int):
+    """A Dask client for ``address`` (``None``: no cluster, nothing imported); exit 2 when it cannot be had."""
+    if not address:
+        yield None
+        return
+    try:
+        from features.distributed import ClusterUnavailable, cluster_client
+    except ImportError:
+        _fail("the cluster path needs dask and distributed: pip install -e '.[cluster]'")
+    try:
+        with cluster_client(address, workers=workers) as dask_client:
+            where = f"a LocalCluster of {workers} workers" if address == "local" else address
+            err.print(f"features and training on the Dask cluster: {where}", markup=False, highlight=False)
+            yield dask_client
+    except ClusterUnavailable as exc:
+        _fail(str(exc))
 
 
 def _audit_promotion(decision, *, forced: bool) -> None:

@@ -189,10 +189,27 @@ def quantile_bins(probabilities: np.ndarray, *, bins: int) -> np.ndarray:
     return np.clip(np.searchsorted(edges, p, side="right") - 1, 0, max(len(edges) - 2, 0))
 
 
-def reliability_table(probabilities: np.ndarray, labels: np.ndarray, *, bins: int = 12) -> pl.DataFrame:
-    """Per quantile bin: ``n``, ``positives``, ``mean_predicted``, ``observed`` rate (the reliability plot's points)."""
+def log_bins(probabilities: np.ndarray, *, bins: int, floor: float = 1e-6) -> np.ndarray:
+    """Bin index of each probability: ``bins`` bins of equal width in log10 between the smallest (at least ``floor``) and the largest."""
+    p = np.maximum(np.asarray(probabilities, dtype=float), floor)
+    if len(p) == 0:
+        return np.zeros(0, dtype=int)
+    lo, hi = np.log10(p.min()), np.log10(p.max())
+    if hi <= lo:
+        return np.zeros(len(p), dtype=int)
+    return np.clip(((np.log10(p) - lo) / (hi - lo) * bins).astype(int), 0, bins - 1)
+
+
+def reliability_table(probabilities: np.ndarray, labels: np.ndarray, *, bins: int = 12, spacing: str = "quantile") -> pl.DataFrame:
+    """Per bin: ``n``, ``positives``, ``mean_predicted``, ``observed`` rate (the reliability plot's points); empty bins left out.
+
+    ``spacing="quantile"``: bins of equal counts (what :func:`expected_calibration_error` uses);
+    ``"log"``: bins of equal width in log10 probability, which resolves the rare high-risk tail
+    where most seizures are (quantile bins put nearly all of them in the last bin).
+    """
     p, y = np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=float)
-    frame = pl.DataFrame({"bin": quantile_bins(p, bins=bins), "p": p, "y": y}, schema={"bin": pl.Int64, "p": pl.Float64, "y": pl.Float64})
+    index = quantile_bins(p, bins=bins) if spacing == "quantile" else log_bins(p, bins=bins)
+    frame = pl.DataFrame({"bin": index, "p": p, "y": y}, schema={"bin": pl.Int64, "p": pl.Float64, "y": pl.Float64})
     return (
         frame.group_by("bin")
         .agg(pl.len().cast(pl.Int64).alias("n"), pl.col("y").sum().cast(pl.Int64).alias("positives"),

@@ -76,10 +76,10 @@ def reliability_plot(probabilities: np.ndarray, labels: np.ndarray, path: Path, 
     return _save(fig, path)
 
 
-def calibration_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *, title: str, bins: int = 12) -> Path:
+def calibration_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *, title: str, bins: int = 15) -> Path:
     """Reliability diagram of several probability columns on one stream (``curves``: name -> (probabilities, labels)).
 
-    Quantile bins (:func:`models.calibration.reliability_table`), log-log axes
+    Bins of equal width in log probability (:func:`models.calibration.reliability_table`, ``spacing="log"``), log-log axes
     (findings are rare: most probabilities are far below 1%), each point
     annotated with its bin's rows and positives (``n/k``); a bin with no
     positive is drawn on the bottom edge. The diagonal is perfect calibration.
@@ -88,7 +88,7 @@ def calibration_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Pat
 
     fig, ax = plt.subplots(figsize=(6.5, 6))
     lo, hi = 1.0, 1e-4
-    tables = {name: reliability_table(p, y, bins=bins) for name, (p, y) in curves.items() if len(p)}
+    tables = {name: reliability_table(p, y, bins=bins, spacing="log") for name, (p, y) in curves.items() if len(p)}
     for table in tables.values():
         positive = table.filter(pl.col("mean_predicted") > 0)
         if positive.height:

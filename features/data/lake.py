@@ -31,7 +31,8 @@ files each commit added, their sha256 and rows, and each table's
    the ingest's batch id in its ``custom_metadata``);
 2. the quarantined rows are appended to ``DIR/_quarantine/<table>`` (one
    Delta commit, same batch id);
-3. the entry is written to a temporary file, fsynced, and the next sequence
+3. the data files and the Delta commit files are fsynced (delta-rs does not
+   fsync local files), then the entry is written to a temporary file, fsynced, and the next sequence
    number is claimed with ``os.link(tmp, final)`` (fails if taken: the writer
    tries the next one); ``_lake_log`` is fsynced.
 
@@ -61,25 +62,43 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import hashlib
 import json
 import os
-import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from features import clock
 from features.data.contracts import TableContract, contract
+from features.data.lake_format import (
+    BATCH_KEY,
+    COMMIT_HOOKS,
+    EXTRA_COLUMN,
+    FILE_COLUMN,
+    LOCK_NAME,
+    LOG_DIR,
+    LOG_FORMAT,
+    LOG_NAME,
+    LakeError,
+    LegacyLakeError,
+    LogEntry,
+    PARTITION_COLUMN,
+    TABLE_CONFIGURATION,
+    data_digest,
+    fsync_all,
+    fsync_dir,
+    quarantine_frame,
+    quarantine_key,
+    quarantine_schema,
+)
 from features.data.legacy_lake import is_legacy_lake, sha256_file
 from features.data.schemas import validate_accepted
-from features.data.validation import REASONS_COLUMN, ROW_COLUMN, reason_counts
+from features.data.validation import REASONS_COLUMN, reason_counts
 
 __all__ = [
     "BATCH_KEY",
@@ -95,139 +114,6 @@ __all__ = [
     "quarantine_schema",
     "sha256_file",
 ]
-
-LOG_FORMAT = 2
-"""Version of the lake log entry layout (1 was the home-made Parquet commit log)."""
-FILE_COLUMN = "__file"
-"""Quarantine column: name of the source file of a rejected row."""
-EXTRA_COLUMN = "__extra"
-"""Stored quarantine column: a rejected row's non-contract columns as a JSON object (``null`` when none)."""
-PARTITION_COLUMN = "partition_date"
-"""Partition column of the Delta tables of partitioned contracts: UTC date of ``partition_by``."""
-BATCH_KEY = "ccp.batch"
-"""Delta commit metadata key naming the ingest batch a commit belongs to."""
-TABLE_CONFIGURATION = {
-    "delta.enableExpiredLogCleanup": "false",  # old versions stay readable: lists replay from them
-    "delta.logRetentionDuration": "interval 36500 days",
-}
-_HOOKS = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
-_DIGEST_FORMAT = 1  # data_sha256 layout, unchanged since the Parquet log: migrated lakes keep their digests
-_LOG_DIR = "_lake_log"
-_QUARANTINE_DIR = "_quarantine"
-_LOG_NAME = re.compile(r"^([0-9]{8})\.json$")
-_LOCK_NAME = ".lock"
-
-
-class LakeError(RuntimeError):
-    """The lake on disk is inconsistent (e.g. a committed file is missing or altered)."""
-
-
-class LegacyLakeError(LakeError):
-    """The directory holds a lake in the old home-made format: it must be migrated first."""
-
-
-def quarantine_key(table: str) -> str:
-    """Lake-relative directory (and lake log key) of ``table``'s quarantine Delta table."""
-    return f"{_QUARANTINE_DIR}/{table}"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _digest(table: str, records: Sequence[tuple[str, str]]) -> str:
-    h = hashlib.sha256()
-    h.update(f"{_DIGEST_FORMAT}\n{table}\n".encode())
-    for path, digest in sorted(records):
-        h.update(f"{path}\t{digest}\n".encode())
-    return h.hexdigest()
-
-
-def quarantine_schema(table: str) -> pl.Schema:
-    """Schema of the quarantine Delta table of ``table`` (contract columns as String).
-
-    :meth:`Lake.scan_quarantine` unpacks ``__extra`` back into columns.
-    """
-    c = contract(table)
-    return pl.Schema(
-        {
-            FILE_COLUMN: pl.String(),
-            ROW_COLUMN: pl.Int64(),
-            **{n: pl.String() for n in c.column_names},
-            EXTRA_COLUMN: pl.String(),
-            REASONS_COLUMN: pl.List(pl.String()),
-        }
-    )
-
-
-def _quarantine_frame(table: str, rejected: pl.DataFrame) -> pl.DataFrame:
-    """``rejected`` (raw String columns, ``__row``, ``reasons``) in the quarantine table's schema."""
-    schema = quarantine_schema(table)
-    names = set(contract(table).column_names) | set(schema)
-    extras = [n for n in rejected.columns if n not in names]
-    columns = [
-        (pl.col(n).cast(dtype) if n in rejected.columns else pl.lit(None, dtype)).alias(n)
-        for n, dtype in schema.items()
-        if n != EXTRA_COLUMN
-    ]
-    extra = pl.struct(extras).struct.json_encode() if extras else pl.lit(None, pl.String)
-    columns.insert(len(columns) - 1, extra.alias(EXTRA_COLUMN))
-    return rejected.select(columns)
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """A committed lake log entry.
-
-    Attributes
-    ----------
-    seq
-        Sequence number (1, 2, ...), from the file name ``_lake_log/<seq:08d>.json``.
-    table
-        Table the ingest wrote.
-    committed_at
-        ISO 8601 UTC time of the commit (the project clock).
-    sources
-        Input files: ``{"path", "name", "sha256", "rows"}`` dicts.
-    files
-        Files added: ``{"path" (relative to the lake), "kind" ("data" or
-        "quarantine"), "partition", "rows", "sha256"}`` dicts.
-    summary
-        Counts given by the writer (accepted, unchanged, quarantined, reasons, ...).
-    batch
-        Batch id, also in the ``ccp.batch`` metadata of the Delta commits.
-    tables
-        Every table of the lake after this entry: ``{key: {"version",
-        "data_sha256"}}`` (``key`` is the table name, or
-        ``_quarantine/<table>``).
-    """
-
-    seq: int
-    table: str
-    committed_at: str
-    sources: tuple[dict[str, Any], ...]
-    files: tuple[dict[str, Any], ...]
-    summary: dict[str, Any]
-    batch: str = ""
-    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (the stored entry plus ``seq``)."""
-        return {
-            "seq": self.seq,
-            "format": LOG_FORMAT,
-            "table": self.table,
-            "committed_at": self.committed_at,
-            "batch": self.batch,
-            "sources": list(self.sources),
-            "files": list(self.files),
-            "summary": self.summary,
-            "tables": self.tables,
-        }
 
 
 class Lake:
@@ -267,9 +153,9 @@ class Lake:
         """
         if self._lock_depth == 0:
             self._check_format()
-            log_dir = self.root / _LOG_DIR
+            log_dir = self.root / LOG_DIR
             log_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(log_dir / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(log_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             except BaseException:
@@ -296,11 +182,11 @@ class Lake:
             )
 
     def _log_names(self) -> list[tuple[int, str]]:
-        log_dir = self.root / _LOG_DIR
+        log_dir = self.root / LOG_DIR
         if not log_dir.is_dir():
             self._check_format()
             return []
-        return sorted((int(m.group(1)), name) for name in os.listdir(log_dir) if (m := _LOG_NAME.match(name)))
+        return sorted((int(m.group(1)), name) for name in os.listdir(log_dir) if (m := LOG_NAME.match(name)))
 
     def log(self) -> list[LogEntry]:
         """Committed entries in sequence order (entries are immutable and cached)."""
@@ -308,10 +194,10 @@ class Lake:
         for seq, name in self._log_names():
             entry = self._entries.get(name)
             if entry is None:
-                with open(self.root / _LOG_DIR / name, encoding="utf-8") as fh:
+                with open(self.root / LOG_DIR / name, encoding="utf-8") as fh:
                     raw = json.load(fh)
                 if raw.get("format") != LOG_FORMAT:
-                    raise LakeError(f"{self.root / _LOG_DIR / name}: unknown lake log format {raw.get('format')!r}")
+                    raise LakeError(f"{self.root / LOG_DIR / name}: unknown lake log format {raw.get('format')!r}")
                 entry = LogEntry(
                     seq=seq,
                     table=raw["table"],
@@ -455,7 +341,7 @@ class Lake:
         """
         contract(table)
         state = self._state(as_of).get(table)
-        return _digest(table, []) if state is None else state["data_sha256"]
+        return data_digest(table, []) if state is None else state["data_sha256"]
 
     def verify(self) -> list[str]:
         """Tamper check: every file the lake log recorded exists with its sha256, and each table's
@@ -516,7 +402,7 @@ class Lake:
             batch = commit.get(BATCH_KEY)
             if commit["operation"] in ("WRITE", "CREATE TABLE") and (batch is None or batch in named):
                 raise LakeError(f"{key}: Delta version {commit['version']} was not written by an unfinished ingest of this lake; refusing to roll it back")
-        table_dt.restore(target, commit_properties=CommitProperties(custom_metadata={"ccp.rollback_to": str(target)}), post_commithook_properties=_HOOKS)
+        table_dt.restore(target, commit_properties=CommitProperties(custom_metadata={"ccp.rollback_to": str(target)}), post_commithook_properties=COMMIT_HOOKS)
         return True
 
     def _append(self, key: str, frame: pl.DataFrame, batch: str, *, partition_by: list[str] | None, kind: str) -> tuple[int, list[dict[str, Any]]]:
@@ -526,11 +412,11 @@ class Lake:
         if not (uri / "_delta_log").is_dir():
             DeltaTable.create(
                 uri, pl.DataFrame(schema=frame.schema).to_arrow(compat_level=pl.CompatLevel.oldest()).schema, mode="ignore", partition_by=partition_by,
-                configuration=TABLE_CONFIGURATION, commit_properties=metadata, post_commithook_properties=_HOOKS,
+                configuration=TABLE_CONFIGURATION, commit_properties=metadata, post_commithook_properties=COMMIT_HOOKS,
             )
         write_deltalake(  # classic Arrow types (no string views) so every Parquet reader, pandas and Dask included, reads the files
             uri, frame.to_arrow(compat_level=pl.CompatLevel.oldest()), mode="append", partition_by=partition_by, schema_mode="merge",
-            commit_properties=metadata, post_commithook_properties=_HOOKS,
+            commit_properties=metadata, post_commithook_properties=COMMIT_HOOKS,
         )
         table_dt = DeltaTable(uri)
         version = table_dt.version()
@@ -550,11 +436,13 @@ class Lake:
                     "rows": json.loads(add["stats"])["numRecords"] if add.get("stats") else None,
                     "sha256": sha256_file(uri / rel),
                 })
+        # Durable before the lake log names it (delta-rs does not fsync local files): data, then the commit.
+        fsync_all([self.root / r["path"] for r in records] + [uri / "_delta_log" / f"{version:020d}.json"])
         return version, sorted(records, key=lambda r: r["path"])
 
     def _append_log(self, body: dict[str, Any], *, seq: int | None = None) -> int:
         """Claim the next sequence number (exactly ``seq`` when given) for ``body``; return it."""
-        log_dir = self.root / _LOG_DIR
+        log_dir = self.root / LOG_DIR
         log_dir.mkdir(parents=True, exist_ok=True)
         tmp = log_dir / f".{uuid.uuid4().hex}.json.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -571,7 +459,7 @@ class Lake:
                     if seq is not None:
                         raise LakeError(f"lake log entry {seq} already exists") from None
                     claim += 1
-            _fsync_dir(log_dir)
+            fsync_dir(log_dir)
         finally:
             tmp.unlink(missing_ok=True)
         return claim
@@ -661,11 +549,11 @@ class Lake:
             version, added = self._append(table, frame, batch, partition_by=partition, kind="data")
             files += added
             previous = [(f["path"], f["sha256"]) for e in self.log() if e.table == table for f in e.files if f["kind"] == "data"]
-            tables[table] = {"version": version, "data_sha256": _digest(table, previous + [(f["path"], f["sha256"]) for f in added])}
+            tables[table] = {"version": version, "data_sha256": data_digest(table, previous + [(f["path"], f["sha256"]) for f in added])}
         if rejected.height:
-            version, added = self._append(qkey, _quarantine_frame(table, rejected), batch, partition_by=None, kind="quarantine")
+            version, added = self._append(qkey, quarantine_frame(table, rejected), batch, partition_by=None, kind="quarantine")
             files += added
-            tables[qkey] = {"version": version, "data_sha256": _digest(qkey, [(f["path"], f["sha256"]) for e in self.log() if e.table == table for f in e.files if f["kind"] == "quarantine"] + [(f["path"], f["sha256"]) for f in added])}
+            tables[qkey] = {"version": version, "data_sha256": data_digest(qkey, [(f["path"], f["sha256"]) for e in self.log() if e.table == table for f in e.files if f["kind"] == "quarantine"] + [(f["path"], f["sha256"]) for f in added])}
         for key, value in (digests or {}).items():
             if key in tables:
                 tables[key]["data_sha256"] = value
@@ -706,10 +594,10 @@ class Lake:
                 keep = sorted({int(e.tables[key]["version"]) for e in entries if key in e.tables})
                 gone = DeltaTable(self.root / key).vacuum(
                     retention_hours=0, dry_run=False, enforce_retention_duration=False, full=True,
-                    keep_versions=keep or None, post_commithook_properties=_HOOKS,
+                    keep_versions=keep or None, post_commithook_properties=COMMIT_HOOKS,
                 )
                 removed += [self.root / key / unquote(g) for g in gone]
-            log_dir = self.root / _LOG_DIR
+            log_dir = self.root / LOG_DIR
             for name in os.listdir(log_dir):
                 if name.endswith(".tmp"):
                     (log_dir / name).unlink()

@@ -21,6 +21,7 @@ import polars as pl
 from rich.console import Console
 
 from features import clock
+from features.data.lake import Lake
 
 IMPORT_UNIT, EXPORT_UNIT = "PCU-NLRTM", "PCU-ECGYE"
 
@@ -97,7 +98,7 @@ def _wait(predicate, timeout: float = 30.0):  # noqa: ANN001, ANN202
 
 def _arrival(lake_dir: Path, day: date) -> dict:
     """A container arriving at NLRTM on ``day`` (the demo world's), for the notice and the alert."""
-    manifests = pl.scan_parquet(str(lake_dir / "manifests" / "**" / "*.parquet")).filter(
+    manifests = Lake(lake_dir).scan("manifests").filter(  # the lake's committed rows (Delta table), not every file on disk
         (pl.col("port_of_discharge") == "NLRTM") & (pl.col("eta").dt.date() == day)
     ).sort("manifest_id").collect()
     return manifests.row(manifests.height // 2, named=True)

@@ -74,7 +74,7 @@ def test_file_level_fault_exits_2_with_one_line_error(tmp_path: Path, make, tabl
     assert header.startswith(f"using lake {tmp_path / 'lake'}")
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
     assert "Traceback" not in result.output
-    assert not (tmp_path / "lake" / "_log").exists() or not list((tmp_path / "lake" / "_log").glob("*.json"))
+    assert not (tmp_path / "lake" / "_lake_log").exists() or not list((tmp_path / "lake" / "_lake_log").glob("*.json"))
 
 
 def test_naive_now_is_refused(tmp_path: Path, sample_csv: Path) -> None:

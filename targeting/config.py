@@ -1,6 +1,6 @@
 """One configuration for every command and the service: the working directory ``CCP_HOME`` and its ``ccp.toml``.
 
-Where the stores are (the Parquet lake, the operational database, the MLflow
+Where the stores are (the lake of Delta tables, the operational database, the MLflow
 store) is read, in this order of precedence, from: explicit arguments,
 ``CCP_*`` environment variables, the optional ``ccp.toml`` in ``CCP_HOME``,
 then the defaults ``<CCP_HOME>/lake``, ``<CCP_HOME>/var/ccp.db`` and

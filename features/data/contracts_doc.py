@@ -49,7 +49,7 @@ def _table_section(c: TableContract) -> list[str]:
     lines += [
         f"- **key**: {', '.join(f'`{k}`' for k in c.key)}",
         "- **partitioning**: "
-        + (f"UTC date of `{c.partition_by}` (`{c.name}/date=YYYY-MM-DD/`)" if c.partition_by else f"none (`{c.name}/all/`)"),
+        + (f"UTC date of `{c.partition_by}` (Delta table `{c.name}/`, partition column `partition_date`)" if c.partition_by else f"none (Delta table `{c.name}/`)"),
         "",
         "| column | type | required | nullable | description |",
         "|---|---|---|---|---|",

@@ -1,0 +1,142 @@
+"""Specification of the cluster path (issue 16): features and training on a Dask cluster equal the single-machine path.
+
+The cluster is a real ``distributed.LocalCluster`` started once for this module: two worker
+processes of one thread each (``processes=True``: every partition, the history, the statistics and
+the booster cross process boundaries by serialisation, as on a real cluster). Features and the
+entity snapshot must be bit-identical (``==``, no tolerance); a cluster-trained model must be within
+:data:`models.distributed.QUALITY_TOLERANCE` of the single-machine model on the same split; the same
+model must give identical lists whichever path computed the features and scores.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from features.candidates import decision_time
+from features.distributed import build_features_on_cluster, cluster_client, entity_state_on_cluster
+from features.history import History
+from features.pipeline import build_features, entity_state
+from features.registry import feature_columns
+from features.rules.language import default_rule_profiles
+from features.stats import FeatureStats
+from models.distributed import QUALITY_TOLERANCE, score_on_cluster
+from models.risk_model import predict_proba
+from models.tracking import configure, load_version
+from models.training import TrainConfig, TrainResult, fit_feature_stats, labelled_frame, matched_history, train_model
+from models.workflow import train_and_register
+from targeting import kernel
+from targeting.lists import ListRequest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from small_lake import fresh_store  # noqa: E402
+
+MODEL = {"n_estimators": 120, "num_leaves": 15}
+"""A smaller model than production's (600 rounds, 31 leaves), the same on both paths: the comparison, not the model, is under test."""
+
+
+@pytest.fixture(scope="session")
+def dask_client():  # noqa: ANN201 - distributed.Client
+    with cluster_client("local", workers=2, threads_per_worker=1) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class Inputs:
+    history: History
+    rows: pl.DataFrame
+    stats: FeatureStats
+
+
+@pytest.fixture(scope="module")
+def inputs(small_world, split) -> Inputs:  # noqa: ANN001
+    """The training rows of the small world and statistics fitted once (both paths get the same statistics)."""
+    history, _ = matched_history(History.from_lake(small_world.lake))
+    rows = labelled_frame(history, split).filter(pl.col("period").is_not_null())
+    return Inputs(history, rows, fit_feature_stats(history, rows, split))
+
+
+@pytest.fixture(scope="module")
+def both_models(small_world, split, dask_client, mlflow_template, tmp_path_factory):  # noqa: ANN001, ANN201
+    """The same configuration trained on one machine and on the cluster (registered in a fresh MLflow store)."""
+    config = TrainConfig(split=split, num_threads=1, model=MODEL)
+    single = train_model(History.from_lake(small_world.lake), config, oracle=small_world.oracle)
+    store = configure(fresh_store(mlflow_template, tmp_path_factory.mktemp("cluster-mlflow")))
+    on_cluster, logged = train_and_register(small_world.lake, store, config, oracle=small_world.oracle, cluster=dask_client)
+    return single, on_cluster, store, logged
+
+
+def test_cluster_features_equal_the_single_machine_features_bit_for_bit(dask_client, inputs: Inputs) -> None:
+    candidates = inputs.rows.drop("period")  # served order (direction, manifest id): the partitions are cut by time, so the order is restored
+    assert not candidates["decision_at"].is_sorted()
+    single = build_features(candidates, inputs.history, inputs.stats)
+    on_cluster = build_features_on_cluster(dask_client, candidates, inputs.history, inputs.stats, partitions=5)
+    assert on_cluster.height == candidates.height > 30_000
+    assert_frame_equal(on_cluster, single, check_exact=True)
+    assert on_cluster.equals(single)
+
+
+def test_the_entity_snapshot_as_a_map_reduce_equals_the_single_machine_snapshot(dask_client, inputs: Inputs, split) -> None:  # noqa: ANN001
+    at = decision_time(split.valid_end)
+    local = entity_state(inputs.history, at)
+    on_cluster = entity_state_on_cluster(dask_client, inputs.history, at, partitions=3)
+    assert set(on_cluster.tables) == set(local.tables)
+    for name, table in local.tables.items():
+        keys = [c for c in table.columns if not c.startswith("_")]
+        assert_frame_equal(on_cluster.tables[name].select(table.columns).sort(keys, nulls_last=True), table.sort(keys, nulls_last=True), check_exact=True)
+    assert on_cluster.known.equals(local.known.sort())
+    day = inputs.rows.filter(pl.col("decision_at") == at).drop("period")
+    assert day.height > 100
+    assert build_features_on_cluster(dask_client, day, inputs.history, inputs.stats, state=on_cluster).equals(
+        build_features(day, inputs.history, inputs.stats, state=local)
+    )
+
+
+def test_a_cluster_trained_model_is_within_the_stated_tolerance_of_the_single_machine_model(both_models) -> None:  # noqa: ANN001
+    single, on_cluster, _, _ = both_models
+    assert isinstance(on_cluster, TrainResult)
+    assert on_cluster.counts == single.counts
+    assert on_cluster.test_rows.select("manifest_id", "period", "label").equals(single.test_rows.select("manifest_id", "period", "label"))
+    assert isinstance(on_cluster.model.booster_, lgb.Booster)
+    assert on_cluster.model.booster_.feature_name() == feature_columns()
+    assert 1 <= on_cluster.model.best_iteration_ <= MODEL["n_estimators"]
+    ours, theirs = on_cluster.evaluation.headline(), single.evaluation.headline()
+    for metric, tolerance in QUALITY_TOLERANCE.items():
+        assert abs(ours[metric] - theirs[metric]) <= tolerance, f"{metric}: cluster {ours[metric]:.4f} vs single machine {theirs[metric]:.4f}"
+
+
+def test_the_cluster_model_is_logged_as_a_local_booster_that_loads_and_scores_identically(both_models, inputs: Inputs) -> None:  # noqa: ANN001
+    _, on_cluster, store, logged = both_models
+    loaded = load_version(store, logged.version)
+    assert loaded.booster.model_to_string() == on_cluster.model.model_text()
+    test = on_cluster.test_rows
+    assert np.array_equal(predict_proba(loaded.booster, test), on_cluster.test_scores)
+
+
+def test_the_same_model_gives_identical_scores_and_lists_through_both_paths(dask_client, both_models, inputs: Inputs, split) -> None:  # noqa: ANN001
+    _, on_cluster, _, _ = both_models
+    scorer = kernel.Scorer(version="cluster", artifact_sha256=on_cluster.model.model_sha256(), booster=on_cluster.model.booster_, stats=on_cluster.stats)
+    day = split.valid_end + timedelta(days=2)
+    busiest = inputs.rows.filter(pl.col("decision_at") == decision_time(day), pl.col("direction") == "IMPORT")["port"].mode().sort()[0]
+    request = ListRequest(port=busiest, list_date=day, capacity=12)
+    history = inputs.history
+    rows = kernel.candidate_rows(kernel.Snapshot(history), request)
+    assert rows.height > 20
+    cluster_state = entity_state_on_cluster(dask_client, history, decision_time(day))
+    single_features = build_features(rows, history, scorer.stats)
+    cluster_features = build_features_on_cluster(dask_client, rows, history, scorer.stats, state=cluster_state)
+    assert cluster_features.equals(single_features)
+    assert np.array_equal(score_on_cluster(dask_client, scorer.booster, cluster_features, partitions=3), predict_proba(scorer.booster, single_features))
+    rules = default_rule_profiles()
+    single_list = kernel.decide(kernel.Snapshot(history), scorer, rules, None, request)
+    cluster_list = kernel.decide(kernel.Snapshot(history, state=cluster_state), scorer, rules, None, request)
+    assert cluster_list == single_list
+    assert len(single_list.items) == 12

@@ -33,6 +33,7 @@ from targeting import kernel
 from targeting.kernel import NO_MODEL_VERSION, NO_MODEL_WARNING
 from targeting.lake_engine import LakeEngine, watchlist_sha256
 from targeting.lists import InspectionList, ListRequest, list_to_dict
+from targeting.record import without_risk
 from targeting.sim.run import simulate_to_directory
 from targeting.sim.world import WorldConfig
 
@@ -165,6 +166,15 @@ def test_replay_refuses_a_record_without_data_version_or_with_another_model(engi
 def test_a_list_recorded_before_lake_versions_replays_identically(engine):
     served = dataclasses.replace(engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST), lake_versions=None)
     assert "lake_versions" not in list_to_dict(served)  # its canonical JSON and hash are those it was stored with
+    assert engine.replay(served, ruleset=RULES, watchlist=NO_WATCHLIST) == served
+
+
+def test_a_list_recorded_before_calibrated_risk_replays_identically(engine):
+    built = engine.build_list(request(), ruleset=RULES, watchlist=NO_WATCHLIST)
+    assert built.calibrator_sha256 is not None and all(i.risk_band is not None for i in built.items + built.deferred)
+    served = without_risk(built)
+    recorded = list_to_dict(served)
+    assert "calibrator_sha256" not in recorded and not any({"risk_band", "risk_probability"} & set(i) for i in recorded["items"] + recorded["deferred"])
     assert engine.replay(served, ruleset=RULES, watchlist=NO_WATCHLIST) == served
 
 

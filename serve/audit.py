@@ -20,7 +20,6 @@ hash (``targeting audit verify`` prints it).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import threading
 import uuid
@@ -72,7 +71,7 @@ def chain_hash(prev_hash: str, fields: dict[str, Any], key: bytes) -> str:
     >>> len(chain_hash(GENESIS_HASH, {"seq": 1}, b"k" * 32))
     64
     """
-    return hmac.new(key, (prev_hash + canonical_json(fields)).encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, (prev_hash + canonical_json(fields)).encode(), "sha256").hex()
 
 
 def session_audit_key(session: Session) -> bytes:

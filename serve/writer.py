@@ -16,6 +16,12 @@ case two statements fewer per operation). So:
   at the end of the batch inside the same transaction (one chain-head read and
   one insert for the batch; the chain stays linear); an operation that fails
   leaves no event;
+* rows inserted through :func:`insert_unless_taken` are, on the first run,
+  assumed to be accepted and inserted at the end of the batch with one
+  ``executemany`` per table; when a unique constraint refuses one of them, the
+  batch is rolled back and run again with savepoints, where each insert
+  happens at once (``INSERT ... ON CONFLICT DO NOTHING``) and its operation
+  learns whether it was refused;
 * an operation that raises is rolled back alone (its savepoint, on the second
   run) and its caller gets the exception; the other operations of the batch
   still commit (operations must therefore be safe to run twice: they only
@@ -39,6 +45,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from serve.audit import record_event, record_events
@@ -68,6 +78,51 @@ def audit_event(session: Session, **fields: Any) -> None:
         return
     fields.setdefault("at", utcnow())
     buffer.append(fields)
+
+
+INSERT_BUFFER = "ccp.insert_buffer"
+"""Key of ``session.info`` holding ``{table: [row values]}`` inserted at the end of an optimistic batch."""
+
+
+def insert_unless_taken(session: Session, table: Table, values: dict[str, Any]) -> bool:
+    """Insert the row ``values`` into ``table`` unless a unique constraint refuses it; whether it was inserted.
+
+    In the first (optimistic) run of a :class:`GroupWriter` batch the row is
+    buffered and ``True`` returned: the batch inserts the buffered rows of
+    each table with one ``executemany`` at its end, and if any is refused the
+    whole batch is rolled back and run again with savepoints, where this
+    inserts at once. Elsewhere it is one ``INSERT ... ON CONFLICT DO NOTHING
+    RETURNING`` (SQLite and PostgreSQL). A row inserted in an optimistic batch
+    is not visible to the batch's later statements, and constraints other than
+    unique ones (foreign keys, checks) fail the operation either way.
+    """
+    buffer = session.info.get(INSERT_BUFFER)
+    if buffer is not None:
+        buffer.setdefault(table, []).append(values)
+        return True
+    return session.execute(_insert_unless_taken_statement(session.get_bind().dialect.name, table), values).first() is not None
+
+
+_INSERTS_UNLESS_TAKEN: dict[tuple[str, Table], Any] = {}
+
+
+def _insert_unless_taken_statement(dialect: str, table: Table) -> Any:
+    """``INSERT INTO table ... ON CONFLICT DO NOTHING RETURNING <first primary key column>`` (built once per dialect and table)."""
+    statement = _INSERTS_UNLESS_TAKEN.get((dialect, table))
+    if statement is None:
+        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        statement = insert(table).on_conflict_do_nothing().returning(table.primary_key.columns[0])
+        _INSERTS_UNLESS_TAKEN[(dialect, table)] = statement
+    return statement
+
+
+def _insert_buffered(session: Session, buffer: dict[Table, list[dict[str, Any]]]) -> None:
+    """Insert the rows an optimistic batch buffered (one ``executemany`` per table); a refused row fails the batch's run."""
+    for table, rows in buffer.items():
+        try:
+            session.execute(table.insert(), rows)
+        except IntegrityError as exc:
+            raise _OperationFailed from exc
 
 
 class WriterClosedError(RuntimeError):
@@ -214,13 +269,17 @@ class GroupWriter:
     def _commit(self, operations: list[WriteOperation[Any]], *, isolated: bool) -> list[tuple[bool, Any]]:
         """Run ``operations`` in one transaction and commit it; ``(ok, result or exception)`` per operation.
 
-        Not ``isolated``: the operations run back to back (two statements fewer each) and the first
-        failure raises :class:`_OperationFailed` (the transaction is rolled back: nothing was written).
+        Not ``isolated``: the operations run back to back (two statements fewer each), their
+        :func:`insert_unless_taken` rows are inserted together at the end, and the first failure (or a
+        refused row) raises :class:`_OperationFailed` (the transaction is rolled back: nothing was written).
         ``isolated``: each runs in its own savepoint, a failure is rolled back alone and reported.
         """
         outcomes: list[tuple[bool, Any]] = []
         with self._database.write() as session:
             events: list[dict[str, Any]] = []
+            inserts: dict[Table, list[dict[str, Any]]] = {}
+            if not isolated:
+                session.info[INSERT_BUFFER] = inserts
             for operation in operations:
                 buffer = session.info[AUDIT_BUFFER] = []
                 if isolated:
@@ -234,6 +293,8 @@ class GroupWriter:
                     events.extend(buffer)
                 outcomes.append((ok, value))
             del session.info[AUDIT_BUFFER]
+            session.info.pop(INSERT_BUFFER, None)
+            _insert_buffered(session, inserts)
             if events:
                 record_events(session, events)
         return outcomes

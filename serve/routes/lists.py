@@ -432,12 +432,21 @@ def check_cached_fetch(session: Session, caller: Caller, hit: ServedBody, action
     caller serves the fetch the long way, which audits it). The check is one
     primary-key read of the row's sealed columns (not its record); it runs in
     the batch's write transaction, so the audit event and the answer commit
-    together and no thread is held for the read.
+    together and no thread is held for the read. Fetches of the same list in
+    one batch share that read (one transaction sees one row; no write
+    operation changes a stored list).
     """
-    found = session.execute(_SEALED_LIST_ROW, {"list_id": hit.list_id}).first()
-    if found is not None and found.successor != hit.superseded_by:
+    checked = session.info.setdefault(_CHECKED_LISTS, {})
+    state = checked.get(hit.list_id)
+    if state is None:
+        found = session.execute(_SEALED_LIST_ROW, {"list_id": hit.list_id}).first()
+        state = checked[hit.list_id] = (
+            (False, None, None) if found is None else (True, found.successor, values_digest("inspection_list", found._mapping))
+        )
+    exists, successor, digest = state
+    if exists and successor != hit.superseded_by:
         return CACHED_BODY_STALE
-    sound = found is not None and values_digest("inspection_list", found._mapping) == hit.seal
+    sound = exists and digest == hit.seal
     caller.audit(
         session,
         action=action,
@@ -462,6 +471,8 @@ def _sealed_list_row_statement() -> Select:
 
 
 _SEALED_LIST_ROW = _sealed_list_row_statement()
+_CHECKED_LISTS = "ccp.checked_lists"
+"""Key of ``session.info``: ``{list id: (exists, successor, digest)}`` read by :func:`check_cached_fetch` in this batch."""
 
 
 @router.get("/inspection-lists/{list_id}/deferred", response_model=DeferredPage)

@@ -18,6 +18,7 @@ from typing import Annotated
 import polars as pl
 from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import Response
+from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
 from features.data.handling import DIRECTIONS, matching_outcomes
@@ -75,17 +76,28 @@ def manifest_problem(directory: ManifestDirectory, body: OutcomeCreate) -> tuple
     return None
 
 
-def _hashed_request(body: OutcomeCreate) -> dict[str, object]:
-    """The request as its idempotency hash covers it: ``direction`` only when not the default ``IMPORT``.
+def _hashed_request(payload: dict[str, object]) -> dict[str, object]:
+    """The request (``body.model_dump(mode="json")``) as its idempotency hash covers it: ``direction`` only when not the default ``IMPORT``.
 
     Outcomes posted before they had a direction hash as they did then (a retry
     across the upgrade replays), and an explicit ``IMPORT`` is the same request
     as none.
     """
-    payload = body.model_dump(mode="json")
     if payload.get("direction") == "IMPORT":
-        del payload["direction"]
+        payload = {name: value for name, value in payload.items() if name != "direction"}
     return payload
+
+
+_JSON_DATETIME = TypeAdapter(datetime)
+
+
+def _outcome_response_json(payload: dict[str, object], outcome_id: str, created_at: datetime) -> str:
+    """Canonical JSON of the :class:`OutcomePublic` of a stored outcome, from its request's JSON payload.
+
+    Exactly ``canonical_json(OutcomePublic(id=..., created_at=..., **fields).model_dump(mode="json"))``
+    (the response fields are the request's, plus ``id`` and ``created_at``), without building the model.
+    """
+    return canonical_json({**payload, "id": outcome_id, "created_at": _JSON_DATETIME.dump_python(created_at, mode="json")})
 
 
 def _json_response(status: int, body: str) -> Response:
@@ -115,7 +127,8 @@ async def create_outcome(
     this manifest, exam type and inspection time.
     """
     key = check_idempotency_key(idempotency_key)
-    request_hash = request_sha256(_hashed_request(body))
+    payload = body.model_dump(mode="json")
+    request_hash = request_sha256(_hashed_request(payload))
     audit = {"action": "outcome.create", "object_type": "outcome", "port": body.port}
     if not caller.can_access_port(body.port):
         await caller.audit_async(writer, **audit, result="denied", status_code=403)
@@ -125,7 +138,7 @@ async def create_outcome(
         await caller.audit_async(writer, **audit, result="invalid", status_code=422, detail={"field": problem[0]})
         raise field_error(*problem)
     status, response_json = await writer.run(  # async: no thread is held while the batch commits
-        lambda session: _store_outcome(session, caller, body, key=key, request_hash=request_hash, audit=audit)
+        lambda session: _store_outcome(session, caller, body, payload, key=key, request_hash=request_hash, audit=audit)
     )
     if status == 422:
         raise HTTPException(status_code=422, detail="Idempotency-Key was already used with a different request body")
@@ -137,17 +150,18 @@ async def create_outcome(
 
 
 def _store_outcome(
-    session: Session, caller: Caller, body: OutcomeCreate, *, key: str, request_hash: str, audit: dict[str, str]
+    session: Session, caller: Caller, body: OutcomeCreate, payload: dict[str, object], *, key: str, request_hash: str, audit: dict[str, str]
 ) -> tuple[int, str]:
     """The write of :func:`create_outcome` (one operation of the group writer): ``(status, stored response or "")``.
 
-    201 stores the outcome; a retry with the same key and body replays the
-    stored response; 422 for the same key with another body; 409 for the
-    port's existing record of the same exam. Every case is audited.
+    ``payload`` is ``body.model_dump(mode="json")``. 201 stores the outcome; a
+    retry with the same key and body replays the stored response; 422 for the
+    same key with another body; 409 for the port's existing record of the same
+    exam. Every case is audited.
     """
     fields = body.contract_fields()
     outcome_id, now = new_outcome_id(), utcnow()
-    response_json = canonical_json(OutcomePublic(id=outcome_id, created_at=now, **fields).model_dump(mode="json"))
+    response_json = _outcome_response_json(payload, outcome_id, now)
     row = insert_outcome_unless_taken(  # the common case first: one statement; the unique constraints refuse a repeat
         session,
         outcome_id=outcome_id,

@@ -15,13 +15,12 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from features.data.contracts import INSPECTION_OUTCOMES
 from serve.db import Database, utcnow
 from serve.tables import OutcomeRow
+from serve.writer import insert_unless_taken
 from targeting.lists import canonical_json
 
 CONTRACT_FIELDS: tuple[str, ...] = tuple(INSPECTION_OUTCOMES.column_names)
@@ -129,16 +128,16 @@ def insert_outcome_unless_taken(
     response_json: str,
     at: datetime | None = None,
 ) -> dict[str, Any] | None:
-    """:func:`insert_outcome` as one ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL).
+    """:func:`insert_outcome` unless a unique constraint refuses it (:func:`serve.writer.insert_unless_taken`).
 
     Returns the stored row's column values (for its seal,
     :func:`serve.seals.values_digest`), or ``None`` when a unique constraint
     refused it: this API key already used ``idempotency_key``, or the port
     already recorded this manifest, exam type and inspection time. Nothing
-    else happens in that case, so no savepoint is needed around it (the write
-    path's common case costs one statement). The statement is built once per
-    dialect and only its parameters change (no ORM object, no statement
-    construction per outcome: the group writer inserts thousands a second).
+    else happens in that case, so no savepoint is needed around it. In a
+    group-writer batch the row is inserted with the batch's other outcomes in
+    one statement (no ORM object, no statement built per outcome: the writer
+    inserts thousands a second).
     """
     unknown = set(fields) - _CONTRACT_FIELD_SET
     if unknown:
@@ -153,22 +152,10 @@ def insert_outcome_unless_taken(
         "created_at": at or utcnow(),
         **{name: fields.get(name) for name in CONTRACT_FIELDS},
     }
-    inserted = session.execute(_insert_unless_taken(session.get_bind().dialect.name), values).first()
-    return values if inserted is not None else None
+    return values if insert_unless_taken(session, OutcomeRow.__table__, values) else None
 
 
 _CONTRACT_FIELD_SET = frozenset(CONTRACT_FIELDS)
-_INSERTS_UNLESS_TAKEN: dict[str, Any] = {}
-
-
-def _insert_unless_taken(dialect: str) -> Any:
-    """``INSERT INTO outcomes ... ON CONFLICT DO NOTHING RETURNING id`` for ``dialect`` (built once, parameters bound per call)."""
-    statement = _INSERTS_UNLESS_TAKEN.get(dialect)
-    if statement is None:
-        table = OutcomeRow.__table__
-        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-        statement = _INSERTS_UNLESS_TAKEN[dialect] = insert(table).on_conflict_do_nothing().returning(table.c.id)
-    return statement
 
 
 def export_outcomes(

@@ -35,6 +35,19 @@ def test_outcome_is_stored_and_returned(client, officer, database):
     assert _count(database) == 1
 
 
+def test_outcome_response_is_the_public_schema_of_the_stored_row_byte_for_byte(client, officer, database):
+    from serve.schemas.outcomes import OutcomePublic
+    from targeting.lists import canonical_json
+
+    for body in (outcome_body(direction="IMPORT"), outcome_body(result="NO_FINDING", seizure_category=None, quantity_kg=None)):
+        response = client.post("/v1/inspection-outcomes", json=body, headers={**officer, **idem()})
+        assert response.status_code == 201, response.text
+        with database.read() as session:
+            row = session.get(OutcomeRow, response.json()["id"])
+        public = OutcomePublic(id=row.id, created_at=row.created_at, **{name: getattr(row, name) for name in INSPECTION_OUTCOMES.column_names})
+        assert response.content.decode() == row.response_json == canonical_json(public.model_dump(mode="json"))
+
+
 def test_same_key_and_body_replays_the_stored_response(client, officer, database):
     headers = {**officer, **idem()}
     body = outcome_body()

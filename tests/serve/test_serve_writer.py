@@ -132,3 +132,40 @@ def test_batches_are_bounded_by_max_batch(store):
     gate.set()
     [f.result(5) for f in futures]
     assert writer.batches == 1 + 4
+
+
+def test_rows_a_unique_constraint_refuses_within_one_batch_are_reported_to_their_own_operation(store):
+    from datetime import datetime, timezone
+
+    from serve.security import Role
+    from serve.store.keys import create_key
+    from serve.store.outcomes import insert_outcome_unless_taken
+    from serve.tables import OutcomeRow
+
+    _, database = store
+    with database.write() as session:
+        key_id = create_key(session, role=Role.OFFICER, ports=("NLRTM",), label="t", created_by="test").key_id
+    fields = {"manifest_id": "M-1", "container_number": "CSQU3054383", "port": "NLRTM", "exam_type": "PHYSICAL", "result": "NO_FINDING",
+              "seal_status": "INTACT", "examiner": "EX-1", "selection_source": "MODEL", "direction": "IMPORT"}
+
+    def insert(idempotency_key: str, second: int):
+        def operation(session):
+            row = insert_outcome_unless_taken(
+                session, outcome_id=f"{idempotency_key}-{second}", fields={**fields, "inspected_at": datetime(2025, 3, 1, 0, 0, second, tzinfo=timezone.utc)},
+                api_key_id=key_id, idempotency_key=idempotency_key, request_hash="a" * 64, response_status=201, response_json="{}",
+            )
+            if row is not None:
+                audit_event(session, action="test.inserted", object_id=row["id"])
+            return None if row is None else row["id"]
+
+        return operation
+
+    writer = GroupWriter(database)
+    gate, _ = _hold(writer)
+    futures = [writer.submit_async(insert(k, s)) for k, s in (("a", 1), ("b", 2), ("a", 3), ("c", 2))]  # "a" twice; (M-1, 2 s) twice
+    gate.set()
+    assert [f.result(5) for f in futures] == ["a-1", "b-2", None, None]
+    assert writer.batches == 2  # the refused rows cost a second run of the batch, not a batch of their own
+    with database.read() as session:
+        assert sorted(session.scalars(select(OutcomeRow.id))) == ["a-1", "b-2"]
+        assert session.scalars(select(AuditEvent.object_id).where(AuditEvent.action == "test.inserted").order_by(AuditEvent.seq)).all() == ["a-1", "b-2"]

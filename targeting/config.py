@@ -172,9 +172,13 @@ def _redacted(url: str) -> str:
 
 
 def missing_lake(lake_dir: Path) -> str | None:
-    """Why ``lake_dir`` cannot be read (it does not exist or is not a directory); ``None`` when it can."""
+    """Why ``lake_dir`` cannot be read (it does not exist, is not a directory, or is in the old format); ``None`` when it can."""
+    from features.data.legacy_lake import is_legacy_lake
+
     if not Path(lake_dir).is_dir():
         return f"lake {lake_dir} does not exist: ingest data first (`targeting ingest --lake {lake_dir} TABLE FILE...`) or set CCP_HOME / ccp.toml"
+    if is_legacy_lake(lake_dir):
+        return f"lake {lake_dir} is in the old format: migrate it once with `targeting lake migrate --in-place {lake_dir}`"
     return None
 
 

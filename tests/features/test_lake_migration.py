@@ -137,3 +137,13 @@ def test_lake_migrate_command_prints_the_checks_and_refuses_with_exit_1(tmp_path
     assert runner.invoke(app, ["lake", "verify", "--lake", str(tmp_path / "new")]).exit_code == 0
     refused = runner.invoke(app, ["lake", "migrate", "--from", str(tmp_path / "new"), "--to", str(tmp_path / "x")])
     assert refused.exit_code == 1 and "is not a lake in the old format" in refused.output
+
+
+def test_commands_on_an_old_lake_name_the_migration_command(tmp_path: Path, old_lake: Path) -> None:
+    from targeting.config import missing_lake
+
+    assert missing_lake(old_lake) == f"lake {old_lake} is in the old format: migrate it once with `targeting lake migrate --in-place {old_lake}`"
+    csv = write_csv(tmp_path / "m.csv", manifest_rows(1))
+    result = CliRunner().invoke(app, ["ingest", "--lake", str(old_lake), "manifests", str(csv)])
+    assert result.exit_code == 2 and "targeting lake migrate --from" in result.stderr
+    assert LegacyLake(old_lake).scan("manifests").height == 6  # untouched

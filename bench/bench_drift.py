@@ -47,8 +47,13 @@ def reference_ordinary(config: DriftConfig, baseline: str, seeds: tuple[int, ...
     if resolve_features(baseline) == resolve_features(config.features):
         return None
     result = run_drift(replace(config, features=baseline, replay=False, frozen=True), (ORDINARY,), seeds)
-    row = aggregate(result.records).filter(
-        (pl.col("mode") == "frozen") & (pl.col("phase") == "after") & (pl.col("pattern") == ALL) & (pl.col("metric") == "norm_precision@1")
+    return ordinary_np(result.records)
+
+
+def ordinary_np(records: pl.DataFrame) -> float | None:
+    """The frozen model's NP@1 on the ordinary world after the change day (mean over seeds) in ``records``."""
+    row = aggregate(records).filter(
+        (pl.col("scenario") == ORDINARY) & (pl.col("mode") == "frozen") & (pl.col("phase") == "after") & (pl.col("pattern") == ALL) & (pl.col("metric") == "norm_precision@1")
     )
     return float(row.get_column("mean")[0]) if row.height else None
 
@@ -63,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-replay", action="store_true")
     parser.add_argument("--quick", action="store_true", help="moved-origin-cover and ordinary, one seed, 600/day, change day 60, 20-day windows")
     parser.add_argument("--records", type=Path, help="read records.csv of a finished run instead of running")
+    parser.add_argument("--reference-records", type=Path, help="with --records: the current model's run (its ordinary NP@1 is the reference)")
     parser.add_argument("--out", type=Path, default=Path("drift-bench"))
     args = parser.parse_args(argv)
     names = parse_scenarios("moved-origin-cover,ordinary" if args.quick else args.scenarios)
@@ -77,10 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         result = run_drift(config, names, seeds, progress=lambda m: print(f"  {m}", flush=True))
         records = result.records
-        write_outputs(records, result.curves, names, args.out)
+        write_outputs(records, result.curves, names, args.out, features=resolve_features(args.features))
         for label, (seconds, cpu_seconds) in result.timings.items():
             print(f"  {label}: {seconds:,.1f} s wall, {cpu_seconds:,.1f} s CPU")
-    reference = None if args.records else reference_ordinary(config, args.baseline_features, seeds)
+    if args.records:
+        reference = ordinary_np(pl.read_csv(args.reference_records / "records.csv")) if args.reference_records else None
+    else:
+        reference = reference_ordinary(config, args.baseline_features, seeds)
     agg = aggregate(records)
     print(f"\ndrift benchmark: scenarios {', '.join(names)}; seeds {', '.join(map(str, seeds))}; features {args.features!r}\n")
     print(headline_markdown(agg, names))

@@ -25,7 +25,8 @@ def drift(
     replay_containers_per_day: Annotated[int, typer.Option("--replay-containers-per-day", min=50, help="Arrivals per day of the replay's world.")] = 400,
     change_day: Annotated[Optional[int], typer.Option("--change-day", min=1, help="Arrival day of the change (default: each scenario's own, 90).")] = None,
     window_days: Annotated[int, typer.Option("--window-days", min=1, help="Days scored after (and before) the change.")] = 30,
-    warmup_days: Annotated[int, typer.Option("--warmup-days", min=1, help="First days used only as history by the frozen model.")] = 30,
+    warmup_days: Annotated[int, typer.Option("--warmup-days", min=1, help="First days used only as history by the frozen model.")] = 15,
+    train_days: Annotated[int, typer.Option("--train-days", min=7, help="Days of rows before its cut-off each frozen model learns from.")] = 45,
     legit_churn: Annotated[str, typer.Option("--legit-churn", help="Legitimate trade: realistic or static.")] = "realistic",
     strategy: Annotated[str, typer.Option(help="The replay's backtest strategy (model, model+N, ucb...).")] = "model+5",
     reference: Annotated[Optional[float], typer.Option("--reference-ordinary", help="Current model's ordinary-period NP@1, for the target check.")] = None,
@@ -35,7 +36,7 @@ def drift(
     """Run drift scenarios: recall of the new pattern and normalised precision before/after the change, frozen model vs replay, over seeds."""
     from rich.console import Console
 
-    from targeting.evaluation.drift import DriftConfig, DriftError, headline_markdown, aggregate, parse_scenarios, run_drift, write_outputs
+    from targeting.evaluation.drift import DriftConfig, DriftError, aggregate, headline_markdown, parse_scenarios, resolve_features, run_drift, write_outputs
 
     err = Console(stderr=True)
     try:
@@ -43,6 +44,7 @@ def drift(
             change_day=change_day,
             window_days=window_days,
             warmup_days=warmup_days,
+            train_days=train_days,
             containers_per_day=containers_per_day,
             replay_containers_per_day=replay_containers_per_day,
             legit_churn=legit_churn,
@@ -53,8 +55,6 @@ def drift(
             num_threads=threads,
         )
         names = parse_scenarios(scenarios)
-        from targeting.evaluation.drift import resolve_features
-
         resolve_features(features)
     except (DriftError, ValueError) as exc:
         err.print(f"error: {exc}")
@@ -69,7 +69,7 @@ def drift(
     except (DriftError, ValueError) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from None
-    paths = write_outputs(result.records, result.curves, names, out, reference_ordinary=reference)
+    paths = write_outputs(result.records, result.curves, names, out, reference_ordinary=reference, features=resolve_features(features))
     if plot is not None and "plot" in paths:
         plot.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(paths["plot"], plot)

@@ -168,8 +168,11 @@ class DriftConfig:
         Days scored after the change ("after": ``[change, change + window)``)
         and before it ("before": ``[change - window, change)``).
     warmup_days
-        First days used only as entity history (never trained on) by the frozen model;
-        also the replay's warm-up before its first model.
+        First days used only as entity history (never trained on) by the frozen model.
+    train_days
+        The frozen models learn from the rows of the ``train_days`` days before their
+        cut-off (at most back to ``warmup_days``): the "before" and "after" models are trained on
+        windows of the same length when ``change_day >= warmup_days + window_days + train_days``.
     containers_per_day, ports, start, legit_churn
         The simulated world (``legit_churn``: ``realistic`` or ``static`` legitimate trade).
     capacity_share, strategy, retrain_every, alert_days
@@ -189,7 +192,8 @@ class DriftConfig:
 
     change_day: int | None = None
     window_days: int = 30
-    warmup_days: int = 30
+    warmup_days: int = 15
+    train_days: int = 45
     containers_per_day: int = 2000
     ports: tuple[str, ...] = ("NLRTM",)
     start: date = date(2025, 1, 1)
@@ -207,8 +211,8 @@ class DriftConfig:
     num_threads: int = 1
 
     def __post_init__(self) -> None:
-        if self.window_days < 1 or self.warmup_days < 1:
-            raise DriftError("window_days and warmup_days must be at least 1")
+        if self.window_days < 1 or self.warmup_days < 1 or self.train_days < 7:
+            raise DriftError("window_days and warmup_days must be at least 1, train_days at least 7")
         least = self.warmup_days + self.window_days + 7
         if self.change_day is not None and self.change_day < least:
             raise DriftError(f"change_day {self.change_day} leaves too little history: it must be at least warmup_days + window_days + 7 = {least}")

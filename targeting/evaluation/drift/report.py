@@ -193,8 +193,17 @@ def recall_plot(curves: pl.DataFrame, scenarios: Sequence[str], path: Path) -> P
     return path
 
 
-def write_outputs(records: pl.DataFrame, curves: pl.DataFrame, scenarios: Sequence[str], out: Path, *, reference_ordinary: float | None = None) -> dict[str, Path]:
-    """``records.csv`` (per seed), ``summary.csv`` (over seeds), ``curves.csv``, ``summary.md`` (headline, targets, per-pattern tables) and ``new_pattern_recall.png`` into ``out``."""
+def write_outputs(
+    records: pl.DataFrame,
+    curves: pl.DataFrame,
+    scenarios: Sequence[str],
+    out: Path,
+    *,
+    reference_ordinary: float | None = None,
+    features: Sequence[str] | None = None,
+) -> dict[str, Path]:
+    """``records.csv`` (per seed), ``summary.csv`` (over seeds), ``curves.csv``, ``summary.md`` (headline, targets, per-pattern tables),
+    ``new_pattern_recall.png`` and, given the models' ``features``, ``features.txt`` (one column name a line) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     agg = aggregate(records)
     paths = {"records": out / "records.csv", "summary_csv": out / "summary.csv", "curves": out / "curves.csv", "summary_md": out / "summary.md"}
@@ -206,6 +215,9 @@ def write_outputs(records: pl.DataFrame, curves: pl.DataFrame, scenarios: Sequen
     for scenario in scenarios:
         text += [f"Per pattern, {scenario}:", "", pattern_markdown(agg, scenario)]
     paths["summary_md"].write_text("\n".join(text))
+    if features is not None:
+        paths["features"] = out / "features.txt"
+        paths["features"].write_text("\n".join(features) + "\n")
     plot = recall_plot(curves, scenarios, out / "new_pattern_recall.png")
     if plot is not None:
         paths["plot"] = plot

@@ -57,7 +57,7 @@ def _frozen(config: DriftConfig, scenario: str, seed: int, say: Progress) -> tup
         say(f"{scenario} seed {seed}: frozen model with labels before day {cut}, scoring days {cut}-{cut + window - 1}")
         model = train_frozen(
             history,
-            first=start + timedelta(days=config.warmup_days),
+            first=start + timedelta(days=max(config.warmup_days, cut - config.train_days)),
             cutoff_day=start + timedelta(days=cut),
             features=backtest.features,
             seed=seed,

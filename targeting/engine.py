@@ -52,6 +52,10 @@ class ContainerRisk:
     watchlist_hits: tuple[str, ...]
     rule_hits: tuple[str, ...]
     model_version: str
+    risk_probability: float | None = None
+    """The champion's calibrated probability that an exam finds contraband (``None``: the champion has no calibrator)."""
+    risk_band: str = "NOT_RATED"
+    """The band of ``risk_probability`` (:data:`models.calibration.RISK_BANDS`)."""
 
 
 class TargetingEngine(Protocol):

@@ -40,6 +40,7 @@ from features.data.lake import Lake
 from features.pipeline import build_features, entity_state
 from features.data.reference import known_locodes
 from features.rules.language import evaluate_rules
+from models.calibration import NOT_RATED, risk_band
 from models.risk_model import predict_proba
 from targeting.champion import ChampionStore, LoadedModel
 from targeting.engine import ContainerRisk, ModelInfo, ModelUnavailableError, RuleSetSnapshot, UnknownPortError
@@ -116,6 +117,14 @@ class ScoredDay:
     reasons: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Model reasons of the candidates explained so far (explanations are per row: a row's do not depend on the others)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _calibrated(model: LoadedModel, score: float) -> dict:
+    """``risk_probability`` and ``risk_band`` of one score under the model's own calibrator (not rated without one)."""
+    if model.calibrator is None:
+        return {"risk_probability": None, "risk_band": NOT_RATED}
+    probability = float(model.calibrator.predict([score])[0])
+    return {"risk_probability": probability, "risk_band": risk_band(probability)}
 
 
 def _scorer(model: LoadedModel | None) -> kernel.Scorer | None:
@@ -341,6 +350,7 @@ class LakeEngine:
             watchlist_hits=tuple(alert_row["alert_ids"]),
             rule_hits=tuple(rules["rule_codes"][0].to_list()),
             model_version=model.version,
+            **_calibrated(model, score),
         )
 
 

@@ -80,4 +80,6 @@ def container_risk(
         watchlist_hits=list(risk.watchlist_hits),
         rule_hits=list(risk.rule_hits),
         model_version=risk.model_version,
+        risk_probability=risk.risk_probability,
+        risk_band=risk.risk_band,
     )

@@ -26,3 +26,5 @@ class ContainerRiskPublic(OutputModel):
     watchlist_hits: list[str]
     rule_hits: list[str]
     model_version: str
+    risk_probability: float | None = None
+    risk_band: str = "NOT_RATED"

@@ -79,3 +79,11 @@ def test_a_list_recorded_before_bands_keeps_its_record_and_reads_as_not_rated(e2
     assert served["calibrator_sha256"] is None and all(i["risk_band"] is None for i in served["items"])
     exported = e2e_service.client.get(f"/v1/inspection-lists/{list_id}.csv", headers=e2e_service.as_("officer_own")).text
     assert {r["risk_band"] for r in csv.DictReader(io.StringIO(exported))} == {NOT_RATED}
+
+
+def test_the_risk_check_of_a_listed_container_gives_the_band_and_probability_of_its_list_row(e2e_service) -> None:
+    body = _create(e2e_service, capacity=6)
+    for item in (body["items"][0], body["items"][-1]):
+        risk = e2e_service.client.get(f"/v1/containers/{item['container_number']}/risk", headers=e2e_service.as_("officer_own")).json()
+        assert risk["manifest_id"] == item["manifest_id"]
+        assert risk["risk_band"] == item["risk_band"] and risk["risk_probability"] == pytest.approx(item["risk_probability"], rel=1e-9)

@@ -36,7 +36,7 @@ RULES = ruleset_from(default_rule_profiles(), 1)
 NO_WATCHLIST = pl.DataFrame(schema=ALERTS.schema)
 EPHEDRINE = "EPH-1"
 REASON = "Precursor Ephedrine (HS 293941, 1988 Convention Table I) with no matching pre-export notification from IN to MX"
-PROVENANCE = ("input_data_sha256", "data_version")
+PROVENANCE = ("input_data_sha256", "data_version", "lake_versions")
 
 
 def container(i: int) -> str:

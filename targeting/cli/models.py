@@ -154,6 +154,17 @@ def _split(lake, train_start, train_end, valid_end, test_end, warmup_days):
     return choose_split(History.from_lake(lake), warmup_days=warmup_days, split=split)
 
 
+ClusterOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--cluster",
+        help="Compute features and train on a Dask cluster: its scheduler (tcp://host:8786), or 'local' to start one on this "
+        "machine for the run (default: CCP_DASK_SCHEDULER / ccp.toml dask_scheduler; unset: this process only). Needs pip install -e '.[cluster]'.",
+    ),
+]
+ClusterWorkersOption = Annotated[int, typer.Option(min=1, help="Worker processes of a --cluster local (one thread each).")]
+
+
 @app.command("train")
 def train(
     lake_dir: Annotated[Optional[Path], typer.Option("--lake", help="Lake directory (default: CCP_LAKE_DIR).")] = None,
@@ -175,23 +186,15 @@ def train(
     promote_after: Annotated[bool, typer.Option("--promote", help="Promote if not worse than the champion.")] = False,
     sync: Annotated[bool, typer.Option(help="First ingest outcomes recorded through the service (CCP_DATABASE_URL).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run, counts and metrics as JSON.")] = False,
-    cluster: Annotated[
-        Optional[str],
-        typer.Option(
-            "--cluster",
-            help="Compute features and train on a Dask cluster: its scheduler (tcp://host:8786), or 'local' to start one on this "
-            "machine for the run (default: CCP_DASK_SCHEDULER / ccp.toml dask_scheduler; unset: this process only). Needs pip install -e '.[cluster]'.",
-        ),
-    ] = None,
-    cluster_workers: Annotated[int, typer.Option(min=1, help="Worker processes of a --cluster local (one thread each).")] = 2,
+    cluster: ClusterOption = None,
+    cluster_workers: ClusterWorkersOption = 2,
 ) -> None:
     """Train on the lake (new outcomes included), log the run to MLflow and register the model."""
     from models.training import TrainConfig
     from models.workflow import promote, train_and_register
 
     _announce(lake_dir, tracking_uri, uses=("lake", "MLflow", *(("database",) if sync else ())))
-    lake = _lake(lake_dir)
-    client = _client(tracking_uri)
+    lake, client = _lake(lake_dir), _client(tracking_uri)
     if promote_after:
         _require_audit_store()
     if sync:
@@ -209,12 +212,9 @@ def train(
 
     oracle_frame = pl.read_parquet(oracle) if oracle else None
     config = TrainConfig(split=split, unlabelled_weight=unlabelled_weight, random_weight=random_weight, seed=seed, num_threads=threads)
-    address = cluster or _settings().dask_scheduler
-    with err.status("training") as status, _dask(address, cluster_workers) as dask_client:
+    with err.status("training") as status, _dask(cluster or _settings().dask_scheduler, cluster_workers) as dask_client:
         try:
-            result, logged = train_and_register(
-                lake, client, config, oracle=oracle_frame, register=register, progress=lambda m: status.update(m), cluster=dask_client
-            )
+            result, logged = train_and_register(lake, client, config, oracle=oracle_frame, register=register, progress=status.update, cluster=dask_client)
         except ValueError as exc:
             _fail(str(exc))
     decision = None

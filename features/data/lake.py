@@ -71,7 +71,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 
 from features import clock
 from features.data.contracts import TableContract, contract
@@ -416,7 +416,7 @@ class Lake:
             )
         write_deltalake(  # classic Arrow types (no string views) so every Parquet reader, pandas and Dask included, reads the files
             uri, frame.to_arrow(compat_level=pl.CompatLevel.oldest()), mode="append", partition_by=partition_by, schema_mode="merge",
-            commit_properties=metadata, post_commithook_properties=COMMIT_HOOKS,
+            commit_properties=metadata, post_commithook_properties=COMMIT_HOOKS, writer_properties=WriterProperties(compression="ZSTD"),
         )
         table_dt = DeltaTable(uri)
         version = table_dt.version()

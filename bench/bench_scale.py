@@ -1,6 +1,6 @@
 """Benchmark: a national world of up to 20+ million manifests, single process vs a Dask LocalCluster.
 
-Run: ``nice -n 10 python -m bench.bench_scale [--rows 1e6,5e6,20e6] [--workers 2] [--phases features,training]``.
+Run: ``nice -n 10 python -m bench.bench_scale [--rows 1e6,5e6,20e6] [--workers 2] [--phases features,training] [--scale 1]``.
 
 Data (prepared once, cached under ``bench/out/national-*/``, not timed): the
 national world of :mod:`bench.national_world` (one simulated year over Spain's
@@ -188,15 +188,19 @@ def cluster_features(client, root: Path, tiles, out_dir: Path, rows_per_partitio
     return {"rows": rows, "partitions": partitions}
 
 
-def _training_part(path: str) -> pl.DataFrame:
-    """A written feature partition as ``models.distributed`` trains on it: features, period ``train``, label, weight."""
+def _training_part(path: str, part: int) -> pl.DataFrame:
+    """A written feature partition as ``models.distributed`` trains on it: features, period ``train``, label, weight, row position."""
     import features.pipeline  # noqa: F401 - registers every feature
+    from features.distributed import POSITION
     from features.registry import feature_columns
     from models.distributed import LABEL, PERIOD, WEIGHT
 
     frame = pl.read_parquet(path)
     y, w = training_targets(frame)
-    return frame.select(feature_columns()).with_columns(pl.lit("train").alias(PERIOD), pl.Series(LABEL, y), pl.Series(WEIGHT, w))
+    position = pl.int_range(frame.height, dtype=pl.Int64, eager=True) + part * 1_000_000_000
+    return frame.select(feature_columns()).with_columns(
+        pl.lit("train").alias(PERIOD), pl.Series(LABEL, y), pl.Series(WEIGHT, w), position.alias(POSITION)
+    )
 
 
 def cluster_training(client, files: list[Path], rounds: int) -> dict:  # noqa: ANN001
@@ -205,7 +209,7 @@ def cluster_training(client, files: list[Path], rounds: int) -> dict:  # noqa: A
     from models.distributed import fit_on_cluster
     from models.risk_model import RiskModel
 
-    parts = [client.submit(_training_part, str(f), pure=False) for f in files]
+    parts = [client.submit(_training_part, str(f), k, pure=False) for k, f in enumerate(files)]
     rows = sum(client.gather(client.map(len, parts, pure=False)))
     model = RiskModel(n_estimators=rounds, categorical_features=tuple(categorical_columns()))
     start = time.perf_counter()
@@ -215,7 +219,7 @@ def cluster_training(client, files: list[Path], rounds: int) -> dict:  # noqa: A
 
 def measure_cluster(client, run) -> dict:  # noqa: ANN001
     """Run ``run()`` on fresh workers: wall, driver and worker CPU seconds, driver and per-worker peak RSS."""
-    client.restart()
+    client.restart(timeout=900)  # fresh workers; on a loaded machine they take minutes to come back
     reset_peak_rss()
     start, cpu = time.perf_counter(), time.process_time()
     with PeakSampler(worker_pids) as sampler:
@@ -292,6 +296,48 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _extrapolate(points: list[tuple[float, float]], n: float) -> tuple[float | None, float | None]:
+    """(value at ``n``, exponent) from the two largest measured ``(rows, value)`` points (linear from one)."""
+    points = sorted(p for p in points if p[1] > 0)
+    if not points:
+        return None, None
+    if len(points) == 1:
+        return points[0][1] * n / points[0][0], 1.0
+    (n1, v1), (n2, v2) = points[-2:]
+    b = growth_exponent(n1, v1, n2, v2)
+    return v2 * (n / n2) ** b, b
+
+
+def sizing(results: dict, *, target: float = 100e6, window_hours: float = 8.0, worker_memory_gib: float = 16.0, rounds: int = 100) -> str:
+    """Workers and memory per ``target`` manifests, extrapolated from the cluster path's largest measured sizes (markdown)."""
+    lines = [f"Per {target / 1e6:,.0f} million manifests (extrapolated from the largest measured sizes of the cluster path; exponent in brackets):", ""]
+    feats = [e for e in results.get("cluster/features", {}).values() if _ok(e)]
+    if feats:
+        cpu, b = _extrapolate([(e["rows"], _cpu(e)) for e in feats], target)
+        worker, bw = _extrapolate([(e["rows"], peak_per_worker(e)) for e in feats], target)
+        driver, bd = _extrapolate([(e["rows"], e["driver_peak_rss"]) for e in feats], target)
+        hours = cpu / 3600
+        lines.append(f"- features: {hours:,.1f} worker-hours (b = {b:.2f}); {math.ceil(hours / window_hours):,} single-threaded workers for a {window_hours:g}-hour window;"
+                     f" peak memory per worker {worker / GIB:,.1f} GiB (b = {bw:.2f}); driver {driver / GIB:,.1f} GiB (b = {bd:.2f})")
+    train = [e for e in results.get("cluster/training", {}).values() if _ok(e) and e.get("rounds")]
+    if train:
+        train.sort(key=lambda e: e["rows"])
+        largest = train[-1]
+        cpu_per_row_round = _cpu(largest) / (largest["rows"] * largest["rounds"])
+        held = [(e["rows"], sum(e["worker_peak_rss"]), len(e["worker_peak_rss"])) for e in train]
+        if len(held) > 1 and held[-1][1] > held[-2][1]:  # marginal bytes per row over a per-worker baseline
+            per_row = (held[-1][1] - held[-2][1]) / (held[-1][0] - held[-2][0])
+            baseline = max(0.0, (held[-1][1] - per_row * held[-1][0]) / held[-1][2])
+        else:  # one size: all of it per row (an upper bound)
+            per_row, baseline = held[-1][1] / held[-1][0], 0.0
+        workers = max(1, math.ceil(target * per_row / (worker_memory_gib * GIB - baseline)))
+        hours = cpu_per_row_round * target * rounds / 3600
+        lines.append(f"- training ({rounds} rounds): {hours:,.1f} worker-hours ({cpu_per_row_round * 1e6:.2f} CPU-s per million row-rounds at {largest['rows']:,} rows);"
+                     f" {per_row:,.0f} bytes per row held by the workers over a {baseline / GIB:.2f} GiB baseline each,"
+                     f" so {workers:,} workers of {worker_memory_gib:g} GiB ({hours / workers:,.1f} hours each)")
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- orchestration
 def results_path(root: Path) -> Path:
     """Where the figures of the world under ``root`` are kept (each run adds or replaces its sizes)."""
@@ -302,8 +348,14 @@ def _load_results(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _save(results: dict, path: Path) -> None:
-    path.write_text(json.dumps(results, indent=1, sort_keys=True))
+def _record(path: Path, key: str, rows: int, entry: dict) -> dict:
+    """Add one entry to the results file (re-read first: several runs may add sizes at once); the merged results."""
+    results = _load_results(path)
+    results.setdefault(key, {})[str(rows)] = entry
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1, sort_keys=True))
+    tmp.replace(path)
+    return results
 
 
 def _cpu(entry: dict) -> float:
@@ -361,8 +413,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-memory-gib", type=float, default=4.5, help="Dask memory_limit of each worker.")
     parser.add_argument("--rows-per-partition", type=int, default=500_000, help="Feature partitions of the cluster path.")
     parser.add_argument("--rounds", type=int, default=50, help="Boosting rounds of the training phase (fixed, no early stopping).")
+    parser.add_argument("--report", action="store_true", help="Only print the table and the sizing of the results measured so far.")
+    parser.add_argument("--fresh", action="store_true", help="Measure again the sizes already in the results file.")
     parser.add_argument("--max-cpu-minutes", type=float, default=None, help="Do not start a phase predicted to need more CPU time.")
     parser.add_argument("--containers-per-day", type=int, default=2740, help="Base year's daily arrivals (2,740: about 1 million manifests).")
+    parser.add_argument("--scale", type=float, default=1.0, help="Multiplies --rows and the base year's daily arrivals (make bench -- --scale 0.01: a quick run).")
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--replicas", type=int, default=REPLICAS)
     parser.add_argument("--child", choices=("features", "training"), help=argparse.SUPPRESS)
@@ -370,9 +425,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child-report", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.scale != 1:
+        args.containers_per_day = max(1, round(args.containers_per_day * args.scale))
+        args.rows = ",".join(str(round(float(r) * args.scale)) for r in args.rows.split(","))
     root = world_root(args.containers_per_day, args.years, args.replicas)
     if args.child:
         return _child(args, root)
+    if args.report:
+        results = _load_results(results_path(root))
+        print(f"{table(results)}\n\n{sizing(results)}")
+        return 0
     print(f"bench_scale: {cpu_count()} CPU(s), load average {load_average()}, polars {pl.__version__}, nice {os.nice(0)}", flush=True)
     world = build_national_world(root, years=args.years, replicas=args.replicas, containers_per_day=args.containers_per_day)
     base = world["base_manifests"]
@@ -382,9 +444,13 @@ def main(argv: list[str] | None = None) -> int:
     stats_path(root)
     results = _load_results(results_path(root))
     phases, paths = args.phases.split(","), args.paths.split(",")
-    client = cluster = None
-    if "cluster" in paths:
-        cluster, client = start_cluster(args.workers, int(args.worker_memory_gib * GIB))
+    started: dict = {}
+
+    def client():  # noqa: ANN202 - the LocalCluster's client, started when a cluster phase first runs
+        if not started:
+            started["cluster"], started["client"] = start_cluster(args.workers, int(args.worker_memory_gib * GIB))
+        return started["client"]
+
     try:
         for n in sizes:
             tiles = tiles_for(n, base, args.replicas)
@@ -392,17 +458,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== {rows:,} manifests ({len(tiles)} tiles) ==", flush=True)
             for phase in phases:
                 for path in paths:
+                    results = _load_results(results_path(root))
+                    done = results.get(f"{path}/{phase}", {}).get(str(rows))
+                    if done and _ok(done) and not args.fresh:
+                        print("  " + describe(path, phase, done) + "  (measured earlier; --fresh measures again)", flush=True)
+                        continue
                     entry = _run_phase(args, results, root, phase, path, rows, client)
                     entry.update(workers=args.workers if path == "cluster" else 1, load_average=load_average())
-                    results.setdefault(f"{path}/{phase}", {})[str(rows)] = entry
-                    _save(results, results_path(root))
+                    results = _record(results_path(root), f"{path}/{phase}", rows, entry)
                     print("  " + describe(path, phase, entry), flush=True)
     finally:
-        if client is not None:
-            client.close()
-            cluster.close()
+        if started:
+            started["client"].close()
+            started["cluster"].close()
     print()
     print(table(results))
+    print()
+    print(sizing(results))
     return 0
 
 
@@ -424,13 +496,13 @@ def _measure_phase(args, root: Path, phase: str, path: str, rows: int, client) -
     if phase == "features" and path == "single":
         return run_single(rows, child_argv("--child", "features", "--child-rows", str(rows), "--child-report", str(report), *_world_args(args)), cap, report)
     if phase == "features":
-        return measure_cluster(client, lambda: cluster_features(client, root, tiles, cluster_out, args.rows_per_partition))
+        return measure_cluster(client(), lambda: cluster_features(client(), root, tiles, cluster_out, args.rows_per_partition))
     features = feature_files(single_out, cluster_out)
     if not features:
         return {"rows": rows, "skipped": True, "note": "no feature table of this size (features phase not run or failed)"}
     if path == "single":
         return run_single(rows, child_argv("--child", "training", "--child-rows", str(rows), "--child-report", str(report), *_world_args(args)), cap, report)
-    return measure_cluster(client, lambda: cluster_training(client, features, args.rounds))
+    return measure_cluster(client(), lambda: cluster_training(client(), features, args.rounds))
 
 
 def _world_args(args) -> list[str]:  # noqa: ANN001

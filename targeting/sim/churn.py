@@ -51,6 +51,9 @@ party spellings                10 % of party mentions       Name-and-address mat
                                                             (US Census CES); :mod:`targeting.sim.spelling`.
 =============================  ===========================  ==================================================
 
+Front companies get identifiers numbered like any new trader's (in the static world they are numbered
+apart, ``C..FC...``), so an identifier's form tells nothing (:meth:`LegitChurn.alias`).
+
 All churn draws come from their own generator (seeded from the world's seed),
 so a ``static`` world never draws them. Every legitimate manifest row
 carries a hidden ``_churn`` label (``spot``, ``sporadic``, ``seasonal``,
@@ -141,6 +144,7 @@ class LegitChurn:
         self._new_parties: list[dict] = []
         self._next_shipper = 0
         self._next_consignee = 0
+        self._aliases: dict[str, str] = {}
 
     # ------------------------------------------------------------------ parties
     def _reserve_numbers(self, parties: pl.DataFrame) -> None:
@@ -159,6 +163,25 @@ class LegitChurn:
         party_id = f"{role}{country}{number:06d}"
         self._new_parties.append({"party_id": party_id, "name": party_name(self.rng, country, hint), "country": country})
         return party_id
+
+    def alias(self, party_id: str) -> str:
+        """A legitimate-looking identifier for a front company's (``C..FC...``/``S..FS...``), stable per front; others unchanged.
+
+        In the historical world front companies are numbered apart from
+        legitimate traders; here they are numbered like any new trader, so an
+        identifier's form says nothing about who is behind it.
+        """
+        match = re.fullmatch(r"([SC])([A-Z]{2})F[CS]\d+", party_id)
+        if match is None:
+            return party_id
+        if party_id not in self._aliases:
+            role, country = match.groups()
+            if role == "S":
+                number, self._next_shipper = self._next_shipper, self._next_shipper + 1
+            else:
+                number, self._next_consignee = self._next_consignee, self._next_consignee + 1
+            self._aliases[party_id] = f"{role}{country}{number:06d}"
+        return self._aliases[party_id]
 
     def take_new_parties(self, schema) -> pl.DataFrame:
         """The parties created since the last call (party_id, name, country)."""

@@ -441,6 +441,8 @@ class World:
         front, front_shipper = use_front(org, self.rng, self._front_counter)
         dest = org.dest_ports[int(self.rng.integers(len(org.dest_ports)))]
         consignee = f"C{dest[:2]}{front}"
+        if self.churn is not None:  # realistic churn: fronts are numbered like any new trader
+            consignee = self.churn.alias(consignee)
         self._register_party(consignee, dest[:2], "Trading")
         origin = cfg["origin_port"]
         if front_shipper:
@@ -448,6 +450,8 @@ class World:
         else:
             pool = self._shippers_by_country.get(origin[:2], [])
             shipper = pool[int(self.rng.integers(len(pool)))] if pool else f"S{origin[:2]}{front}"
+        if self.churn is not None:
+            shipper = self.churn.alias(shipper)
         self._register_party(shipper, origin[:2])
         method = org.method_at(day - DEPARTURE_LAG_DAYS)
         declared = method.declared_hs[int(self.rng.integers(len(method.declared_hs)))] if method.declared_hs else cfg["cover_hs"]

@@ -168,3 +168,12 @@ def test_a_realistic_scenario_world_is_the_same_in_processes_with_different_stri
 
     first, second = digest("1"), digest("2")
     assert len(first) == 64 and first == second
+
+
+def test_front_companies_are_numbered_like_any_new_trader_in_a_realistic_world(realistic) -> None:
+    _, _, tables = realistic
+    illicit = tables.manifests.join(tables.oracle.filter(pl.col("illicit") & pl.col("method").str.ends_with("-front")), on="manifest_id", how="semi")
+    assert illicit.height > 0
+    for column in ("shipper_id", "consignee_id"):
+        assert not tables.manifests[column].str.contains(r"^[SC][A-Z]{2}F[CS][0-9]").any()
+    assert illicit["consignee_id"].str.contains(CANONICAL_ID).mean() > 0.8  # the rest respelt by another filer

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
@@ -71,7 +71,8 @@ def test_time_travel_by_entry_by_delta_version_and_by_delta_timestamp_agree(two_
     # Delta's own commit timestamps: loading the table as of the first ingest's commit time gives that version
     committed = {h["version"]: h["timestamp"] for h in DeltaTable(uri).history()}
     table = DeltaTable(uri)
-    table.load_as_version(datetime.fromtimestamp(committed[version] / 1000, timezone.utc))
+    millis = committed[version]
+    table.load_as_version(datetime.fromtimestamp(millis // 1000, timezone.utc) + timedelta(milliseconds=millis % 1000))
     assert table.version() == version
     # and the lake's own clock: the entry in force on 2024-02-01 at noon is the first
     assert lake.scan("manifests", at=datetime(2024, 2, 1, 12, tzinfo=timezone.utc)).collect().sort(KEY).equals(at_first)

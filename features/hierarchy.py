@@ -148,6 +148,7 @@ def fit_strengths(manifests: pl.DataFrame, outcomes: pl.DataFrame, levels: dict[
     )
     out = {}
     for name, ks in levels.items():
-        grouped = joined.group_by(list(ks)).agg(pl.len().alias("n"), pl.col("_f").sum().alias("k"))
+        # sorted by key: strength() sums floats over the groups, and group_by's order varies from run to run
+        grouped = joined.group_by(list(ks)).agg(pl.len().alias("n"), pl.col("_f").sum().alias("k")).sort(list(ks), nulls_last=True)
         out[name] = strength(grouped["n"].to_list(), grouped["k"].to_list(), default=default)
     return out

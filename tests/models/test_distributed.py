@@ -143,3 +143,9 @@ def test_the_same_model_gives_identical_scores_and_lists_through_both_paths(dask
     cluster_list = kernel.decide(kernel.Snapshot(history, state=cluster_state), scorer, rules, None, request)
     assert cluster_list == single_list
     assert len(single_list.items) == 12
+
+
+def test_feature_statistics_fitted_again_on_the_same_rows_are_identical(inputs: Inputs, split) -> None:  # noqa: ANN001
+    """Both paths fit their own statistics: the same rows must give the same statistics, to the last bit (hierarchy strengths included)."""
+    again = [fit_feature_stats(inputs.history, inputs.rows, split).to_json() for _ in range(3)]
+    assert again == [inputs.stats.to_json()] * 3

@@ -90,3 +90,16 @@ def test_print_view_and_pdf_carry_the_band_and_chance_of_every_item(new_page, ra
     bands = re.findall(r"\b(Very high|High|Medium|Low)\b", text)
     assert len(bands) >= 12, text[:500]
     assert len(re.findall(r"(?:<0\.1|\d+(?:\.\d)?)%", text)) >= 12
+
+
+def test_a_list_without_calibrated_risk_says_not_rated_on_every_row_and_shows_no_probability(new_page, web_server) -> None:
+    page = new_page()
+    sign_in(page, "bruno")  # officer of the other port, whose list was stored without calibrated risk
+    page.goto(f"/lists/{web_server.other_port_list}")
+    rows = page.locator("table.items tbody tr")
+    assert rows.count() >= 1
+    for i in range(rows.count()):
+        assert rows.nth(i).locator(".band").inner_text() == "Not rated"
+        assert rows.nth(i).locator(".risk").inner_text() == ""
+    text = _pdf_text(page.request.get(f"/lists/{web_server.other_port_list}/print.pdf").body())
+    assert text.count("Not rated") == rows.count() and "%" not in text.split("Risk", 1)[1]

@@ -191,21 +191,26 @@ def test_frozen_model_learns_only_the_chosen_feature_subset(tiny_world):
 
 
 def test_drift_command_runs_a_scenario_end_to_end_and_writes_tables_and_plot(tmp_path):
+    # the frozen model only: the replay (the backtest, ~1 s of CPU per simulated day) is exercised by the benchmark runs
     _register()
     out = tmp_path / "drift"
     result = CliRunner().invoke(
         app,
         [
-            "drift", "--scenarios", "moved-origin-cover", "--seeds", "1", "--containers-per-day", "500", "--replay-containers-per-day", "150",
-            "--change-day", "52", "--window-days", "10", "--warmup-days", "20", "--legit-churn", "static", "--out", str(out),
+            "drift", "--scenarios", "moved-origin-cover", "--seeds", "1", "--containers-per-day", "400", "--no-replay",
+            "--change-day", "45", "--window-days", "8", "--warmup-days", "10", "--train-days", "25", "--legit-churn", "static", "--out", str(out),
         ],
     )
     assert result.exit_code == 0, result.output
     records = pl.read_csv(out / "records.csv")
-    assert set(records.get_column("mode").unique()) == {"frozen", "replay"}
-    assert records.filter((pl.col("pattern") == "moved-origin-cover:new") & (pl.col("metric") == "days_to_first")).height == 2
+    assert set(records.get_column("mode").unique()) == {"frozen"}
+    assert set(records.get_column("phase").unique()) == {"before", "after"}
+    new = records.filter(pl.col("pattern") == "moved-origin-cover:new")
+    assert new.filter(pl.col("metric") == "rows").get_column("value").sum() > 0  # the scenario's new pattern arrives after the change
+    assert new.filter(pl.col("phase") == "before").get_column("value").to_list() == [0.0]  # and never before it
     assert (out / "new_pattern_recall.png").stat().st_size > 1000
-    assert "moved-origin-cover" in (out / "summary.md").read_text()
+    assert (out / "features.txt").read_text().split() == list(resolve_features("all"))
+    assert "| moved-origin-cover |" in (out / "summary.md").read_text()
 
 
 def test_drift_command_refuses_an_unknown_feature_with_exit_2(tmp_path):

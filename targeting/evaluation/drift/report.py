@@ -182,6 +182,7 @@ def recall_plot(curves: pl.DataFrame, scenarios: Sequence[str], path: Path) -> P
         ax.set_title(scenario, fontsize=10)
         ax.set_xlabel("days after the change")
         ax.set_ylim(0, 1.02)
+        ax.set_xlim(0, max(int(curves.get_column("day_after").max()), 1))
     for ax in axes.flat[len(shown):]:
         ax.set_visible(False)
     axes[0][0].set_ylabel("cumulative recall of the new pattern\n(daily lists at 1 %)")

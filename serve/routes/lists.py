@@ -10,9 +10,13 @@ does not read the record again, so a record altered in the store afterwards
 is never shown (the cached body is the verified original), is refused with a
 500 by any process that has not cached it, and is named by
 ``targeting audit verify``. Every fetch is audited (the audit event commits
-before anything is returned) and never holds the store's write lock while it
-reads: reads run in read-only units of work and their audit events go through
-the group-committing :class:`~serve.audit.AuditWriter`.
+before anything is returned). A fetch served from the cache is one operation
+of the group writer (:func:`check_cached_fetch`: a primary-key read of the
+row's sealed columns, compared with the body's seal, and the audit event, in
+the batch's transaction; no thread is held). Any other fetch reads and
+verifies the record (possibly megabytes) in a read-only unit of work, never
+under the store's write lock, and its audit event then goes through the group
+writer.
 """
 
 from __future__ import annotations

@@ -372,15 +372,22 @@ def predictions(results: dict, key: str, rows: int) -> dict:
     if not measured:
         return {}
     sizes = [m[0] for m in measured]
-    return {"predicted_peak_rss": predict(sizes, [m[1] for m in measured], rows), "predicted_cpu_seconds": predict(sizes, [m[2] for m in measured], rows)}
+    out = {"predicted_peak_rss": predict(sizes, [m[1] for m in measured], rows), "predicted_cpu_seconds": predict(sizes, [m[2] for m in measured], rows)}
+    drivers = [(e["rows"], e["driver_peak_rss"]) for e in results.get(key, {}).values() if _ok(e) and e["rows"] < rows and e.get("driver_peak_rss")]
+    if drivers:
+        out["predicted_driver_peak_rss"] = predict([d[0] for d in drivers], [d[1] for d in drivers], rows)
+    return out
 
 
-def gate(results: dict, key: str, rows: int, memory_limit: int, max_cpu_seconds: float | None) -> tuple[dict, dict | None]:
-    """(predictions, a skip entry when the predicted peak passes ``memory_limit`` or the CPU time the budget)."""
+def gate(results: dict, key: str, rows: int, memory_limit: int, max_cpu_seconds: float | None, *, driver_limit: int | None = None) -> tuple[dict, dict | None]:
+    """(predictions, a skip entry when the predicted peak (per worker, or the driver's) passes its limit or the CPU time the budget)."""
     expected = predictions(results, key, rows)
-    peak, cpu = expected.get("predicted_peak_rss"), expected.get("predicted_cpu_seconds")
+    peak, cpu, driver = expected.get("predicted_peak_rss"), expected.get("predicted_cpu_seconds"), expected.get("predicted_driver_peak_rss")
     if peak and peak > memory_limit:
         return expected, {"rows": rows, "skipped": True, **expected, "note": f"predicted peak {peak / GIB:.1f} GiB > {memory_limit / GIB:.1f} GiB: not run"}
+    if driver and driver_limit and driver > driver_limit:
+        return expected, {"rows": rows, "skipped": True, **expected,
+                          "note": f"predicted driver peak {driver / GIB:.1f} GiB > {driver_limit / GIB:.1f} GiB: not run"}
     if cpu and max_cpu_seconds and cpu > max_cpu_seconds:
         return expected, {"rows": rows, "skipped": True, **expected,
                           "note": f"predicted {cpu / 60:.0f} CPU-minutes > the {max_cpu_seconds / 60:.0f}-minute budget: not run"}
@@ -481,7 +488,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run_phase(args, results: dict, root: Path, phase: str, path: str, rows: int, client) -> dict:  # noqa: ANN001
     """One phase of one path at one size, unless its predicted peak memory or CPU time rules it out."""
     limit = int((args.memory_cap_gib if path == "single" else args.worker_memory_gib) * GIB)
-    expected, skip = gate(results, f"{path}/{phase}", rows, limit, args.max_cpu_minutes * 60 if args.max_cpu_minutes else None)
+    expected, skip = gate(results, f"{path}/{phase}", rows, limit, args.max_cpu_minutes * 60 if args.max_cpu_minutes else None,
+                          driver_limit=int(args.memory_cap_gib * GIB))
     if skip:
         return skip
     return {**_measure_phase(args, root, phase, path, rows, client), **expected}

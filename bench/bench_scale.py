@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paths", default="single,cluster", help="single, cluster or both.")
     parser.add_argument("--memory-cap-gib", type=float, default=10.0, help="Kill the single process past this RSS.")
     parser.add_argument("--worker-memory-gib", type=float, default=4.5, help="Dask memory_limit of each worker.")
-    parser.add_argument("--rows-per-partition", type=int, default=500_000, help="Feature partitions of the cluster path.")
+    parser.add_argument("--rows-per-partition", type=int, default=250_000, help="Rows per feature partition of the cluster path (at least two partitions per worker).")
     parser.add_argument("--rounds", type=int, default=50, help="Boosting rounds of the training phase (fixed, no early stopping).")
     parser.add_argument("--report", action="store_true", help="Only print the table and the sizing of the results measured so far.")
     parser.add_argument("--fresh", action="store_true", help="Measure again the sizes already in the results file.")

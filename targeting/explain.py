@@ -348,7 +348,7 @@ T["flow_prior_rate"] = lambda v, _l: f"These goods from this origin or its regio
 T["anomaly_score"] = lambda v, _l: (
     "Value, mass, packing and transit time usual for these goods and this lane"
     if _finite(v) and v < 1.0
-    else f"Value, mass, packing or transit time unusual for these goods and this lane (anomaly score {_num(v, 1)})"
+    else f"Value, mass, packing or transit time unusual for these goods and this lane ({_num(v, 1)} times the usual spread)"
 )
 
 T["lane_route_n_prior"] = lambda v, _l: (

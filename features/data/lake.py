@@ -75,26 +75,10 @@ from deltalake import CommitProperties, DeltaTable, WriterProperties, write_delt
 
 from features import clock
 from features.data.contracts import TableContract, contract
-from features.data.lake_format import (
-    BATCH_KEY,
-    COMMIT_HOOKS,
-    EXTRA_COLUMN,
-    FILE_COLUMN,
-    LOCK_NAME,
-    LOG_DIR,
-    LOG_FORMAT,
-    LOG_NAME,
-    LakeError,
-    LegacyLakeError,
-    LogEntry,
-    PARTITION_COLUMN,
-    TABLE_CONFIGURATION,
-    data_digest,
-    fsync_all,
-    fsync_dir,
-    quarantine_frame,
-    quarantine_key,
-    quarantine_schema,
+from features.data.lake_format import (  # noqa: I001 - grouped by kind: constants, types, functions
+    BATCH_KEY, COMMIT_HOOKS, EXTRA_COLUMN, FILE_COLUMN, LOCK_NAME, LOG_DIR, LOG_FORMAT, LOG_NAME, PARTITION_COLUMN, TABLE_CONFIGURATION,
+    LakeError, LegacyLakeError, LogEntry,
+    data_digest, fsync_all, fsync_dir, quarantine_frame, quarantine_key, quarantine_schema,
 )
 from features.data.legacy_lake import is_legacy_lake, sha256_file
 from features.data.schemas import validate_accepted

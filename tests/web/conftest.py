@@ -40,7 +40,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 USERS = {
     "ana": ("officer", (PORT,)),
-    "bruno": ("officer", (OTHER_PORT,)),
+    "bruno": ("officer", (OTHER_PORT,)),  # locked out by test_wrong_passwords_lock_the_account_and_are_audited
+    "bea": ("officer", (OTHER_PORT,)),  # the other port's officer for tests that must sign in whatever ran before
     "carla": ("auditor", ()),
     "lena": ("officer", (PORT,)),
 }

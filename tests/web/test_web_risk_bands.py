@@ -94,7 +94,7 @@ def test_print_view_and_pdf_carry_the_band_and_chance_of_every_item(new_page, ra
 
 def test_a_list_without_calibrated_risk_says_not_rated_on_every_row_and_shows_no_probability(new_page, web_server) -> None:
     page = new_page()
-    sign_in(page, "bruno")  # officer of the other port, whose list was stored without calibrated risk
+    sign_in(page, "bea")  # officer of the other port, whose list was stored without calibrated risk
     page.goto(f"/lists/{web_server.other_port_list}")
     rows = page.locator("table.items tbody tr")
     assert rows.count() >= 1

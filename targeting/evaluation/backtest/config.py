@@ -18,7 +18,7 @@ DEFAULT_STRATEGIES = "rules,random,model,model+5,model+10,model+20,ucb"
 SOURCES = ("WATCHLIST", "RULE", "MODEL", "RANDOM")
 CATEGORIES = tuple(sorted({m.category for m in METHODS}))
 """Contraband categories the simulated organisations ship (columns of the summary)."""
-ORACLE_COLUMNS = frozenset({"illicit", "category", "org_id", "method", "concealment", "oracle_kg"})
+ORACLE_COLUMNS = frozenset({"illicit", "category", "org_id", "method", "concealment", "oracle_kg", "pattern"})
 """Hidden-truth columns that must never reach a training frame."""
 EVENT_HISTORY_DAYS = 150
 """Arrival days of container events kept for the event features (their voyage window is ``[etd - 45 d, decision_at)``)."""

@@ -123,3 +123,15 @@ def test_reliability_table_has_quantile_bins_with_counts_and_measures_are_proper
     raw = calibration_measures(scores, labels)
     assert perfect["brier"] < raw["brier"] and perfect["ece"] < raw["ece"]
     assert raw["n"] == 6000 and raw["observed_rate"] == pytest.approx(labels.mean())
+
+
+def test_an_isotonic_step_made_of_one_seizure_never_claims_a_certain_finding() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.0, 0.5, 3000)
+    scores = np.append(base, 0.99)
+    labels = np.append((rng.uniform(size=3000) < base * 0.02).astype(float), 1.0)  # the top score: one exam, one seizure
+    calibrator = fit_calibrator(scores, labels, "isotonic", fitted_on="test")
+    top = float(calibrator.predict(np.array([0.99]))[0])
+    assert 0.2 < top < 0.5  # (1 + 2 x rate) / (1 + 2): a third, not 100 %
+    assert np.all(np.diff(calibrator.predict(np.sort(scores))) >= 0)
+    assert abs(calibrator.predict(scores).mean() - labels.mean()) < 0.1 * labels.mean()

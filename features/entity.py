@@ -275,7 +275,62 @@ def _plain_families() -> list[EntityFamily]:
     return [f for f in FAMILIES if not f.explode]
 
 
-def _batch_plain(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFrame, stats: FeatureStats) -> pl.LazyFrame:
+def _flags(m: int, i: int, fnd: pl.Expr | int) -> list[pl.Expr]:
+    as_flag = lambda v: v.cast(pl.Int32) if isinstance(v, pl.Expr) else pl.lit(v, pl.Int32)  # noqa: E731
+    return [as_flag(m).alias("m"), as_flag(i).alias("i"), as_flag(fnd).alias("fnd")]
+
+
+def plain_event_rows(hist: pl.LazyFrame, outc: pl.LazyFrame) -> pl.LazyFrame:
+    """History as events of the plain families: ``_k_<family>`` key hashes, ``t``, ``m`` / ``i`` / ``fnd`` flags (Int32).
+
+    ``hist``: manifests (:data:`_RAW_KEY_COLUMNS` but ``manifest_id``, ``t = filed_at``); ``outc``: outcomes with the
+    same keys, ``t = inspected_at`` and ``finding``. A manifest is one ``m`` event at its filing time, an
+    outcome one ``i`` event (``fnd`` when a seizure) at its inspection time; rows without a time are kept (null ``t``).
+    """
+    keys = [_raw_key_hash(f.keys).alias(f"_k_{f.name}") for f in _plain_families()]
+    return pl.concat([hist.select(*keys, "t", *_flags(1, 0, 0)), outc.select(*keys, "t", *_flags(0, 1, pl.col("finding")))])
+
+
+def history_event_tables(manifests: pl.LazyFrame, outcomes: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """``(events, outc)`` of the batch path: :func:`plain_event_rows` of the history, and outcomes with their manifest's raw keys.
+
+    ``manifests`` must carry canonical party ids already (:func:`features.parties.apply_resolution`).
+    """
+    raw = manifests.select(*_RAW_KEY_COLUMNS, pl.col("filed_at").alias("t"))
+    outc = outcomes.select("manifest_id", pl.col("inspected_at").alias("t"), (pl.col("result") == "SEIZURE").alias("finding")).join(
+        raw.drop("t"), on="manifest_id", how="inner"
+    )
+    return plain_event_rows(raw.drop("manifest_id"), outc), outc
+
+
+def _old_aggregates(old: pl.LazyFrame, families: list[EntityFamily], wanted: pl.LazyFrame | None) -> dict[str, pl.LazyFrame]:
+    """Per family: the older events' counts, first filing and last finding by key (only the keys of ``wanted``, if given)."""
+    tables = {}
+    for f in families:
+        k, aggs = f"_k_{f.name}", []
+        if f.manifests:
+            aggs.append(pl.col("m").sum().alias(f"{f.name}:old_m"))
+        if f.outcomes:
+            aggs += [pl.col("i").sum().alias(f"{f.name}:old_insp"), pl.col("fnd").sum().alias(f"{f.name}:old_find")]
+        if f.first_seen:
+            aggs.append(pl.col("t").filter(pl.col("m") == 1).min().alias(f"{f.name}:old_first"))
+        if f.last_finding:
+            aggs.append(pl.col("t").filter(pl.col("fnd") == 1).max().alias(f"{f.name}:old_last"))
+        rows = old.select(k, "t", "m", "i", "fnd")
+        if wanted is not None:
+            rows = rows.join(wanted.select(k).unique(), on=k, how="semi")
+        tables[f.name] = rows.group_by(k).agg(aggs)
+    return tables
+
+
+def _batch_plain(
+    candidates: pl.LazyFrame,
+    events: pl.LazyFrame,
+    stats: FeatureStats,
+    *,
+    split: datetime | None = None,
+    old: dict[str, pl.LazyFrame | pl.DataFrame] | None = None,
+) -> pl.LazyFrame:
     """Every non-exploded family from one time-ordered stream of history events and candidate queries.
 
     Each candidate queries at ``decision_at - W`` for every window ``W`` in use (0 = all-time). History
@@ -293,24 +348,19 @@ def _batch_plain(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFram
     n = len(offsets)
     keys = [_raw_key_hash(f.keys).alias(f"_k_{f.name}") for f in families]
     key_names = [f"_k_{f.name}" for f in families]
-
-    def flags(m: int, i: int, fnd: pl.Expr | int) -> list[pl.Expr]:
-        as_flag = lambda v: v.cast(pl.Int32) if isinstance(v, pl.Expr) else pl.lit(v, pl.Int32)  # noqa: E731
-        return [as_flag(m).alias("m"), as_flag(i).alias("i"), as_flag(fnd).alias("fnd")]
-
+    flags = _flags
     no_query = [pl.lit(1, pl.Int8).alias("_order"), pl.lit(None, pl.UInt64).alias("__q")]
-    events = pl.concat(
-        [
-            hist.select(*keys, "t", *flags(1, 0, 0), *no_query),
-            outc.select(*keys, "t", *flags(0, 1, pl.col("finding")), *no_query),
-        ]
-    )
-    # earliest query time; events strictly before it (or without a time, which sort first) precede every query
-    split = candidates.select((pl.col("decision_at").min() - timedelta(days=offsets[-1])).alias("_split"))
-    events = events.join(split, how="cross").cache()  # split in two below: hash the keys once
-    before_all = pl.col("t").is_null() | (pl.col("t") < pl.col("_split"))
-    old = events.filter(before_all).drop("_split")
-    recent = events.filter(before_all.not_()).drop("_split")
+    events = events.with_columns(*no_query)
+    if split is None:
+        # earliest query time; events strictly before it (or without a time, which sort first) precede every query
+        split_frame = candidates.select((pl.col("decision_at").min() - timedelta(days=offsets[-1])).alias("_split"))
+        events = events.join(split_frame, how="cross").cache()  # split in two below: hash the keys once
+        before_all = pl.col("t").is_null() | (pl.col("t") < pl.col("_split"))
+        older = events.filter(before_all).drop("_split")
+        recent = events.filter(before_all.not_()).drop("_split")
+    else:  # a literal split (at most the earliest query time): a Parquet scan skips the row groups outside each part
+        before_all = pl.col("t").is_null() | (pl.col("t") < pl.lit(split, dtype=pl.Datetime("us", "UTC")))
+        older, recent = events.filter(before_all), events.filter(before_all.not_())
     queries = [
         candidates.select(
             *keys,
@@ -347,17 +397,9 @@ def _batch_plain(candidates: pl.LazyFrame, hist: pl.LazyFrame, outc: pl.LazyFram
         users = [f for f in families if w in f.windows]
         before = counts.filter(pl.col("_w") == j).select(pl.col("__cand").alias("__cand_key"), *(pl.col(f"{f.name}:m").alias(f"{f.name}:before{w}") for f in users))
         wide = wide.join(before, on="__cand_key", how="left")
+    old = old if old is not None else _old_aggregates(older, families, None)
     for f, k in zip(families, key_names):
-        aggs = []
-        if f.manifests:
-            aggs.append(pl.col("m").sum().alias(f"{f.name}:old_m"))
-        if f.outcomes:
-            aggs += [pl.col("i").sum().alias(f"{f.name}:old_insp"), pl.col("fnd").sum().alias(f"{f.name}:old_find")]
-        if f.first_seen:
-            aggs.append(pl.col("t").filter(pl.col("m") == 1).min().alias(f"{f.name}:old_first"))
-        if f.last_finding:
-            aggs.append(pl.col("t").filter(pl.col("fnd") == 1).max().alias(f"{f.name}:old_last"))
-        wide = wide.join(old.group_by(k).agg(aggs), on=k, how="left")
+        wide = wide.join(old[f.name].lazy(), on=k, how="left")
 
     out: list[pl.Expr] = []
     for f in families:
@@ -414,17 +456,50 @@ def entity_features_batch(candidates: pl.LazyFrame, manifests: pl.LazyFrame, out
     ``candidates`` need ``__cand``, ``decision_at``, ``filed_at`` and the key columns;
     ``manifests`` must include every candidate's own manifest.
     """
+    events, outc = history_event_tables(manifests, outcomes)
+    return entity_features_from_events(candidates, events, outc, stats)
+
+
+def entity_features_from_events(
+    candidates: pl.LazyFrame,
+    events: pl.LazyFrame,
+    outc: pl.LazyFrame,
+    stats: FeatureStats,
+    *,
+    split: datetime | None = None,
+    old: dict[str, pl.LazyFrame | pl.DataFrame] | None = None,
+) -> pl.LazyFrame:
+    """:func:`entity_features_batch` from the history's events already keyed (:func:`history_event_tables`).
+
+    ``split`` (UTC), when given, must be at most ``min(decision_at) - 365 days`` (the longest window):
+    events before it are only aggregated per key (``old``: :func:`old_entity_aggregates` for the same
+    split and candidates), the others are streamed with the candidates' queries. Counts are exact
+    integers, so the features equal :func:`entity_features_batch`'s whatever the split.
+    """
     candidates = candidates.cache()  # used by every family: compute once
-    raw = manifests.select(*_RAW_KEY_COLUMNS, pl.col("filed_at").alias("t"))
-    hist = raw.drop("manifest_id")
-    outc = outcomes.select("manifest_id", pl.col("inspected_at").alias("t"), (pl.col("result") == "SEIZURE").alias("finding")).join(
-        raw.drop("t"), on="manifest_id", how="inner"
-    )
-    result = _batch_plain(candidates, hist, outc, stats)
+    result = _batch_plain(candidates, events, stats, split=split, old=old)
     for f in FAMILIES:
         if f.explode:
             result = result.join(_batch_exploded(candidates, outc, f, stats), on="__cand", how="left")
     return result.select("__cand", *entity_columns(), *internal_entity_columns())
+
+
+def longest_window_days() -> int:
+    """The longest trailing window of any family (days): a split for :func:`entity_features_from_events` is at least this before every decision."""
+    return max(w for f in _plain_families() for w in f.windows)
+
+
+def old_entity_aggregates(events: pl.LazyFrame, split: datetime, candidates: pl.LazyFrame) -> dict[str, pl.DataFrame]:
+    """Per plain family, the events before ``split`` (or without a time) aggregated by key, for the keys of ``candidates`` only.
+
+    Collected family by family with Polars' streaming engine: memory is bounded by the candidates'
+    keys, not by the history (a Parquet scan of ``events`` is read one key column at a time).
+    """
+    families = _plain_families()
+    wanted = candidates.select(*(_raw_key_hash(f.keys).alias(f"_k_{f.name}") for f in families)).collect()
+    before = events.filter(pl.col("t").is_null() | (pl.col("t") < pl.lit(split, dtype=pl.Datetime("us", "UTC"))))
+    plans = _old_aggregates(before, families, wanted.lazy())
+    return {name: plan.collect(engine="streaming") for name, plan in plans.items()}
 
 
 # ----------------------------------------------------------------------------- snapshot path

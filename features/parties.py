@@ -59,7 +59,7 @@ from rapidfuzz import fuzz, process
 
 from features.names import normalise_party_name
 
-__all__ = ["ROLES", "PartyResolution", "apply_resolution", "normalise_party_id", "resolve_parties", "resolve_parties_uncached"]
+__all__ = ["ROLES", "PartyResolution", "apply_resolution", "normalise_party_id", "party_partials", "resolve_parties", "resolve_parties_uncached", "resolve_partials"]
 
 ROLES = ("shipper", "consignee", "notify")
 PARTNER_OF = {"shipper": "consignee", "consignee": "shipper", "notify": "shipper"}
@@ -245,6 +245,51 @@ def resolve_parties_uncached(manifests: pl.LazyFrame | pl.DataFrame, *, threshol
     (and including) the manifest that placed it.
     """
     return _resolve(*_party_tables(*_party_columns(manifests)), threshold)
+
+
+_FIRST = ("first_filed_at", "first_manifest_id")
+
+
+def party_partials(manifests: pl.LazyFrame | pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, tuple[str, ...]]:
+    """The party records and pairs of one chunk of manifests, with their first manifest: combinable across chunks.
+
+    ``(records, pairs, roles)``: records are the distinct raw keys with ``rows`` and the first occurrence
+    (``first_filed_at``, ``first_manifest_id``, ``role``); pairs the distinct (raw keys, partner name)
+    with their first manifest. :func:`resolve_partials` of the partials of disjoint chunks equals
+    :func:`resolve_parties_uncached` of the chunks together (first occurrences are minima in filing
+    order, counts are sums).
+    """
+    columns, roles = _party_columns(manifests)
+    records, pairs = _party_tables(columns, roles)
+    order = columns.select(
+        pl.arg_sort_by("filed_at", "manifest_id", nulls_last=True).arg_sort().cast(pl.Int64).alias("m"),
+        pl.col("filed_at").alias(_FIRST[0]),
+        pl.col("manifest_id").alias(_FIRST[1]),
+    )
+    records = records.select(*_KEYS, "rows", *_FIRST, (pl.col("pos") % 3).alias("role"))
+    return records, pairs.join(order, on="m", how="left").drop("m"), tuple(roles)
+
+
+def resolve_partials(partials: list[tuple[pl.DataFrame, pl.DataFrame, tuple[str, ...]]], *, threshold: float = DEFAULT_THRESHOLD) -> PartyResolution:
+    """:func:`resolve_parties_uncached` of the union of disjoint manifest chunks, from their :func:`party_partials`.
+
+    The manifests' filing order is rebuilt from the first manifests the partials name (a record's
+    position ``3 m + role``, ``m`` its first manifest's rank by filing time then ``manifest_id``,
+    missing times last); only order is compared, so ranks among these manifests decide as global ranks do.
+    """
+    if len({roles for _, _, roles in partials}) > 1:
+        raise ValueError("party partials of chunks with different party roles cannot be combined")
+    order = pl.col("first_filed_at").is_null(), "first_filed_at", "first_manifest_id"
+    records = (
+        pl.concat([r for r, _, _ in partials]).sort(*order, "role")
+        .group_by(*_KEYS, maintain_order=True).agg(pl.col(*_FIRST, "role").first(), pl.col("rows").sum())
+    )
+    pairs = pl.concat([p for _, p, _ in partials]).sort(*order).group_by(*_KEYS, "partner", maintain_order=True).agg(pl.col(*_FIRST).first())
+    ranks = pl.concat([records.select(*_FIRST), pairs.select(*_FIRST)]).unique().sort(*order).with_row_index("m").with_columns(pl.col("m").cast(pl.Int64))
+    records = records.join(ranks, on=list(_FIRST), how="left", nulls_equal=True).with_columns((pl.col("m") * 3 + pl.col("role")).alias("pos"))
+    records = records.select(*_KEYS, "pos", "rows", "m", *_FIRST).sort("pos", "country", "raw_name", "raw_id", nulls_last=True)
+    pairs = pairs.join(ranks, on=list(_FIRST), how="left", nulls_equal=True).select(*_KEYS, "partner", "m")
+    return _resolve(records, pairs, threshold)
 
 
 def _resolve(raw_records: pl.DataFrame, pairs: pl.DataFrame, threshold: float) -> PartyResolution:

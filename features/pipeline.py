@@ -106,6 +106,16 @@ def build_features_lazy(
         entity = entity_features_batch(apply_resolution(cands, resolution), apply_resolution(known, resolution), history.outcomes, stats)
     else:
         entity = state.features(apply_resolution(cands, resolution or party_resolution(history.manifests)), stats)
+    return assemble_features(cands, entity, history, stats)
+
+
+def assemble_features(cands: pl.LazyFrame, entity: pl.LazyFrame, history: History, stats: FeatureStats) -> pl.LazyFrame:
+    """The feature frame of prepared candidates (``_candidates``) from their entity features: priors, row, event and alert features.
+
+    ``entity`` holds ``__cand`` and the raw entity columns (:func:`features.entity.entity_features_batch`
+    or an :class:`EntityState`); the events and alerts are read from ``history`` (each row's only
+    strictly before its ``decision_at``). Rows in candidate order.
+    """
     entity = with_priors(entity, stats).drop(internal_entity_columns())
     rows = _row_features(cands, stats, history.alerts, history.events)
     out_columns = [*KEY_COLUMNS, *feature_columns()]

@@ -77,8 +77,9 @@ def resolve_features(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     ``spec`` is ``all`` (or empty/``None``: every registered feature), or
     comma-separated tokens applied left to right: ``all``, ``baseline`` (the
     feature set of :func:`baseline_features`), a feature family
-    (``manifest``, ``routing``, ``loading``, ``entity``, ``intelligence``,
-    ``categorical``, or any family registered later) or a feature name adds
+    (``manifest``, ``routing``, ``loading``, ``entity``, ``priors``, ``anomaly``,
+    ``intelligence``, ``categorical``, or any family registered later), a named group
+    of :data:`FEATURE_GROUPS` (``trader-change``) or a feature name adds
     columns; the same prefixed with ``-`` removes them. A spec starting with
     a removal starts from every feature: ``-entity`` is all but the entity
     family; ``baseline,consignee_new`` is the baseline plus one column.
@@ -103,9 +104,20 @@ def resolve_features(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(c for c in everything if c in chosen)
 
 
+FEATURE_GROUPS = {
+    "trader-change": ("consignee_origin_n_prior", "consignee_loading_port_n_prior", "consignee_family_n_prior", "shipper_family_n_prior"),
+}
+"""Named feature groups that are not a registry family (the trader-change counts are in the ``entity`` family)."""
+
+
 def _token_features(token: str, registry: dict, everything: list[str]) -> set[str]:
     if token == "all":
         return set(everything)
+    if token in FEATURE_GROUPS:
+        missing = [f for f in FEATURE_GROUPS[token] if f not in registry]
+        if missing:
+            raise DriftError(f"feature group {token!r}: {', '.join(missing)} not registered")
+        return set(FEATURE_GROUPS[token])
     if token == "baseline":
         missing = [f for f in baseline_features() if f not in registry]
         if missing:

@@ -82,6 +82,22 @@ def train_frozen(
     deterministic LightGBM. Raises :class:`DriftError` without a seizure to learn from.
     """
     rows, stats, feats = training_set(history, first=first, cutoff_day=cutoff_day)
+    return fit_frozen(rows, stats, feats, cutoff_day=cutoff_day, features=features, seed=seed, n_estimators=n_estimators, learning_rate=learning_rate, num_threads=num_threads)
+
+
+def fit_frozen(
+    rows: pl.DataFrame,
+    stats: FeatureStats,
+    feats: pl.DataFrame,
+    *,
+    cutoff_day: date,
+    features: Sequence[str],
+    seed: int,
+    n_estimators: int = 150,
+    learning_rate: float = 0.05,
+    num_threads: int = 1,
+) -> FrozenModel:
+    """The frozen model on a :func:`training_set` already built (several feature subsets can share one: ablations)."""
     inspected = rows.get_column("inspected").to_numpy()
     labels = np.where(inspected, rows.get_column("label").fill_null(0).to_numpy(), 0).astype(float)
     if labels.sum() == 0:
@@ -127,6 +143,22 @@ def scored_window(
     ``pattern`` (the oracle's ``pattern``, else its ``method``; null when
     clean) and ``score``.
     """
+    frame, feats = window_features(history, oracle, model.stats, start=start, first_day=first_day, last_day=last_day, directions=directions)
+    return frame.with_columns(pl.Series("score", model.score(feats)))
+
+
+def window_features(
+    history: History,
+    oracle: pl.DataFrame,
+    stats: FeatureStats,
+    *,
+    start: date,
+    first_day: int,
+    last_day: int,
+    directions: Sequence[str] = ("IMPORT",),
+    keep: Sequence[str] = (),
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of :func:`scored_window` without ``score`` (plus the served rows' ``keep`` columns), and their point-in-time features under ``stats`` (row for row)."""
     begin, end = start + timedelta(days=first_day), start + timedelta(days=last_day)
     rows = served_rows(history, start=begin, end=end).filter(pl.col("direction").is_in(list(directions))).collect()
     if rows.height == 0:
@@ -135,9 +167,8 @@ def scored_window(
     pattern = "pattern" if "pattern" in oracle.columns else "method"
     patterns = oracle.select("manifest_id", pl.col(pattern).alias("__pattern"))
     truth = truth.join(patterns, on="manifest_id", how="left", maintain_order="left")
-    scores = model.score(build_features(rows, history, model.stats))
     origin = decision_time(start)
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         {
             "day": ((rows.get_column("decision_at") - origin).dt.total_days()).cast(pl.Int64),
             "port": rows.get_column("port"),
@@ -145,6 +176,6 @@ def scored_window(
             "manifest_id": rows.get_column("manifest_id"),
             "illicit": truth.get_column("illicit"),
             "pattern": truth.select(pl.when(pl.col("illicit")).then(pl.col("__pattern")).otherwise(None)).to_series(),
-            "score": scores,
         }
-    )
+    ).with_columns(rows.get_column(c) for c in keep)
+    return frame, build_features(rows, history, stats)

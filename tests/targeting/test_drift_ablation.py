@@ -40,3 +40,30 @@ def test_ablation_scores_each_spec_as_the_frozen_benchmark_would_on_the_same_wor
 def test_ablation_refuses_an_unknown_spec_before_simulating():
     with pytest.raises(DriftError, match="unknown feature"):
         run_ablation(TINY, ["baseline", "nope"], ["ordinary"], [5])
+
+
+def test_sliced_lists_give_the_exploration_share_to_the_most_unusual_rows_the_score_left():
+    from targeting.evaluation.drift.metrics import daily_top, sliced_top
+
+    n = 400  # two days of 200: a 5 % list is 10 rows a day, a 20 % slice 2 of them
+    frame = pl.DataFrame(
+        {
+            "day": [0] * 200 + [1] * 200,
+            "port": ["NLRTM"] * n,
+            "direction": ["IMPORT"] * n,
+            "manifest_id": [f"M{i:03d}" for i in range(n)],
+            "score": [float(i % 200) for i in range(n)],  # the day's last rows score highest
+            "unusual": [1.0 if i % 200 in (0, 1, 2, 199) else 0.0 for i in range(n)],
+        }
+    )
+    lists = sliced_top(frame, 5.0, explore="unusual", share=0.2)
+    for day in (0, 1):
+        chosen = lists.filter((pl.col("day") == day) & pl.col("selected")).get_column("manifest_id").to_list()
+        base = 200 * day
+        by_score = [f"M{base + i:03d}" for i in range(192, 200)]
+        assert len(chosen) == 10 and set(by_score) <= set(chosen)
+        assert set(chosen) - set(by_score) == {f"M{base:03d}", f"M{base + 1:03d}"}  # unusual and not taken, ties by manifest id
+    assert lists.get_column("selected").equals(sliced_top(frame, 5.0, explore="unusual", share=0.2, per_day=True).get_column("selected"))
+    assert sliced_top(frame, 5.0, explore="unusual", share=0.0).get_column("selected").equals(daily_top(frame, 5.0).get_column("selected"))
+    pooled = sliced_top(frame, 5.0, explore="unusual", share=0.2, per_day=False)
+    assert pooled.get_column("selected").sum() == 20  # one list of 400 rows: 16 by score, 4 unusual

@@ -85,6 +85,38 @@ def daily_top(frame: pl.DataFrame, rate: float = 1.0) -> pl.DataFrame:
     return frame.with_columns(pl.Series("selected", chosen))
 
 
+def _top_with_slice(scores: np.ndarray, explore: np.ndarray, ids: np.ndarray, rate: float, share: float) -> np.ndarray:
+    """Positions chosen from one list: ``k - e`` by score, then ``e = exploration_slots(k, share)`` by ``explore`` among the rest."""
+    from targeting.policy import exploration_slots
+
+    k = top_k(len(scores), rate)
+    e = min(exploration_slots(k, share), k)
+    by_score = ranking_order(scores, ids)[: k - e]
+    rest = np.setdiff1d(np.arange(len(scores)), by_score)
+    by_explore = rest[ranking_order(explore[rest], ids[rest])[:e]] if e else rest[:0]
+    return np.concatenate([by_score, by_explore])
+
+
+def sliced_top(frame: pl.DataFrame, rate: float = 1.0, *, explore: str, share: float, per_day: bool = True) -> pl.DataFrame:
+    """``frame`` with ``selected``: lists of ``floor(N rate / 100)`` rows, ``share`` of them (rounded half up) reserved for the rows
+    with the highest ``explore`` value that the score did not already take (an exploration slice aimed at unusual traffic).
+
+    ``per_day``: one list per ``day``, ``port`` and ``direction`` (the daily lists); otherwise one list over the
+    whole frame (the pooled ranking of :func:`window_metrics`). ``share = 0`` is :func:`daily_top` (or the pooled top).
+    Ties by ``manifest_id``; row order is kept.
+    """
+    chosen = np.zeros(frame.height, dtype=bool)
+    indexed = frame.with_row_index("__row")
+    groups = indexed.group_by(["day", "port", "direction"], maintain_order=True) if per_day else [(None, indexed)]
+    for _, group in groups:
+        picks = _top_with_slice(
+            group.get_column("score").to_numpy(), group.get_column(explore).to_numpy().astype(float),
+            group.get_column("manifest_id").to_numpy(), rate, share,
+        )
+        chosen[group.get_column("__row").to_numpy()[picks]] = True
+    return frame.with_columns(pl.Series("selected", chosen))
+
+
 def selection_metrics(frame: pl.DataFrame, patterns: Sequence[str], *, prefix: str = "list_") -> list[dict]:
     """Figures of a selected set (daily lists) over a window: per pattern ``{prefix}recall`` (selected rows of the pattern / all of them); for ``all`` also ``{prefix}norm_precision``.
 

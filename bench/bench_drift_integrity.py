@@ -1,0 +1,102 @@
+"""Drift benchmark, frozen model plus an exploration slice aimed at unusual container integrity (seal and dwell).
+
+Reads the windows a feature ablation dumped (``bench_drift_ablation --dump DIR``: each window's rows,
+features and one score per feature spec, and the training rows), fits the integrity norms
+(:mod:`features.integrity`) on each frozen model's training rows, and compares, at 1 % (and 5 %) of
+traffic, the model's ranking alone with the same list where ``share`` of the places go to the most
+unusual containers the model did not take (:func:`targeting.evaluation.drift.metrics.sliced_top`).
+No simulation, no training: seconds per window.
+
+    python -m bench.bench_drift_integrity --dump drift-dump --spec 0 --shares 0,0.1,0.2
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import polars as pl  # noqa: E402
+
+from features.integrity import fit_integrity_norms, integrity_surprisal  # noqa: E402
+from targeting.evaluation.drift import aggregate, new_pattern  # noqa: E402
+from targeting.evaluation.drift.metrics import ALL, patterns_of, selection_metrics, sliced_top  # noqa: E402
+from targeting.evaluation.drift.report import cell  # noqa: E402
+
+STEM = re.compile(r"^(?P<scenario>.+)_(?P<seed>\d+)_(?P<phase>before|after)_window\.parquet$")
+KNOWN_RIP_ON = "cocaine-rip-on"
+
+
+def window_records(dump: Path, spec: int, shares: list[float], rates: tuple[float, ...] = (1.0, 5.0)) -> pl.DataFrame:
+    """Long records (``share`` in ``mode``, e.g. ``slice0.1``) of every dumped window: per pattern ``list_recall`` (as ``recall@n``) and NP."""
+    rows = []
+    for path in sorted(dump.glob("*_window.parquet")):
+        match = STEM.match(path.name)
+        if not match:
+            continue
+        scenario, seed, phase = match["scenario"], int(match["seed"]), match["phase"]
+        train = pl.read_parquet(path.with_name(path.name.replace("_window", "_train")))
+        window = pl.read_parquet(path)
+        frame = window.with_columns(pl.col(f"score_{spec}").alias("score"), pl.Series("integrity", integrity_surprisal(fit_integrity_norms(train), window)))
+        patterns = patterns_of(frame, [new_pattern(scenario)])
+        for share in shares:
+            for rate in rates:
+                for per_day, prefix in ((False, "pooled_"), (True, "list_")):
+                    selected = sliced_top(frame, rate, explore="integrity", share=share, per_day=per_day)
+                    for r in selection_metrics(selected, patterns, prefix=prefix):
+                        rows.append({"scenario": scenario, "seed": seed, "mode": f"slice{share:g}", "phase": phase, "pattern": r["pattern"], "metric": f"{r['metric']}@{rate:g}", "value": r["value"]})
+    return pl.DataFrame(rows, schema={"scenario": pl.String, "seed": pl.Int64, "mode": pl.String, "phase": pl.String, "pattern": pl.String, "metric": pl.String, "value": pl.Float64})
+
+
+COLUMNS = (
+    ("new R@1 after", "after", "new", "pooled_recall@1"),
+    ("new R@5 after", "after", "new", "pooled_recall@5"),
+    ("known rip-on R@1 after", "after", KNOWN_RIP_ON, "pooled_recall@1"),
+    ("NP@1 before", "before", ALL, "pooled_norm_precision@1"),
+    ("NP@1 after", "after", ALL, "pooled_norm_precision@1"),
+    ("new list recall after", "after", "new", "list_recall@1"),
+    ("list NP after", "after", ALL, "list_norm_precision@1"),
+)
+
+
+def markdown(records: pl.DataFrame, shares: list[float]) -> str:
+    agg = aggregate(records)
+    head = ["scenario", "integrity slice", *(c[0] for c in COLUMNS)]
+    lines = ["| " + " | ".join(head) + " |", "|---|---:" + "|---:" * len(COLUMNS) + "|"]
+    for scenario in records.get_column("scenario").unique(maintain_order=True).to_list():
+        for share in shares:
+            cells = [scenario, f"{share:.0%}"]
+            for _, phase, pattern, metric in COLUMNS:
+                name = new_pattern(scenario) if pattern == "new" else pattern
+                found = agg.filter((pl.col("scenario") == scenario) & (pl.col("mode") == f"slice{share:g}") & (pl.col("phase") == phase) & (pl.col("pattern") == name) & (pl.col("metric") == metric)) if name else agg.head(0)
+                cells.append(cell(found.row(0, named=True) if found.height else None))
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dump", type=Path, required=True)
+    parser.add_argument("--spec", type=int, default=0, help="which dumped score (index of the ablation's feature spec)")
+    parser.add_argument("--shares", default="0,0.1,0.2")
+    parser.add_argument("--out", type=Path, help="write records.csv and integrity.md here")
+    args = parser.parse_args(argv)
+    shares = [float(s) for s in args.shares.split(",")]
+    wall, cpu = time.perf_counter(), time.process_time()
+    records = window_records(args.dump, args.spec, shares)
+    text = markdown(records, shares)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        records.write_csv(args.out / "integrity_records.csv")
+        (args.out / "integrity.md").write_text(text)
+    print(text)
+    print(f"total {time.perf_counter() - wall:,.1f} s wall, {time.process_time() - cpu:,.1f} s CPU")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

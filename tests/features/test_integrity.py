@@ -1,0 +1,65 @@
+"""Specification of the container integrity surprisal (features.integrity)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from features.integrity import fit_integrity_norms, integrity_surprisal
+
+
+def _rows(n: int, port: str, dwell: float, *, hub: str | None = None, hub_dwell: float = -1.0, seals: int = 0, jitter: float = 10.0, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pl.DataFrame(
+        {
+            "seal_changes": [seals] * n,
+            "origin_dwell_hours": (dwell + rng.uniform(-jitter, jitter, n)).tolist(),
+            "transshipment_dwell_max_hours": ((hub_dwell + rng.uniform(0, jitter, n)) if hub else np.full(n, -1.0)).tolist(),
+            "port_of_loading": [port] * n,
+            "transshipment_ports": [[hub] if hub else [] for _ in range(n)],
+        },
+        schema_overrides={"transshipment_ports": pl.List(pl.String), "seal_changes": pl.Int64},
+    )
+
+
+@pytest.fixture(scope="module")
+def reference() -> pl.DataFrame:
+    # port A keeps containers ~3 days, port B ~10 days; half of A's traffic goes through hub H (~2 days there)
+    return pl.concat([_rows(400, "AAAAA", 72, seed=1), _rows(400, "AAAAA", 72, hub="HHHHH", hub_dwell=48, seed=2), _rows(400, "BBBBB", 240, seed=3)])
+
+
+def test_ordinary_rows_score_low_and_a_seal_change_or_an_abnormal_dwell_scores_high(reference):
+    norms = fit_integrity_norms(reference)
+    ordinary = _rows(5, "AAAAA", 72, seed=9)
+    resealed = _rows(1, "AAAAA", 72, seals=1, jitter=0.1)
+    long_stay = _rows(1, "AAAAA", 400, jitter=0.1)
+    stuffed_outside = _rows(1, "AAAAA", 2, jitter=0.1)  # gate-in just before loading
+    long_at_hub = _rows(1, "AAAAA", 72, hub="HHHHH", hub_dwell=300, jitter=0.1)
+    scores = {name: integrity_surprisal(norms, frame) for name, frame in [("ordinary", ordinary), ("resealed", resealed), ("long", long_stay), ("outside", stuffed_outside), ("hub", long_at_hub)]}
+    assert scores["ordinary"].max() < 3.0
+    for name in ("resealed", "long", "outside", "hub"):
+        assert scores[name][0] > 5.0, name  # rarer than 1 in ~150 of its reference
+
+
+def test_dwell_is_judged_against_the_norm_of_its_own_port_of_loading(reference):
+    norms = fit_integrity_norms(reference)
+    ten_days = _rows(1, "BBBBB", 240, jitter=0.1)
+    same_at_a = _rows(1, "AAAAA", 240, jitter=0.1)
+    assert integrity_surprisal(norms, ten_days)[0] < 2.0  # ordinary at B
+    assert integrity_surprisal(norms, same_at_a)[0] > 5.0  # very long at A
+    unknown_port = _rows(1, "ZZZZZ", 240, jitter=0.1)  # no norm of its own: judged against all ports
+    assert 0 < integrity_surprisal(norms, unknown_port)[0] < integrity_surprisal(norms, same_at_a)[0]
+
+
+def test_unknown_values_add_nothing_and_the_score_is_row_for_row(reference):
+    norms = fit_integrity_norms(reference)
+    unknown = _rows(3, "AAAAA", -1, jitter=0.0)  # no event yet: dwell -1, no hub
+    assert integrity_surprisal(norms, unknown).tolist() == [0.0, 0.0, 0.0]
+    mixed = pl.concat([_rows(1, "AAAAA", 400, jitter=0.1), unknown.head(1)])
+    assert integrity_surprisal(norms, mixed)[1] == 0.0 and integrity_surprisal(norms, mixed)[0] == integrity_surprisal(norms, mixed.head(1))[0]
+
+
+def test_norms_name_a_missing_column():
+    with pytest.raises(ValueError, match="port_of_loading"):
+        fit_integrity_norms(pl.DataFrame({"seal_changes": [0], "origin_dwell_hours": [1.0], "transshipment_dwell_max_hours": [-1.0], "transshipment_ports": [[]]}))

@@ -32,6 +32,7 @@ def drift(
     reference: Annotated[Optional[float], typer.Option("--reference-ordinary", help="Current model's ordinary-period NP@1, for the target check.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also copy the recall plot to this path (e.g. docs/img/drift_new_pattern_recall.png).")] = None,
     threads: Annotated[int, typer.Option(min=1, max=64, help="LightGBM threads.")] = 1,
+    integrity_share: Annotated[float, typer.Option("--integrity-share", min=0.0, max=0.99, help="Frozen model: share of each 1 % list given to the most unusual seal/dwell traces the model left (0: the model alone).")] = 0.0,
 ) -> None:
     """Run drift scenarios: recall of the new pattern and normalised precision before/after the change, frozen model vs replay, over seeds."""
     from rich.console import Console
@@ -53,6 +54,7 @@ def drift(
             frozen=frozen,
             replay=replay,
             num_threads=threads,
+            integrity_share=integrity_share,
         )
         names = parse_scenarios(scenarios)
         resolve_features(features)

@@ -67,3 +67,22 @@ def test_sliced_lists_give_the_exploration_share_to_the_most_unusual_rows_the_sc
     assert sliced_top(frame, 5.0, explore="unusual", share=0.0).get_column("selected").equals(daily_top(frame, 5.0).get_column("selected"))
     pooled = sliced_top(frame, 5.0, explore="unusual", share=0.2, per_day=False)
     assert pooled.get_column("selected").sum() == 20  # one list of 400 rows: 16 by score, 4 unusual
+
+
+def test_frozen_lists_with_an_integrity_slice_match_the_slice_computed_on_the_dumped_windows(tmp_path):
+    import dataclasses
+
+    from bench.bench_drift_integrity import window_records
+
+    sliced = run_drift(dataclasses.replace(TINY, integrity_share=0.2), ["moved-origin-cover"], [5]).records
+    run_ablation(TINY, ["all"], ["moved-origin-cover"], [5], dump=tmp_path)
+    dumped = window_records(tmp_path, 0, [0.2], rates=(1.0,))
+    for phase in ("before", "after"):
+        def value(frame, metric, pattern="all"):
+            return frame.filter((pl.col("phase") == phase) & (pl.col("pattern") == pattern) & (pl.col("metric") == metric)).get_column("value").to_list()
+
+        assert value(sliced, "norm_precision@1") == value(dumped, "pooled_norm_precision@1")
+        assert value(sliced, "list_norm_precision") == value(dumped, "list_norm_precision@1")
+        assert value(sliced, "list_recall") == value(dumped, "list_recall@1")
+    with pytest.raises(DriftError, match="integrity_share"):
+        dataclasses.replace(TINY, integrity_share=1.0)

@@ -200,6 +200,10 @@ class DriftConfig:
         the replay computes features day by day and costs ~10 times more per row).
     n_estimators, learning_rate, num_threads
         LightGBM settings of both the frozen and the replay models (fixed trees, as the backtest).
+    integrity_share
+        Frozen model only: share of each list (the daily lists and the window's pooled top ``n`` %)
+        given to the containers with the most unusual seal and dwell trace the model did not take
+        (:mod:`features.integrity`, norms fitted on the model's training rows); 0: the model alone.
     """
 
     change_day: int | None = None
@@ -221,8 +225,11 @@ class DriftConfig:
     n_estimators: int = 150
     learning_rate: float = 0.05
     num_threads: int = 1
+    integrity_share: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.integrity_share < 1.0:
+            raise DriftError(f"integrity_share must be in [0, 1), got {self.integrity_share}")
         if self.window_days < 1 or self.warmup_days < 1 or self.train_days < 7:
             raise DriftError("window_days and warmup_days must be at least 1, train_days at least 7")
         least = self.warmup_days + self.window_days + 7

@@ -43,28 +43,43 @@ def patterns_of(frame: pl.DataFrame, extra: Iterable[str | None] = ()) -> list[s
     return [ALL, *wanted, *(p for p in present if p not in wanted)]
 
 
-def window_metrics(frame: pl.DataFrame, patterns: Sequence[str], *, rates: Sequence[float] = WINDOW_RATES) -> list[dict]:
+def window_metrics(
+    frame: pl.DataFrame, patterns: Sequence[str], *, rates: Sequence[float] = WINDOW_RATES, explore: str | None = None, share: float = 0.0
+) -> list[dict]:
     """Pooled ranking of a scored window: per pattern, ``rows`` (its illicit rows), ``recall@n`` for each rate; for ``all`` also ``norm_precision@n`` and ``precision@n``.
 
     The window is one batch (all its days and ports ranked together), as the
     test period of :func:`models.training.evaluate_scores` is. A pattern
-    without a row in the window gets ``rows`` 0 and no recall.
+    without a row in the window gets ``rows`` 0 and no recall. With ``share > 0``
+    the top ``n`` % is :func:`sliced_top` over the window (``share`` of it by
+    the ``explore`` column, the rest by score) instead of the score alone.
     """
     scores = frame.get_column("score").to_numpy()
     ids = frame.get_column("manifest_id").to_numpy()
+    sliced = {}
+    if share > 0 and frame.height:
+        for rate in rates:
+            chosen = sliced_top(frame, rate, explore=explore, share=share, per_day=False).get_column("selected").to_numpy()
+            sliced[rate] = (chosen.astype(float), 100.0 * chosen.sum() / frame.height)
     out = []
     for pattern in patterns:
         labels = _labels(frame, pattern)
         out.append({"pattern": pattern, "metric": "rows", "value": float(labels.sum())})
         if frame.height == 0 or labels.sum() == 0:
             continue
-        report = ranking_metrics(scores, labels, tiebreak=ids, rates=rates)
+        report = ranking_metrics(scores, labels, tiebreak=ids, rates=rates) if not sliced else None
         for rate in rates:
             tag = rate_label(rate)
-            out.append({"pattern": pattern, "metric": f"recall@{tag}", "value": report.metrics[f"recall@{tag}"]})
+            if sliced:
+                chosen, effective = sliced[rate]
+                found = ranking_metrics(chosen, labels, tiebreak=ids, rates=(effective,)).metrics
+                values = {name: found[f"{name}@{rate_label(effective)}"] for name in ("recall", "norm_precision", "precision")}
+            else:
+                values = {name: report.metrics[f"{name}@{tag}"] for name in ("recall", "norm_precision", "precision")}
+            out.append({"pattern": pattern, "metric": f"recall@{tag}", "value": values["recall"]})
             if pattern == ALL:
                 for name in ("norm_precision", "precision"):
-                    out.append({"pattern": pattern, "metric": f"{name}@{tag}", "value": report.metrics[f"{name}@{tag}"]})
+                    out.append({"pattern": pattern, "metric": f"{name}@{tag}", "value": values[name]})
     return out
 
 

@@ -11,8 +11,9 @@ import polars as pl
 
 from features.history import History
 from targeting.evaluation.drift.config import DriftConfig, new_pattern
-from targeting.evaluation.drift.frozen import scored_window, train_frozen
-from targeting.evaluation.drift.metrics import cumulative_recall, daily_top, days_to_first, patterns_of, selection_metrics, window_metrics
+from features.integrity import INTEGRITY_COLUMNS, fit_integrity_norms, integrity_surprisal
+from targeting.evaluation.drift.frozen import fit_frozen, training_set, window_features
+from targeting.evaluation.drift.metrics import cumulative_recall, daily_top, days_to_first, patterns_of, selection_metrics, sliced_top, window_metrics
 from targeting.evaluation.drift.replay import replay_frame, replay_run, seizure_frame
 from targeting.sim.world import simulate_world
 
@@ -53,23 +54,27 @@ def _frozen(config: DriftConfig, scenario: str, seed: int, say: Progress) -> tup
     history = History.from_frames(tables.manifests, tables.events, tables.outcomes, tables.alerts)
     new = new_pattern(scenario)
     frames = {}
+    share = config.integrity_share
     for phase, cut in (("before", change - window), ("after", change)):
         say(f"{scenario} seed {seed}: frozen model with labels before day {cut}, scoring days {cut}-{cut + window - 1}")
-        model = train_frozen(
-            history,
-            first=start + timedelta(days=max(config.warmup_days, cut - config.train_days)),
-            cutoff_day=start + timedelta(days=cut),
-            features=backtest.features,
-            seed=seed,
-            n_estimators=config.n_estimators,
-            learning_rate=config.learning_rate,
-            num_threads=config.num_threads,
+        cutoff_day = start + timedelta(days=cut)
+        rows, stats, feats = training_set(history, first=start + timedelta(days=max(config.warmup_days, cut - config.train_days)), cutoff_day=cutoff_day)
+        model = fit_frozen(
+            rows, stats, feats, cutoff_day=cutoff_day, features=backtest.features, seed=seed,
+            n_estimators=config.n_estimators, learning_rate=config.learning_rate, num_threads=config.num_threads,
         )
-        frames[phase] = daily_top(scored_window(model, history, tables.oracle, start=start, first_day=cut, last_day=cut + window), config.capacity_share * 100)
-    patterns = patterns_of(pl.concat(list(frames.values())), [new])
+        frame, window_feats = window_features(history, tables.oracle, stats, start=start, first_day=cut, last_day=cut + window, keep=INTEGRITY_ROW_COLUMNS if share else ())
+        frame = frame.with_columns(pl.Series("score", model.score(window_feats)))
+        if share:
+            norms = fit_integrity_norms(_integrity_inputs(rows, feats))
+            frame = frame.with_columns(pl.Series("integrity", integrity_surprisal(norms, _integrity_inputs(frame, window_feats))))
+            frames[phase] = sliced_top(frame, config.capacity_share * 100, explore="integrity", share=share)
+        else:
+            frames[phase] = daily_top(frame, config.capacity_share * 100)
+    patterns = patterns_of(pl.concat([f.select("pattern") for f in frames.values()]), [new])
     records = []
     for phase, frame in frames.items():
-        rows = window_metrics(frame, patterns) + selection_metrics(frame, patterns)
+        rows = window_metrics(frame, patterns, explore="integrity" if share else None, share=share) + selection_metrics(frame, patterns)
         records += _tag(rows, scenario=scenario, seed=seed, mode="frozen", phase=phase)
     curves = []
     if new is not None:
@@ -78,6 +83,14 @@ def _frozen(config: DriftConfig, scenario: str, seed: int, say: Progress) -> tup
         curve = cumulative_recall(frames["after"], new, change, window)
         curves = [{"scenario": scenario, "seed": seed, "mode": "frozen", "day_after": d, "recall": r} for d, r in enumerate(curve)]
     return records, curves
+
+
+INTEGRITY_ROW_COLUMNS = ("port_of_loading", "transshipment_ports")
+
+
+def _integrity_inputs(rows: pl.DataFrame, feats: pl.DataFrame) -> pl.DataFrame:
+    """The manifest and feature columns :mod:`features.integrity` reads, row for row."""
+    return pl.concat([rows.select(INTEGRITY_ROW_COLUMNS), feats.select(c for c in INTEGRITY_COLUMNS if c not in INTEGRITY_ROW_COLUMNS)], how="horizontal")
 
 
 def _replay(config: DriftConfig, scenario: str, seed: int, say: Progress) -> tuple[list[dict], list[dict]]:

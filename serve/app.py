@@ -22,6 +22,7 @@ from serve.docs import install_docs
 from serve.openapi import install_openapi
 from serve.errors import install_error_handlers
 from serve.exchange_sender import exchange_lifespan, install_exchange
+from serve.fastlane import FastLaneMiddleware, open_lanes
 from serve.middleware import BodySizeLimitMiddleware, CredentialsGuardMiddleware, RequestIdMiddleware
 from serve.routes import ROUTERS
 from serve.runtime import EngineFactory, EngineHolder, load_engine_factory
@@ -160,6 +161,8 @@ def create_app(
     install_web(app)  # the pages (serve/web): same process, same authorization rules
     install_docs(app)
     install_openapi(app, settings)
+    app.state.fast_lanes = open_lanes(app)  # every route is registered now
+    app.add_middleware(FastLaneMiddleware, service=app)  # added first: innermost, inside the request id, body limit and early 401
     app.add_middleware(CredentialsGuardMiddleware, note_failure=app.state.auth_failures.note, is_public=public_path_matcher(app))
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)  # 413 comes before 401
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so even a 413 carries the request id

@@ -184,10 +184,18 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory``: settings from ``CCP_*`` environment variables (start-up objects frozen)."""
-    settings = Settings()
-    app = create_app(settings)
+def prepare_serving_process(settings: Settings) -> None:
+    """Tune the process that serves an app just built: start-up objects frozen, the thread switch interval of ``settings``.
+
+    Both ``uvicorn --factory serve.app:app_from_env`` and ``targeting serve`` call it.
+    """
     freeze_startup_objects()
     sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from ``CCP_*`` environment variables (process prepared for serving)."""
+    settings = Settings()
+    app = create_app(settings)
+    prepare_serving_process(settings)
     return app

@@ -124,11 +124,14 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def serve_command(
     host: Annotated[str | None, typer.Option(help="Bind address (CCP_HOST); non-loopback needs CCP_ALLOW_REMOTE=true")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (CCP_PORT)")] = None,
+    access_log: Annotated[
+        bool, typer.Option(help="One uvicorn log line per request (off: every request is already in the audit trail, with its request id)")
+    ] = False,
 ) -> None:
     """Run the HTTP service (uvicorn) with settings from the environment."""
     import uvicorn
 
-    from serve.app import create_app, freeze_startup_objects
+    from serve.app import create_app, prepare_serving_process
 
     from targeting.cli import stores
 
@@ -138,8 +141,8 @@ def serve_command(
     stores.require_lake(settings.lake_dir)
     stores.require_tracking_store(settings.mlflow_tracking_uri)
     app = create_app(settings, engine_factory=_engine_factory(settings))
-    freeze_startup_objects()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", server_header=False)
+    prepare_serving_process(settings)  # as uvicorn --factory serve.app:app_from_env: frozen start-up objects, short GIL switch interval
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", server_header=False, access_log=access_log)
 
 
 def _engine_factory(settings: Any):  # noqa: ANN202 - Callable[[Settings], TargetingEngine]

@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -185,6 +185,66 @@ def list_creation_seals(session: Session, list_ids: list[str]) -> dict[str, str]
         if seal is not None and event_hash_is_valid(event, key):
             sealed[event.object_id] = seal
     return sealed
+
+
+# --------------------------------------------------------------------------- records of one type, at read time (exports)
+
+
+def latest_seals_of(session: Session, kind: str, ids: Sequence[str], *, batch_size: int = 500) -> dict[str, str]:
+    """``{id: digest}``: the latest seal of each ``kind`` record in ``ids`` from the valid (keyed-hash checked) audit events about it.
+
+    Events are found by their subject (``object_type == kind``, ``object_id``;
+    indexed), ``batch_size`` ids at a time. An event whose own keyed hash fails
+    is ignored, so an edited seal never vouches for an edited record.
+    """
+    key = session_audit_key(session)
+    sealed: dict[str, str] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), batch_size):
+        events = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.object_type == kind, AuditEvent.object_id.in_(unique[start : start + batch_size]))
+            .where(AuditEvent.detail.like('%"seals"%'))
+            .order_by(AuditEvent.seq)
+        ).all()
+        for event in events:
+            seal = _seals_of(event.detail).get(f"{kind}:{event.object_id}")
+            if seal is not None and event_hash_is_valid(event, key):
+                sealed[event.object_id] = seal  # in chain order: the latest seal wins
+    return sealed
+
+
+def records_seal_problems(session: Session, kind: str, records: Sequence[Mapping[str, Any]]) -> list[RecordProblem]:
+    """The ``kind`` records (column values, every sealed column) that do not match their latest seal, each named.
+
+    A record is sound when its :func:`values_digest` equals its latest seal
+    (:func:`latest_seals_of`); one without a valid seal was written outside the
+    service (or its seal was edited), one with another digest was edited.
+    """
+    key_column = SEALED[kind].__mapper__.primary_key[0].key
+    sealed = latest_seals_of(session, kind, [record[key_column] for record in records])
+    problems = []
+    for record in records:
+        name = f"{kind}:{record[key_column]}"
+        seal = sealed.get(record[key_column])
+        if seal is None:
+            problems.append(RecordProblem(name, f"{name} has no valid seal in the audit trail (written outside the service)"))
+        elif seal != values_digest(kind, record):
+            problems.append(RecordProblem(name, f"{name} was modified after it was recorded (hash mismatch)"))
+    return problems
+
+
+class SealMismatchError(RuntimeError):
+    """Records read for an export do not match their seals; ``problems`` names each (the message names the first ten)."""
+
+    def __init__(self, kind: str, problems: Sequence[RecordProblem]) -> None:
+        self.problems = list(problems)
+        shown = "; ".join(problem.problem for problem in self.problems[:10])
+        more = f" (and {len(self.problems) - 10} more)" if len(self.problems) > 10 else ""
+        super().__init__(
+            f"{len(self.problems)} stored {kind} record(s) do not match the audit trail, nothing exported: {shown}{more};"
+            " run `targeting audit verify`"
+        )
 
 
 # --------------------------------------------------------------------------- everything, for audit verify

@@ -35,7 +35,7 @@ from serve.store.outcomes import (
     new_outcome_id,
     request_sha256,
 )
-from serve.seals import values_seal_detail
+from serve.seals import SealMismatchError, values_seal_detail
 from serve.store.manifests import ManifestDirectory, manifest_directory
 from targeting.lists import canonical_json
 
@@ -229,16 +229,18 @@ def get_hit_rates(
     since = since or until - timedelta(days=DEFAULT_REPORT_DAYS)
     if not 0 < (until - since).days <= MAX_REPORT_DAYS:
         raise HTTPException(status_code=422, detail=f"since must be before until, at most {MAX_REPORT_DAYS} days apart")
-    visible = caller.can_access_port(port)
-    caller.audit_read(
-        writer, action="outcome.hit_rates", object_type="port", object_id=port, port=port,
-        result="ok" if visible else "not_found", status_code=200 if visible else 404,
-        detail={"since": since.isoformat(), "until": until.isoformat()},
-    )
-    if not visible:
+    audit = {"action": "outcome.hit_rates", "object_type": "port", "object_id": port, "port": port}
+    period = {"since": since.isoformat(), "until": until.isoformat()}
+    if not caller.can_access_port(port):
+        caller.audit_read(writer, **audit, result="not_found", status_code=404, detail=period)
         raise HTTPException(status_code=404, detail="port not found")
     start, end = (datetime.combine(d, time.min, tzinfo=timezone.utc) for d in (since, until))
-    recorded = export_outcomes(database, port=port, inspected_from=start, inspected_before=end)
+    try:
+        recorded = export_outcomes(database, port=port, inspected_from=start, inspected_before=end)  # each outcome checked against its seal
+    except SealMismatchError as exc:  # an outcome edited in the store, or written behind the service's back: 500, the audit names it
+        caller.audit_read(writer, **audit, result="error", status_code=500, detail={**period, "bad_records": [p.record for p in exc.problems[:20]]})
+        raise
+    caller.audit_read(writer, **audit, result="ok", status_code=200, detail=period)
     matching, ignored = matching_outcomes(recorded.lazy(), manifest_directory(settings.lake_dir).frame().lazy())
     matching = matching.collect()
     rates = source_hit_rates(matching)

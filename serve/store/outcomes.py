@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from features.data.contracts import INSPECTION_OUTCOMES
 from serve.db import Database, utcnow
+from serve.seals import SEALED_COLUMNS, SealMismatchError, records_seal_problems
 from serve.tables import OutcomeRow
 from serve.writer import insert_unless_taken
 from targeting.lists import canonical_json
@@ -164,8 +165,9 @@ def export_outcomes(
     port: str | None = None,
     inspected_from: datetime | None = None,
     inspected_before: datetime | None = None,
+    verify: bool = True,
 ) -> pl.DataFrame:
-    """Every stored outcome as a frame typed exactly like ``INSPECTION_OUTCOMES.schema``.
+    """Every stored outcome as a frame typed exactly like ``INSPECTION_OUTCOMES.schema``, each checked against its seal.
 
     Parameters
     ----------
@@ -177,17 +179,28 @@ def export_outcomes(
         Only outcomes with ``inspected_at`` at or after this (timezone-aware) time.
     inspected_before
         Only outcomes with ``inspected_at`` strictly before this (timezone-aware) time.
+    verify
+        Check every exported outcome (all its sealed columns) against its latest
+        seal in the keyed audit trail, as list fetches do; only tests of the
+        export itself turn this off.
 
     Returns
     -------
     pl.DataFrame
         Sorted by ``inspected_at``, ``manifest_id``, ``exam_type``; timestamps
         ``Datetime("us", "UTC")``.
+
+    Raises
+    ------
+    serve.seals.SealMismatchError
+        When ``verify`` and an outcome was edited in the store or written there
+        outside the service; it names each such outcome and nothing is exported.
     """
     if isinstance(source, Database):
         with source.read() as session:
-            return export_outcomes(session, port=port, inspected_from=inspected_from, inspected_before=inspected_before)
-    query = select(*(getattr(OutcomeRow, name) for name in CONTRACT_FIELDS)).order_by(
+            return export_outcomes(session, port=port, inspected_from=inspected_from, inspected_before=inspected_before, verify=verify)
+    columns = _EXPORT_COLUMNS if verify else CONTRACT_FIELDS
+    query = select(*(getattr(OutcomeRow, name) for name in columns)).order_by(
         OutcomeRow.inspected_at, OutcomeRow.manifest_id, OutcomeRow.exam_type
     )
     if port is not None:
@@ -197,5 +210,13 @@ def export_outcomes(
     if inspected_before is not None:
         query = query.where(OutcomeRow.inspected_at < inspected_before)
     rows = source.execute(query).all()
-    data = {name: [row[i] for row in rows] for i, name in enumerate(CONTRACT_FIELDS)}
+    if verify:
+        problems = records_seal_problems(source, "outcome", [row._mapping for row in rows])
+        if problems:
+            raise SealMismatchError("outcome", problems)
+    data = {name: [row._mapping[name] for row in rows] for name in CONTRACT_FIELDS}
     return pl.DataFrame(data, schema=INSPECTION_OUTCOMES.schema)
+
+
+_EXPORT_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys((*SEALED_COLUMNS["outcome"], *CONTRACT_FIELDS)))
+"""What a verified export reads: every sealed column (for the seal check) and the contract's."""

@@ -198,7 +198,12 @@ def train(
     if promote_after:
         _require_audit_store()
     if sync:
-        added = sync_outcomes(lake, _settings().database_url)
+        from serve.seals import SealMismatchError
+
+        try:
+            added = sync_outcomes(lake, _settings().database_url)  # every outcome checked against its seal first
+        except SealMismatchError as exc:
+            _fail(str(exc))
         if added:
             err.print(f"ingested {added} new outcome(s) recorded through the service")
     try:

@@ -526,12 +526,19 @@ def outcomes_export(
     out: Annotated[Path, typer.Argument(help="Parquet file to write")],
     port: Annotated[str | None, typer.Option(help="Only this port's outcomes")] = None,
 ) -> None:
-    """Write the recorded outcomes (INSPECTION_OUTCOMES contract) to a Parquet file for training."""
+    """Write the recorded outcomes (INSPECTION_OUTCOMES contract) to a Parquet file for training.
+
+    Every outcome is checked against its seal in the audit trail first: an outcome edited in the database, or
+    written there outside the service, is named and nothing is written (exit 1).
+    """
+    from serve.seals import SealMismatchError
     from serve.store.outcomes import export_outcomes
 
     database = _store()
     try:
         frame = export_outcomes(database, port=port)
+    except SealMismatchError as exc:
+        raise _fail(str(exc)) from None
     finally:
         database.dispose()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -300,20 +300,23 @@ def test_hit_rates_are_reported_per_direction_and_per_source_within_it(client, m
 
 
 def test_hit_rates_ignore_outcomes_that_do_not_match_their_manifest_and_count_them(client, officer, database):
+    from serve.audit import record_event
+    from serve.seals import seal_detail
     from serve.store.outcomes import insert_outcome, new_outcome_id
     from serve.store.keys import create_key
     from serve.security import Role
 
     assert _post(client, officer, outcome_body(inspected_at="2025-03-02T10:00:00+00:00")).status_code == 201
-    with database.write() as session:  # a record written before outcomes were checked: another container
+    with database.write() as session:  # a record written (and sealed) before outcomes were checked: another container
         key = create_key(session, role=Role.OFFICER, ports=(PORT,), created_by="test")
         fields = {k: v for k, v in outcome_body(inspected_at="2025-03-02T11:00:00+00:00", container_number="TEXU3070079").items()}
         fields["inspected_at"] = datetime.fromisoformat(fields["inspected_at"])
         fields.setdefault("concealment_method", None)
-        insert_outcome(
+        row = insert_outcome(
             session, outcome_id=new_outcome_id(), fields=fields, api_key_id=key.key_id, idempotency_key="legacy",
             request_hash="0" * 64, response_status=201, response_json="{}",
         )
+        record_event(session, action="outcome.create", object_type="outcome", object_id=row.id, status_code=201, detail=seal_detail(row))
     report = client.get(f"/v1/ports/{PORT}/hit-rates", params={"since": "2025-03-01", "until": "2025-03-10"}, headers=officer).json()
     assert (report["inspections"], report["seizures"], report["ignored_outcomes"]) == (1, 1, 1)
 

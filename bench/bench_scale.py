@@ -162,59 +162,57 @@ def worker_pids() -> list[int]:
     return pids
 
 
-def _write_part(frame: pl.DataFrame, path: str) -> int:
-    from features.distributed import POSITION
-
-    frame.drop(POSITION).write_parquet(path)
-    return frame.height
+def arrival_prefilter(lo, hi) -> pl.Expr:  # noqa: ANN001 - datetimes
+    """Rows decided in ``[lo, hi)`` (whole UTC days) are those arriving in it: lets each worker's scan skip the other row groups."""
+    return (pl.col("eta") >= lo) & (pl.col("eta") < hi)
 
 
 def cluster_features(client, root: Path, tiles, out_dir: Path, rows_per_partition: int) -> dict:  # noqa: ANN001
-    """Features of every row by partition on the cluster, each partition written to Parquet by its worker."""
-    from features.distributed import default_partitions, feature_partitions
+    """Features of every row on the cluster by :func:`features.distributed_lake.lake_feature_partitions`: nothing row-sized on the driver.
+
+    The workers resolve the parties of one tile each, write each tile's entity events, then read their
+    own days of candidates and write their partition's features to Parquet.
+    """
+    from features.distributed_lake import lake_feature_partitions
     from features.stats import FeatureStats
 
     stats = FeatureStats.load(stats_path(root))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("part-*.parquet"):
-        old.unlink()
-    candidates = labelled_candidates(root, tiles)
-    n = candidates.select(pl.len()).collect().item()
-    partitions = max(default_partitions(client, n), math.ceil(n / rows_per_partition))  # at least two per worker thread
-    futures = feature_partitions(client, candidates, history_of(root, tiles), stats, partitions=partitions, carry=LABEL_COLUMNS)
-    writes = [client.submit(_write_part, f, str(out_dir / f"part-{k:04d}.parquet"), pure=False) for k, f in enumerate(futures)]
-    del futures
-    rows = sum(client.gather(writes))
-    return {"rows": rows, "partitions": partitions}
+    chunks = [scan_tiles(root, "manifests", [t]) for t in tiles]
+    out = lake_feature_partitions(client, labelled_candidates(root, tiles), history_of(root, tiles), stats, out_dir,
+                                  rows_per_partition=rows_per_partition, chunks=chunks, prefilter=arrival_prefilter, carry=LABEL_COLUMNS)
+    return {"rows": out["rows"], "partitions": out["partitions"], "parties": out["parties"]}
 
 
-def _training_part(path: str, part: int) -> pl.DataFrame:
-    """A written feature partition as ``models.distributed`` trains on it: features, period ``train``, label, weight, row position."""
+def _training_part(path: str, part: int, negative_fraction: float) -> pl.DataFrame:
+    """A written feature partition as ``models.distributed`` trains on it: Float32 features, period ``train``, label, weight, row position.
+
+    With ``negative_fraction`` < 1, every seizure and that fraction of the other rows (weights divided by it).
+    """
     import features.pipeline  # noqa: F401 - registers every feature
     from features.distributed import POSITION
     from features.registry import feature_columns
-    from models.distributed import LABEL, PERIOD, WEIGHT
+    from models.distributed import LABEL, PERIOD, WEIGHT, as_float32, negative_sample
 
     frame = pl.read_parquet(path)
     y, w = training_targets(frame)
+    frame = frame.select("manifest_id", *feature_columns()).with_columns(pl.Series(LABEL, y), pl.Series(WEIGHT, w))
+    frame = as_float32(negative_sample(frame, negative_fraction).drop("manifest_id"))
     position = pl.int_range(frame.height, dtype=pl.Int64, eager=True) + part * 1_000_000_000
-    return frame.select(feature_columns()).with_columns(
-        pl.lit("train").alias(PERIOD), pl.Series(LABEL, y), pl.Series(WEIGHT, w), position.alias(POSITION)
-    )
+    return frame.with_columns(pl.lit("train").alias(PERIOD), position.alias(POSITION))
 
 
-def cluster_training(client, files: list[Path], rounds: int) -> dict:  # noqa: ANN001
+def cluster_training(client, files: list[Path], rounds: int, negative_fraction: float = 1.0) -> dict:  # noqa: ANN001
     """``models.distributed.fit_on_cluster`` (``lightgbm.dask``, data-parallel) on the written feature partitions, ``rounds`` rounds."""
     from features.registry import categorical_columns
     from models.distributed import fit_on_cluster
     from models.risk_model import RiskModel
 
-    parts = [client.submit(_training_part, str(f), k, pure=False) for k, f in enumerate(files)]
-    rows = sum(client.gather(client.map(len, parts, pure=False)))
+    parts = [client.submit(_training_part, str(f), k, negative_fraction, pure=False) for k, f in enumerate(files)]
+    trained = sum(client.gather(client.map(len, parts, pure=False)))
     model = RiskModel(n_estimators=rounds, categorical_features=tuple(categorical_columns()))
     start = time.perf_counter()
     booster = fit_on_cluster(client, parts, model)
-    return {"rows": rows, "rounds": booster.num_trees(), "fit_seconds": time.perf_counter() - start}
+    return {"trained_rows": trained, "negative_fraction": negative_fraction, "rounds": booster.num_trees(), "fit_seconds": time.perf_counter() - start}
 
 
 def measure_cluster(client, run) -> dict:  # noqa: ANN001
@@ -420,8 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-memory-gib", type=float, default=4.5, help="Dask memory_limit of each worker.")
     parser.add_argument("--rows-per-partition", type=int, default=250_000, help="Rows per feature partition of the cluster path (at least two partitions per worker).")
     parser.add_argument("--rounds", type=int, default=50, help="Boosting rounds of the training phase (fixed, no early stopping).")
+    parser.add_argument("--negative-fraction", type=float, default=1.0,
+                        help="Cluster training on every seizure and this fraction of the other rows, weights divided by it (recorded as phase training-s<fraction>).")
     parser.add_argument("--report", action="store_true", help="Only print the table and the sizing of the results measured so far.")
     parser.add_argument("--fresh", action="store_true", help="Measure again the sizes already in the results file.")
+    parser.add_argument("--force", action="store_true", help="Run a phase even when its predicted peak or CPU time passes the limits (the prediction is still recorded).")
     parser.add_argument("--max-cpu-minutes", type=float, default=None, help="Do not start a phase predicted to need more CPU time.")
     parser.add_argument("--containers-per-day", type=int, default=2740, help="Base year's daily arrivals (2,740: about 1 million manifests).")
     parser.add_argument("--scale", type=float, default=1.0, help="Multiplies --rows and the base year's daily arrivals (make bench -- --scale 0.01: a quick run).")
@@ -466,13 +467,14 @@ def main(argv: list[str] | None = None) -> int:
             for phase in phases:
                 for path in paths:
                     results = _load_results(results_path(root))
-                    done = results.get(f"{path}/{phase}", {}).get(str(rows))
+                    key = result_key(path, phase, args.negative_fraction)
+                    done = results.get(key, {}).get(str(rows))
                     if done and _ok(done) and not args.fresh:
                         print("  " + describe(path, phase, done) + "  (measured earlier; --fresh measures again)", flush=True)
                         continue
                     entry = _run_phase(args, results, root, phase, path, rows, client)
                     entry.update(workers=args.workers if path == "cluster" else 1, load_average=load_average())
-                    results = _record(results_path(root), f"{path}/{phase}", rows, entry)
+                    results = _record(results_path(root), key, rows, entry)
                     print("  " + describe(path, phase, entry), flush=True)
     finally:
         if started:
@@ -485,12 +487,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def result_key(path: str, phase: str, negative_fraction: float) -> str:
+    """``path/phase`` in the results file; down-sampled cluster training is its own phase, ``training-s<fraction>``."""
+    if phase == "training" and path == "cluster" and negative_fraction < 1:
+        return f"{path}/training-s{negative_fraction:g}"
+    return f"{path}/{phase}"
+
+
 def _run_phase(args, results: dict, root: Path, phase: str, path: str, rows: int, client) -> dict:  # noqa: ANN001
     """One phase of one path at one size, unless its predicted peak memory or CPU time rules it out."""
     limit = int((args.memory_cap_gib if path == "single" else args.worker_memory_gib) * GIB)
-    expected, skip = gate(results, f"{path}/{phase}", rows, limit, args.max_cpu_minutes * 60 if args.max_cpu_minutes else None,
+    expected, skip = gate(results, result_key(path, phase, args.negative_fraction), rows, limit, args.max_cpu_minutes * 60 if args.max_cpu_minutes else None,
                           driver_limit=int(args.memory_cap_gib * GIB))
-    if skip:
+    if skip and not args.force:
         return skip
     return {**_measure_phase(args, root, phase, path, rows, client), **expected}
 
@@ -510,7 +519,8 @@ def _measure_phase(args, root: Path, phase: str, path: str, rows: int, client) -
         return {"rows": rows, "skipped": True, "note": "no feature table of this size (features phase not run or failed)"}
     if path == "single":
         return run_single(rows, child_argv("--child", "training", "--child-rows", str(rows), "--child-report", str(report), *_world_args(args)), cap, report)
-    return measure_cluster(client(), lambda: cluster_training(client(), features, args.rounds))
+    entry = measure_cluster(client(), lambda: cluster_training(client(), features, args.rounds, args.negative_fraction))
+    return {**entry, "rows": rows}
 
 
 def _world_args(args) -> list[str]:  # noqa: ANN001

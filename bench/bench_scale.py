@@ -317,7 +317,14 @@ def sizing(results: dict, *, target: float = 100e6, window_hours: float = 8.0, w
         hours = cpu / 3600
         lines.append(f"- features: {hours:,.1f} worker-hours (b = {b:.2f}); {math.ceil(hours / window_hours):,} single-threaded workers for a {window_hours:g}-hour window;"
                      f" peak memory per worker {worker / GIB:,.1f} GiB (b = {bw:.2f}); driver {driver / GIB:,.1f} GiB (b = {bd:.2f})")
-    train = [e for e in results.get("cluster/training", {}).values() if _ok(e) and e.get("rounds")]
+    for key in sorted(k for k in results if k.startswith("cluster/training")):
+        lines += _training_sizing(key.split("/")[1], [e for e in results[key].values() if _ok(e) and e.get("rounds")], target, worker_memory_gib, rounds)
+    return "\n".join(lines)
+
+
+def _training_sizing(phase: str, train: list[dict], target: float, worker_memory_gib: float, rounds: int) -> list[str]:
+    """One sizing line for a training phase (rows are manifests; a down-sampled phase trains on a fraction of them)."""
+    lines = []
     if train:
         train.sort(key=lambda e: e["rows"])
         largest = train[-1]
@@ -330,10 +337,10 @@ def sizing(results: dict, *, target: float = 100e6, window_hours: float = 8.0, w
             per_row, baseline = held[-1][1] / held[-1][0], 0.0
         workers = max(1, math.ceil(target * per_row / (worker_memory_gib * GIB - baseline)))
         hours = cpu_per_row_round * target * rounds / 3600
-        lines.append(f"- training ({rounds} rounds): {hours:,.1f} worker-hours ({cpu_per_row_round * 1e6:.2f} CPU-s per million row-rounds at {largest['rows']:,} rows);"
+        lines.append(f"- {phase} ({rounds} rounds): {hours:,.1f} worker-hours ({cpu_per_row_round * 1e6:.2f} CPU-s per million row-rounds at {largest['rows']:,} rows);"
                      f" {per_row:,.0f} bytes per row held by the workers over a {baseline / GIB:.2f} GiB baseline each,"
                      f" so {workers:,} workers of {worker_memory_gib:g} GiB ({hours / workers:,.1f} hours each)")
-    return "\n".join(lines)
+    return lines
 
 
 # ----------------------------------------------------------------------------- orchestration

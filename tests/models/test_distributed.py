@@ -166,3 +166,36 @@ def test_driver_light_features_from_the_lake_equal_the_single_machine_features(d
     assert written["label"].sum() == candidates["label"].sum()
     order = single.columns
     assert_frame_equal(written.select(order).sort(order), single.sort(order), check_exact=True)
+
+
+def test_negative_sampling_keeps_every_seizure_and_a_stated_fraction_of_the_rest_weighted_by_its_inverse() -> None:
+    from models.distributed import LABEL, WEIGHT, negative_sample
+
+    frame = pl.DataFrame({"manifest_id": [f"M{i:06d}" for i in range(20_000)], LABEL: [1.0 if i % 100 == 0 else 0.0 for i in range(20_000)],
+                          WEIGHT: [2.0 if i % 3 == 0 else 1.0 for i in range(20_000)]})
+    sample = negative_sample(frame, 0.1)
+    assert sample.filter(pl.col(LABEL) == 1).equals(frame.filter(pl.col(LABEL) == 1))  # every seizure, weight unchanged
+    negatives = sample.filter(pl.col(LABEL) == 0)
+    assert 1_600 < negatives.height < 2_360  # about 10 % of 19,800
+    kept = frame.join(negatives.select("manifest_id"), on="manifest_id", how="semi")
+    assert np.allclose(negatives[WEIGHT].to_numpy(), kept[WEIGHT].to_numpy() / 0.1)  # weights divided by the fraction
+    assert abs(negatives[WEIGHT].sum() - frame.filter(pl.col(LABEL) == 0)[WEIGHT].sum()) / frame[WEIGHT].sum() < 0.05
+    assert negative_sample(frame.reverse(), 0.1).sort("manifest_id").equals(sample.sort("manifest_id"))  # chosen by id, not position
+    assert negative_sample(frame, 1.0).equals(frame)
+    with pytest.raises(ValueError, match="negative fraction must be in"):
+        negative_sample(frame, 0.0)
+
+
+def test_day_partitions_cover_every_decision_day_once_in_whole_days_of_about_the_asked_rows() -> None:
+    from datetime import UTC, datetime
+
+    from features.distributed_lake import day_partitions
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    days = [start + timedelta(days=d, hours=h) for d in range(30) for h in range(0, 24, 24 // (1 + d % 4))]
+    ranges = day_partitions(pl.LazyFrame({"decision_at": days}), 20)
+    assert ranges[0][0] == start and ranges[-1][1] == start + timedelta(days=30)
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous, no day twice
+    assert all(lo.hour == 0 and hi.hour == 0 for lo, hi in ranges)
+    sizes = [sum(lo <= d < hi for d in days) for lo, hi in ranges]
+    assert sum(sizes) == len(days) and all(s >= 20 for s in sizes[:-1]) and max(sizes) < 20 + 4

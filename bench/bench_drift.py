@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default="all")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=7)
-    parser.add_argument("--features", default="all")
+    parser.add_argument("--features", default="default")
     parser.add_argument("--baseline-features", default="baseline")
     parser.add_argument("--no-replay", action="store_true")
     parser.add_argument("--quick", action="store_true", help="moved-origin-cover and ordinary, one seed, 600/day, change day 60, 20-day windows")

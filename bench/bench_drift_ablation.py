@@ -28,6 +28,7 @@ from targeting.evaluation.drift import DriftConfig, parse_scenarios  # noqa: E40
 from targeting.evaluation.drift.ablation import ablation_markdown, run_ablation, write_ablation  # noqa: E402
 
 DEFAULT_SPECS = "baseline;all;baseline,priors;baseline,trader-change;baseline,anomaly"
+"""The issue-15 ablation: the model before issue 15, every computed feature, and the baseline plus each transfer group."""
 
 
 def main(argv: list[str] | None = None) -> int:

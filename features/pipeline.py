@@ -24,7 +24,7 @@ from features.intel import match_alerts
 from features.anomaly import ANOMALY_SCORE, with_anomaly_score
 from features.manifest import row_feature_functions, with_norm_deviations
 from features.priors import prior_columns, with_priors
-from features.registry import REGISTRY, categorical_columns, declare, feature_columns
+from features.registry import REGISTRY, categorical_columns, computed_columns, declare, feature_columns
 from features.routing import restrict_events, voyage_window, with_event_features, with_route_geometry
 from features.stats import CATEGORICAL_SOURCES, FeatureStats, encode_categoricals
 
@@ -49,7 +49,7 @@ for _column, _source in CATEGORICAL_SOURCES.items():
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """The features of a batch of candidates: key columns + :func:`feature_columns` in order."""
+    """The features of a batch of candidates: key columns + :func:`computed_columns` in order (``matrix``: the default model's)."""
 
     frame: pl.DataFrame
 
@@ -118,9 +118,9 @@ def assemble_features(cands: pl.LazyFrame, entity: pl.LazyFrame, history: Histor
     """
     entity = with_priors(entity, stats).drop(internal_entity_columns())
     rows = _row_features(cands, stats, history.alerts, history.events)
-    out_columns = [*KEY_COLUMNS, *feature_columns()]
+    out_columns = [*KEY_COLUMNS, *computed_columns()]
     return rows.join(entity, on="__cand", how="left").sort("__cand").select(out_columns).with_columns(
-        pl.col(c).cast(pl.Float64) for c in feature_columns() if c not in categorical_columns()
+        pl.col(c).cast(pl.Float64) for c in computed_columns() if c not in categorical_columns()
     )
 
 
@@ -159,7 +159,7 @@ def build_features(
     Returns
     -------
     ``manifest_id``, ``container_number``, ``port_of_discharge``, ``decision_at``
-    and every column of :func:`features.registry.feature_columns`: Float64
+    and every column of :func:`features.registry.computed_columns`: Float64
     numerics, Int32 categorical codes, all finite.
     """
     candidates = ensure_decision_column(candidates.lazy()).collect()
@@ -198,6 +198,6 @@ def assert_registry_complete() -> None:
     """Every registered feature is produced (guards against a declared-but-missing column)."""
     produced = set(entity_columns()) | set(prior_columns()) | {ANOMALY_SCORE} | set(ALERT_FEATURES) | set(CATEGORICAL_SOURCES)
     produced |= {s.name for s in REGISTRY.values() if s.family in ("manifest", "routing", "loading")}
-    missing = set(feature_columns()) - produced
+    missing = set(computed_columns()) - produced
     if missing:
         raise AssertionError(f"declared features without producer: {sorted(missing)}")

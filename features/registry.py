@@ -61,8 +61,25 @@ def declare(name: str, family: str, description: str, *, categorical: bool = Fal
     return name
 
 
+OFF_BY_DEFAULT: frozenset[str] = frozenset(
+    {
+        # issue 15's transfer features, measured on the drift benchmark (docs/evaluation.md, "Feature ablation"):
+        # computed (ablations, models that ask for them, champions trained with them still score) but not default inputs
+        "origin_prior_rate", "commodity_prior_rate", "flow_prior_rate",
+        "consignee_origin_n_prior", "consignee_loading_port_n_prior", "consignee_family_n_prior", "shipper_family_n_prior",
+        "anomaly_score",
+    }
+)
+"""Registered features the pipeline computes but the default model does not learn from."""
+
+
 def feature_columns() -> list[str]:
-    """All model input columns in their canonical order (the model's column order)."""
+    """The default model's input columns in their canonical order (the model's column order): every registered feature but :data:`OFF_BY_DEFAULT`."""
+    return [name for name in REGISTRY if name not in OFF_BY_DEFAULT]
+
+
+def computed_columns() -> list[str]:
+    """Every registered feature in canonical order: what :func:`features.pipeline.build_features` outputs (default inputs and :data:`OFF_BY_DEFAULT`)."""
     return list(REGISTRY)
 
 
@@ -80,7 +97,8 @@ def render_markdown() -> str:
         "Every feature of a row uses only data available strictly before the row's `decision_at`:",
         "manifests filed before it, container events that happened before it, inspection outcomes",
         "recorded before it and alerts valid at it. Missing values are encoded as finite sentinels",
-        "(documented per feature), so every feature is defined and finite.",
+        "(documented per feature), so every feature is defined and finite. Features marked *off by default*",
+        "are computed but not inputs of the default model (measured not to help: `docs/evaluation.md`, Drift scenarios).",
         "",
     ]
     for family in FAMILIES:
@@ -89,7 +107,7 @@ def render_markdown() -> str:
             continue
         lines += [f"## {family.capitalize()} ({len(specs)})", "", "| feature | meaning and time window |", "|---|---|"]
         for s in specs:
-            kind = " (categorical)" if s.categorical else ""
+            kind = (" (categorical)" if s.categorical else "") + (" (off by default)" if s.name in OFF_BY_DEFAULT else "")
             lines.append(f"| `{s.name}`{kind} | {s.description.replace('|', '/')} |")
         lines.append("")
     return "\n".join(lines)

@@ -18,7 +18,7 @@ def drift(
     seeds: Annotated[int, typer.Option(min=1, max=50, help="Number of world seeds (first-seed, first-seed + 1, ...).")] = 3,
     first_seed: Annotated[int, typer.Option("--first-seed", help="First world seed.")] = 7,
     out: Annotated[Path, typer.Option("--out", help="Directory for records.csv, summary.csv, curves.csv, summary.md and the plot.")] = Path("drift"),
-    features: Annotated[str, typer.Option(help="Feature spec of the models: all, baseline, families or names, '-x' removes (ablations; see targeting.evaluation.drift).")] = "all",
+    features: Annotated[str, typer.Option(help="Feature spec of the models: default, all, baseline, families or names, '-x' removes (ablations; see targeting.evaluation.drift).")] = "default",
     frozen: Annotated[bool, typer.Option("--frozen/--no-frozen", help="Run the model frozen before the change.")] = True,
     replay: Annotated[bool, typer.Option("--replay/--no-replay", help="Run the day-by-day replay with retraining.")] = True,
     containers_per_day: Annotated[int, typer.Option("--containers-per-day", min=50, help="Arrivals per day of the frozen model's world.")] = 2000,

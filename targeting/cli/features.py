@@ -118,7 +118,7 @@ def run_features(lake_dir: Path, as_of: str, out: Path, *, stats_path: Path | No
     from features.history import History, with_derived_columns
     from features.data.lake import Lake
     from features.pipeline import build_features, entity_state
-    from features.registry import feature_columns
+    from features.registry import computed_columns
     from features.stats import fit_stats
 
     started = time.perf_counter()
@@ -163,7 +163,7 @@ def run_features(lake_dir: Path, as_of: str, out: Path, *, stats_path: Path | No
     buffer = io.BytesIO()
     feats.write_parquet(buffer)
     _write_atomically(out, buffer.getvalue())
-    return FeatureRun(feats.height, len(feature_columns()), at, stats_source, time.perf_counter() - started, out)
+    return FeatureRun(feats.height, len(computed_columns()), at, stats_source, time.perf_counter() - started, out)
 
 
 @app.command("features")

@@ -17,7 +17,7 @@ from features.data.contracts import ALERT_KINDS
 from features.manifest import MAX_GROSS_KG_20FT, MAX_GROSS_KG_40FT
 from features.pipeline import KEY_COLUMNS, build_features
 from features.data.reference import haversine_km_np, load_ports
-from features.registry import categorical_columns, feature_columns
+from features.registry import categorical_columns, computed_columns
 from features.stats import CATEGORICAL_SOURCES, UNKNOWN_CODE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -403,11 +403,11 @@ def test_categorical_codes_are_int32_never_a_polars_categorical() -> None:
     assert categorical_columns() == list(CATEGORICAL_SOURCES)
     for column in categorical_columns():
         assert feats.schema[column] == pl.Int32, column
-    for column in feature_columns():
+    for column in computed_columns():
         if column not in categorical_columns():
             assert feats.schema[column] == pl.Float64, column
     assert not any(isinstance(dtype, (pl.Categorical, pl.Enum)) for dtype in feats.schema.values())
-    assert feats.columns == [*KEY_COLUMNS, *feature_columns()]
+    assert feats.columns == [*KEY_COLUMNS, *computed_columns()]
 
 
 def test_empty_vocabulary_maps_everything_to_unknown() -> None:

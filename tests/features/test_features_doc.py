@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from features.pipeline import assert_registry_complete
-from features.registry import REGISTRY, feature_columns
+from features.registry import REGISTRY, computed_columns, feature_columns
 from targeting.cli import _register, app
 from targeting.cli.features import render_features_doc
 
@@ -24,11 +24,12 @@ def test_committed_features_doc_equals_the_rendered_one() -> None:
 def test_doc_lists_every_feature_with_its_description() -> None:
     assert_registry_complete()
     text = render_features_doc()
-    for name in feature_columns():
+    for name in computed_columns():
         spec = REGISTRY[name]
         assert f"| `{name}`" in text
         assert spec.description.replace("|", "/") in text
-    assert text.count("\n| `") == len(feature_columns())
+    assert text.count("\n| `") == len(computed_columns())
+    assert text.count("(off by default)") == len(computed_columns()) - len(feature_columns()) > 0
 
 
 def test_cli_prints_the_doc_exactly(tmp_path: Path) -> None:

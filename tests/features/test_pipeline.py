@@ -27,7 +27,7 @@ from features.entity import NEVER_DAYS
 from features.history import History, with_derived_columns
 from features.manifest import MISSING
 from features.pipeline import KEY_COLUMNS, assert_registry_complete, build_features, entity_state
-from features.registry import categorical_columns, feature_columns
+from features.registry import categorical_columns, computed_columns, feature_columns
 from features.stats import fit_stats
 from targeting.sim.world import WorldConfig, simulate_world
 
@@ -79,10 +79,10 @@ def day_candidates(world, day: datetime) -> pl.DataFrame:  # noqa: ANN001
 
 
 def assert_defined_and_finite(feats: pl.DataFrame) -> None:
-    assert feats.columns == [*KEY_COLUMNS, *feature_columns()]
+    assert feats.columns == [*KEY_COLUMNS, *computed_columns()]
     nulls = {c: n for c, n in zip(feats.columns, feats.null_count().row(0)) if n}
     assert not nulls, f"null features: {nulls}"
-    floats = [c for c in feature_columns() if c not in categorical_columns()]
+    floats = [c for c in computed_columns() if c not in categorical_columns()]
     bad = [c for c in floats if not feats[c].is_finite().all()]
     assert not bad, f"non-finite features: {bad}"
     for c in categorical_columns():

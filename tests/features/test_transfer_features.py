@@ -169,3 +169,13 @@ def test_far_from_the_norm_scores_high_and_usual_scores_low() -> None:
 def test_anomaly_score_is_zero_without_fitted_norms() -> None:
     feats = build_features(candidates(manifest(declared_value=1.0)), history([manifest(declared_value=1.0)]), hand_stats())
     assert feats["anomaly_score"].item() == 0.0
+
+
+def test_transfer_features_are_computed_but_not_inputs_of_the_default_model() -> None:
+    # measured not to help on the drift benchmark (docs/evaluation.md, "Feature ablation"): computed for ablations, off by default
+    from features.registry import OFF_BY_DEFAULT, computed_columns, feature_columns
+
+    transfer = {"origin_prior_rate", "commodity_prior_rate", "flow_prior_rate", "anomaly_score", "consignee_origin_n_prior", "consignee_loading_port_n_prior", "consignee_family_n_prior", "shipper_family_n_prior"}
+    assert OFF_BY_DEFAULT == transfer
+    assert transfer <= set(computed_columns()) and not transfer & set(feature_columns())
+    assert feature_columns() == [c for c in computed_columns() if c not in transfer]

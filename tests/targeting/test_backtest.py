@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from features.registry import feature_columns
+from features.registry import computed_columns
 from targeting.evaluation.backtest import (
     DEFAULT_STRATEGIES,
     BacktestConfig,
@@ -278,7 +278,7 @@ def _feature_rows(ids: list[str], selected: list[bool], day: int = 1) -> pl.Data
             "selected": selected,
         }
     )
-    return base.with_columns(pl.lit(0.5).alias(c) for c in feature_columns())
+    return base.with_columns(pl.lit(0.5).alias(c) for c in computed_columns())
 
 
 def _outcomes(rows: list[tuple[str, str, str, datetime]]) -> pl.DataFrame:
@@ -302,7 +302,7 @@ def test_training_frame_labels_only_from_outcomes_revealed_before_the_training_t
     assert frame.get_column("inspected").to_list() == [True, True, False, False]
     assert frame.get_column("label").to_list() == [1, 0, 0, 0]
     assert frame.get_column("weight").to_list() == pytest.approx([1.0, 5.0, 0.5, 0.5])
-    assert frame.columns[6:] == feature_columns()
+    assert frame.columns[6:] == computed_columns()
     later = training_frame(rows, outcomes, as_of=datetime(2025, 1, 9, tzinfo=UTC))
     assert later.filter(pl.col("manifest_id") == "C").get_column("label").to_list() == [1]
     windowed = training_frame(rows, outcomes, as_of=datetime(2025, 1, 9, tzinfo=UTC), window_days=3)

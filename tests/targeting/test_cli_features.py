@@ -15,7 +15,7 @@ from features.history import History, with_derived_columns
 from features.data.ingest import ingest
 from features.data.lake import Lake
 from features.pipeline import KEY_COLUMNS, build_features
-from features.registry import categorical_columns, feature_columns
+from features.registry import categorical_columns, computed_columns
 from features.stats import fit_stats
 from targeting.cli import _register, app
 from targeting.sim.feeds import FEED_TABLES
@@ -58,12 +58,12 @@ def test_writes_the_feature_table_of_the_days_arrivals(lake_dir: Path, tmp_path:
     feats = pl.read_parquet(out)
     expected = expected_candidates(lake_dir)
     assert expected.height > 50
-    assert feats.columns == [*KEY_COLUMNS, *feature_columns()]
+    assert feats.columns == [*KEY_COLUMNS, *computed_columns()]
     assert sorted(feats["manifest_id"].to_list()) == sorted(expected["manifest_id"].to_list())
     assert (feats["decision_at"] == AT).all()
     assert all(feats.schema[c] == pl.Int32 for c in categorical_columns())
     assert feats.null_count().sum_horizontal().item() == 0
-    assert f"{feats.height:,} rows x {len(feature_columns())} features" in result.stdout
+    assert f"{feats.height:,} rows x {len(computed_columns())} features" in result.stdout
     assert "statistics fitted on the lake's history before 2025-01-20" in result.stdout
     assert " s\n" in result.stdout  # time taken
 
@@ -100,7 +100,7 @@ def test_a_day_without_arrivals_writes_an_empty_table(lake_dir: Path, tmp_path: 
     result = invoke("features", "--lake", str(lake_dir), "--as-of", "2025-06-01", "--out", str(out))
     assert result.exit_code == 0, result.output
     feats = pl.read_parquet(out)
-    assert feats.height == 0 and feats.columns == [*KEY_COLUMNS, *feature_columns()]
+    assert feats.height == 0 and feats.columns == [*KEY_COLUMNS, *computed_columns()]
     assert "features: 0 rows" in result.stdout
 
 

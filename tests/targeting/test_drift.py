@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from features.candidates import decision_time
 from features.history import History
+from features.registry import computed_columns, feature_columns
 from targeting.cli import _register, app
 from targeting.evaluation.drift import DriftConfig, DriftError, aggregate, check_targets, parse_scenarios, resolve_features, baseline_features
 from targeting.evaluation.drift.frozen import train_frozen, training_rows, training_set
@@ -119,7 +120,8 @@ def test_targets_recall_and_precision_drop_are_checked_per_scenario():
 
 def test_feature_specs_name_families_features_and_the_baseline():
     everything = resolve_features("all")
-    assert resolve_features(None) == everything
+    assert resolve_features(None) == resolve_features("default") == tuple(feature_columns())
+    assert set(resolve_features("default")) < set(everything) == set(computed_columns())
     without_entity = resolve_features("-entity")
     assert 0 < len(without_entity) < len(everything) and "reefer" in without_entity
     assert set(resolve_features("baseline")) == set(baseline_features())
@@ -209,7 +211,7 @@ def test_drift_command_runs_a_scenario_end_to_end_and_writes_tables_and_plot(tmp
     assert new.filter(pl.col("metric") == "rows").get_column("value").sum() > 0  # the scenario's new pattern arrives after the change
     assert new.filter(pl.col("phase") == "before").get_column("value").to_list() == [0.0]  # and never before it
     assert (out / "new_pattern_recall.png").stat().st_size > 1000
-    assert (out / "features.txt").read_text().split() == list(resolve_features("all"))
+    assert (out / "features.txt").read_text().split() == list(resolve_features("default"))
     assert "| moved-origin-cover |" in (out / "summary.md").read_text()
 
 

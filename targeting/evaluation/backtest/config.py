@@ -181,8 +181,8 @@ class BacktestConfig:
     n_estimators, learning_rate, num_leaves, min_child_samples, num_threads
         LightGBM settings of the retrained model (fixed number of trees, no early stopping).
     features
-        Feature columns the retrained model learns from (an ablation); empty: every
-        registered feature (:func:`features.registry.feature_columns`).
+        Feature columns the retrained model learns from (an ablation, any computed feature); empty:
+        the default model's inputs (:func:`features.registry.feature_columns`).
     """
 
     days: int = 240

@@ -14,7 +14,7 @@ from features.entity import EntityState, history_rows
 from features.history import History, with_derived_columns
 from features.parties import ROLES as PARTY_ROLES
 from features.pipeline import build_features
-from features.registry import categorical_columns, feature_columns
+from features.registry import categorical_columns, computed_columns, feature_columns
 from features.stats import FeatureStats
 from models.risk_model import RiskModel, predict_proba
 from targeting.evaluation.backtest.config import BacktestConfig, BacktestError, EVENT_HISTORY_DAYS, ORACLE_COLUMNS
@@ -98,7 +98,7 @@ def training_frame(
         pl.col("_seizure").fill_null(False).cast(pl.Int8).alias("label"),
         pl.col("_random").fill_null(False).alias("random_slice"),
         weight.cast(pl.Float64).alias("weight"),
-        *feature_columns(),
+        *computed_columns(),
     )
 
 

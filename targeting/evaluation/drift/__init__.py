@@ -35,15 +35,17 @@ Commands::
     python -m bench.bench_drift            # the table with the issue's targets checked
 
 Ablations (feature subsets). Both models learn from the columns a feature
-spec names (:func:`resolve_features`): ``all`` (default), ``baseline`` (the
-current model's features when this benchmark was built, listed in
-``baseline_features.json``), feature families (``manifest``, ``routing``,
-``loading``, ``entity``, ``intelligence``, ``categorical``, or a family you
-register) or single feature names; ``-name`` removes. Examples::
+spec names (:func:`resolve_features`): ``default`` (the default model's
+inputs, :func:`features.registry.feature_columns`), ``all`` (every computed
+feature, with those off by default), ``baseline`` (the model's features when
+this benchmark was built, listed in ``baseline_features.json``), feature
+families (``manifest``, ``routing``, ``loading``, ``entity``, ``priors``,
+``anomaly``, ``intelligence``, ``categorical``), the group ``trader-change``
+or single feature names; ``-name`` removes. Examples::
 
-    targeting drift --features baseline --out drift-baseline                 # the current model
+    targeting drift --features baseline --out drift-baseline                 # the model before issue 15
     targeting drift --features baseline,my_new_feature,my_other_one          # baseline plus new columns
-    targeting drift --features -my_family --out drift-without                # everything but a family
+    targeting drift --features -my_family --out drift-without                # the default inputs but a family
     run_drift(DriftConfig(features="-entity"), ("moved-origin-cover",), (7,))  # from Python
 
 New features must be registered in :mod:`features.registry` (and computed by

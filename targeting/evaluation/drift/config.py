@@ -74,27 +74,29 @@ def baseline_features() -> tuple[str, ...]:
 def resolve_features(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     """The feature columns a feature spec names, in registry order.
 
-    ``spec`` is ``all`` (or empty/``None``: every registered feature), or
-    comma-separated tokens applied left to right: ``all``, ``baseline`` (the
+    ``spec`` is ``default`` (or empty/``None``: the default model's inputs,
+    :func:`features.registry.feature_columns`), ``all`` (every computed
+    feature, including those off by default), or
+    comma-separated tokens applied left to right: ``default``, ``all``, ``baseline`` (the
     feature set of :func:`baseline_features`), a feature family
     (``manifest``, ``routing``, ``loading``, ``entity``, ``priors``, ``anomaly``,
     ``intelligence``, ``categorical``, or any family registered later), a named group
     of :data:`FEATURE_GROUPS` (``trader-change``) or a feature name adds
     columns; the same prefixed with ``-`` removes them. A spec starting with
-    a removal starts from every feature: ``-entity`` is all but the entity
+    a removal starts from the default inputs: ``-entity`` is those but the entity
     family; ``baseline,consignee_new`` is the baseline plus one column.
 
-    >>> resolve_features("all") == resolve_features(None)
+    >>> resolve_features("default") == resolve_features(None)
     True
     """
     import features.pipeline  # noqa: F401  (registers every feature)
-    from features.registry import REGISTRY, feature_columns
+    from features.registry import REGISTRY, computed_columns, feature_columns
 
-    everything = feature_columns()
+    everything = computed_columns()
     tokens = [t.strip() for t in (spec.split(",") if isinstance(spec, str) else (spec or ())) if t.strip()]
     if not tokens:
-        return tuple(everything)
-    chosen: set[str] = set(everything) if tokens[0].startswith("-") else set()
+        return tuple(feature_columns())
+    chosen: set[str] = set(feature_columns()) if tokens[0].startswith("-") else set()
     for token in tokens:
         remove = token.startswith("-")
         names = _token_features(token.lstrip("-"), REGISTRY, everything)
@@ -111,8 +113,12 @@ FEATURE_GROUPS = {
 
 
 def _token_features(token: str, registry: dict, everything: list[str]) -> set[str]:
+    from features.registry import feature_columns
+
     if token == "all":
         return set(everything)
+    if token == "default":
+        return set(feature_columns())
     if token in FEATURE_GROUPS:
         missing = [f for f in FEATURE_GROUPS[token] if f not in registry]
         if missing:
@@ -218,7 +224,7 @@ class DriftConfig:
     strategy: str = "model+5"
     retrain_every: int = 7
     alert_days: int | None = 90
-    features: str = "all"
+    features: str = "default"
     frozen: bool = True
     replay: bool = True
     replay_containers_per_day: int = 400

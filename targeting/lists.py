@@ -189,6 +189,13 @@ def list_from_dict(data: dict[str, Any]) -> InspectionList:
     return InspectionList(**d)
 
 
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
 def canonical_json(data: Any) -> str:
-    """Deterministic JSON: sorted keys, no whitespace, floats as repr."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    """Deterministic JSON: sorted keys, no whitespace, floats as repr.
+
+    Exactly ``json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)``, with one encoder
+    built once (the service hashes several of these per request).
+    """
+    return _CANONICAL_ENCODER.encode(data)

@@ -24,15 +24,20 @@ import polars as pl  # noqa: E402
 
 from features.integrity import fit_integrity_norms, integrity_surprisal  # noqa: E402
 from targeting.evaluation.drift import aggregate, new_pattern  # noqa: E402
-from targeting.evaluation.drift.metrics import ALL, patterns_of, selection_metrics, sliced_top  # noqa: E402
-from targeting.evaluation.drift.report import cell  # noqa: E402
+from targeting.evaluation.drift.metrics import ALL, cumulative_recall, patterns_of, selection_metrics, sliced_top  # noqa: E402
+from targeting.evaluation.drift.report import cell, headline_markdown, recall_plot  # noqa: E402
+from targeting.evaluation.drift.run import CURVE_SCHEMA, RECORD_SCHEMA  # noqa: E402
 
 STEM = re.compile(r"^(?P<scenario>.+)_(?P<seed>\d+)_(?P<phase>before|after)_window\.parquet$")
 KNOWN_RIP_ON = "cocaine-rip-on"
 
 
-def window_records(dump: Path, spec: int, shares: list[float], rates: tuple[float, ...] = (1.0, 5.0)) -> pl.DataFrame:
-    """Long records (``share`` in ``mode``, e.g. ``slice0.1``) of every dumped window: per pattern ``list_recall`` (as ``recall@n``) and NP."""
+def window_records(dump: Path, spec: int, shares: list[float], rates: tuple[float, ...] = (1.0, 5.0), curves: list | None = None) -> pl.DataFrame:
+    """Long records (``share`` in ``mode``, e.g. ``slice0.1``) of every dumped window: per pattern ``list_recall`` (as ``recall@n``) and NP.
+
+    ``curves``: appended with the cumulative recall of the new pattern by day after the change of the daily 1 % lists
+    (``mode`` ``frozen`` without a slice, ``frozen+integrity`` with the largest share).
+    """
     rows = []
     for path in sorted(dump.glob("*_window.parquet")):
         match = STEM.match(path.name)
@@ -49,6 +54,12 @@ def window_records(dump: Path, spec: int, shares: list[float], rates: tuple[floa
                     selected = sliced_top(frame, rate, explore="integrity", share=share, per_day=per_day)
                     for r in selection_metrics(selected, patterns, prefix=prefix):
                         rows.append({"scenario": scenario, "seed": seed, "mode": f"slice{share:g}", "phase": phase, "pattern": r["pattern"], "metric": f"{r['metric']}@{rate:g}", "value": r["value"]})
+                    new = new_pattern(scenario)
+                    if curves is not None and per_day and rate == 1.0 and phase == "after" and new and share in (0.0, max(shares)):
+                        change = int(frame.get_column("day").min())
+                        days = int(frame.get_column("day").max()) - change + 1
+                        mode = "frozen" if share == 0.0 else "frozen+integrity"
+                        curves += [{"scenario": scenario, "seed": seed, "mode": mode, "day_after": d, "recall": r} for d, r in enumerate(cumulative_recall(selected, new, change, days))]
     return pl.DataFrame(rows, schema={"scenario": pl.String, "seed": pl.Int64, "mode": pl.String, "phase": pl.String, "pattern": pl.String, "metric": pl.String, "value": pl.Float64})
 
 
@@ -84,11 +95,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=int, default=0, help="which dumped score (index of the ablation's feature spec)")
     parser.add_argument("--shares", default="0,0.1,0.2")
     parser.add_argument("--out", type=Path, help="write records.csv and integrity.md here")
+    parser.add_argument("--replay", type=Path, nargs="*", default=[], help="finished `targeting drift --no-frozen` output directories: their headline, and their curves on the plot")
+    parser.add_argument("--plot", type=Path, help="cumulative recall of the new pattern: frozen, frozen with the largest slice, replay")
     args = parser.parse_args(argv)
     shares = [float(s) for s in args.shares.split(",")]
     wall, cpu = time.perf_counter(), time.process_time()
-    records = window_records(args.dump, args.spec, shares)
+    curves: list[dict] = []
+    records = window_records(args.dump, args.spec, shares, curves=curves)
     text = markdown(records, shares)
+    if args.replay:
+        replays = pl.concat([pl.read_csv(d / "records.csv", schema=RECORD_SCHEMA) for d in args.replay])
+        scenarios = replays.get_column("scenario").unique(maintain_order=True).to_list()
+        text += "\nReplay (daily lists with weekly retraining):\n\n" + headline_markdown(aggregate(replays), scenarios)
+        curves += pl.concat([pl.read_csv(d / "curves.csv", schema=CURVE_SCHEMA) for d in args.replay]).to_dicts()
+    if args.plot:
+        frame = pl.DataFrame(curves, schema=CURVE_SCHEMA)
+        recall_plot(frame, frame.get_column("scenario").unique(maintain_order=True).to_list(), args.plot)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         records.write_csv(args.out / "integrity_records.csv")

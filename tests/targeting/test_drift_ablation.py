@@ -17,11 +17,11 @@ def test_trader_change_names_the_four_trader_change_counts():
 
 
 def test_ablation_scores_each_spec_as_the_frozen_benchmark_would_on_the_same_world(tmp_path):
-    specs = ["all", "manifest,routing"]
+    specs = ["default", "manifest,routing"]
     records, timings = run_ablation(TINY, specs, ["moved-origin-cover"], [5], dump=tmp_path / "dump")
     alone = run_drift(TINY, ["moved-origin-cover"], [5]).records
     keys = ["scenario", "seed", "mode", "phase", "pattern", "metric"]
-    shared = records.filter(pl.col("features") == "all").drop("features").sort(keys)
+    shared = records.filter(pl.col("features") == "default").drop("features").sort(keys)
     assert shared.height > 0
     assert shared.select(keys).equals(alone.select(keys).sort(keys).filter(pl.col("metric") != "days_to_first"))
     merged = shared.join(alone, on=keys, suffix="_alone")
@@ -33,7 +33,7 @@ def test_ablation_scores_each_spec_as_the_frozen_benchmark_would_on_the_same_wor
     assert {"score_0", "score_1", "port_of_loading", "seal_changes", "illicit", "pattern"} <= set(window.columns)
     paths = write_ablation(records, specs, ["moved-origin-cover"], tmp_path / "out")
     table = paths["table"].read_text()
-    assert "| moved-origin-cover | `all` | 1 |" in table and "| moved-origin-cover | `manifest,routing` | 1 |" in table
+    assert "| moved-origin-cover | `default` | 1 |" in table and "| moved-origin-cover | `manifest,routing` | 1 |" in table
     assert table == ablation_markdown(pl.read_csv(paths["records"]), specs, ["moved-origin-cover"])
 
 
@@ -75,7 +75,7 @@ def test_frozen_lists_with_an_integrity_slice_match_the_slice_computed_on_the_du
     from bench.bench_drift_integrity import window_records
 
     sliced = run_drift(dataclasses.replace(TINY, integrity_share=0.2), ["moved-origin-cover"], [5]).records
-    run_ablation(TINY, ["all"], ["moved-origin-cover"], [5], dump=tmp_path)
+    run_ablation(TINY, ["default"], ["moved-origin-cover"], [5], dump=tmp_path)
     dumped = window_records(tmp_path, 0, [0.2], rates=(1.0,))
     for phase in ("before", "after"):
         def value(frame, metric, pattern="all"):

@@ -156,6 +156,10 @@ def targets_markdown(checks: Sequence[TargetCheck]) -> str:
     return "\n".join(lines) + "\n"
 
 
+PLOT_MODES = (("frozen", "tab:blue"), ("frozen+integrity", "tab:green"), ("replay", "tab:orange"))
+"""Curves drawn per panel when present (``frozen+integrity``: the frozen model's lists with an integrity slice)."""
+
+
 def recall_plot(curves: pl.DataFrame, scenarios: Sequence[str], path: Path) -> Path | None:
     """Cumulative recall of each scenario's new pattern by day after the change, frozen vs replay (mean over seeds, min-max band); ``None`` without curves."""
     shown = [s for s in scenarios if s != ORDINARY and curves.filter(pl.col("scenario") == s).height]
@@ -170,7 +174,7 @@ def recall_plot(curves: pl.DataFrame, scenarios: Sequence[str], path: Path) -> P
     rows = -(-len(shown) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False, sharey=True)
     for ax, scenario in zip(axes.flat, shown):
-        for mode, colour in (("frozen", "tab:blue"), ("replay", "tab:orange")):
+        for mode, colour in PLOT_MODES:
             part = curves.filter((pl.col("scenario") == scenario) & (pl.col("mode") == mode) & pl.col("recall").is_not_nan())
             if part.height == 0:
                 continue

@@ -127,6 +127,10 @@ def features_from_events(rows: pl.DataFrame, history: History, stats: FeatureSta
     resolved = apply_resolution(cands, resolution).cache()
     split = rows[DECISION_COLUMN].min() - timedelta(days=longest_window_days())
     event_rows, hub_rows = events.scans()
+    # events at or after the latest decision reach no row (every count is strictly before its decision_at; the
+    # first filing of a key is only read when the key was filed before): the stream holds [split, latest) only
+    latest = pl.lit(rows[DECISION_COLUMN].max(), dtype=pl.Datetime("us", "UTC"))
+    event_rows = event_rows.filter(pl.col("t").is_null() | (pl.col("t") < latest))
     old = old_entity_aggregates(event_rows, split, resolved)
     entity = entity_features_from_events(resolved, event_rows, hub_rows, stats, split=split, old=old)
     return assemble_features(cands, entity, history, stats).collect()

@@ -323,6 +323,20 @@ def _old_aggregates(old: pl.LazyFrame, families: list[EntityFamily], wanted: pl.
     return tables
 
 
+def _stream_columns(f: EntityFamily, k: str) -> list[pl.Expr]:
+    """Running counts of family ``f`` over its key column ``k`` in a time-ordered stream (strictly before each query)."""
+    raw = []
+    if f.manifests:
+        raw.append(pl.col("m").cum_sum().over(k).alias(f"{f.name}:m"))
+    if f.outcomes:
+        raw += [pl.col("i").cum_sum().over(k).alias(f"{f.name}:insp"), pl.col("fnd").cum_sum().over(k).alias(f"{f.name}:find")]
+    if f.first_seen:
+        raw.append(pl.col("t").filter(pl.col("m") == 1).min().over(k).alias(f"{f.name}:first_any"))
+    if f.last_finding:
+        raw.append(pl.when(pl.col("fnd") == 1).then(pl.col("t")).forward_fill().over(k).alias(f"{f.name}:last"))
+    return raw
+
+
 def _batch_plain(
     candidates: pl.LazyFrame,
     events: pl.LazyFrame,
@@ -373,19 +387,16 @@ def _batch_plain(
     ]
     stream = pl.concat([recent, *queries]).sort(_stream_order())
 
-    raw: list[pl.Expr] = []
-    for f, k in zip(families, key_names):
-        if f.manifests:
-            raw.append(pl.col("m").cum_sum().over(k).alias(f"{f.name}:m"))
-        if f.outcomes:
-            raw += [pl.col("i").cum_sum().over(k).alias(f"{f.name}:insp"), pl.col("fnd").cum_sum().over(k).alias(f"{f.name}:find")]
-        if f.first_seen:
-            raw.append(pl.col("t").filter(pl.col("m") == 1).min().over(k).alias(f"{f.name}:first_any"))
-        if f.last_finding:
-            raw.append(pl.when(pl.col("fnd") == 1).then(pl.col("t")).forward_fill().over(k).alias(f"{f.name}:last"))
+    raw = [_stream_columns(f, k) for f, k in zip(families, key_names)]
+    queried = pl.col("__q").is_not_null()
+    if split is None:
+        windows = stream.select("__q", *(e for exprs in raw for e in exprs)).filter(queried)
+    else:  # a year of national history in the stream: its running counts a few families at a time, each piece cut to the queries
+        stream = stream.cache()
+        pieces = [stream.select("__q", *(e for exprs in raw[g : g + 4] for e in exprs)).filter(queried) for g in range(0, len(raw), 4)]
+        windows = pl.concat([pieces[0], *(piece.drop("__q") for piece in pieces[1:])], how="horizontal")
     counts = (
-        stream.select("__q", *raw)
-        .filter(pl.col("__q").is_not_null())
+        windows
         .with_columns((pl.col("__q") // n).cast(pl.UInt64).alias("__cand"), (pl.col("__q") % n).alias("_w"))
         .drop("__q")
     )

@@ -214,15 +214,39 @@ def latest_seals_of(session: Session, kind: str, ids: Sequence[str], *, batch_si
     return sealed
 
 
-def records_seal_problems(session: Session, kind: str, records: Sequence[Mapping[str, Any]]) -> list[RecordProblem]:
+def seals_in_events_about(session: Session, object_type: str, object_id: str) -> dict[str, str]:
+    """``{"<type>:<id>": digest}``: every seal carried by the valid (keyed-hash checked) audit events about one subject, latest wins.
+
+    For records sealed in the events of the record they belong to (a list's
+    amendments are sealed in its ``list.amend`` events).
+    """
+    key = session_audit_key(session)
+    sealed: dict[str, str] = {}
+    events = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.object_type == object_type, AuditEvent.object_id == object_id, AuditEvent.detail.like('%"seals"%'))
+        .order_by(AuditEvent.seq)
+    ).all()
+    for event in events:
+        seals = _seals_of(event.detail)
+        if seals and event_hash_is_valid(event, key):
+            sealed.update(seals)
+    return sealed
+
+
+def records_seal_problems(
+    session: Session, kind: str, records: Sequence[Mapping[str, Any]], *, sealed: Mapping[str, str] | None = None
+) -> list[RecordProblem]:
     """The ``kind`` records (column values, every sealed column) that do not match their latest seal, each named.
 
     A record is sound when its :func:`values_digest` equals its latest seal
-    (:func:`latest_seals_of`); one without a valid seal was written outside the
-    service (or its seal was edited), one with another digest was edited.
+    (``sealed``, ``{id: digest}``; by default :func:`latest_seals_of`); one
+    without a valid seal was written outside the service (or its seal was
+    edited), one with another digest was edited.
     """
     key_column = SEALED[kind].__mapper__.primary_key[0].key
-    sealed = latest_seals_of(session, kind, [record[key_column] for record in records])
+    if sealed is None:
+        sealed = latest_seals_of(session, kind, [record[key_column] for record in records])
     problems = []
     for record in records:
         name = f"{kind}:{record[key_column]}"
@@ -232,6 +256,15 @@ def records_seal_problems(session: Session, kind: str, records: Sequence[Mapping
         elif seal != values_digest(kind, record):
             problems.append(RecordProblem(name, f"{name} was modified after it was recorded (hash mismatch)"))
     return problems
+
+
+def amendment_seal_problems(session: Session, list_id: str, amendments: Sequence[ListAmendment]) -> list[RecordProblem]:
+    """The amendments of list ``list_id`` that do not match their seals (written in the list's ``list.amend`` audit events)."""
+    prefix = "list_amendment:"
+    seals = seals_in_events_about(session, "inspection_list", list_id)
+    sealed = {key[len(prefix):]: digest for key, digest in seals.items() if key.startswith(prefix)}
+    columns = SEALED_COLUMNS["list_amendment"]
+    return records_seal_problems(session, "list_amendment", [{c: getattr(a, c) for c in columns} for a in amendments], sealed=sealed)
 
 
 class SealMismatchError(RuntimeError):

@@ -64,7 +64,16 @@ from serve.store.lists import (
     store_list,
 )
 from serve.store.amendments import AmendmentRefusedError, AmendmentRequest, amend_list, amendments_of
-from serve.seals import SEALED_COLUMNS, list_creation_seals, list_seal_problem, record_digest, seal_detail, values_digest
+from serve.seals import (
+    SEALED_COLUMNS,
+    SealMismatchError,
+    amendment_seal_problems,
+    list_creation_seals,
+    list_seal_problem,
+    record_digest,
+    seal_detail,
+    values_digest,
+)
 from serve.tables import ListAmendment, StoredList
 from serve.store.rulesets import current_ruleset
 from serve.store.watchlist import watchlist_frame_at
@@ -544,22 +553,22 @@ def amend_inspection_list(list_id: ListIdPath, body: AmendmentCreate, caller: Li
 @router.get("/inspection-lists/{list_id}/amendments", response_model=AmendmentList)
 def get_amendments(list_id: ListIdPath, caller: ListReader, database: DatabaseDep, writer: AuditWriterDep) -> AmendmentList:
     """The officers' additions to and removals from a served list, oldest first."""
+    problems = []
     with database.read() as session:
         row = get_list(session, str(list_id), with_record=False)
         visible = row is not None and caller.can_access_port(row.port)
-        items = [amendment_public(a) for a in amendments_of(session, str(list_id))] if visible else []
-    caller.audit_read(
-        writer,
-        action="list.amendments",
-        object_type="inspection_list",
-        object_id=str(list_id),
-        port=row.port if row is not None else None,
-        result="ok" if visible else "not_found",
-        status_code=200 if visible else 404,
-    )
+        amendments = amendments_of(session, str(list_id)) if visible else []
+        if amendments:  # each checked against its seal in the list's list.amend events, as outcome exports are
+            problems = amendment_seal_problems(session, str(list_id), amendments)
+    audit = {"action": "list.amendments", "object_type": "inspection_list", "object_id": str(list_id), "port": row.port if row is not None else None}
+    if problems:  # an amendment edited in the store or written behind the service: 500, the audit names it
+        caller.audit_read(writer, **audit, result="error", status_code=500, detail={"bad_records": [p.record for p in problems[:20]]})
+        raise SealMismatchError("list_amendment", problems)
+    caller.audit_read(writer, **audit, result="ok" if visible else "not_found", status_code=200 if visible else 404)
     if not visible:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
-    return AmendmentList(list_id=str(list_id), items=items)
+    return AmendmentList(list_id=str(list_id), items=[amendment_public(a) for a in amendments])
+
 
 
 @router.get("/ports/{port}/inspection-lists", response_model=ListPage)

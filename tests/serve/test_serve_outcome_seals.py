@@ -1,8 +1,9 @@
-"""Outcome exports check every outcome against its seal, as list fetches do: a forged outcome is named, never exported.
+"""Outcome exports and amendment listings check every record against its seal, as list fetches do: a forged one is named, never served.
 
 Exports feed training (``targeting outcomes export``, ``targeting train --sync``) and
 the hit-rate report; an outcome edited in the database, written there behind the
 service's back, or vouched for by an edited seal stops them with the outcome named.
+A list's amendments (``GET .../amendments``) are checked the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import targeting.cli.service  # noqa: F401  (registers the commands)
 from serve.seals import SealMismatchError
 from serve.store.outcomes import export_outcomes
 from serve.tables import AuditEvent
-from serve_helpers import PORT, idem, outcome_body
+from serve_helpers import PORT, idem, insert_list, outcome_body
 from targeting.cli import app as cli
 
 HIT_RATES = f"/v1/ports/{PORT}/hit-rates?since=2025-02-01&until=2025-04-01"
@@ -103,3 +104,37 @@ def test_outcomes_export_command_names_the_forged_outcome_and_writes_nothing(cli
     result = CliRunner().invoke(cli, ["outcomes", "export", str(out)])
     assert result.exit_code == 1, result.output
     assert f"outcome:{ids[0]}" in result.output.replace("\n", "") and not out.exists()
+
+
+def _amend(client, list_id: str, headers: dict, **body):  # noqa: ANN001, ANN202
+    return client.post(f"/v1/inspection-lists/{list_id}/amendments", json={"reason": "Seal mismatch seen at the gate", **body}, headers=headers)
+
+
+def test_an_amendment_reason_edited_in_the_database_is_refused_with_500_naming_it(client, officer, database):
+    list_id = insert_list(database)
+    added = _amend(client, list_id, officer, action="ADD", manifest_id="M-4", exam_type="PHYSICAL")
+    assert added.status_code == 201, added.text
+    assert _amend(client, list_id, officer, action="REMOVE", manifest_id="M-2").status_code == 201
+    listing = f"/v1/inspection-lists/{list_id}/amendments"
+    assert [a["manifest_id"] for a in client.get(listing, headers=officer).json()["items"]] == ["M-4", "M-2"]
+    _sql(database, "UPDATE list_amendments SET reason = 'Nothing to see' WHERE id = :id", id=added.json()["id"])
+    response = client.get(listing, headers=officer)
+    assert response.status_code == 500 and "Nothing to see" not in response.text
+    with database.read() as session:
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "list.amendments").order_by(AuditEvent.seq.desc())).first()
+    assert (event.result, event.status_code) == ("error", 500)
+    assert json.loads(event.detail)["bad_records"] == [f"list_amendment:{added.json()['id']}"]
+
+
+def test_an_amendment_inserted_behind_the_service_is_refused_with_500(client, officer, database):
+    list_id = insert_list(database)
+    added = _amend(client, list_id, officer, action="ADD", manifest_id="M-4", exam_type="PHYSICAL")
+    assert added.status_code == 201, added.text
+    columns = "id, list_id, action, manifest_id, container_number, score, exam_type, reason, created_at, created_by, direction"
+    _sql(
+        database,
+        f"INSERT INTO list_amendments ({columns}) SELECT 'forged-amendment-1', list_id, 'REMOVE', 'M-1', 'CSQU3054383', score, NULL, 'forged', created_at,"
+        " created_by, direction FROM list_amendments WHERE id = :id",
+        id=added.json()["id"],
+    )
+    assert client.get(f"/v1/inspection-lists/{list_id}/amendments", headers=officer).status_code == 500

@@ -32,13 +32,16 @@ STEM = re.compile(r"^(?P<scenario>.+)_(?P<seed>\d+)_(?P<phase>before|after)_wind
 KNOWN_RIP_ON = "cocaine-rip-on"
 
 
-def window_records(dump: Path, spec: int, shares: list[float], rates: tuple[float, ...] = (1.0, 5.0), curves: list | None = None) -> pl.DataFrame:
+def window_records(
+    dump: Path, spec: int, shares: list[float], rates: tuple[float, ...] = (1.0, 5.0), curves: list | None = None, curve_share: float | None = None
+) -> pl.DataFrame:
     """Long records (``share`` in ``mode``, e.g. ``slice0.1``) of every dumped window: per pattern ``list_recall`` (as ``recall@n``) and NP.
 
     ``curves``: appended with the cumulative recall of the new pattern by day after the change of the daily 1 % lists
-    (``mode`` ``frozen`` without a slice, ``frozen+integrity`` with the largest share).
+    (``mode`` ``frozen`` without a slice, ``frozen+integrity`` with ``curve_share``, default the largest share).
     """
     rows = []
+    curve_share = max(shares) if curve_share is None else curve_share
     for path in sorted(dump.glob("*_window.parquet")):
         match = STEM.match(path.name)
         if not match:
@@ -55,7 +58,7 @@ def window_records(dump: Path, spec: int, shares: list[float], rates: tuple[floa
                     for r in selection_metrics(selected, patterns, prefix=prefix):
                         rows.append({"scenario": scenario, "seed": seed, "mode": f"slice{share:g}", "phase": phase, "pattern": r["pattern"], "metric": f"{r['metric']}@{rate:g}", "value": r["value"]})
                     new = new_pattern(scenario)
-                    if curves is not None and per_day and rate == 1.0 and phase == "after" and new and share in (0.0, max(shares)):
+                    if curves is not None and per_day and rate == 1.0 and phase == "after" and new and share in (0.0, curve_share):
                         change = int(frame.get_column("day").min())
                         days = int(frame.get_column("day").max()) - change + 1
                         mode = "frozen" if share == 0.0 else "frozen+integrity"
@@ -96,12 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shares", default="0,0.1,0.2")
     parser.add_argument("--out", type=Path, help="write records.csv and integrity.md here")
     parser.add_argument("--replay", type=Path, nargs="*", default=[], help="finished `targeting drift --no-frozen` output directories: their headline, and their curves on the plot")
-    parser.add_argument("--plot", type=Path, help="cumulative recall of the new pattern: frozen, frozen with the largest slice, replay")
+    parser.add_argument("--plot", type=Path, help="cumulative recall of the new pattern: frozen, frozen with the --plot-share slice, replay")
+    parser.add_argument("--plot-share", type=float, default=0.1)
     args = parser.parse_args(argv)
     shares = [float(s) for s in args.shares.split(",")]
     wall, cpu = time.perf_counter(), time.process_time()
     curves: list[dict] = []
-    records = window_records(args.dump, args.spec, shares, curves=curves)
+    records = window_records(args.dump, args.spec, shares, curves=curves, curve_share=args.plot_share)
     text = markdown(records, shares)
     if args.replay:
         replays = pl.concat([pl.read_csv(d / "records.csv", schema=RECORD_SCHEMA) for d in args.replay])

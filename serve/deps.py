@@ -32,7 +32,7 @@ from serve.middleware import request_id_of
 from serve.runtime import EngineHolder
 from serve.security import Permission, Principal, retry_after_header
 from serve.settings import MAX_PAGE_SIZE_CEILING, Settings
-from serve.store.keys import PrincipalCache, principal_for_key
+from serve.store.keys import KeySealError, PrincipalCache, principal_for_key
 from serve.store.lists import ServedListCache
 from serve.validators import (
     ISO_DATE_PATTERN,
@@ -173,9 +173,18 @@ def _audit_refusal(request: Request, database: Database, *, action: str, result:
     )
 
 
-def _principal_from_store(database: Database, key: str) -> Principal | None:
-    with database.read() as session:
-        return principal_for_key(session, key)
+def _principal_from_store(request: Request, key: str) -> Principal | None:
+    """The key's principal from the store (its row checked against its seal); a row that fails is audited, and refused as unknown."""
+    try:
+        with request.app.state.database.read() as session:
+            return principal_for_key(session, key)
+    except KeySealError as exc:  # edited in the database: same 401 as an unknown key (no oracle), the audit names the key
+        request.app.state.writer.record(
+            action="auth.key_seal_mismatch", request_id=request_id_of(request.scope), result="error", status_code=401,
+            actor=exc.key_id, object_type="api_key", object_id=exc.key_id,
+            detail={"method": request.method, "path": _route_path(request), "problem": exc.problem},
+        )
+        return None
 
 
 async def authenticate(request: Request, credentials: BearerDep) -> Caller:
@@ -195,7 +204,7 @@ async def authenticate(request: Request, credentials: BearerDep) -> Caller:
     if credentials is not None:
         principal = state.principals.get(credentials.credentials)
         if principal is None:
-            principal = await run_in_threadpool(_principal_from_store, state.database, credentials.credentials)
+            principal = await run_in_threadpool(_principal_from_store, request, credentials.credentials)
             if principal is not None:
                 state.principals.put(credentials.credentials, principal)
     if principal is None:

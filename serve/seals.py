@@ -7,7 +7,9 @@ record_digest(row)}`` for each row written. The chain is keyed
 record whose columns no longer hash to its latest seal was edited in the
 database, a sealed record that is gone was deleted, a record without a seal
 was inserted behind the service's back. :func:`verify_records` checks all of
-it; fetches of lists check their own seal (:func:`list_seal_problem`).
+it; fetches of lists check their own seal (:func:`list_seal_problem`); records are also checked when
+used: an API key when it enters the key cache (:func:`api_key_seal_problem`), watchlist entries and rule
+profiles when read through the API, and the rule-set version and watchlist a new list is built from.
 
 Sealed records (:data:`SEALED`): inspection lists (every column; the record
 text through ``content_sha256``), outcomes, list amendments, watchlist
@@ -21,11 +23,12 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, defer
+from sqlalchemy.sql.elements import ColumnElement
 
 from serve.audit import event_hash_is_valid, session_audit_key
 from serve.tables import ApiKey, AuditEvent, Base, ListAmendment, OutcomeRow, RuleProfileRow, RuleSetVersion, StoredList, WatchlistEntry, WebUser
@@ -265,6 +268,87 @@ def amendment_seal_problems(session: Session, list_id: str, amendments: Sequence
     sealed = {key[len(prefix):]: digest for key, digest in seals.items() if key.startswith(prefix)}
     columns = SEALED_COLUMNS["list_amendment"]
     return records_seal_problems(session, "list_amendment", [{c: getattr(a, c) for c in columns} for a in amendments], sealed=sealed)
+
+
+# --------------------------------------------------------------------------- records in use: keys, watchlist entries, rule profiles
+
+
+def _latest_seals_among(session: Session, names: set[str], subjects: ColumnElement[bool]) -> dict[str, str]:
+    """``{"<type>:<id>": digest}``: the latest seal of each of ``names`` in the valid (keyed-hash checked) events matching ``subjects``."""
+    key = session_audit_key(session)
+    sealed: dict[str, str] = {}
+    events = session.scalars(
+        select(AuditEvent).where(subjects, AuditEvent.detail.like('%"seals"%')).order_by(AuditEvent.seq)
+    ).all()
+    for event in events:
+        seals = {name: digest for name, digest in _seals_of(event.detail).items() if name in names}
+        if seals and event_hash_is_valid(event, key):
+            sealed.update(seals)  # in chain order: the latest seal wins
+    return sealed
+
+
+def rows_seal_problems(
+    session: Session, rows: Sequence[Base], subjects_of: Callable[[Sequence[Base]], ColumnElement[bool]], *, batch_size: int = 500
+) -> list[RecordProblem]:
+    """The sealed ``rows`` (one type) that do not match their latest seal among the events ``subjects_of(batch)`` selects.
+
+    For records whose seals are carried by events about several subjects (a
+    key is sealed by ``key.*`` and by ``user.*`` events, a watchlist entry by
+    ``watchlist.*`` and ``exchange.accept``, a rule profile by ``rule.*`` and
+    ``ruleset.seed``). Read ``batch_size`` rows at a time.
+    """
+    problems: list[RecordProblem] = []
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        kind = record_type(batch[0])
+        sealed = _latest_seals_among(session, {seal_key(row) for row in batch}, subjects_of(batch))
+        key_column = SEALED[kind].__mapper__.primary_key[0].key
+        by_id = {getattr(row, key_column): sealed[seal_key(row)] for row in batch if seal_key(row) in sealed}
+        records = [{column: getattr(row, column) for column in SEALED_COLUMNS[kind]} for row in batch]
+        problems.extend(records_seal_problems(session, kind, records, sealed=by_id))
+    return problems
+
+
+def api_key_seal_problem(session: Session, row: ApiKey) -> str | None:
+    """Why key ``row`` (role, ports, revocation, hash) does not match its latest seal; ``None`` when it does.
+
+    Seals come from the key's own events and those of the web user it backs.
+    """
+    usernames = list(session.scalars(select(WebUser.username).where(WebUser.key_id == row.id)))
+    subjects = and_(AuditEvent.object_type == "api_key", AuditEvent.object_id == row.id)
+    if usernames:
+        subjects = or_(subjects, and_(AuditEvent.object_type == "web_user", AuditEvent.object_id.in_(usernames)))
+    problems = rows_seal_problems(session, [row], lambda _: subjects)
+    return problems[0].problem if problems else None
+
+
+def watchlist_seal_problems(session: Session, rows: Sequence[WatchlistEntry]) -> list[RecordProblem]:
+    """The watchlist entries among ``rows`` that do not match their seals (``watchlist.*`` and ``exchange.accept`` events)."""
+    return rows_seal_problems(
+        session,
+        rows,
+        lambda batch: or_(
+            and_(AuditEvent.object_type == "watchlist_entry", AuditEvent.object_id.in_([r.alert_id for r in batch])),
+            AuditEvent.action == "exchange.accept",
+        ),
+    )
+
+
+def rule_profile_seal_problems(session: Session, rows: Sequence[RuleProfileRow]) -> list[RecordProblem]:
+    """The rule profiles among ``rows`` that do not match their seals (``rule.*`` events about their code, ``ruleset.seed``)."""
+    return rows_seal_problems(
+        session,
+        rows,
+        lambda batch: or_(
+            and_(AuditEvent.object_type == "rule_profile", AuditEvent.object_id.in_(sorted({r.code for r in batch}))),
+            AuditEvent.action == "ruleset.seed",
+        ),
+    )
+
+
+def ruleset_version_seal_problems(session: Session, rows: Sequence[RuleSetVersion]) -> list[RecordProblem]:
+    """The rule-set versions among ``rows`` that do not match their seals (written by ``rule.*`` and ``ruleset.seed`` events)."""
+    return rows_seal_problems(session, rows, lambda _: AuditEvent.action.in_(("rule.create", "rule.expire", "ruleset.seed")))
 
 
 class SealMismatchError(RuntimeError):

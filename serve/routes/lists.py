@@ -75,8 +75,8 @@ from serve.seals import (
     values_digest,
 )
 from serve.tables import ListAmendment, StoredList
-from serve.store.rulesets import current_ruleset
-from serve.store.watchlist import watchlist_frame_at
+from serve.store.rulesets import verified_current_ruleset
+from serve.store.watchlist import verified_watchlist_frame_at
 from targeting.engine import ModelUnavailableError, UnknownPortError
 from targeting.lists import InspectionList, ListRequest, canonical_json, list_from_dict, list_to_dict
 
@@ -199,10 +199,15 @@ def create_list(
         if replayed is not None:
             return replayed
     engine = holder.require()
-    with database.write() as session:
-        ruleset = current_ruleset(session)
-        watchlist_as_of = utcnow()
-        watchlist = watchlist_frame_at(session, watchlist_as_of)
+    try:  # the rule-set version and each watchlist entry in force are checked against their seals
+        with database.write() as session:
+            ruleset = verified_current_ruleset(session)
+            watchlist_as_of = utcnow()
+            watchlist = verified_watchlist_frame_at(session, watchlist_as_of)
+    except SealMismatchError as exc:  # edited in the store or written behind the service: 500, the audit names each
+        with database.write() as session:
+            caller.audit(session, **audit, result="error", status_code=500, detail={"bad_records": [p.record for p in exc.problems[:20]]})
+        raise
     request = ListRequest(
         port=port,
         list_date=body.date,

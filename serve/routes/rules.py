@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from serve.deps import Caller, DatabaseDep, RuleReader, RuleWriter
+from serve.deps import AuditWriterDep, Caller, DatabaseDep, RuleReader, RuleWriter
 from serve.schemas.rules import (
     RuleChange,
     RuleCreate,
@@ -32,7 +32,7 @@ from serve.store.rulesets import (
     list_rule_rows,
     list_versions,
 )
-from serve.seals import seal_detail
+from serve.seals import SealMismatchError, rule_profile_seal_problems, seal_detail
 from serve.tables import RuleProfileRow, RuleSetVersion
 
 router = APIRouter(prefix="/v1", tags=["rules"])
@@ -81,13 +81,22 @@ def version_public(row: RuleSetVersion, caller: Caller | None = None, session: S
 
 @router.get("/rules", response_model=RuleList)
 def get_rules(
-    caller: RuleReader, database: DatabaseDep, include_expired: Annotated[bool, Query()] = False
+    caller: RuleReader, database: DatabaseDep, writer: AuditWriterDep, include_expired: Annotated[bool, Query()] = False
 ) -> RuleList:
-    """Stored profiles ordered by code (active only unless ``include_expired``) and the current version."""
+    """Stored profiles ordered by code (active only unless ``include_expired``) and the current version.
+
+    Each profile shown is checked against its seal: one edited in the store or inserted there behind the
+    service answers 500 and the audit event names it.
+    """
     with database.read() as session:
-        rows = list_rule_rows(session, include_expired=include_expired)
+        rows = [r for r in list_rule_rows(session, include_expired=include_expired) if rule_is_visible(caller, r.level, r.port)]
         version = latest_version(session) or 0
-    return RuleList(ruleset_version=version, items=[rule_public(r) for r in rows if rule_is_visible(caller, r.level, r.port)])
+        problems = rule_profile_seal_problems(session, rows)
+    if problems:
+        caller.audit_read(writer, action="rule.read", object_type="rule_profile", result="error", status_code=500,
+                          detail={"bad_records": [p.record for p in problems[:20]]})
+        raise SealMismatchError("rule_profile", problems)
+    return RuleList(ruleset_version=version, items=[rule_public(r) for r in rows])
 
 
 @router.get("/rules/versions", response_model=list[RuleSetVersionPublic])

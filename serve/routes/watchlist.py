@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from serve.deps import DatabaseDep, PageDep, WatchlistReader, WatchlistWriter
+from serve.deps import AuditWriterDep, DatabaseDep, PageDep, WatchlistReader, WatchlistWriter
 from serve.schemas.common import PageInfo
-from serve.seals import seal_detail
+from serve.seals import SealMismatchError, seal_detail, watchlist_seal_problems
 from serve.schemas.watchlist import AlertId, WatchlistEntryCreate, WatchlistEntryPublic, WatchlistPage
 from serve.store.watchlist import (
     NewEntry,
@@ -47,13 +47,22 @@ def entry_public(row: WatchlistEntry) -> WatchlistEntryPublic:
 def get_watchlist(
     caller: WatchlistReader,
     database: DatabaseDep,
+    writer: AuditWriterDep,
     page: PageDep,
     include_expired: Annotated[bool, Query()] = False,
 ) -> WatchlistPage:
-    """A page of watchlist entries ordered by alert id (in force only, unless ``include_expired``)."""
+    """A page of watchlist entries ordered by alert id (in force only, unless ``include_expired``), each checked against its seal.
+
+    An entry edited in the store or inserted there behind the service answers 500 and the audit event names it.
+    """
     with database.read() as session:
         rows = list_entries(session, include_expired=include_expired, limit=page.limit, offset=page.offset)
         total = count_entries(session, include_expired=include_expired)
+        problems = watchlist_seal_problems(session, rows)
+    if problems:
+        caller.audit_read(writer, action="watchlist.read", object_type="watchlist_entry", result="error", status_code=500,
+                          detail={"bad_records": [p.record for p in problems[:20]]})
+        raise SealMismatchError("watchlist_entry", problems)
     return WatchlistPage(items=[entry_public(r) for r in rows], page=PageInfo(total=total, limit=page.limit, offset=page.offset))
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from serve.audit import record_event
 from serve.db import utcnow
-from serve.seals import seal_detail
+from serve.seals import api_key_seal_problem, seal_detail
 from serve.security import Principal, Role, generate_key, hash_key, key_matches, parse_key_id, validate_role_ports
 from serve.tables import ApiKey
 from serve.validators import normalize_locode
@@ -78,13 +78,37 @@ def create_key(
     return CreatedKey(key_id=key_id, key=key, role=role, ports=ports, label=label)
 
 
+class KeySealError(Exception):
+    """A presented key's row (role, ports, revocation, hash) does not match its seal in the keyed audit trail."""
+
+    def __init__(self, key_id: str, problem: str) -> None:
+        self.key_id = key_id
+        self.problem = problem
+        super().__init__(problem)
+
+
 def principal_for_key(session: Session, key: str) -> Principal | None:
-    """The principal of a presented key, ``None`` when it is malformed, unknown or revoked."""
+    """The principal of a presented key, ``None`` when it is malformed, unknown or revoked.
+
+    The key's row is checked against its latest seal (:func:`serve.seals.api_key_seal_problem`)
+    once the secret matches, so callers that cache the principal pay it once per fill.
+
+    Raises
+    ------
+    KeySealError
+        When the row was edited in the database (a key turned admin, given another port,
+        un-revoked) or inserted there behind the service; refuse it like an unknown key.
+    """
     key_id = parse_key_id(key)
     if key_id is None:
         return None
     row = session.get(ApiKey, key_id)
-    if row is None or row.revoked_at is not None or not key_matches(key, row.key_hash):
+    if row is None or not key_matches(key, row.key_hash):
+        return None
+    problem = api_key_seal_problem(session, row)
+    if problem is not None:
+        raise KeySealError(row.id, problem)
+    if row.revoked_at is not None:
         return None
     return Principal(key_id=row.id, role=Role(row.role), ports=tuple(row.ports))
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from features.rules.language import RuleProfile, default_rule_profiles, ruleset_hash
 from serve.db import to_utc, utcnow
+from serve.seals import SealMismatchError, ruleset_version_seal_problems
 from serve.tables import RuleProfileRow, RuleSetVersion
 from targeting.engine import RuleSetSnapshot, ruleset_from
 from targeting.lists import canonical_json
@@ -199,6 +200,25 @@ def current_ruleset(session: Session) -> RuleSetSnapshot:
     row = session.scalar(select(RuleSetVersion).order_by(RuleSetVersion.version.desc()).limit(1))
     if row is None:
         raise NoRuleSetError("the store has no rule set; run the migrations and seed it")
+    return snapshot_of(row)
+
+
+def verified_current_ruleset(session: Session) -> RuleSetSnapshot:
+    """:func:`current_ruleset`, its stored version first checked against its seal in the keyed audit trail (for building lists).
+
+    Raises
+    ------
+    NoRuleSetError
+        When the store was never seeded.
+    serve.seals.SealMismatchError
+        When the newest version's rules (or metadata) were edited in the store or it was inserted there behind the service.
+    """
+    row = session.scalar(select(RuleSetVersion).order_by(RuleSetVersion.version.desc()).limit(1))
+    if row is None:
+        raise NoRuleSetError("the store has no rule set; run the migrations and seed it")
+    problems = ruleset_version_seal_problems(session, [row])
+    if problems:
+        raise SealMismatchError("ruleset_version", problems)
     return snapshot_of(row)
 
 

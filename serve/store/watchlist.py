@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from features.data.contracts import ALERT_KINDS, ALERTS
 from serve.db import to_utc, utcnow
+from serve.seals import SealMismatchError, watchlist_seal_problems
 from serve.tables import WatchlistEntry
 from serve.validators import normalize_alert_value
 
@@ -160,3 +161,18 @@ def watchlist_frame(entries: list[WatchlistEntry]) -> pl.DataFrame:
 def watchlist_frame_at(session: Session, at: datetime) -> pl.DataFrame:
     """ALERTS-contract frame of the entries in force in the store at ``at`` (see the module docstring)."""
     return watchlist_frame(entries_in_force(session, at))
+
+
+def verified_watchlist_frame_at(session: Session, at: datetime) -> pl.DataFrame:
+    """:func:`watchlist_frame_at`, each entry first checked against its seal in the keyed audit trail (for building lists).
+
+    Raises
+    ------
+    serve.seals.SealMismatchError
+        Naming each entry in force that was edited in the store or inserted there behind the service.
+    """
+    entries = entries_in_force(session, at)
+    problems = watchlist_seal_problems(session, entries)
+    if problems:
+        raise SealMismatchError("watchlist_entry", problems)
+    return watchlist_frame(entries)

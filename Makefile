@@ -20,8 +20,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/targeting demo --workdir $(DEMO_DIR)
 
+# The suite runs on every core up to four (pytest-xdist), each test file on one worker in file order:
+# module fixtures (simulated worlds, trained models) are built once. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
+
 test: $(STAMP) chromium
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 # The browser tests drive the system's Chromium (Debian package); Playwright never downloads a browser.
 chromium:

@@ -3,7 +3,9 @@
 - :func:`run_capped` runs one phase in a child process and kills it (by its
   pid) as soon as its resident memory passes a cap, so a single process that
   would not fit never pushes the shared machine into swapping or the kernel's
-  OOM killer; its CPU time and peak RSS come from ``wait4``'s resource usage.
+  OOM killer; its CPU time comes from ``wait4``'s resource usage, its peak RSS from
+  the high-water mark of its own address space (``VmHWM``), sampled with the cap
+  check (``ru_maxrss`` would also count the forking parent's memory at fork time).
 - :class:`PeakSampler` samples the resident memory of a set of processes (the
   LocalCluster's workers, found anew at every sample, so a worker the nanny
   restarts is counted too) every ``interval`` seconds and keeps the peak per
@@ -52,16 +54,19 @@ def run_capped(argv: list[str], *, cap_bytes: int, report_path: Path, interval: 
     child = subprocess.Popen(argv, env=env)
     killed = threading.Event()
     done = threading.Event()
+    peak = [0]
 
     def watch() -> None:
         proc = psutil.Process(child.pid)
         while not done.is_set():
             try:
-                if proc.memory_info().rss > cap_bytes:
+                rss = proc.memory_info().rss
+                peak[0] = max(peak[0], rss, _high_water_mark(child.pid))
+                if rss > cap_bytes:
                     killed.set()
                     child.kill()
                     return
-            except psutil.Error:
+            except (psutil.Error, OSError):
                 return
             time.sleep(interval)
 
@@ -72,7 +77,18 @@ def run_capped(argv: list[str], *, cap_bytes: int, report_path: Path, interval: 
     child.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
-    return ChildResult(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, killed.is_set(), child.returncode, report)
+    return ChildResult(seconds, usage.ru_utime + usage.ru_stime, peak[0], killed.is_set(), child.returncode, report)
+
+
+def _high_water_mark(pid: int) -> int:
+    """Peak resident bytes of ``pid``'s current address space (``VmHWM``; reset by ``exec``), 0 where unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 class PeakSampler:

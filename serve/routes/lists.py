@@ -208,16 +208,8 @@ def create_list(
         with database.write() as session:
             caller.audit(session, **audit, result="error", status_code=500, detail={"bad_records": [p.record for p in exc.problems[:20]]})
         raise
-    request = ListRequest(
-        port=port,
-        list_date=body.date,
-        capacity=body.capacity,
-        exploration_share=body.exploration_share,
-        nii_capacity=body.nii_capacity,
-        physical_capacity=body.physical_capacity,
-        seed=body.seed,
-        direction=body.direction,
-    )
+    request = ListRequest(port=port, list_date=body.date, capacity=body.capacity, exploration_share=body.exploration_share,
+                          nii_capacity=body.nii_capacity, physical_capacity=body.physical_capacity, seed=body.seed, direction=body.direction)
     try:
         record = engine.build_list(request, ruleset=ruleset, watchlist=watchlist)
     except UnknownPortError:
@@ -247,15 +239,9 @@ def create_list(
                 **{**audit, "object_id": row.id},
                 model_version=record.model_version,
                 status_code=201,
-                detail={
-                    "content_sha256": row.content_sha256,
-                    "items": row.item_count,
-                    "ruleset_version": row.ruleset_version,
-                    "mandatory_exceeds_capacity": row.mandatory_exceeds_capacity,
-                    "supersedes": row.supersedes,
-                    **({} if key is None else {"idempotency_key": key}),
-                    **seal_detail(row),
-                },
+                detail={"content_sha256": row.content_sha256, "items": row.item_count, "ruleset_version": row.ruleset_version,
+                        "mandatory_exceeds_capacity": row.mandatory_exceeds_capacity, "supersedes": row.supersedes,
+                        **({} if key is None else {"idempotency_key": key}), **seal_detail(row)},
             )
     if raced:
         return _replay_list(database, caller, key, request_hash, _body_kind(include), audit)

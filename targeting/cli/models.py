@@ -198,14 +198,7 @@ def train(
     if promote_after:
         _require_audit_store()
     if sync:
-        from serve.seals import SealMismatchError
-
-        try:
-            added = sync_outcomes(lake, _settings().database_url)  # every outcome checked against its seal first
-        except SealMismatchError as exc:
-            _fail(str(exc))
-        if added:
-            err.print(f"ingested {added} new outcome(s) recorded through the service")
+        _sync_service_outcomes(lake)
     try:
         choice = _split(lake, train_start, train_end, valid_end, test_end, warmup_days)
     except ValueError as exc:
@@ -252,6 +245,18 @@ def train(
     print_source_table(result.source_hit_rates)
     if decision:
         console.print(decision.message)
+
+
+def _sync_service_outcomes(lake) -> None:  # noqa: ANN001 - features.data.lake.Lake
+    """Ingest the outcomes recorded through the service, each checked against its seal first (exit 2 naming the bad ones)."""
+    from serve.seals import SealMismatchError
+
+    try:
+        added = sync_outcomes(lake, _settings().database_url)
+    except SealMismatchError as exc:
+        _fail(str(exc))
+    if added:
+        err.print(f"ingested {added} new outcome(s) recorded through the service")
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ A list's amendments (``GET .../amendments``) are checked the same way.
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from sqlalchemy import select, text
@@ -104,6 +105,22 @@ def test_outcomes_export_command_names_the_forged_outcome_and_writes_nothing(cli
     result = CliRunner().invoke(cli, ["outcomes", "export", str(out)])
     assert result.exit_code == 1, result.output
     assert f"outcome:{ids[0]}" in result.output.replace("\n", "") and not out.exists()
+
+
+def test_train_sync_names_the_forged_outcome_and_trains_on_nothing(client, officer, database, settings, tmp_path, monkeypatch):
+    from models.tracking import configure
+    from targeting.cli import _register
+
+    _register()
+    ids = _post_outcomes(client, officer, 2)
+    _sql(database, "UPDATE outcomes SET result = 'SEIZURE' WHERE id = :id", id=ids[1])
+    monkeypatch.setenv("CCP_DATABASE_URL", settings.database_url)
+    lake, store = tmp_path / "lake", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    shutil.copytree(settings.lake_dir, lake)  # the service's manifests, no outcome yet
+    configure(store)  # an initialised MLflow store
+    result = CliRunner().invoke(cli, ["train", "--lake", str(lake), "--tracking-uri", store, "--sync"])
+    assert result.exit_code == 2, result.output
+    assert f"outcome:{ids[1]}" in result.output.replace("\n", "") and not (lake / "outcomes").exists()
 
 
 def _amend(client, list_id: str, headers: dict, **body):  # noqa: ANN001, ANN202

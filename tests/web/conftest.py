@@ -129,8 +129,10 @@ def web_server(web_world, tmp_path_factory) -> Iterator[WebServer]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():  # noqa: ANN201 - playwright Browser
+    """Chromium for one test module: Playwright's sync API runs an event loop in this thread while it is open,
+    so it is closed before another module (one that calls ``asyncio.run``) runs on the same process."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs the Debian package chromium")
     from playwright.sync_api import sync_playwright

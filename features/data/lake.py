@@ -296,7 +296,8 @@ class Lake:
         """Lazy frame of the quarantined raw rows of ``table``.
 
         Columns: ``__file``, ``__row``, the contract columns (String), any
-        extra raw columns seen in a quarantined file (String), then ``reasons``.
+        extra raw columns seen in a quarantined file (String), then ``reasons``;
+        rows ordered by source file, then source row.
         """
         schema = dict(quarantine_schema(table))
         del schema[EXTRA_COLUMN]
@@ -309,7 +310,9 @@ class Lake:
         extra_type = pl.Struct({n: pl.String for n in extras})
         decoded = [pl.col(EXTRA_COLUMN).str.json_decode(extra_type).struct.field(n).alias(n) for n in extras]
         names = [n for n in schema if n != REASONS_COLUMN]
-        return lf.select([*map(pl.col, names), *decoded, pl.col(REASONS_COLUMN)])
+        # a Delta scan has no row order: source file, then source row, is the order users read them in
+        ordered = lf.sort("__file", "__row", maintain_order=True, nulls_last=True)
+        return ordered.select([*map(pl.col, names), *decoded, pl.col(REASONS_COLUMN)])
 
     def key_index(self, table: str) -> pl.LazyFrame:
         """Lazy frame of the key columns of every committed row of ``table``."""

@@ -53,6 +53,17 @@ def test_other_engines_read_the_tables_as_the_lake_does(two_ingests: Lake) -> No
     assert quarantine["manifest_id"].to_list() == ["BAD"] and quarantine["reasons"].to_list() == [["hs_code: invalid HS chapter (01-97, not 77)"]]
 
 
+def test_quarantined_rows_come_back_in_source_file_then_row_order(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    names = ["c.csv", "a.csv", "e.csv", "b.csv", "d.csv"]  # one Delta commit each, in no name order
+    for k, name in enumerate(names):
+        rows = [row("manifests", manifest_id=f"BAD{k}{i}", hs_code="770000") for i in range(3)]
+        ingest(lake, "manifests", [write_csv(tmp_path / name, [*rows[:2], *manifest_rows(1, start=k), rows[2]])], now=NOW)
+    seen = lake.scan_quarantine("manifests").collect().select("__file", "__row", "manifest_id").rows()
+    expected = [(name, r, f"BAD{k}{i}") for name, k in sorted((n, k) for k, n in enumerate(names)) for i, r in enumerate((0, 1, 3))]
+    assert seen == expected
+
+
 def test_dask_reads_the_active_files_of_a_version(two_ingests: Lake) -> None:
     dd = pytest.importorskip("dask.dataframe")
     files = [str(p) for p in two_ingests.active_files("manifests", as_of=1)]

@@ -7,7 +7,7 @@ traffic, the model's ranking alone with the same list where ``share`` of the pla
 unusual containers the model did not take (:func:`targeting.evaluation.drift.metrics.sliced_top`).
 No simulation, no training: seconds per window.
 
-    python -m bench.bench_drift_integrity --dump drift-dump --spec 0 --shares 0,0.1,0.2
+    python -m bench.bench_drift_integrity --dump drift-dump [more-dumps ...] --spec 0 --shares 0,0.1,0.2
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ KNOWN_RIP_ON = "cocaine-rip-on"
 
 
 def window_records(
-    dump: Path, spec: int, shares: list[float], rates: tuple[float, ...] = (1.0, 5.0), curves: list | None = None, curve_share: float | None = None
+    dumps: list[Path], spec: int, shares: list[float], rates: tuple[float, ...] = (1.0, 5.0), curves: list | None = None, curve_share: float | None = None
 ) -> pl.DataFrame:
     """Long records (``share`` in ``mode``, e.g. ``slice0.1``) of every dumped window: per pattern ``list_recall`` (as ``recall@n``) and NP.
 
@@ -42,7 +42,7 @@ def window_records(
     """
     rows = []
     curve_share = max(shares) if curve_share is None else curve_share
-    for path in sorted(dump.glob("*_window.parquet")):
+    for path in sorted(p for dump in dumps for p in dump.glob("*_window.parquet")):
         match = STEM.match(path.name)
         if not match:
             continue
@@ -94,7 +94,7 @@ def markdown(records: pl.DataFrame, shares: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dump", type=Path, required=True)
+    parser.add_argument("--dump", type=Path, nargs="+", required=True, help="one or more dump directories (e.g. one per seed range)")
     parser.add_argument("--spec", type=int, default=0, help="which dumped score (index of the ablation's feature spec)")
     parser.add_argument("--shares", default="0,0.1,0.2")
     parser.add_argument("--out", type=Path, help="write records.csv and integrity.md here")

@@ -76,7 +76,7 @@ def test_frozen_lists_with_an_integrity_slice_match_the_slice_computed_on_the_du
 
     sliced = run_drift(dataclasses.replace(TINY, integrity_share=0.2), ["moved-origin-cover"], [5]).records
     run_ablation(TINY, ["default"], ["moved-origin-cover"], [5], dump=tmp_path)
-    dumped = window_records(tmp_path, 0, [0.2], rates=(1.0,))
+    dumped = window_records([tmp_path], 0, [0.2], rates=(1.0,))
     for phase in ("before", "after"):
         def value(frame, metric, pattern="all"):
             return frame.filter((pl.col("phase") == phase) & (pl.col("pattern") == pattern) & (pl.col("metric") == metric)).get_column("value").to_list()

@@ -30,6 +30,8 @@ EXPERIMENT = "container-risk-training"
 STATS_ARTIFACT = "feature_stats.json"
 CALIBRATOR_ARTIFACT = "calibrator.json"
 """The score calibrator (:class:`models.calibration.Calibrator`), bundled in the model artefact beside the statistics."""
+INTEGRITY_ARTIFACT = "integrity_norms.json"
+"""The seal/dwell norms of the training rows (:class:`features.integrity.IntegrityNorms`), bundled like the calibrator."""
 MODEL_ARTIFACT = "model"
 PRIMARY_METRIC = "labelled/model/pr_auc"
 """Promotion compares this metric (higher is better) on the challenger's held-out test period."""
@@ -101,6 +103,28 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
 
 
+def _bundle_files(result, bundle: Path) -> tuple[list[str], str, dict[str, str]]:  # noqa: ANN001 - models.training.TrainResult
+    """Write the files that travel inside the model artefact: statistics, calibrator and integrity norms (when fitted).
+
+    Returns the paths, the statistics' sha256 and the version tags of the others' sha256 (checked at load).
+    """
+    stats_path = bundle / STATS_ARTIFACT
+    result.stats.save(stats_path)
+    extra, tags = [str(stats_path)], {}
+    if result.calibrator is not None:  # the calibrator travels with the booster: the champion's is always its own
+        calibrator_path = bundle / CALIBRATOR_ARTIFACT
+        calibrator_path.write_text(result.calibrator.to_json())
+        extra.append(str(calibrator_path))
+        tags = {"calibrator_sha256": hashlib.sha256(calibrator_path.read_bytes()).hexdigest(), "calibrator_method": result.calibrator.method}
+    norms = getattr(result, "integrity_norms", None)
+    if norms is not None:  # so do the integrity norms (the INTEGRITY slice of its lists)
+        norms_path = bundle / INTEGRITY_ARTIFACT
+        norms_path.write_text(norms.to_json())
+        extra.append(str(norms_path))
+        tags["integrity_norms_sha256"] = hashlib.sha256(norms_path.read_bytes()).hexdigest()
+    return extra, hashlib.sha256(stats_path.read_bytes()).hexdigest(), tags
+
+
 @dataclass(frozen=True)
 class LoggedModel:
     run_id: str
@@ -161,15 +185,7 @@ def log_training_run(
         mlflow.log_artifacts(str(artifacts_dir))
         signature = infer_signature(sample.head(50).to_pandas(), result.model.predict_proba(sample.head(50))[:, 1])
         with tempfile.TemporaryDirectory() as bundle:  # the statistics travel inside the model artefact
-            stats_path = Path(bundle) / STATS_ARTIFACT
-            result.stats.save(stats_path)
-            stats_sha256 = hashlib.sha256(stats_path.read_bytes()).hexdigest()
-            extra, calibrator_tags = [str(stats_path)], {}
-            if result.calibrator is not None:  # the calibrator travels with the booster: the champion's is always its own
-                calibrator_path = Path(bundle) / CALIBRATOR_ARTIFACT
-                calibrator_path.write_text(result.calibrator.to_json())
-                extra.append(str(calibrator_path))
-                calibrator_tags = {"calibrator_sha256": hashlib.sha256(calibrator_path.read_bytes()).hexdigest(), "calibrator_method": result.calibrator.method}
+            extra, stats_sha256, calibrator_tags = _bundle_files(result, Path(bundle))
             info = mlflow.lightgbm.log_model(
                 booster,
                 name=MODEL_ARTIFACT,
@@ -204,6 +220,8 @@ class RegisteredModel:
     aliases: tuple[str, ...]
     calibrator_json: str | None = None
     """The version's :class:`models.calibration.Calibrator` as JSON; ``None`` for a version registered without one."""
+    integrity_norms_json: str | None = None
+    """The version's :class:`features.integrity.IntegrityNorms` as JSON; ``None`` for a version registered before norms were bundled."""
 
 
 def calibration_metrics(calibration: dict) -> dict[str, float]:
@@ -216,21 +234,31 @@ def calibration_metrics(calibration: dict) -> dict[str, float]:
     }
 
 
-def _bundled_calibrator(local: Path, mv) -> str | None:  # noqa: ANN001 - an MLflow ModelVersion
-    """The calibrator inside a downloaded model artefact, checked against the version's ``calibrator_sha256`` tag."""
-    path = local / "extra_files" / CALIBRATOR_ARTIFACT
-    expected = (mv.tags or {}).get("calibrator_sha256")
+def _bundled(local: Path, mv, artifact: str, tag: str, what: str) -> str | None:  # noqa: ANN001 - an MLflow ModelVersion
+    """A file inside a downloaded model artefact, checked against the version's sha256 ``tag`` (``None``: neither file nor tag)."""
+    path = local / "extra_files" / artifact
+    expected = (mv.tags or {}).get(tag)
     if not path.exists():
         if expected is not None:
-            raise ValueError(f"model version {mv.version}: its calibrator is missing from the model artefact")
+            raise ValueError(f"model version {mv.version}: its {what} is missing from the model artefact")
         return None
     if expected is not None and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
-        raise ValueError(f"model version {mv.version}: its calibrator does not match the sha256 recorded at registration")
+        raise ValueError(f"model version {mv.version}: its {what} does not match the sha256 recorded at registration")
     return path.read_text()
 
 
+def _bundled_calibrator(local: Path, mv) -> str | None:  # noqa: ANN001 - an MLflow ModelVersion
+    """The calibrator inside a downloaded model artefact, checked against the version's ``calibrator_sha256`` tag."""
+    return _bundled(local, mv, CALIBRATOR_ARTIFACT, "calibrator_sha256", "calibrator")
+
+
+def _bundled_integrity_norms(local: Path, mv) -> str | None:  # noqa: ANN001 - an MLflow ModelVersion
+    """The integrity norms inside a downloaded model artefact, checked against the version's ``integrity_norms_sha256`` tag."""
+    return _bundled(local, mv, INTEGRITY_ARTIFACT, "integrity_norms_sha256", "integrity norms")
+
+
 def load_version(client, version: str | None = None, *, alias: str | None = CHAMPION) -> RegisteredModel:
-    """Load a version (or the version an alias points at) as a native booster plus its statistics and calibrator, from one artefact.
+    """Load a version (or the version an alias points at) as a native booster plus its statistics, calibrator and integrity norms, from one artefact.
 
     The model artefact holds the booster and, since statistics were bundled
     with it, ``extra_files/feature_stats.json`` (checked against the version's
@@ -245,6 +273,7 @@ def load_version(client, version: str | None = None, *, alias: str | None = CHAM
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{MODEL_NAME}/{mv.version}", dst_path=tmp))
         booster = mlflow.lightgbm.load_model(str(local))
         calibrator_json = _bundled_calibrator(local, mv)
+        integrity_norms_json = _bundled_integrity_norms(local, mv)
         bundled = local / "extra_files" / STATS_ARTIFACT
         if bundled.exists():
             stats_json = bundled.read_text()
@@ -267,6 +296,7 @@ def load_version(client, version: str | None = None, *, alias: str | None = CHAM
         params=dict(run.data.params),
         aliases=tuple(mv.aliases or ()),
         calibrator_json=calibrator_json,
+        integrity_norms_json=integrity_norms_json,
     )
 
 

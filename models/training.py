@@ -28,6 +28,7 @@ import polars as pl
 from features.data.handling import matching_outcomes
 from features.candidates import decision_time
 from features.history import History, with_derived_columns
+from features.integrity import IntegrityNorms, fit_integrity_norms, integrity_inputs
 from features.pipeline import build_features
 from features.registry import categorical_columns, feature_columns
 from features.rules.language import RuleProfile, default_rule_profiles
@@ -98,6 +99,8 @@ class TrainResult:
     """Score -> probability of a finding, fitted on the validation period (``None``: too few seizures there)."""
     calibration: dict = dataclasses.field(default_factory=dict)
     """Test-period calibration figures per stream and per ``uncalibrated``/``calibrated`` (:func:`calibration_report`)."""
+    integrity_norms: IntegrityNorms | None = None
+    """Seal/dwell norms of the training rows (:func:`features.integrity.fit_integrity_norms`, no outcomes): what the INTEGRITY slice of this model's lists is judged against."""
 
     def source_metrics(self) -> dict[str, float]:
         """Flat ``source/<SOURCE>/<inspections|seizures|hit_rate>`` metrics for tracking."""
@@ -276,6 +279,8 @@ def train_model(
     scores = model.predict_proba(test.select(feature_columns()))[:, 1]
     say("calibrating on the validation period")
     calibrator = fit_risk_calibrator(valid, model.predict_proba(valid.select(feature_columns()))[:, 1], test, scores, config)
+    is_train = (rows.get_column("period") == "train").to_numpy()
+    norms = fit_integrity_norms(integrity_inputs(rows.filter(pl.Series(is_train)), feats.filter(pl.Series(is_train))))
     test_manifests = rows.filter(pl.col("period") == "test")
     scorers = {"model": scores, **baseline_scores(test_manifests, test, config.rule_profiles(), seed=config.seed)}
     evaluation = evaluate_scores(test, scorers)
@@ -293,7 +298,7 @@ def train_model(
     test_outcomes = history.outcomes.join(test_ids.lazy(), on=["manifest_id", "port"], how="semi").collect()
     return TrainResult(
         model, stats, config, evaluation, test, scores, counts, importance, source_hit_rates(test_outcomes),
-        calibrator=calibrator, calibration=calibration_report(test, scores, calibrator),
+        calibrator=calibrator, calibration=calibration_report(test, scores, calibrator), integrity_norms=norms,
     )
 
 

@@ -1,7 +1,7 @@
 """The champion model as serving sees it: loaded from the registry, with a verified local copy as fallback.
 
-Every successful load from MLflow writes the model text and its feature
-statistics to ``cache_dir/<version>/`` with their sha256 digests (atomic
+Every successful load from MLflow writes the model text, its feature
+statistics, calibrator and integrity norms to ``cache_dir/<version>/`` with their sha256 digests (atomic
 renames); resolving the ``champion`` alias also points
 ``cache_dir/champion.json`` at the champion's copy (loading another version,
 e.g. to replay an old list, never moves that pointer). When MLflow is
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import lightgbm as lgb
 
+from features.integrity import IntegrityNorms
 from features.stats import FeatureStats
 from models.calibration import Calibrator
 from targeting.engine import ModelUnavailableError
@@ -41,6 +42,8 @@ class LoadedModel:
     metrics: dict[str, float]
     calibrator: Calibrator | None = None
     """The version's own score calibrator (from its model artefact); ``None`` for a version registered without one."""
+    integrity_norms: IntegrityNorms | None = None
+    """The version's own seal/dwell norms (from its model artefact); ``None`` for a version registered before they were bundled."""
 
 
 def _sha256(text: str) -> str:
@@ -104,8 +107,9 @@ class ChampionStore:
                 source="registry",
                 metrics=registered.metrics,
                 calibrator=None if registered.calibrator_json is None else Calibrator.from_json(registered.calibrator_json),
+                integrity_norms=None if registered.integrity_norms_json is None else IntegrityNorms.from_json(registered.integrity_norms_json),
             )
-            self._write_copy(model, registered.stats_json, registered.calibrator_json)
+            self._write_copy(model, registered.stats_json, registered.calibrator_json, registered.integrity_norms_json)
         except ModelUnavailableError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -115,7 +119,7 @@ class ChampionStore:
         return model
 
     # ------------------------------------------------------------------ local verified copy
-    def _write_copy(self, model: LoadedModel, stats_json: str, calibrator_json: str | None = None) -> None:
+    def _write_copy(self, model: LoadedModel, stats_json: str, calibrator_json: str | None = None, norms_json: str | None = None) -> None:
         folder = self.cache_dir / model.version
         folder.mkdir(parents=True, exist_ok=True)
         text = model.booster.model_to_string()
@@ -125,6 +129,9 @@ class ChampionStore:
         if calibrator_json is not None:
             _atomic_write(folder / "calibrator.json", calibrator_json)
             meta["calibrator_sha256"] = _sha256(calibrator_json)
+        if norms_json is not None:
+            _atomic_write(folder / "integrity_norms.json", norms_json)
+            meta["integrity_norms_sha256"] = _sha256(norms_json)
         _atomic_write(folder / "meta.json", json.dumps(meta, sort_keys=True))
 
     def _point_champion(self, version: str) -> None:
@@ -151,10 +158,12 @@ class ChampionStore:
             text = (folder / "model.txt").read_text()
             stats_json = (folder / "feature_stats.json").read_text()
             calibrator_json = (folder / "calibrator.json").read_text() if "calibrator_sha256" in meta else None
+            norms_json = (folder / "integrity_norms.json").read_text() if "integrity_norms_sha256" in meta else None
         except (OSError, ValueError) as exc:
             raise ModelUnavailableError(f"model version {version} unavailable: {why}; local copy unreadable ({exc})") from None
         if (_sha256(text) != meta["model_sha256"] or _sha256(stats_json) != meta["stats_sha256"]
-                or (calibrator_json is not None and _sha256(calibrator_json) != meta["calibrator_sha256"])):
+                or (calibrator_json is not None and _sha256(calibrator_json) != meta["calibrator_sha256"])
+                or (norms_json is not None and _sha256(norms_json) != meta["integrity_norms_sha256"])):
             raise ModelUnavailableError(f"model version {version} unavailable: {why}; local copy failed its sha256 check")
         return LoadedModel(
             version=str(version),
@@ -164,4 +173,5 @@ class ChampionStore:
             source="local-copy",
             metrics=meta.get("metrics", {}),
             calibrator=None if calibrator_json is None else Calibrator.from_json(calibrator_json),
+            integrity_norms=None if norms_json is None else IntegrityNorms.from_json(norms_json),
         )

@@ -12,7 +12,8 @@ UTC (:func:`features.candidates.decision_time`) in four pure steps:
 
 1. :func:`prepare`: the candidates of ``P`` on ``D`` in the request's
    direction (:func:`features.candidates.candidates`, the one definition), their
-   point-in-time features and model scores (none without a model) and their
+   point-in-time features and model scores (none without a model), their
+   seal/dwell integrity under the model's norms (none without norms) and their
    watchlist/alert hits (:func:`features.intel.match_alerts` over the
    snapshot's alerts plus the service's watchlist) and their precursor hits
    (:func:`precursor_hits`);
@@ -56,6 +57,7 @@ import polars as pl
 from features.candidates import DIRECTION_COLUMN, PORT_COLUMN, candidates, decision_time
 from features.entity import EntityState
 from features.history import History
+from features.integrity import IntegrityNorms, integrity_details, integrity_inputs
 from features.intel import match_alerts
 from features.pipeline import build_features
 from features.precursors import precursor_codes, precursor_flags
@@ -109,12 +111,14 @@ class Scorer:
     name: str = MODEL_NAME
     calibrator: Calibrator | None = None
     """The version's own score calibrator (``None``: its lists are not rated)."""
+    integrity_norms: IntegrityNorms | None = None
+    """The version's own seal/dwell norms (``None``: its lists have no INTEGRITY items)."""
 
     @classmethod
     def of(cls, loaded) -> "Scorer":  # noqa: ANN001 - targeting.champion.LoadedModel
-        """The scorer of a loaded champion (anything with ``version``, ``model_sha256``, ``booster``, ``stats``, optionally ``calibrator``)."""
+        """The scorer of a loaded champion (``version``, ``model_sha256``, ``booster``, ``stats``, optionally ``calibrator``, ``integrity_norms``)."""
         return cls(version=loaded.version, artifact_sha256=loaded.model_sha256, booster=loaded.booster, stats=loaded.stats,
-                   calibrator=getattr(loaded, "calibrator", None))
+                   calibrator=getattr(loaded, "calibrator", None), integrity_norms=getattr(loaded, "integrity_norms", None))
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,10 @@ class Prepared:
     alert_hits: pl.DataFrame
     precursor_hits: pl.DataFrame | None = None
     """Rule-like precursor hits (:func:`precursor_hits`; ``None``: not computed, e.g. a backtest's own candidates)."""
+    integrity: pl.DataFrame | None = None
+    """:func:`features.integrity.integrity_details` aligned with ``candidates`` under the model's norms (``None``: no model or no norms)."""
+    model_version: str = ""
+    """The scoring model's version ("" without one): named by the policy's warning when it has no norms."""
 
 
 def candidate_rows(snapshot: Snapshot, request: ListRequest) -> pl.DataFrame:
@@ -155,14 +163,16 @@ def prepare(
     """
     history = snapshot.history.with_alerts(watchlist)
     rows = candidate_rows(snapshot, request) if rows is None else rows
-    features = scores = None
+    features = scores = integrity = None
     if model is not None:
         features = build_features(rows, history, model.stats, state=snapshot.state)
         scores = predict_proba(model.booster, features, num_threads=threads)
         scores.setflags(write=False)
+        if model.integrity_norms is not None:
+            integrity = integrity_details(model.integrity_norms, integrity_inputs(rows, features))
     alert_hits = match_alerts(rows.lazy(), history.alerts).collect()
     notifications = history.notifications_before(decision_time(request.list_date))
-    return Prepared(rows, features, scores, alert_hits, precursor_hits(rows, notifications))
+    return Prepared(rows, features, scores, alert_hits, precursor_hits(rows, notifications), integrity, "" if model is None else model.version)
 
 
 def precursor_hits(rows: pl.DataFrame, notifications: pl.DataFrame) -> pl.DataFrame:
@@ -223,7 +233,17 @@ def selection(prepared: Prepared, hits: pl.DataFrame, request: ListRequest, conf
     ``hits`` are :func:`rule_hits` (rule profiles and precursor hits).
     """
     keys = prepared.candidates.select("manifest_id", "container_number")
-    return select(keys, prepared.scores, alert_hits=prepared.alert_hits, rule_hits=hits, request=request, config=config)
+    return select(keys, prepared.scores, alert_hits=prepared.alert_hits, rule_hits=hits, request=request, config=config,
+                  integrity=prepared.integrity, model_version=prepared.model_version)
+
+
+def integrity_of(prepared: Prepared, manifest_ids: Sequence[str]) -> dict[str, dict] | None:
+    """The integrity details row of each of ``manifest_ids`` (``None`` when the model has no norms)."""
+    if prepared.integrity is None:
+        return None
+    wanted = set(manifest_ids)
+    ids = prepared.candidates.get_column("manifest_id").to_list()
+    return {m: row for m, row in zip(ids, prepared.integrity.iter_rows(named=True), strict=True) if m in wanted}
 
 
 def model_reasons(prepared: Prepared, model: Scorer | None, manifest_ids: Sequence[str], *, top: int) -> dict[str, tuple[str, ...]]:
@@ -243,8 +263,11 @@ def assemble(
     ruleset_version: int,
     input_data_sha256: str,
     config: PolicyConfig,
+    integrity: Mapping[str, Mapping] | None = None,
 ) -> InspectionList:
     """Step 4: the list record (direction, provenance, calibrated risk bands and, without a model, the day-one warning).
+
+    ``integrity`` is :func:`integrity_of` the selected rows (recorded per item; the INTEGRITY items' reasons).
 
     Every item and deferred candidate carries the model's calibrated
     probability and risk band (:func:`targeting.record.with_risk`); without a
@@ -263,6 +286,7 @@ def assemble(
         ruleset_version=ruleset_version,
         input_data_sha256=input_data_sha256,
         config=config,
+        integrity=integrity,
     )
     return with_risk(replace(built, direction=request.direction.value), None if model is None else model.calibrator)
 
@@ -294,4 +318,5 @@ def decide(
         reasons = model_reasons(prepared, model, chosen.manifest_ids, top=config.model_reasons)
     else:
         reasons = explain(prepared, chosen.manifest_ids)
-    return assemble(chosen, request, model, reasons, ruleset_version=ruleset_version, input_data_sha256=input_data_sha256, config=config)
+    return assemble(chosen, request, model, reasons, ruleset_version=ruleset_version, input_data_sha256=input_data_sha256, config=config,
+                    integrity=integrity_of(prepared, chosen.manifest_ids))

@@ -142,6 +142,7 @@ def request_of(record: InspectionList) -> ListRequest:
         physical_capacity=record.physical_capacity,
         seed=record.seed,
         direction=record.direction,
+        integrity_share=0.0 if record.integrity_share is None else record.integrity_share,  # recorded before the INTEGRITY slice: none
     )
 
 
@@ -257,6 +258,8 @@ class LakeEngine:
         rebuilt = self._build(request, ruleset, watchlist, model, record.data_version)
         if record.lake_versions is None:  # recorded before the lake was on Delta tables
             rebuilt = replace(rebuilt, lake_versions=None)
+        if record.integrity_share is None:  # recorded before the INTEGRITY slice
+            rebuilt = replace(rebuilt, integrity_share=None)
         return without_risk(rebuilt) if record.calibrator_sha256 is None else rebuilt  # recorded before calibrated risk
 
     def _read_versions(self, seq: int) -> dict[str, int]:
@@ -300,7 +303,8 @@ class LakeEngine:
         chosen = kernel.selection(scored.prepared, rules, request, self.policy)
         reasons = self._reasons(scored, model, chosen.manifest_ids)
         built = kernel.assemble(
-            chosen, request, _scorer(model), reasons, ruleset_version=ruleset.version, input_data_sha256=scored.input_sha256, config=self.policy
+            chosen, request, _scorer(model), reasons, ruleset_version=ruleset.version, input_data_sha256=scored.input_sha256, config=self.policy,
+            integrity=kernel.integrity_of(scored.prepared, chosen.manifest_ids),
         )
         return replace(built, data_version=seq, lake_versions=self._read_versions(seq))
 

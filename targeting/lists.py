@@ -17,7 +17,7 @@ from typing import Any
 
 from features.candidates import Direction
 
-SOURCES = ("WATCHLIST", "RULE", "MODEL", "RANDOM", "OFFICER")
+SOURCES = ("WATCHLIST", "RULE", "MODEL", "INTEGRITY", "RANDOM", "OFFICER")
 EXAM_TYPES = ("NII", "PHYSICAL")
 
 
@@ -30,7 +30,9 @@ class ListRequest:
     then assigned an exam type (physical exams go to the highest-risk items).
     ``exploration_share`` is the share of capacity drawn at random from the
     non-selected candidates; ``seed`` makes that draw reproducible (derived from
-    port and date when ``None``).
+    port and date when ``None``). ``integrity_share`` is the share of capacity
+    given to the most unusual seal/dwell traces the model did not take
+    (INTEGRITY, :mod:`targeting.policy`; 0: none).
     """
 
     port: str
@@ -42,6 +44,8 @@ class ListRequest:
     seed: int | None = None
     direction: Direction = Direction.IMPORT
     """The population listed: ``IMPORT``, ``TRANSSHIPMENT`` or ``EXPORT`` (a name is accepted and parsed)."""
+    integrity_share: float = 0.10
+    """Share of the capacity for the INTEGRITY slice (0..1; the same default as the random slice, not a tuned value)."""
 
     def __post_init__(self) -> None:
         """The one validation of a request's capacity, split, exploration share, seed and direction.
@@ -60,9 +64,10 @@ class ListRequest:
             _non_negative_int("physical_capacity", physical)
             if nii + physical != self.capacity:
                 raise ValueError(f"nii_capacity + physical_capacity must equal capacity ({nii} + {physical} != {self.capacity})")
-        share = self.exploration_share
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not (0.0 <= share <= 1.0):
-            raise ValueError(f"exploration_share must be a number in [0, 1], got {share!r}")
+        for name in ("exploration_share", "integrity_share"):
+            share = getattr(self, name)
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not (0.0 <= share <= 1.0):
+                raise ValueError(f"{name} must be a number in [0, 1], got {share!r}")
         seed = self.seed
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
             raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {seed!r}")
@@ -93,6 +98,9 @@ class ListItem:
     """Calibrated probability that an exam finds contraband (``None``: not rated, no calibrated model)."""
     risk_band: str | None = None
     """``LOW``, ``MEDIUM``, ``HIGH``, ``VERY_HIGH`` or ``NOT_RATED`` (:data:`models.calibration.RISK_BANDS`); ``None`` only in lists recorded before bands existed."""
+    integrity: dict[str, Any] | None = None
+    """Seal/dwell integrity of the container against the model's norms (:func:`features.integrity.integrity_record`:
+    ``surprisal``, ``p_value``, ``components``); ``None`` when the model has no norms (or the list predates them)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,8 @@ class InspectionList:
     """sha256 of the model version's calibrator that set the risk bands; ``""`` when not rated (no model, or a version without one); ``None`` in lists recorded before bands existed."""
     lake_versions: dict[str, int] | None = None
     """Delta version of each lake table the list read (those the lake log entry ``data_version`` names); a replay reads exactly these. ``None`` in lists recorded before the lake was on Delta tables."""
+    integrity_share: float | None = None
+    """The request's INTEGRITY share (a replay reuses it); ``None`` in lists recorded before the INTEGRITY slice (replayed with none)."""
 
     def content_sha256(self) -> str:
         """sha256 of the canonical JSON of the list (stable across processes)."""
@@ -161,7 +171,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-OMITTED_WHEN_NONE = ("risk_probability", "risk_band", "calibrator_sha256", "lake_versions")
+OMITTED_WHEN_NONE = ("risk_probability", "risk_band", "calibrator_sha256", "lake_versions", "integrity_share", "integrity")
 """Fields left out of the canonical JSON when ``None``: a list recorded before calibrated risk (or before Delta lake versions) keeps its exact JSON and hash."""
 
 

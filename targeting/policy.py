@@ -19,14 +19,28 @@ Steps, for a :class:`~targeting.lists.ListRequest` at port ``P`` for date ``D``
      ``mandatory_exceeds_capacity`` is set and a warning says so);
    - **exploration slots** are then reserved: ``round_half_up(capacity x
      exploration_share)``, at most what the watchlist left;
+   - **integrity slots** are reserved next: ``round_half_up(capacity x
+     integrity_share)``, at most what is left (none without a model or
+     without the model's integrity norms: a model registered before norms
+     were bundled with it gets a warning saying so);
    - **RULE**: rule hits (``rule_score > 0``) by rule score, at most
      ``floor(capacity x max_rule_share)`` of them and at most what is left;
    - **MODEL**: the rest of the slots, by model score;
+   - **INTEGRITY**: the integrity slots, filled with the candidates nothing
+     above took whose seal/dwell trace is *unusual* against the model's norms
+     (:func:`features.integrity.integrity_details`: a component significant
+     at 0.01 after Šidák's correction for the components measured), by
+     integrity surprisal descending; slots left unfilled go back to the
+     model (the next candidates by model score, source MODEL). It looks
+     where the model is blind: rip-on leaves a legitimate trader's manifest
+     and only a seal or dwell trace, which a model trained on rule-driven
+     exams rarely learns (``docs/evaluation.md``);
    - **RANDOM**: the reserved exploration slots, drawn uniformly without
      replacement from the candidates not selected above, with a numpy
      ``Generator`` seeded by the request's seed (default :func:`default_seed`).
      Each drawn item's ``selection_probability`` is ``slots / eligible``;
-     every other selected item has probability 1.0.
+     every other selected item (INTEGRITY included: chosen, not drawn) has
+     probability 1.0, so only RANDOM items are ever the unbiased sample.
 
    Everything not selected is *deferred* (reported with its score, never
    dropped).
@@ -34,10 +48,11 @@ Steps, for a :class:`~targeting.lists.ListRequest` at port ``P`` for date ``D``
    (:func:`targeting.explain.model_reasons_for`) and assembles the record with
    :func:`build_inspection_list`.
 
-Ordering (the list's ranks 1..n): WATCHLIST, RULE, MODEL, RANDOM; within
-WATCHLIST, MODEL and RANDOM by model score descending; within RULE by rule
-score descending, then model score descending; remaining ties by container
-number, then manifest id, ascending. Deferred items: score descending, then
+Ordering (the list's ranks 1..n): WATCHLIST, RULE, MODEL, INTEGRITY, RANDOM;
+within WATCHLIST, MODEL and RANDOM by model score descending; within RULE by
+rule score descending, then model score descending; within INTEGRITY by
+integrity surprisal descending; remaining ties by container number, then
+manifest id, ascending. Deferred items: score descending, then
 container number, then manifest id.
 """
 
@@ -89,6 +104,7 @@ _SELECTED_SCHEMA: dict[str, pl.DataType] = {
     "rule_codes": pl.List(pl.String()),
     "rule_reasons": pl.List(pl.String()),
     "rule_score": pl.Float64(),
+    "integrity_surprisal": pl.Float64(),
 }
 _DEFERRED_SCHEMA: dict[str, pl.DataType] = {
     "manifest_id": pl.String(),
@@ -209,12 +225,12 @@ class Selection:
     selected
         One row per selected item in rank order: ``rank`` (1..n),
         ``manifest_id``, ``container_number``, ``score`` (model probability),
-        ``source`` (WATCHLIST/RULE/MODEL/RANDOM), ``selection_probability``,
+        ``source`` (WATCHLIST/RULE/MODEL/INTEGRITY/RANDOM), ``selection_probability``,
         ``exam_type`` (NII/PHYSICAL, null without a split capacity), the alert
         columns ``alert_count``, ``alert_max_severity``, ``alert_reasons``,
         ``alert_severities`` (per reason, when the alert hits give an
         ``alert_severities`` column; empty otherwise), and the rule columns ``rule_codes``, ``rule_reasons``,
-        ``rule_score``.
+        ``rule_score``, ``integrity_surprisal`` (null without norms).
     deferred
         Every candidate not selected: ``manifest_id``, ``container_number``,
         ``score``, ``source_if_selected`` (RULE for a rule hit, else MODEL),
@@ -223,6 +239,8 @@ class Selection:
         Seed of the random slice (the request's, or :func:`default_seed`).
     exploration_share
         The share actually used (the request's).
+    integrity_share
+        The INTEGRITY share requested (recorded even when no slot could be used).
     """
 
     selected: pl.DataFrame
@@ -232,6 +250,7 @@ class Selection:
     candidate_count: int
     warnings: tuple[str, ...] = ()
     mandatory_exceeds_capacity: bool = False
+    integrity_share: float = 0.0
 
     @property
     def manifest_ids(self) -> list[str]:
@@ -262,6 +281,31 @@ def _check_scores(candidates: pl.DataFrame, scores: np.ndarray) -> np.ndarray:
         shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
         raise ValueError(f"non-finite scores for manifest ids: {shown}")
     return values
+
+
+NO_NORMS_WARNING = (
+    "No INTEGRITY items: model version {version} has no integrity norms (it was registered before they were bundled "
+    "with the model); its slots went to the model"
+)
+
+
+def _integrity_frame(candidates: pl.DataFrame, integrity: pl.DataFrame | None) -> pl.DataFrame:
+    """``manifest_id``, ``integrity_surprisal`` and ``integrity_unusual`` of every candidate (null/false without norms)."""
+    ids = candidates.select(pl.col("manifest_id").cast(pl.String()))
+    if integrity is None:
+        return ids.with_columns(pl.lit(None, dtype=pl.Float64()).alias("integrity_surprisal"), pl.lit(False).alias("integrity_unusual"))
+    if integrity.height != candidates.height or not {"integrity_surprisal", "integrity_unusual"} <= set(integrity.columns):
+        raise ValueError(f"integrity must be one row per candidate with integrity_surprisal and integrity_unusual: got {integrity.height} rows for {candidates.height} candidates")
+    values = integrity.get_column("integrity_surprisal").cast(pl.Float64())
+    if not values.is_finite().all():
+        raise ValueError("integrity surprisal must be finite for every candidate")
+    return pl.concat([ids, integrity.select(values, pl.col("integrity_unusual").cast(pl.Boolean()))], how="horizontal")
+
+
+def _integrity_picks(rest: pl.DataFrame, slots: int) -> pl.DataFrame:
+    """The ``slots`` most surprising *unusual* rows of ``rest`` (ties by container number, then manifest id)."""
+    unusual = rest.filter(pl.col("integrity_unusual"))
+    return unusual.sort(["integrity_surprisal", "container_number", "manifest_id"], descending=[True, False, False], maintain_order=True).head(slots)
 
 
 def _alert_frame(alert_hits: pl.DataFrame) -> pl.DataFrame:
@@ -327,6 +371,8 @@ def select(
     rule_hits: pl.DataFrame,
     request: ListRequest,
     config: PolicyConfig,
+    integrity: pl.DataFrame | None = None,
+    model_version: str = "",
 ) -> Selection:
     """Fill the request's capacity from the candidates (see the module docstring for the policy).
 
@@ -355,6 +401,13 @@ def select(
         share and seed.
     config
         Policy parameters.
+    integrity
+        One row per candidate, aligned with ``candidates``, with
+        ``integrity_surprisal`` and ``integrity_unusual``
+        (:func:`features.integrity.integrity_details` with the model's
+        norms); ``None`` when the model has none (no INTEGRITY slots; with
+        scores and a positive ``integrity_share``, a warning naming
+        ``model_version`` says why).
 
     Returns
     -------
@@ -381,6 +434,7 @@ def select(
     frame = (
         candidates.select(pl.col("manifest_id").cast(pl.String()), pl.col("container_number").cast(pl.String()))
         .with_columns(pl.Series("score", values, dtype=pl.Float64()))
+        .join(_integrity_frame(candidates, integrity), on="manifest_id", how="left")
         .join(_alert_frame(alert_hits), on="manifest_id", how="left")
         .join(_rule_frame(rule_hits), on="manifest_id", how="left")
         .with_columns(
@@ -409,6 +463,13 @@ def select(
     if share > 0 and exploration_slots(capacity, share) == 0 and capacity > 0:
         warnings.append(f"exploration share {share} of capacity {capacity} rounds to 0 random slots")
     left -= explore
+    integrity_share = float(request.integrity_share)
+    integrity_slots = 0
+    if scores is not None and integrity is not None:
+        integrity_slots = min(exploration_slots(capacity, integrity_share), left)
+    elif scores is not None and integrity_share > 0:
+        warnings.append(NO_NORMS_WARNING.format(version=model_version or "(unnamed)"))
+    left -= integrity_slots
 
     rest = frame.filter(pl.col("alert_count") == 0)
     rules = _sorted(rest.filter(pl.col("rule_score") > 0), _BY_RULE).head(min(rule_cap, left))
@@ -418,8 +479,12 @@ def select(
     if scores is None:  # no model: the slots it would fill are drawn at random
         explore, left = explore + left, 0
     model = _sorted(rest, _BY_SCORE).head(left)
-    taken = set(model.get_column("manifest_id").to_list())
-    pool = rest.filter(~pl.col("manifest_id").is_in(list(taken))).sort("container_number", "manifest_id")
+    rest = rest.filter(~pl.col("manifest_id").is_in(model.get_column("manifest_id").implode()))
+    unusual = _integrity_picks(rest, integrity_slots)
+    rest = rest.filter(~pl.col("manifest_id").is_in(unusual.get_column("manifest_id").implode()))
+    given_back = _sorted(rest, _BY_SCORE).head(integrity_slots - unusual.height)  # unused INTEGRITY slots: the model's next
+    model = pl.concat([model, given_back], how="vertical")
+    pool = rest.filter(~pl.col("manifest_id").is_in(given_back.get_column("manifest_id").implode())).sort("container_number", "manifest_id")
 
     draws = min(explore, pool.height)
     rng = np.random.default_rng(seed)
@@ -431,6 +496,7 @@ def select(
         watch.with_columns(pl.lit("WATCHLIST").alias("source"), pl.lit(1.0).alias("selection_probability")),
         rules.with_columns(pl.lit("RULE").alias("source"), pl.lit(1.0).alias("selection_probability")),
         model.with_columns(pl.lit("MODEL").alias("source"), pl.lit(1.0).alias("selection_probability")),
+        unusual.with_columns(pl.lit("INTEGRITY").alias("source"), pl.lit(1.0).alias("selection_probability")),
         randoms.with_columns(pl.lit("RANDOM").alias("source"), pl.lit(float(random_probability)).alias("selection_probability")),
     ]
     selected = pl.concat(parts, how="vertical").with_row_index("rank", offset=1).with_columns(pl.col("rank").cast(pl.Int64()))
@@ -460,4 +526,5 @@ def select(
         candidate_count=frame.height,
         warnings=tuple(warnings),
         mandatory_exceeds_capacity=mandatory_exceeds,
+        integrity_share=integrity_share,
     )

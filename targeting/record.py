@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from features.integrity import integrity_reasons, integrity_record
 from models.calibration import NOT_RATED, Calibrator, risk_band
 from targeting.lists import DeferredItem, InspectionList, ListItem, ListRequest
 
@@ -95,6 +96,7 @@ def build_inspection_list(
     ruleset_version: int,
     input_data_sha256: str,
     config: PolicyConfig | None = None,
+    integrity: Mapping[str, Mapping] | None = None,
 ) -> InspectionList:
     """Assemble the :class:`~targeting.lists.InspectionList` record of a selection.
 
@@ -115,7 +117,14 @@ def build_inspection_list(
         Provenance recorded with the list.
     config
         ``max_reasons`` caps each item's reasons (watchlist, then rules, then
-        model, deduplicated by :func:`compose_reasons`).
+        integrity for an INTEGRITY item, then model, deduplicated by
+        :func:`compose_reasons`).
+    integrity
+        Per selected manifest id, its row of
+        :func:`features.integrity.integrity_details` (``None``: the model has
+        no norms); recorded on every item (:func:`features.integrity.integrity_record`),
+        and an INTEGRITY item's reasons start with what is unusual
+        (:func:`features.integrity.integrity_reasons`).
 
     Returns
     -------
@@ -133,7 +142,9 @@ def build_inspection_list(
     items = []
     for row in selection.selected.iter_rows(named=True):
         alert_texts = watchlist_reasons(row["alert_reasons"], row["alert_severities"], row["alert_max_severity"])
-        reasons = compose_reasons(alert_texts, row["rule_reasons"], list(model_reasons[row["manifest_id"]]), limit=max_reasons)
+        details = None if integrity is None else integrity.get(row["manifest_id"])
+        unusual = integrity_reasons(dict(details)) if details is not None and row["source"] == "INTEGRITY" else []
+        reasons = compose_reasons(alert_texts, row["rule_reasons"], [*unusual, *model_reasons[row["manifest_id"]]], limit=max_reasons)
         items.append(
             ListItem(
                 rank=int(row["rank"]),
@@ -144,6 +155,7 @@ def build_inspection_list(
                 selection_probability=float(row["selection_probability"]),
                 reasons=reasons,
                 exam_type=row["exam_type"],
+                integrity=None if details is None else integrity_record(dict(details)),
             )
         )
     deferred = tuple(
@@ -174,6 +186,7 @@ def build_inspection_list(
         deferred=deferred,
         mandatory_exceeds_capacity=selection.mandatory_exceeds_capacity,
         warnings=selection.warnings,
+        integrity_share=selection.integrity_share,
     )
 
 

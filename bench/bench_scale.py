@@ -20,9 +20,14 @@ For each size, each phase runs twice:
   run: both are reported as the finding, never left to the kernel's OOM killer.
 - **LocalCluster** of ``--workers`` processes of one thread each, with a Dask
   ``memory_limit`` of ``--worker-memory-gib`` each: features by
-  :func:`features.distributed.feature_partitions` (each partition written to
+  :func:`features.distributed_lake.lake_feature_partitions` (each partition written to
   Parquet on its worker, never gathered), training by
   :mod:`models.distributed` (``lightgbm.dask``).
+
+Phase ``train`` (cluster only) is what ``targeting train --cluster`` runs, end to end:
+:func:`models.distributed.train_on_cluster` on the world's history (every served
+direction, labels, the split ``targeting train`` chooses, statistics fitted on the
+training period, features, ``--rounds`` rounds, validation cut, evaluation, calibration).
 
 Training runs a fixed ``--rounds`` boosting rounds with the production
 parameters and no early stopping, so its cost per row is comparable across
@@ -213,6 +218,22 @@ def cluster_training(client, files: list[Path], rounds: int, negative_fraction: 
     start = time.perf_counter()
     booster = fit_on_cluster(client, parts, model)
     return {"trained_rows": trained, "negative_fraction": negative_fraction, "rounds": booster.num_trees(), "fit_seconds": time.perf_counter() - start}
+
+
+def cluster_train_command(client, root: Path, tiles, rounds: int, negative_fraction: float) -> dict:  # noqa: ANN001
+    """``targeting train --cluster``'s training (:func:`models.distributed.train_on_cluster`) on the world's history, ``rounds`` rounds."""
+    from models.distributed import train_on_cluster
+    from models.split_choice import choose_split
+    from models.training import TrainConfig
+
+    history = history_of(root, tiles)
+    split = choose_split(history).split
+    (root / "runs").mkdir(exist_ok=True)
+    config = TrainConfig(split=split, num_threads=1, model={"n_estimators": rounds})
+    result = train_on_cluster(client, history, config, negative_fraction=negative_fraction, scratch=root / "runs")
+    headline = result.evaluation.headline()
+    return {"split": split.as_dict(), "counts": result.counts, "negative_fraction": negative_fraction, "rounds": result.model.booster_.num_trees(),
+            "metrics": {k: headline[k] for k in ("labelled/model/pr_auc", "labelled/model/roc_auc", "random_slice/model/recall_at_1") if k in headline}}
 
 
 def measure_cluster(client, run) -> dict:  # noqa: ANN001
@@ -419,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="1e6,5e6,20e6", help="World sizes in manifests, comma-separated (rounded up to whole tiles).")
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (one thread each).")
-    parser.add_argument("--phases", default="features,training", help="features, training or both.")
+    parser.add_argument("--phases", default="features,training", help="features, training (on the features phase's files) and/or train (targeting train --cluster end to end; cluster path only).")
     parser.add_argument("--paths", default="single,cluster", help="single, cluster or both.")
     parser.add_argument("--memory-cap-gib", type=float, default=10.0, help="Kill the single process past this RSS.")
     parser.add_argument("--worker-memory-gib", type=float, default=4.5, help="Dask memory_limit of each worker.")
@@ -473,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== {rows:,} manifests ({len(tiles)} tiles) ==", flush=True)
             for phase in phases:
                 for path in paths:
+                    if phase == "train" and path != "cluster":
+                        continue
                     results = _load_results(results_path(root))
                     key = result_key(path, phase, args.negative_fraction)
                     done = results.get(key, {}).get(str(rows))
@@ -496,8 +519,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def result_key(path: str, phase: str, negative_fraction: float) -> str:
     """``path/phase`` in the results file; down-sampled cluster training is its own phase, ``training-s<fraction>``."""
-    if phase == "training" and path == "cluster" and negative_fraction < 1:
-        return f"{path}/training-s{negative_fraction:g}"
+    if phase in ("training", "train") and path == "cluster" and negative_fraction < 1:
+        return f"{path}/{phase}-s{negative_fraction:g}"
     return f"{path}/{phase}"
 
 
@@ -521,6 +544,8 @@ def _measure_phase(args, root: Path, phase: str, path: str, rows: int, client) -
         return run_single(rows, child_argv("--child", "features", "--child-rows", str(rows), "--child-report", str(report), *_world_args(args)), cap, report)
     if phase == "features":
         return measure_cluster(client(), lambda: cluster_features(client(), root, tiles, cluster_out, args.rows_per_partition))
+    if phase == "train":
+        return {**measure_cluster(client(), lambda: cluster_train_command(client(), root, tiles, args.rounds, args.negative_fraction)), "rows": rows}
     features = feature_files(single_out, cluster_out)
     if not features:
         return {"rows": rows, "skipped": True, "note": "no feature table of this size (features phase not run or failed)"}

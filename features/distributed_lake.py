@@ -1,10 +1,12 @@
 """Driver-light features on a Dask cluster: candidates, party resolution and entity history read by the workers.
 
 Optional: needs ``dask`` and ``distributed``. For row counts past what one process holds (a national
-training set): nothing proportional to the rows passes through the driver. Compared with
-:func:`features.distributed.feature_partitions` (which collects the candidates on the driver, resolves
-the parties of the whole history there and lets every time partition aggregate the whole history
-before it), :func:`lake_feature_partitions` runs in three distributed steps:
+training set): nothing proportional to the rows passes through the driver. Unlike the first cluster
+design (``cluster-gathered`` in ``docs/scale.md``, since removed: it collected the candidates on the
+driver, resolved the parties of the whole history there and let every time partition aggregate the
+whole history before it), :func:`lake_feature_partitions` runs in three distributed steps. It is what
+``targeting train --cluster`` (:func:`models.distributed.train_on_cluster`) and
+:func:`features.distributed.build_features_on_cluster` run.
 
 1. **Party resolution** (:func:`party_resolution_on_cluster`): each worker takes one chunk of the
    history's manifests (the caller's chunks, e.g. the lake's files, or hash chunks of ``manifest_id``)
@@ -94,16 +96,19 @@ def write_entity_events(client, chunks: Sequence[pl.LazyFrame], outcomes: pl.Laz
     return EntityEvents(tuple(e for e, _ in paths), tuple(o for _, o in paths))
 
 
-def day_partitions(candidates: pl.LazyFrame, rows_per_partition: int) -> list[tuple[datetime, datetime]]:
+def day_partitions(candidates: pl.LazyFrame, rows_per_partition: int | None = None, *, threads: int = 1) -> list[tuple[datetime, datetime]]:
     """Contiguous ``[lo, hi)`` ranges of whole UTC days of ``decision_at``, about ``rows_per_partition`` rows each.
 
     Only a count per day is collected (a day is never split, so a day busier than ``rows_per_partition``
-    is a partition of its own).
+    is a partition of its own). ``None``: 250,000 rows, or fewer so that each of ``threads`` worker
+    threads gets at least two partitions.
     """
     days = (
         ensure_decision_column(candidates).select(pl.col(DECISION_COLUMN).dt.truncate("1d").alias("day"))
         .group_by("day").len().sort("day").collect(engine="streaming")
     )
+    if rows_per_partition is None:
+        rows_per_partition = max(1, min(250_000, int(days["len"].sum() or 0) // (2 * max(1, threads))))
     ranges, start, rows = [], None, 0
     for day, n in days.iter_rows():
         start = start or day
@@ -137,7 +142,7 @@ def features_from_events(rows: pl.DataFrame, history: History, stats: FeatureSta
 
 
 def _partition_features(
-    candidates: pl.LazyFrame,
+    candidates: pl.LazyFrame | Callable[[datetime, datetime], pl.LazyFrame],
     bounds: tuple[datetime, datetime],
     prefilter: Callable[[datetime, datetime], pl.Expr] | None,
     history: History,
@@ -147,9 +152,13 @@ def _partition_features(
     out_path: str,
     carry: tuple[str, ...],
 ) -> int:
-    """On a worker: the features of the candidates decided in ``[lo, hi)``, with ``carry`` columns, written to ``out_path``."""
+    """On a worker: the features of the candidates decided in ``[lo, hi)``, with ``carry`` columns, written to ``out_path``.
+
+    ``candidates``: a lazy frame, or ``candidates(lo, hi)`` giving one that holds at least those rows.
+    """
     lo, hi = bounds
-    scan = candidates.filter(prefilter(lo, hi)) if prefilter else candidates
+    scan = candidates(lo, hi) if callable(candidates) else candidates
+    scan = scan.filter(prefilter(lo, hi)) if prefilter else scan
     decided = pl.col(DECISION_COLUMN).cast(pl.Datetime("us", "UTC"))
     rows = scan.filter((decided >= lo) & (decided < hi)).collect()
     if rows.height == 0:
@@ -166,9 +175,10 @@ def lake_feature_partitions(
     stats: FeatureStats,
     out_dir: Path,
     *,
-    rows_per_partition: int = 250_000,
+    rows_per_partition: int | None = None,
     chunks: Sequence[pl.LazyFrame] | None = None,
     prefilter: Callable[[datetime, datetime], pl.Expr] | None = None,
+    rows_between: Callable[[datetime, datetime], pl.LazyFrame] | None = None,
     carry: Sequence[str] = (),
 ) -> dict:
     """The features of ``candidates`` (lazy, e.g. lake-backed), written by the workers to ``out_dir/part-*.parquet``.
@@ -178,6 +188,9 @@ def lake_feature_partitions(
     candidates
         Lazy manifest rows with ``decision_at`` (UTC); every feature of a row from data strictly
         before it. Each worker collects only its own days; the driver only a count per day.
+    rows_per_partition
+        Rows per feature partition (whole days); default 250,000, or fewer so that every worker
+        thread gets at least two partitions.
     history
         The lake's tables (lazy scans every worker can read); must contain every candidate's manifest.
     chunks
@@ -186,6 +199,10 @@ def lake_feature_partitions(
     prefilter
         ``prefilter(lo, hi)``: an expression on ``candidates``' own columns true for every row decided in
         ``[lo, hi)`` (e.g. on the raw arrival time), so that a Parquet scan can skip row groups.
+    rows_between
+        ``rows_between(lo, hi)``: a lazy frame of (at least) the rows of ``candidates`` decided in
+        ``[lo, hi)``, which each worker scans instead of ``candidates`` (e.g. the candidates of those
+        days only, when deriving them from the whole history would cost every partition the whole history).
     carry
         Columns of ``candidates`` written beside the features (labels, weights).
 
@@ -201,11 +218,12 @@ def lake_feature_partitions(
     chunks = list(chunks) if chunks is not None else hash_chunks(history.manifests, 4 * threads)
     resolution = party_resolution_on_cluster(client, chunks)
     events = write_entity_events(client, chunks, history.outcomes, resolution, out_dir / "entity-events")
-    ranges = day_partitions(candidates, rows_per_partition)
+    ranges = day_partitions(candidates, rows_per_partition, threads=threads)
+    source = rows_between or candidates
     shared = client.scatter([history, stats, resolution, events], broadcast=True)
     files = [str(out_dir / f"part-{k:04d}.parquet") for k in range(len(ranges))]
     counts = client.gather([
-        client.submit(_partition_features, candidates, bounds, prefilter, *shared, path, tuple(carry), pure=False)
+        client.submit(_partition_features, source, bounds, prefilter, *shared, path, tuple(carry), pure=False)
         for bounds, path in zip(ranges, files, strict=True)
     ])
     written = [f for f, n in zip(files, counts, strict=True) if n]

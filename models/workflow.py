@@ -205,17 +205,24 @@ def train_and_register(
     register: bool = True,
     progress: Callable[[str], None] | None = None,
     cluster=None,  # noqa: ANN001 - distributed.Client
+    negative_fraction: float = 1.0,
+    scratch: Path | None = None,
 ) -> tuple[TrainResult, LoggedModel]:
     """Train on the lake, log the run with its artifacts and register the model version.
 
     With ``cluster`` (a ``distributed.Client``) features and training run on that Dask cluster
-    (:func:`models.distributed.train_on_cluster`); the logged model is a local booster like any other.
+    (:func:`models.distributed.train_on_cluster`, with ``negative_fraction`` and ``scratch``); the
+    logged model is a local booster like any other, and the run's parameters record
+    ``training.path = cluster`` and ``training.negative_fraction``. Without a cluster,
+    ``negative_fraction`` must be 1 (``ValueError``).
     """
     history = History.from_lake(lake)
     if cluster is not None:
         from models.distributed import train_on_cluster
 
-        result = train_on_cluster(cluster, history, config, oracle=oracle, progress=progress)
+        result = train_on_cluster(cluster, history, config, oracle=oracle, progress=progress, negative_fraction=negative_fraction, scratch=scratch)
+    elif negative_fraction != 1:
+        raise ValueError(f"negative down-sampling (fraction {negative_fraction:g}) is done by the cluster path only: give a cluster")
     else:
         result = train_model(history, config, oracle=oracle, progress=progress)
     data = lineage(lake, history, config.split)
@@ -223,6 +230,9 @@ def train_and_register(
         sha = result.model.model_sha256()
         write_artifacts(result, Path(tmp), data, sha)
         logged = log_training_run(result, client=client, data_lineage=data, dataset_digest=lake_digest(lake), artifacts_dir=Path(tmp), register=register)
+    if cluster is not None:  # how the model was trained: on the run, beside the LightGBM parameters
+        client.log_param(logged.run_id, "training.path", "cluster")
+        client.log_param(logged.run_id, "training.negative_fraction", f"{negative_fraction:g}")
     return result, logged
 
 

@@ -163,6 +163,18 @@ ClusterOption = Annotated[
     ),
 ]
 ClusterWorkersOption = Annotated[int, typer.Option(min=1, help="Worker processes of a --cluster local (one thread each).")]
+NegativeFractionOption = Annotated[
+    float,
+    typer.Option(
+        "--negative-fraction",
+        help="With --cluster: train on every seizure and this fraction of the other rows (chosen by manifest id), their weight divided "
+        "by it; in (0, 1], 1 keeps every row. Validation, calibration and evaluation always use every row.",
+    ),
+]
+ClusterScratchOption = Annotated[
+    Optional[Path],
+    typer.Option("--cluster-scratch", help="With --cluster: where the workers write the feature partitions (storage every worker and this machine read; default: this machine's temporary directory)."),
+]
 
 
 @app.command("train")
@@ -188,11 +200,14 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run, counts and metrics as JSON.")] = False,
     cluster: ClusterOption = None,
     cluster_workers: ClusterWorkersOption = 2,
+    negative_fraction: NegativeFractionOption = 1.0,
+    cluster_scratch: ClusterScratchOption = None,
 ) -> None:
     """Train on the lake (new outcomes included), log the run to MLflow and register the model."""
     from models.training import TrainConfig
     from models.workflow import promote, train_and_register
 
+    cluster = _cluster_address(cluster, negative_fraction)
     _announce(lake_dir, tracking_uri, uses=("lake", "MLflow", *(("database",) if sync else ())))
     lake, client = _lake(lake_dir), _client(tracking_uri)
     if promote_after:
@@ -206,13 +221,12 @@ def train(
     split = choice.split
     for warning in choice.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
-    import polars as pl
-
-    oracle_frame = pl.read_parquet(oracle) if oracle else None
+    oracle_frame = _read_oracle(oracle)
     config = TrainConfig(split=split, unlabelled_weight=unlabelled_weight, random_weight=random_weight, seed=seed, num_threads=threads)
-    with err.status("training") as status, _dask(cluster or _settings().dask_scheduler, cluster_workers) as dask_client:
+    with err.status("training") as status, _dask(cluster, cluster_workers) as dask_client:
         try:
-            result, logged = train_and_register(lake, client, config, oracle=oracle_frame, register=register, progress=status.update, cluster=dask_client)
+            result, logged = train_and_register(lake, client, config, oracle=oracle_frame, register=register, progress=status.update, cluster=dask_client,
+                                                negative_fraction=negative_fraction, scratch=cluster_scratch)
         except ValueError as exc:
             _fail(str(exc))
     decision = None
@@ -257,6 +271,23 @@ def _sync_service_outcomes(lake) -> None:  # noqa: ANN001 - features.data.lake.L
         _fail(str(exc))
     if added:
         err.print(f"ingested {added} new outcome(s) recorded through the service")
+
+
+def _cluster_address(cluster: str | None, negative_fraction: float) -> str | None:
+    """The cluster to train on (``--cluster``, else the setting); exit 2 for a ``--negative-fraction`` outside (0, 1], or below 1 without a cluster."""
+    cluster = cluster or _settings().dask_scheduler
+    if not 0 < negative_fraction <= 1:
+        _fail(f"--negative-fraction must be in (0, 1] (1 keeps every row), got {negative_fraction:g}")
+    if negative_fraction < 1 and not cluster:
+        _fail("--negative-fraction below 1 needs the cluster path (--cluster, CCP_DASK_SCHEDULER or dask_scheduler in ccp.toml)")
+    return cluster
+
+
+def _read_oracle(path: Path | None):  # noqa: ANN202 - a Polars frame or None
+    """The simulator's oracle file (evaluation only), or ``None``."""
+    import polars as pl
+
+    return pl.read_parquet(path) if path else None
 
 
 @contextlib.contextmanager

@@ -2,45 +2,47 @@
 
 The cluster is a real ``distributed.LocalCluster`` started once for this module: two worker
 processes of one thread each (``processes=True``: every partition, the history, the statistics and
-the booster cross process boundaries by serialisation, as on a real cluster). Features and the
-entity snapshot must be bit-identical (``==``, no tolerance); a cluster-trained model must be within
-:data:`models.distributed.QUALITY_TOLERANCE` of the single-machine model on the same split; the same
-model must give identical lists whichever path computed the features and scores.
+the booster cross process boundaries by serialisation, as on a real cluster); ``targeting train
+--cluster local`` starts its own. Features must be bit-identical (``==``, no tolerance); a
+cluster-trained model must be within :data:`models.distributed.QUALITY_TOLERANCE` of the
+single-machine model on the same split; the same model must give identical lists whichever path
+computed the features and scores.
 """
 
 from __future__ import annotations
 
+import json
 import sys
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
 
 from features.candidates import decision_time
-from features.distributed import build_features_on_cluster, cluster_client, entity_state_on_cluster
+from features.distributed import build_features_on_cluster, cluster_client
 from features.history import History
-from features.pipeline import build_features, entity_state
+from features.pipeline import build_features
 from features.registry import feature_columns
 from features.rules.language import default_rule_profiles
 from features.stats import FeatureStats
-from models.distributed import QUALITY_TOLERANCE, score_on_cluster
+from models.dataset import ROW_KEY, TimeSplit
+from models.distributed import CARRY, QUALITY_TOLERANCE, labelled_rows, training_features
 from models.risk_model import predict_proba
-from models.tracking import configure, load_version
+from models.tracking import load_version
 from models.training import TrainConfig, TrainResult, fit_feature_stats, labelled_frame, matched_history, train_model
-from models.workflow import train_and_register
 from targeting import kernel
+from targeting.cli import _register, app
 from targeting.lists import ListRequest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from small_lake import fresh_store  # noqa: E402
 
-MODEL = {"n_estimators": 120, "num_leaves": 15}
-"""A smaller model than production's (600 rounds, 31 leaves), the same on both paths: the comparison, not the model, is under test."""
+_register()
 
 
 @pytest.fixture(scope="module")
@@ -65,107 +67,128 @@ def inputs(small_world, split) -> Inputs:  # noqa: ANN001
     return Inputs(history, rows, fit_feature_stats(history, rows, split))
 
 
+def _cli(*args) -> tuple[int, str]:  # noqa: ANN002
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
 @pytest.fixture(scope="module")
-def both_models(small_world, split, dask_client, mlflow_template, tmp_path_factory):  # noqa: ANN001, ANN201
-    """The same configuration trained on one machine and on the cluster (registered in a fresh MLflow store)."""
-    config = TrainConfig(split=split, num_threads=1, model=MODEL)
-    single = train_model(History.from_lake(small_world.lake), config, oracle=small_world.oracle)
-    store = configure(fresh_store(mlflow_template, tmp_path_factory.mktemp("cluster-mlflow")))
-    on_cluster, logged = train_and_register(small_world.lake, store, config, oracle=small_world.oracle, cluster=dask_client)
-    return single, on_cluster, store, logged
+def cli_cluster_run(small_world, mlflow_template, tmp_path_factory) -> dict:  # noqa: ANN001
+    """``targeting train --cluster local`` on the small world's lake (the split it chooses) into a fresh MLflow store."""
+    work = tmp_path_factory.mktemp("cluster-cli")
+    store = fresh_store(mlflow_template, work)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        mp.delenv("CCP_DASK_SCHEDULER", raising=False)
+        code, output = _cli(
+            "train", "--cluster", "local", "--cluster-workers", 2, "--lake", small_world.lake.root, "--tracking-uri", store,
+            "--oracle", small_world.oracle_path, "--threads", 1, "--no-sync", "--json", "--negative-fraction", 0.5,
+        )
+    assert code == 0, output
+    return {"out": json.loads(output[output.index("{"):]), "store": store}
 
 
-def test_cluster_features_equal_the_single_machine_features_bit_for_bit(dask_client, inputs: Inputs) -> None:
-    # the validation and test periods (every direction, 25 days, each row with the longest history), in served order
-    # (direction, manifest id): the partitions are cut by time, so the input order must be restored
+@pytest.fixture(scope="module")
+def single_run(small_world, cli_cluster_run: dict) -> TrainResult:  # noqa: ANN001
+    """The single-machine path (``train_model``, the command's defaults) on the split the cluster run chose."""
+    chosen = cli_cluster_run["out"]["split"]
+    split = TimeSplit(*(date.fromisoformat(chosen[k]) for k in ("train_start", "train_end", "valid_end", "test_end")))
+    return train_model(History.from_lake(small_world.lake), TrainConfig(split=split, num_threads=1), oracle=small_world.oracle)
+
+
+def test_the_labelled_rows_kept_lazy_are_the_single_paths_rows_in_its_order(inputs: Inputs, split) -> None:  # noqa: ANN001
+    lazy = labelled_rows(inputs.history, split).collect()
+    assert lazy.height == inputs.rows.height > 20_000
+    assert lazy.equals(inputs.rows)
+    assert fit_feature_stats(inputs.history, lazy.filter(pl.col("period") == "train"), split).to_json() == inputs.stats.to_json()
+
+
+def test_training_features_by_time_partition_from_the_lake_equal_the_single_machine_features(dask_client, inputs: Inputs, split, tmp_path) -> None:  # noqa: ANN001
+    # every labelled row, each partition deriving its own days' rows, parties resolved from the workers' records, entity
+    # history read from per-chunk event files: the same rows with the same features, compared with ==
+    out = training_features(dask_client, inputs.history, split, inputs.stats, tmp_path, rows_per_partition=4_000)
+    assert out["partitions"] >= 6 and out["rows"] == inputs.rows.height
+    written = pl.read_parquet(out["files"])
+    single = pl.concat([build_features(inputs.rows.drop("period"), inputs.history, inputs.stats), inputs.rows.select(c for c in CARRY if c != "manifest_id")],
+                       how="horizontal")
+    assert written.columns == single.columns
+    keys = list(ROW_KEY)
+    assert written.select(keys).is_unique().all()
+    assert_frame_equal(written.sort(keys), single.sort(keys), check_exact=True)
+    assert written.sort(keys).equals(single.sort(keys))
+
+
+def test_a_days_candidates_get_the_identical_feature_frame_on_the_cluster_in_input_order(dask_client, inputs: Inputs, split) -> None:  # noqa: ANN001
+    # the validation and test periods (every direction, each row with the longest history), in served order (direction,
+    # manifest id): the partitions are cut by time, so the input order must be restored
     candidates = inputs.rows.filter(pl.col("period") != "train").drop("period")
     assert not candidates["decision_at"].is_sorted()
     single = build_features(candidates, inputs.history, inputs.stats)
-    on_cluster = build_features_on_cluster(dask_client, candidates, inputs.history, inputs.stats, partitions=5)
+    on_cluster = build_features_on_cluster(dask_client, candidates, inputs.history, inputs.stats, rows_per_partition=2_000)
     assert on_cluster.height == candidates.height > 5_000
-    assert_frame_equal(on_cluster, single, check_exact=True)
     assert on_cluster.equals(single)
 
 
-def test_the_entity_snapshot_as_a_map_reduce_equals_the_single_machine_snapshot(dask_client, inputs: Inputs, split) -> None:  # noqa: ANN001
-    at = decision_time(split.valid_end)
-    local = entity_state(inputs.history, at)
-    on_cluster = entity_state_on_cluster(dask_client, inputs.history, at, partitions=3)
-    assert set(on_cluster.tables) == set(local.tables)
-    for name, table in local.tables.items():
-        keys = [c for c in table.columns if not c.startswith("_")]
-        assert_frame_equal(on_cluster.tables[name].select(table.columns).sort(keys, nulls_last=True), table.sort(keys, nulls_last=True), check_exact=True)
-    assert on_cluster.known.equals(local.known.sort())
-    day = inputs.rows.filter(pl.col("decision_at") == at).drop("period")
-    assert day.height > 100
-    assert build_features_on_cluster(dask_client, day, inputs.history, inputs.stats, state=on_cluster).equals(
-        build_features(day, inputs.history, inputs.stats, state=local)
-    )
-
-
-def test_a_cluster_trained_model_is_within_the_stated_tolerance_of_the_single_machine_model(both_models) -> None:  # noqa: ANN001
-    single, on_cluster, _, _ = both_models
-    assert isinstance(on_cluster, TrainResult)
-    assert on_cluster.counts == single.counts
-    assert on_cluster.test_rows.select("manifest_id", "period", "label").equals(single.test_rows.select("manifest_id", "period", "label"))
-    assert isinstance(on_cluster.model.booster_, lgb.Booster)
-    assert on_cluster.model.booster_.feature_name() == feature_columns()
-    assert 1 <= on_cluster.model.best_iteration_ <= MODEL["n_estimators"]
-    ours, theirs = on_cluster.evaluation.headline(), single.evaluation.headline()
+def test_train_cluster_local_registers_a_model_within_the_stated_tolerance_of_the_single_machine_model(cli_cluster_run: dict, single_run: TrainResult) -> None:
+    out, trained = cli_cluster_run["out"], single_run
+    assert out["version"] == "1"
+    assert out["counts"] == trained.counts  # the same rows, periods, exams and seizures
+    ours, theirs = out["metrics"], trained.evaluation.headline()
     for metric, tolerance in QUALITY_TOLERANCE.items():
         assert abs(ours[metric] - theirs[metric]) <= tolerance, f"{metric}: cluster {ours[metric]:.4f} vs single machine {theirs[metric]:.4f}"
 
 
-def test_the_cluster_model_is_logged_as_a_local_booster_that_loads_and_scores_identically(both_models, inputs: Inputs) -> None:  # noqa: ANN001
-    _, on_cluster, store, logged = both_models
-    loaded = load_version(store, logged.version)
-    assert loaded.booster.model_to_string() == on_cluster.model.model_text()
-    test = on_cluster.test_rows
-    assert np.array_equal(predict_proba(loaded.booster, test), on_cluster.test_scores)
+def test_the_cluster_run_records_its_path_and_negative_fraction_and_its_model_loads_as_a_local_booster(cli_cluster_run: dict, inputs: Inputs) -> None:
+    from models.tracking import configure
+
+    client = configure(cli_cluster_run["store"])
+    params = client.get_run(cli_cluster_run["out"]["run_id"]).data.params
+    assert params["training.path"] == "cluster" and params["training.negative_fraction"] == "0.5"
+    loaded = load_version(client, cli_cluster_run["out"]["version"])
+    assert loaded.model_sha256 == cli_cluster_run["out"]["model_sha256"]
+    assert loaded.booster.feature_name() == feature_columns()
+    assert 1 <= loaded.booster.current_iteration() <= 600
 
 
-def test_the_same_model_gives_identical_scores_and_lists_through_both_paths(dask_client, both_models, inputs: Inputs, split) -> None:  # noqa: ANN001
-    _, on_cluster, _, _ = both_models
-    scorer = kernel.Scorer(version="cluster", artifact_sha256=on_cluster.model.model_sha256(), booster=on_cluster.model.booster_, stats=on_cluster.stats)
+def test_the_same_model_gives_identical_scores_and_lists_from_cluster_and_single_machine_features(dask_client, cli_cluster_run: dict, inputs: Inputs, split) -> None:  # noqa: ANN001
+    from models.tracking import configure
+
+    loaded = load_version(configure(cli_cluster_run["store"]), cli_cluster_run["out"]["version"])
+    scorer = kernel.Scorer.of(loaded)
     day = split.valid_end + timedelta(days=2)
     busiest = inputs.rows.filter(pl.col("decision_at") == decision_time(day), pl.col("direction") == "IMPORT")["port"].mode().sort()[0]
     request = ListRequest(port=busiest, list_date=day, capacity=12)
-    history = inputs.history
-    rows = kernel.candidate_rows(kernel.Snapshot(history), request)
+    snapshot = kernel.Snapshot(inputs.history)
+    rows = kernel.candidate_rows(snapshot, request)
     assert rows.height > 20
-    cluster_state = entity_state_on_cluster(dask_client, history, decision_time(day))
-    single_features = build_features(rows, history, scorer.stats)
-    cluster_features = build_features_on_cluster(dask_client, rows, history, scorer.stats, state=cluster_state)
-    assert cluster_features.equals(single_features)
-    assert np.array_equal(score_on_cluster(dask_client, scorer.booster, cluster_features, partitions=3), predict_proba(scorer.booster, single_features))
+    single = kernel.prepare(snapshot, scorer, None, request)
+    cluster_features = build_features_on_cluster(dask_client, rows, inputs.history, scorer.stats)
+    assert cluster_features.equals(single.features)
+    on_cluster = replace(single, features=cluster_features, scores=predict_proba(scorer.booster, cluster_features))
+    assert np.array_equal(on_cluster.scores, single.scores)
     rules = default_rule_profiles()
-    single_list = kernel.decide(kernel.Snapshot(history), scorer, rules, None, request)
-    cluster_list = kernel.decide(kernel.Snapshot(history, state=cluster_state), scorer, rules, None, request)
+    config = kernel.PolicyConfig()
+    chosen = kernel.selection(on_cluster, kernel.rule_hits(rules, on_cluster, request), request, config)
+    reasons = kernel.model_reasons(on_cluster, scorer, chosen.manifest_ids, top=config.model_reasons)
+    cluster_list = kernel.assemble(chosen, request, scorer, reasons, ruleset_version=0, input_data_sha256="", config=config)
+    single_list = kernel.decide(snapshot, scorer, rules, None, request)
     assert cluster_list == single_list
     assert len(single_list.items) == 12
 
 
-def test_feature_statistics_fitted_again_on_the_same_rows_are_identical(inputs: Inputs, split) -> None:  # noqa: ANN001
-    """Both paths fit their own statistics: the same rows must give the same statistics, to the last bit (hierarchy strengths included)."""
-    again = [fit_feature_stats(inputs.history, inputs.rows, split).to_json() for _ in range(3)]
-    assert again == [inputs.stats.to_json()] * 3
+@pytest.mark.parametrize("fraction", ["0", "1.5", "-0.2"])
+def test_train_refuses_a_negative_fraction_outside_zero_to_one_naming_the_option(fraction: str, tmp_path: Path) -> None:
+    code, output = _cli("train", "--cluster", "local", "--negative-fraction", fraction, "--lake", tmp_path / "no-lake", "--no-sync")
+    assert code == 2
+    assert "--negative-fraction must be in (0, 1]" in output
 
 
-def test_driver_light_features_from_the_lake_equal_the_single_machine_features(dask_client, inputs: Inputs, tmp_path) -> None:  # noqa: ANN001
-    # candidates stay lazy (each worker reads its own days), parties are resolved from the workers' partial records,
-    # the entity history is read from per-chunk event files: the same features, row for row
-    from features.distributed_lake import lake_feature_partitions
-
-    candidates = inputs.rows.filter(pl.col("period") != "train").drop("period")
-    single = build_features(candidates, inputs.history, inputs.stats)
-    chunks = [inputs.history.manifests.filter(pl.col("manifest_id").hash(seed=0) % 3 == k) for k in range(3)]
-    out = lake_feature_partitions(dask_client, candidates.lazy(), inputs.history, inputs.stats, tmp_path, rows_per_partition=1_500,
-                                  chunks=chunks, carry=("label",))
-    assert out["partitions"] >= 3 and out["rows"] == candidates.height
-    written = pl.read_parquet(out["files"])
-    assert written["label"].sum() == candidates["label"].sum()
-    order = single.columns
-    assert_frame_equal(written.select(order).sort(order), single.sort(order), check_exact=True)
+def test_train_refuses_down_sampling_without_a_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CCP_DASK_SCHEDULER", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, output = _cli("train", "--negative-fraction", "0.5", "--lake", tmp_path / "no-lake", "--no-sync")
+    assert code == 2
+    assert "--negative-fraction below 1 needs the cluster path" in output
 
 
 def test_negative_sampling_keeps_every_seizure_and_a_stated_fraction_of_the_rest_weighted_by_its_inverse() -> None:
@@ -199,3 +222,4 @@ def test_day_partitions_cover_every_decision_day_once_in_whole_days_of_about_the
     assert all(lo.hour == 0 and hi.hour == 0 for lo, hi in ranges)
     sizes = [sum(lo <= d < hi for d in days) for lo, hi in ranges]
     assert sum(sizes) == len(days) and all(s >= 20 for s in sizes[:-1]) and max(sizes) < 20 + 4
+    assert len(day_partitions(pl.LazyFrame({"decision_at": days}), threads=4)) >= 8  # by default, at least two partitions per worker thread

@@ -237,8 +237,9 @@ def integrity_surprisal(norms: IntegrityNorms, frame: pl.DataFrame) -> np.ndarra
 
 def sidak_p_value(min_p: np.ndarray, measured: np.ndarray) -> np.ndarray:
     """Šidák's family-wise p-value of the smallest of ``k`` component p-values: ``1 - (1 - min p)^k`` (1 when ``k = 0``)."""
-    p, k = np.asarray(min_p, dtype=float), np.asarray(measured, dtype=int)
-    return np.where(k > 0, -np.expm1(k * np.log1p(-np.clip(p, 0.0, 1.0 - 1e-300))), 1.0)
+    p, k = np.clip(np.asarray(min_p, dtype=float), 0.0, 1.0), np.asarray(measured, dtype=int)
+    with np.errstate(divide="ignore"):  # p = 1: log1p(-1) = -inf, and the family-wise p-value is 1
+        return np.where(k > 0, -np.expm1(k * np.log1p(-p)), 1.0)
 
 
 def integrity_details(norms: IntegrityNorms, frame: pl.DataFrame) -> pl.DataFrame:

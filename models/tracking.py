@@ -238,12 +238,13 @@ def _bundled(local: Path, mv, artifact: str, tag: str, what: str) -> str | None:
     """A file inside a downloaded model artefact, checked against the version's sha256 ``tag`` (``None``: neither file nor tag)."""
     path = local / "extra_files" / artifact
     expected = (mv.tags or {}).get(tag)
+    is_, does = ("are", "do") if what.endswith("s") else ("is", "does")
     if not path.exists():
         if expected is not None:
-            raise ValueError(f"model version {mv.version}: its {what} is missing from the model artefact")
+            raise ValueError(f"model version {mv.version}: its {what} {is_} missing from the model artefact")
         return None
     if expected is not None and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
-        raise ValueError(f"model version {mv.version}: its {what} does not match the sha256 recorded at registration")
+        raise ValueError(f"model version {mv.version}: its {what} {does} not match the sha256 recorded at registration")
     return path.read_text()
 
 

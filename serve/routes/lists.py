@@ -209,7 +209,8 @@ def create_list(
             caller.audit(session, **audit, result="error", status_code=500, detail={"bad_records": [p.record for p in exc.problems[:20]]})
         raise
     request = ListRequest(port=port, list_date=body.date, capacity=body.capacity, exploration_share=body.exploration_share,
-                          nii_capacity=body.nii_capacity, physical_capacity=body.physical_capacity, seed=body.seed, direction=body.direction)
+                          nii_capacity=body.nii_capacity, physical_capacity=body.physical_capacity, seed=body.seed, direction=body.direction,
+                          integrity_share=body.integrity_share)
     try:
         record = engine.build_list(request, ruleset=ruleset, watchlist=watchlist)
     except UnknownPortError:

@@ -35,6 +35,7 @@ class ListCreate(InputModel):
     nii_capacity: StrictInt | None = Field(default=None, ge=0, le=MAX_CAPACITY)
     physical_capacity: StrictInt | None = Field(default=None, ge=0, le=MAX_CAPACITY)
     exploration_share: float = Field(default=0.10, ge=0.0, le=MAX_EXPLORATION_SHARE, allow_inf_nan=False, strict=True)
+    integrity_share: float = Field(default=0.10, ge=0.0, le=MAX_EXPLORATION_SHARE, allow_inf_nan=False, strict=True)
     seed: StrictInt | None = Field(default=None, ge=0, le=MAX_SEED)
     direction: Direction = "IMPORT"
     supersede_reason: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)] | None = None

@@ -16,7 +16,7 @@ from html import escape
 from importlib import resources
 
 PALETTE = ("#1f5f99", "#c2410c", "#15803d", "#7c3aed", "#b91c1c", "#0e7490", "#a16207", "#4b5563")
-SOURCE_COLOURS = {"WATCHLIST": "#b91c1c", "RULE": "#c2410c", "MODEL": "#1f5f99", "RANDOM": "#15803d", "OFFICER": "#7c3aed"}
+SOURCE_COLOURS = {"WATCHLIST": "#b91c1c", "RULE": "#c2410c", "MODEL": "#1f5f99", "INTEGRITY": "#0e7490", "RANDOM": "#15803d", "OFFICER": "#7c3aed"}
 
 
 @functools.cache

@@ -132,6 +132,23 @@ REASON_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^Manifest filed after the vessel left the port of loading \(24-hour rule breached\)$",
          N_("Manifest filed after the vessel left the port of loading (24-hour rule breached)")),
         (r"^Random selection for quality control \(unbiased sample\)$", N_("Random selection for quality control (unbiased sample)")),
+        # INTEGRITY slice (features.integrity.integrity_reasons)
+        (r"^Seal replaced: (?P<n>[\d,]+) seal changes? since loading \(usual: none\)$",
+         N_("Seal replaced: %(n)s seal changes since loading (usual: none)")),
+        (r"^Seal replaced: (?P<n>[\d,]+) seal changes? since loading \(usual: up to (?P<high>[\d,]+)\)$",
+         N_("Seal replaced: %(n)s seal changes since loading (usual: up to %(high)s)")),
+        (r"^Stayed (?P<h>[\d,]+) h at the origin terminal (?P<port>\S+) \(usual (?P<low>[\d,]+)–(?P<high>[\d,]+) h at all ports of loading\)$",
+         N_("Stayed %(h)s h at the origin terminal %(port)s (usual %(low)s–%(high)s h at all ports of loading)")),
+        (r"^Stayed (?P<h>[\d,]+) h at the origin terminal (?P<port>\S+) \(usual (?P<low>[\d,]+)–(?P<high>[\d,]+) h\)$",
+         N_("Stayed %(h)s h at the origin terminal %(port)s (usual %(low)s–%(high)s h)")),
+        (r"^Gate-in only (?P<h>[\d,]+) h before loading at (?P<port>\S+) \(usual (?P<low>[\d,]+)–(?P<high>[\d,]+) h at all ports of loading\)$",
+         N_("Gate-in only %(h)s h before loading at %(port)s (usual %(low)s–%(high)s h at all ports of loading)")),
+        (r"^Gate-in only (?P<h>[\d,]+) h before loading at (?P<port>\S+) \(usual (?P<low>[\d,]+)–(?P<high>[\d,]+) h\)$",
+         N_("Gate-in only %(h)s h before loading at %(port)s (usual %(low)s–%(high)s h)")),
+        (r"^Stayed (?P<h>[\d,]+) h at a transshipment hub \(usual up to (?P<high>[\d,]+) h at all hubs\)$",
+         N_("Stayed %(h)s h at a transshipment hub (usual up to %(high)s h at all hubs)")),
+        (r"^Stayed (?P<h>[\d,]+) h at a transshipment hub \(usual up to (?P<high>[\d,]+) h via (?P<hub>\S+)\)$",
+         N_("Stayed %(h)s h at a transshipment hub (usual up to %(high)s h via %(hub)s)")),
         # precursor controls (targeting.kernel.precursor_hits, reasons from features.precursors)
         (r"^Precursor (?P<substance>.+) \(HS (?P<hs>\d+), (?P<control>[^()]+)\) with no matching pre-export notification from (?P<origin>[A-Z]{2}) to (?P<dest>[A-Z]{2})$",
          N_("Precursor %(substance)s (HS %(hs)s, %(control)s) with no matching pre-export notification from %(origin)s to %(dest)s")),
@@ -162,7 +179,7 @@ def translate_reason(reason: str, gettext: Callable[[str], str]) -> str:
 
 VOCABULARY = (
     # selection sources, exam types, results, seizure categories, seal states, roles, history links
-    N_("WATCHLIST"), N_("RULE"), N_("MODEL"), N_("RANDOM"), N_("OFFICER"), N_("NII"), N_("PHYSICAL"),
+    N_("WATCHLIST"), N_("RULE"), N_("MODEL"), N_("INTEGRITY"), N_("RANDOM"), N_("OFFICER"), N_("NII"), N_("PHYSICAL"),
     N_("NO_FINDING"), N_("DISCREPANCY"), N_("SEIZURE"), N_("COCAINE"), N_("HEROIN"), N_("METHAMPHETAMINE"), N_("PRECURSOR"),
     N_("NPS"), N_("CANNABIS"), N_("COUNTERFEIT"), N_("WILDLIFE"), N_("OTHER"), N_("INTACT"), N_("BROKEN"), N_("MISMATCH"),
     N_("MISSING"), N_("NOT_CHECKED"), N_("officer"), N_("data_scientist"), N_("auditor"), N_("admin"),

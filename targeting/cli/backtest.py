@@ -35,6 +35,7 @@ def backtest(
     ] = None,
     start: Annotated[str, typer.Option(help="First arrival day (YYYY-MM-DD).")] = "2025-01-01",
     threads: Annotated[int, typer.Option(min=1, max=64, help="LightGBM threads.")] = 1,
+    integrity_share: Annotated[float, typer.Option("--integrity-share", min=0.0, max=1.0, help="Model strategies: the policy's INTEGRITY share (unusual seal/dwell traces the model left; 0: none, the lists before the slice).")] = 0.10,
 ) -> None:
     """Replay strategies day by day: lists by the real policy, outcomes revealed only for selected containers, weekly retraining, adaptive traffickers."""
     from rich.console import Console
@@ -56,6 +57,7 @@ def backtest(
             rule_share=rule_share,
             alert_days=alert_days,
             num_threads=threads,
+            integrity_share=integrity_share,
         )
         chosen = parse_strategies(strategies)
         seed_list = _seeds(seeds)

@@ -63,3 +63,47 @@ def test_unknown_values_add_nothing_and_the_score_is_row_for_row(reference):
 def test_norms_name_a_missing_column():
     with pytest.raises(ValueError, match="port_of_loading"):
         fit_integrity_norms(pl.DataFrame({"seal_changes": [0], "origin_dwell_hours": [1.0], "transshipment_dwell_max_hours": [-1.0], "transshipment_ports": [[]]}))
+
+
+def test_norms_round_trip_through_their_json_exactly_and_the_text_is_deterministic(reference):
+    from features.integrity import IntegrityNorms
+
+    norms = fit_integrity_norms(reference)
+    text = norms.to_json()
+    again = IntegrityNorms.from_json(text)
+    assert again.to_json() == text == fit_integrity_norms(reference.reverse()).to_json()  # row order does not matter
+    probe = pl.concat([_rows(3, "AAAAA", 72, seed=5), _rows(1, "AAAAA", 400, jitter=0.1), _rows(1, "BBBBB", 240, hub="HHHHH", hub_dwell=300, jitter=0.1)])
+    assert integrity_surprisal(again, probe).tolist() == integrity_surprisal(norms, probe).tolist()
+
+
+def test_norms_json_of_another_format_or_version_is_refused_with_what_is_wrong(reference):
+    import json
+
+    from features.integrity import IntegrityNorms
+
+    data = json.loads(fit_integrity_norms(reference).to_json())
+    with pytest.raises(ValueError, match="version 99 is not supported"):
+        IntegrityNorms.from_json(json.dumps({**data, "version": 99}))
+    with pytest.raises(ValueError, match="not integrity norms"):
+        IntegrityNorms.from_json(json.dumps({**data, "format": "calibrator"}))
+    data["components"]["seal_changes"][0]["quantiles"] = [3.0, 1.0]
+    with pytest.raises(ValueError, match="'seal_changes', group None is not a sorted quantile grid"):
+        IntegrityNorms.from_json(json.dumps(data))
+
+
+def test_one_significant_trace_makes_a_row_unusual_after_correcting_for_the_components_measured(reference):
+    from features.integrity import integrity_details, integrity_reasons
+
+    norms = fit_integrity_norms(reference)
+    frame = pl.concat([_rows(20, "AAAAA", 72, seed=9), _rows(1, "AAAAA", 72, seals=1, jitter=0.1), _rows(1, "AAAAA", 72, hub="HHHHH", hub_dwell=300, jitter=0.1),
+                       _rows(1, "AAAAA", 2, jitter=0.1), _rows(1, "AAAAA", -1, jitter=0.0)])
+    details = integrity_details(norms, frame)
+    assert details.get_column("integrity_unusual").to_list() == [False] * 20 + [True, True, True, False]
+    assert details.get_column("integrity_surprisal").to_list() == integrity_surprisal(norms, frame).tolist()
+    p = details.get_column("integrity_p_value").to_numpy()
+    assert (p[:20] >= 0.01).all() and (p[20:23] < 0.01).all() and p[23] == 1.0  # nothing measured on the last: p 1
+    reasons = [integrity_reasons(row) for row in details.iter_rows(named=True)]
+    assert reasons[20] == ["Seal replaced: 1 seal change since loading (usual: none)"]
+    assert reasons[21][0].startswith("Stayed 300 h at a transshipment hub (usual up to ") and reasons[21][0].endswith(" h via HHHHH)")
+    assert reasons[22][0].startswith("Gate-in only 2 h before loading at AAAAA (usual ")
+    assert reasons[23] == []

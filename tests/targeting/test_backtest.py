@@ -366,7 +366,8 @@ def test_strategies_use_their_documented_selection_sources(tiny) -> None:
     assert sources("rules", after_warmup=True) <= {"WATCHLIST", "RULE", "RANDOM"}
     assert sources("random", after_warmup=True) <= {"WATCHLIST", "RANDOM"}
     assert "RANDOM" in sources("random", after_warmup=True)
-    assert {"RULE", "MODEL"} <= sources("model", after_warmup=True) <= {"WATCHLIST", "RULE", "MODEL"}
+    # a model strategy runs the product's policy: its INTEGRITY slice (unusual seal/dwell traces) once a model and its norms exist
+    assert {"RULE", "MODEL", "INTEGRITY"} <= sources("model", after_warmup=True) <= {"WATCHLIST", "RULE", "MODEL", "INTEGRITY"}
     for name in ("model", "model+20", "ucb"):
         assert sources(name, after_warmup=False) <= {"WATCHLIST", "RULE", "RANDOM"}
     assert {"MODEL", "RANDOM"} <= sources("model+20", after_warmup=True)
@@ -400,7 +401,7 @@ def test_exploration_share_of_the_capacity_is_respected_every_day(tiny) -> None:
 def test_weekly_figures_and_summary_cover_every_strategy(tiny) -> None:
     weekly = tiny.weekly()
     assert weekly.filter(pl.col("strategy") == "model").get_column("week").to_list() == [0, 1, 2, 3]
-    by_source = weekly.select(pl.sum_horizontal("inspected_watchlist", "inspected_rule", "inspected_model", "inspected_random"))
+    by_source = weekly.select(pl.sum_horizontal("inspected_watchlist", "inspected_rule", "inspected_model", "inspected_integrity", "inspected_random"))
     assert by_source.to_series().to_list() == weekly.get_column("inspections").to_list()
     assert weekly.filter(pl.col("strategy") == "model").get_column("phase").to_list() == ["warm-up", "warm-up", "model", "model"]
     summary = tiny.summary()

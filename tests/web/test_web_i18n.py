@@ -97,3 +97,25 @@ def test_reasons_of_the_transfer_features_are_translated_with_their_values_kept(
         assert translated != sentence, (language, sentence)
         for number in __import__("re").findall(r"[\d.,]+%?", sentence):
             assert number in translated, (language, translated)
+
+
+@pytest.mark.parametrize("language", ["es", "fr", "pt"])
+def test_integrity_reasons_are_translated_with_their_hours_ports_and_hubs_kept(language: str) -> None:
+    gettext = translations(language).gettext
+    reasons = [
+        "Seal replaced: 2 seal changes since loading (usual: none)",
+        "Seal replaced: 1 seal change since loading (usual: up to 1)",
+        "Stayed 310 h at the origin terminal CLSAI (usual 20–90 h)",
+        "Stayed 1,310 h at the origin terminal CLSAI (usual 20–90 h at all ports of loading)",
+        "Gate-in only 2 h before loading at ECGYE (usual 24–120 h)",
+        "Gate-in only 2 h before loading at ECGYE (usual 24–120 h at all ports of loading)",
+        "Stayed 300 h at a transshipment hub (usual up to 57 h via PAMIT)",
+        "Stayed 300 h at a transshipment hub (usual up to 57 h at all hubs)",
+    ]
+    for reason in reasons:
+        translated = translate_reason(reason, gettext)
+        assert translated != reason, reason
+        for value in ("310", "1,310", "CLSAI", "ECGYE", "PAMIT", "57", "20–90", "24–120"):
+            if value in reason.replace("1,310", "") or (value == "1,310" and value in reason):
+                assert value in translated, (reason, translated)
+    assert gettext("INTEGRITY") != "INTEGRITY"

@@ -15,7 +15,7 @@ from targeting.sim.world import WorldConfig
 
 
 DEFAULT_STRATEGIES = "rules,random,model,model+5,model+10,model+20,ucb"
-SOURCES = ("WATCHLIST", "RULE", "MODEL", "RANDOM")
+SOURCES = ("WATCHLIST", "RULE", "MODEL", "INTEGRITY", "RANDOM")
 CATEGORIES = tuple(sorted({m.category for m in METHODS}))
 """Contraband categories the simulated organisations ship (columns of the summary)."""
 ORACLE_COLUMNS = frozenset({"illicit", "category", "org_id", "method", "concealment", "oracle_kg", "pattern"})
@@ -183,6 +183,10 @@ class BacktestConfig:
     features
         Feature columns the retrained model learns from (an ablation, any computed feature); empty:
         the default model's inputs (:func:`features.registry.feature_columns`).
+    integrity_share
+        Model strategies: the policy's INTEGRITY share (:mod:`targeting.policy`; the product's
+        default 0.10). Each retraining fits its integrity norms on its own training rows (the
+        sampled candidates it did not list); 0 reproduces the lists without the INTEGRITY slice.
     """
 
     days: int = 240
@@ -213,6 +217,7 @@ class BacktestConfig:
     min_child_samples: int = 20
     num_threads: int = 1
     features: tuple[str, ...] = ()
+    integrity_share: float = 0.10
 
     def __post_init__(self) -> None:
         positive = ("days", "containers_per_day", "period_days", "retrain_every", "train_window_days", "n_estimators", "num_leaves", "num_threads")
@@ -224,7 +229,7 @@ class BacktestConfig:
             raise BacktestError(f"warmup_days must be a positive integer, got {self.warmup_days!r}")
         if not 0.0 < self.capacity_share <= 0.5:
             raise BacktestError(f"capacity_share must be in (0, 0.5], got {self.capacity_share}")
-        for name in ("warmup_random_share", "rule_share", "physical_share", "adapt_probability"):
+        for name in ("warmup_random_share", "rule_share", "physical_share", "adapt_probability", "integrity_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise BacktestError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.unlabelled_sample <= 1.0:

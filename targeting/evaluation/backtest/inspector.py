@@ -11,6 +11,7 @@ import polars as pl
 from features.candidates import Direction
 from features.data.contracts import MANIFESTS
 from features.history import History
+from features.integrity import ROW_COLUMNS as INTEGRITY_ROW_COLUMNS, integrity_details, integrity_inputs
 from features.intel import match_alerts
 from features.rules.language import RuleProfile, default_rule_profiles
 from targeting.lists import ListRequest
@@ -68,6 +69,11 @@ class StrategyInspector:
         """Whether the candidates are scored by a model (until the first model exists, the warm-up behaviour runs)."""
         return self._featuring and self.learner.booster is not None
 
+    @property
+    def _judging(self) -> bool:
+        """Whether the candidates' integrity is judged (the current model has its norms): the INTEGRITY slice runs."""
+        return self._scoring and self.learner.integrity_norms is not None and self.config.integrity_share > 0
+
     def prepare(self, arrivals: dict[int, pl.DataFrame], alerts: pl.DataFrame) -> None:
         """Decide the list period made of ``arrivals`` (arrival day -> that day's manifests), pooling capacity per port."""
         days = sorted(arrivals)
@@ -96,6 +102,7 @@ class StrategyInspector:
                 config=self.config,
                 warmup=self.strategy.uses_model and not self._scoring,
                 weights=mine.get_column("weight").to_numpy() if self._scoring and self.strategy.kind == "ucb" else None,
+                integrity=mine.select("integrity_surprisal", "integrity_unusual") if self._judging else None,
             )
             decided.append(rows.join(mine.select("manifest_id", "day"), on="manifest_id", how="left").with_columns(pl.lit(port).alias("port"), pl.lit("IMPORT").alias("direction")))
         decision = pl.concat(decided, how="vertical").select([pl.col(c).cast(t) for c, t in DECISION_SCHEMA.items()])
@@ -137,9 +144,14 @@ class StrategyInspector:
             if self.strategy.kind == "ucb":
                 seen = np.minimum(feats.get_column("lane_n_inspections").to_numpy(), feats.get_column("hs_origin_n_inspections").to_numpy())
                 weights = ucb_weights(scores, seen, prior_rate=self.learner.stats.prior_finding_rate, kappa=self.config.ucb_kappa)
-        if feats is not None:
-            feats = feats.with_columns(cands.get_column("port"))  # the inspecting port: outcomes label rows by manifest and port
+        surprisal, unusual = np.zeros(cands.height), np.zeros(cands.height, dtype=bool)
+        if self._judging and feats is not None:
+            judged = integrity_details(self.learner.integrity_norms, integrity_inputs(cands, feats))
+            surprisal, unusual = judged.get_column("integrity_surprisal").to_numpy(), judged.get_column("integrity_unusual").to_numpy()
+        if feats is not None:  # the inspecting port (outcomes label rows by manifest and port) and what integrity norms read
+            feats = feats.with_columns(cands.get_column("port"), *(cands.get_column(c) for c in INTEGRITY_ROW_COLUMNS))
         scored = cands.select(
-            pl.lit(day, dtype=pl.Int64).alias("day"), "port", "manifest_id", "container_number", pl.Series("score", scores), pl.Series("weight", weights)
+            pl.lit(day, dtype=pl.Int64).alias("day"), "port", "manifest_id", "container_number", pl.Series("score", scores), pl.Series("weight", weights),
+            pl.Series("integrity_surprisal", surprisal, dtype=pl.Float64), pl.Series("integrity_unusual", unusual, dtype=pl.Boolean),
         )
         return scored, hits, pl.concat(rule_parts, how="vertical"), feats

@@ -12,6 +12,7 @@ import polars as pl
 from features.data.contracts import CONTAINER_EVENTS, INSPECTION_OUTCOMES
 from features.entity import EntityState, history_rows
 from features.history import History, with_derived_columns
+from features.integrity import INTEGRITY_COLUMNS, IntegrityNorms, fit_integrity_norms
 from features.parties import ROLES as PARTY_ROLES
 from features.pipeline import build_features
 from features.registry import categorical_columns, computed_columns, feature_columns
@@ -186,7 +187,7 @@ def _day_features(
 
 @dataclass
 class Learner:
-    """A strategy's model: feature statistics (fitted once), cached feature rows, the current booster."""
+    """A strategy's model: feature statistics (fitted once), cached feature rows, the current booster and its integrity norms."""
 
     config: BacktestConfig
     seed: int
@@ -195,9 +196,11 @@ class Learner:
     version: int = 0
     rows: list[pl.DataFrame] = field(default_factory=list)
     trainings: list[dict] = field(default_factory=list)
+    integrity_norms: IntegrityNorms | None = None
+    """Seal/dwell norms fitted with the current booster (``None``: no model yet, or cached rows without the manifest columns)."""
 
     def fork(self) -> Learner:
-        return Learner(self.config, self.seed, self.stats, self.booster, self.version, list(self.rows), [dict(t) for t in self.trainings])
+        return Learner(self.config, self.seed, self.stats, self.booster, self.version, list(self.rows), [dict(t) for t in self.trainings], self.integrity_norms)
 
     def remember(self, features: pl.DataFrame, selected: set[str], day: int) -> None:
         """Cache the rows of a day training may use: the selected ones and the seeded sample of the others."""
@@ -240,11 +243,22 @@ class Learner:
                 )
                 model.fit(frame.select(columns), labels, sample_weight=frame.get_column("weight").to_numpy())
                 self.booster = model.booster_
+                self.integrity_norms = self._integrity_norms(at)
                 self.version += 1
                 record.update(trained=True, version=self.version, model_sha256=model.model_sha256())
         record["seconds"] = time.perf_counter() - began
         self.trainings.append(record)
         return record
+
+    def _integrity_norms(self, at: datetime) -> IntegrityNorms | None:
+        """Norms of this training's rows: the cached candidates of its window the strategy did not list (a uniform sample of
+        the traffic, so the slice's own picks never widen the norm); ``None`` when the rows lack the manifest columns."""
+        rows = pl.concat(self.rows, how="vertical")
+        if any(c not in rows.columns for c in INTEGRITY_COLUMNS):
+            return None
+        cutoff = pl.lit(at).cast(rows.schema["decision_at"])
+        window = (pl.col("decision_at") < cutoff) & (pl.col("decision_at") >= cutoff - timedelta(days=self.config.train_window_days))
+        return fit_integrity_norms(rows.filter(window & ~pl.col("selected")))
 
     def score(self, features: pl.DataFrame) -> np.ndarray:
         return predict_proba(self.booster, features, num_threads=self.config.num_threads)

@@ -33,6 +33,7 @@ from features.candidates import Direction, candidates_for_days
 from features.data.contracts import INSPECTION_OUTCOMES, MANIFESTS
 from features.entity import EntityState
 from features.history import History
+from features.integrity import ROW_COLUMNS as INTEGRITY_ROW_COLUMNS
 from features.intel import match_alerts
 from features.pipeline import build_features
 from features.rules.language import RuleProfile, default_rule_profiles
@@ -128,7 +129,7 @@ class PopulationInspector:
         )
         self.decisions.append(decision)
         if feats is not None:  # per port: a container calling at two hubs is selected at one of them only
-            keyed = feats.with_columns(rows.get_column("port"))
+            keyed = feats.with_columns(rows.get_column("port"), *(rows.get_column(c) for c in INTEGRITY_ROW_COLUMNS))  # and what integrity norms read
             for (port,), part in keyed.partition_by("port", as_dict=True, maintain_order=True).items():
                 chosen_ids = set(decision.filter(pl.col("port") == port).get_column("manifest_id").to_list())
                 self.learner.remember(part, chosen_ids, day)

@@ -14,6 +14,7 @@ import polars as pl
 from features.candidates import Direction
 from features.data.contracts import CONTAINER_EVENTS, MANIFESTS
 from features.history import with_derived_columns
+from features.integrity import ROW_COLUMNS as INTEGRITY_ROW_COLUMNS
 from features.stats import fit_stats
 from targeting.policy import decision_time
 from targeting.sim.export_control import export_candidates, export_rule_profiles
@@ -227,7 +228,7 @@ def _bootstrap(ctx: _Context, *, seed: int) -> None:
         )
         if candidates.height:
             feats = _day_features(d, candidates, ctx.known, alerts, ctx.learner.stats, outcomes)
-            feats = feats.with_columns(pl.col("port_of_discharge").alias("port"))
+            feats = feats.with_columns(pl.col("port_of_discharge").alias("port"), *(candidates.get_column(c) for c in INTEGRITY_ROW_COLUMNS))
             ctx.learner.rows.append(feats.with_columns(pl.col("manifest_id").is_in(list(chosen)).alias("selected")))
     ctx.known.full.clear()
     for unit in ctx.units:

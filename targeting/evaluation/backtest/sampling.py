@@ -164,6 +164,7 @@ def plan_port_selection(
     warmup: bool = False,
     weights: np.ndarray | None = None,
     direction: Direction = Direction.IMPORT,
+    integrity: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The inspection list of one port and list period under ``strategy``, built by the kernel (:func:`targeting.kernel.selection`).
 
@@ -190,16 +191,21 @@ def plan_port_selection(
         (:func:`ucb_weights`); the policy's RANDOM slots are re-drawn among the
         candidates the policy did not select, with probability proportional to
         them (:func:`pps_inclusion`, :func:`systematic_sample`).
+    integrity
+        Model strategies: ``integrity_surprisal`` and ``integrity_unusual`` aligned with
+        ``candidates`` under the current model's norms (``None``: no norms yet, no INTEGRITY
+        slots); the request's ``integrity_share`` is ``config.integrity_share``.
 
     Returns
     -------
     pl.DataFrame
         One row per selected item in rank order: ``rank``, ``manifest_id``,
         ``container_number``, ``score``, ``source`` (WATCHLIST, RULE, MODEL,
-        RANDOM), ``selection_probability`` (1.0 except for RANDOM: the
+        INTEGRITY, RANDOM), ``selection_probability`` (1.0 except for RANDOM: the
         probability the item had to be drawn) and ``exam_type``.
     """
     kind = "rules" if warmup else strategy.kind
+    integrity_share = 0.0
     if kind == "random":  # no model, every slot drawn at random
         values, share, rule_share = None, 1.0, 0.0
     elif kind == "rules":  # no model: watchlist, a random slice, rule hits, and the rest at random
@@ -207,12 +213,13 @@ def plan_port_selection(
     else:
         values = np.zeros(candidates.height) if scores is None else np.asarray(scores, dtype=float)
         share, rule_share = strategy.exploration_share, config.rule_share
+        integrity_share = config.integrity_share if integrity is not None else 0.0
     physical = min(capacity, round_half_up(capacity * config.physical_share))
     request = ListRequest(
         port=port, list_date=list_date, capacity=capacity, exploration_share=share, nii_capacity=capacity - physical,
-        physical_capacity=physical, seed=seed, direction=direction,
+        physical_capacity=physical, seed=seed, direction=direction, integrity_share=integrity_share,
     )
-    prepared = kernel.Prepared(candidates.select("manifest_id", "container_number"), None, values, alert_hits)
+    prepared = kernel.Prepared(candidates.select("manifest_id", "container_number"), None, values, alert_hits, integrity=integrity if integrity_share else None)
     selection = kernel.selection(prepared, rule_hits, request, PolicyConfig(exploration_share=share, max_rule_share=rule_share))
     rows = selection.selected.select("rank", "manifest_id", "container_number", "score", "source", "selection_probability", "exam_type")
     if kind == "ucb" and weights is not None:

@@ -210,6 +210,9 @@ class DriftConfig:
         Frozen model only: share of each list (the daily lists and the window's pooled top ``n`` %)
         given to the containers with the most unusual seal and dwell trace the model did not take
         (:mod:`features.integrity`, norms fitted on the model's training rows); 0: the model alone.
+    replay_integrity_share
+        Replay: the production policy's INTEGRITY share (:class:`~targeting.evaluation.backtest.config.BacktestConfig`;
+        default the product's 0.10, each retraining fitting its own norms); 0: the replay's lists before the slice.
     """
 
     change_day: int | None = None
@@ -232,10 +235,13 @@ class DriftConfig:
     learning_rate: float = 0.05
     num_threads: int = 1
     integrity_share: float = 0.0
+    replay_integrity_share: float = 0.10
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.integrity_share < 1.0:
             raise DriftError(f"integrity_share must be in [0, 1), got {self.integrity_share}")
+        if not 0.0 <= self.replay_integrity_share <= 1.0:
+            raise DriftError(f"replay_integrity_share must be in [0, 1], got {self.replay_integrity_share}")
         if self.window_days < 1 or self.warmup_days < 1 or self.train_days < 7:
             raise DriftError("window_days and warmup_days must be at least 1, train_days at least 7")
         least = self.warmup_days + self.window_days + 7
@@ -270,4 +276,5 @@ class DriftConfig:
             scenario=scenario,
             legit_churn=self.legit_churn,
             change_day=self.change_of(scenario) if scenario != ORDINARY else None,
+            integrity_share=self.replay_integrity_share,
         )

@@ -4,7 +4,8 @@ Reads the windows a feature ablation dumped (``bench_drift_ablation --dump DIR``
 features and one score per feature spec, and the training rows), fits the integrity norms
 (:mod:`features.integrity`) on each frozen model's training rows, and compares, at 1 % (and 5 %) of
 traffic, the model's ranking alone with the same list where ``share`` of the places go to the most
-unusual containers the model did not take (:func:`targeting.evaluation.drift.metrics.sliced_top`).
+unusual containers the model did not take (:func:`targeting.evaluation.drift.metrics.sliced_top`; only containers whose
+trace is unusual by the product's rule, :func:`features.integrity.integrity_details`, and slots left go back to the model).
 No simulation, no training: seconds per window.
 
     python -m bench.bench_drift_integrity --dump drift-dump [more-dumps ...] --spec 0 --shares 0,0.1,0.2
@@ -22,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import polars as pl  # noqa: E402
 
-from features.integrity import fit_integrity_norms, integrity_surprisal  # noqa: E402
+from features.integrity import fit_integrity_norms  # noqa: E402
 from targeting.evaluation.drift import aggregate, new_pattern  # noqa: E402
 from targeting.evaluation.drift.metrics import ALL, cumulative_recall, patterns_of, selection_metrics, sliced_top  # noqa: E402
 from targeting.evaluation.drift.report import cell, headline_markdown, recall_plot  # noqa: E402
-from targeting.evaluation.drift.run import CURVE_SCHEMA, RECORD_SCHEMA  # noqa: E402
+from targeting.evaluation.drift.run import CURVE_SCHEMA, RECORD_SCHEMA, integrity_slice_values  # noqa: E402
 
 STEM = re.compile(r"^(?P<scenario>.+)_(?P<seed>\d+)_(?P<phase>before|after)_window\.parquet$")
 KNOWN_RIP_ON = "cocaine-rip-on"
@@ -49,7 +50,7 @@ def window_records(
         scenario, seed, phase = match["scenario"], int(match["seed"]), match["phase"]
         train = pl.read_parquet(path.with_name(path.name.replace("_window", "_train")))
         window = pl.read_parquet(path)
-        frame = window.with_columns(pl.col(f"score_{spec}").alias("score"), pl.Series("integrity", integrity_surprisal(fit_integrity_norms(train), window)))
+        frame = window.with_columns(pl.col(f"score_{spec}").alias("score"), integrity_slice_values(fit_integrity_norms(train), window))
         patterns = patterns_of(frame, [new_pattern(scenario)])
         for share in shares:
             for rate in rates:

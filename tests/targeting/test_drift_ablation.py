@@ -69,6 +69,25 @@ def test_sliced_lists_give_the_exploration_share_to_the_most_unusual_rows_the_sc
     assert pooled.get_column("selected").sum() == 20  # one list of 400 rows: 16 by score, 4 unusual
 
 
+def test_slice_slots_that_no_eligible_row_fills_go_back_to_the_score():
+    from targeting.evaluation.drift.metrics import daily_top, sliced_top
+
+    frame = pl.DataFrame(
+        {
+            "day": [0] * 200,
+            "port": ["NLRTM"] * 200,
+            "direction": ["IMPORT"] * 200,
+            "manifest_id": [f"M{i:03d}" for i in range(200)],
+            "score": [float(i) for i in range(200)],
+            "unusual": [5.0 if i == 3 else None for i in range(200)],  # one eligible row; null: not unusual
+        }
+    )
+    chosen = set(sliced_top(frame, 5.0, explore="unusual", share=0.3).filter("selected").get_column("manifest_id"))
+    assert chosen == {"M003", *(f"M{i:03d}" for i in range(191, 200))}  # 3 slice slots: 1 filled, 2 back to the score
+    nobody = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("unusual"))
+    assert sliced_top(nobody, 5.0, explore="unusual", share=0.3).get_column("selected").equals(daily_top(frame, 5.0).get_column("selected"))
+
+
 def test_frozen_lists_with_an_integrity_slice_match_the_slice_computed_on_the_dumped_windows(tmp_path):
     import dataclasses
 

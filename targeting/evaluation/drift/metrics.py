@@ -101,20 +101,28 @@ def daily_top(frame: pl.DataFrame, rate: float = 1.0) -> pl.DataFrame:
 
 
 def _top_with_slice(scores: np.ndarray, explore: np.ndarray, ids: np.ndarray, rate: float, share: float) -> np.ndarray:
-    """Positions chosen from one list: ``k - e`` by score, then ``e = exploration_slots(k, share)`` by ``explore`` among the rest."""
+    """Positions chosen from one list: ``k - e`` by score, then ``e = exploration_slots(k, share)`` by ``explore`` among the rest.
+
+    Only rows with a finite ``explore`` value may fill the slice (NaN: not eligible, as a container whose trace is
+    not unusual is not for the product's INTEGRITY slots); slots no eligible row fills go back to the score.
+    """
     from targeting.policy import exploration_slots
 
     k = top_k(len(scores), rate)
     e = min(exploration_slots(k, share), k)
-    by_score = ranking_order(scores, ids)[: k - e]
-    rest = np.setdiff1d(np.arange(len(scores)), by_score)
-    by_explore = rest[ranking_order(explore[rest], ids[rest])[:e]] if e else rest[:0]
-    return np.concatenate([by_score, by_explore])
+    by_score = ranking_order(scores, ids)
+    rest = np.setdiff1d(np.arange(len(scores)), by_score[: k - e])
+    eligible = rest[np.isfinite(explore[rest])]
+    by_explore = eligible[ranking_order(explore[eligible], ids[eligible])[:e]] if e else eligible[:0]
+    after = by_score[k - e :]
+    refill = after[~np.isin(after, by_explore)][: e - len(by_explore)]
+    return np.concatenate([by_score[: k - e], by_explore, refill])
 
 
 def sliced_top(frame: pl.DataFrame, rate: float = 1.0, *, explore: str, share: float, per_day: bool = True) -> pl.DataFrame:
     """``frame`` with ``selected``: lists of ``floor(N rate / 100)`` rows, ``share`` of them (rounded half up) reserved for the rows
-    with the highest ``explore`` value that the score did not already take (an exploration slice aimed at unusual traffic).
+    with the highest ``explore`` value that the score did not already take (an exploration slice aimed at unusual traffic;
+    null/NaN ``explore``: not eligible, and a slot nothing eligible fills goes back to the score).
 
     ``per_day``: one list per ``day``, ``port`` and ``direction`` (the daily lists); otherwise one list over the
     whole frame (the pooled ranking of :func:`window_metrics`). ``share = 0`` is :func:`daily_top` (or the pooled top).

@@ -11,7 +11,7 @@ import polars as pl
 
 from features.history import History
 from targeting.evaluation.drift.config import DriftConfig, new_pattern
-from features.integrity import INTEGRITY_COLUMNS, fit_integrity_norms, integrity_surprisal
+from features.integrity import INTEGRITY_COLUMNS, IntegrityNorms, fit_integrity_norms, integrity_details
 from targeting.evaluation.drift.frozen import fit_frozen, training_set, window_features
 from targeting.evaluation.drift.metrics import cumulative_recall, daily_top, days_to_first, patterns_of, selection_metrics, sliced_top, window_metrics
 from targeting.evaluation.drift.replay import replay_frame, replay_run, seizure_frame
@@ -67,7 +67,7 @@ def _frozen(config: DriftConfig, scenario: str, seed: int, say: Progress) -> tup
         frame = frame.with_columns(pl.Series("score", model.score(window_feats)))
         if share:
             norms = fit_integrity_norms(_integrity_inputs(rows, feats))
-            frame = frame.with_columns(pl.Series("integrity", integrity_surprisal(norms, _integrity_inputs(frame, window_feats))))
+            frame = frame.with_columns(integrity_slice_values(norms, _integrity_inputs(frame, window_feats)))
             frames[phase] = sliced_top(frame, config.capacity_share * 100, explore="integrity", share=share)
         else:
             frames[phase] = daily_top(frame, config.capacity_share * 100)
@@ -86,6 +86,13 @@ def _frozen(config: DriftConfig, scenario: str, seed: int, say: Progress) -> tup
 
 
 INTEGRITY_ROW_COLUMNS = ("port_of_loading", "transshipment_ports")
+
+
+def integrity_slice_values(norms: IntegrityNorms, frame: pl.DataFrame) -> pl.Series:
+    """``integrity``: each row's integrity surprisal when its trace is unusual (the product's rule for INTEGRITY items,
+    :func:`features.integrity.integrity_details`), null otherwise (not eligible for the slice), row for row."""
+    details = integrity_details(norms, frame)
+    return details.select(pl.when(pl.col("integrity_unusual")).then(pl.col("integrity_surprisal")).alias("integrity")).to_series()
 
 
 def _integrity_inputs(rows: pl.DataFrame, feats: pl.DataFrame) -> pl.DataFrame:

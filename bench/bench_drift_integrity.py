@@ -26,7 +26,8 @@ import polars as pl  # noqa: E402
 from features.integrity import fit_integrity_norms  # noqa: E402
 from targeting.evaluation.drift import aggregate, new_pattern  # noqa: E402
 from targeting.evaluation.drift.metrics import ALL, cumulative_recall, patterns_of, selection_metrics, sliced_top  # noqa: E402
-from targeting.evaluation.drift.report import cell, headline_markdown, recall_plot  # noqa: E402
+from bench.bench_drift import ordinary_np  # noqa: E402
+from targeting.evaluation.drift.report import cell, check_targets, headline_markdown, recall_plot, targets_markdown  # noqa: E402
 from targeting.evaluation.drift.run import CURVE_SCHEMA, RECORD_SCHEMA, integrity_slice_values  # noqa: E402
 
 STEM = re.compile(r"^(?P<scenario>.+)_(?P<seed>\d+)_(?P<phase>before|after)_window\.parquet$")
@@ -93,6 +94,26 @@ def markdown(records: pl.DataFrame, shares: list[float]) -> str:
     return "\n".join(lines) + "\n"
 
 
+POOLED_AS_FROZEN = {"pooled_recall@1": "recall@1", "pooled_recall@5": "recall@5", "pooled_norm_precision@1": "norm_precision@1"}
+
+
+def slice_as_frozen(records: pl.DataFrame, share: float) -> pl.DataFrame:
+    """The records of one slice ``share`` as the frozen model's (``mode`` ``frozen``, the pooled figures under the drift report's metric names)."""
+    mine = records.filter((pl.col("mode") == f"slice{share:g}") & pl.col("metric").is_in(list(POOLED_AS_FROZEN)))
+    return mine.with_columns(pl.lit("frozen").alias("mode"), pl.col("metric").replace(POOLED_AS_FROZEN))
+
+
+def targets_text(records: pl.DataFrame, share: float, replays: pl.DataFrame | None) -> str:
+    """Headline (frozen lists with the ``share`` slice, and the replays when given) and the issue's targets; the ordinary-period
+    reference is the model alone (share 0) on the same worlds."""
+    frozen = slice_as_frozen(records, share)
+    scenarios = frozen.get_column("scenario").unique(maintain_order=True).to_list()
+    both = frozen if replays is None else pl.concat([frozen, replays.select(frozen.columns).cast(frozen.schema)])
+    reference = ordinary_np(slice_as_frozen(records, 0.0))
+    checks = check_targets(aggregate(frozen), scenarios, reference_ordinary=reference)
+    return f"\nFrozen model with a {share:.0%} integrity slice:\n\n" + headline_markdown(aggregate(both), scenarios) + "\n" + targets_markdown(checks)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dump", type=Path, nargs="+", required=True, help="one or more dump directories (e.g. one per seed range)")
@@ -102,17 +123,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay", type=Path, nargs="*", default=[], help="finished `targeting drift --no-frozen` output directories: their headline, and their curves on the plot")
     parser.add_argument("--plot", type=Path, help="cumulative recall of the new pattern: frozen, frozen with the --plot-share slice, replay")
     parser.add_argument("--plot-share", type=float, default=0.1)
+    parser.add_argument("--targets-share", type=float, help="also print the headline and the issue's targets for this slice share (the product's: 0.1)")
     args = parser.parse_args(argv)
     shares = [float(s) for s in args.shares.split(",")]
     wall, cpu = time.perf_counter(), time.process_time()
     curves: list[dict] = []
     records = window_records(args.dump, args.spec, shares, curves=curves, curve_share=args.plot_share)
     text = markdown(records, shares)
-    if args.replay:
-        replays = pl.concat([pl.read_csv(d / "records.csv", schema=RECORD_SCHEMA) for d in args.replay])
+    replays = pl.concat([pl.read_csv(d / "records.csv", schema=RECORD_SCHEMA) for d in args.replay]) if args.replay else None
+    if replays is not None:
         scenarios = replays.get_column("scenario").unique(maintain_order=True).to_list()
         text += "\nReplay (daily lists with weekly retraining):\n\n" + headline_markdown(aggregate(replays), scenarios)
         curves += pl.concat([pl.read_csv(d / "curves.csv", schema=CURVE_SCHEMA) for d in args.replay]).to_dicts()
+    if args.targets_share is not None:
+        text += targets_text(records, args.targets_share, replays)
     if args.plot:
         frame = pl.DataFrame(curves, schema=CURVE_SCHEMA)
         recall_plot(frame, frame.get_column("scenario").unique(maintain_order=True).to_list(), args.plot)

@@ -91,7 +91,7 @@ def test_slice_slots_that_no_eligible_row_fills_go_back_to_the_score():
 def test_frozen_lists_with_an_integrity_slice_match_the_slice_computed_on_the_dumped_windows(tmp_path):
     import dataclasses
 
-    from bench.bench_drift_integrity import window_records
+    from bench.bench_drift_integrity import slice_as_frozen, targets_text, window_records
 
     sliced = run_drift(dataclasses.replace(TINY, integrity_share=0.2), ["moved-origin-cover"], [5]).records
     run_ablation(TINY, ["default"], ["moved-origin-cover"], [5], dump=tmp_path)
@@ -103,5 +103,8 @@ def test_frozen_lists_with_an_integrity_slice_match_the_slice_computed_on_the_du
         assert value(sliced, "norm_precision@1") == value(dumped, "pooled_norm_precision@1")
         assert value(sliced, "list_norm_precision") == value(dumped, "list_norm_precision@1")
         assert value(sliced, "list_recall") == value(dumped, "list_recall@1")
+        assert value(slice_as_frozen(dumped, 0.2), "norm_precision@1") == value(sliced, "norm_precision@1")
+    text = targets_text(dumped, 0.2, None)
+    assert "Frozen model with a 20% integrity slice" in text and "| moved-origin-cover: new pattern R@1 after |" in text
     with pytest.raises(DriftError, match="integrity_share"):
         dataclasses.replace(TINY, integrity_share=1.0)

@@ -258,8 +258,8 @@ class LakeEngine:
         rebuilt = self._build(request, ruleset, watchlist, model, record.data_version)
         if record.lake_versions is None:  # recorded before the lake was on Delta tables
             rebuilt = replace(rebuilt, lake_versions=None)
-        if record.integrity_share is None:  # recorded before the INTEGRITY slice
-            rebuilt = replace(rebuilt, integrity_share=None)
+        if record.integrity_share is None:  # recorded before the INTEGRITY slice: no share, no integrity on its items
+            rebuilt = replace(rebuilt, integrity_share=None, items=tuple(replace(i, integrity=None) for i in rebuilt.items))
         return without_risk(rebuilt) if record.calibrator_sha256 is None else rebuilt  # recorded before calibrated risk
 
     def _read_versions(self, seq: int) -> dict[str, int]:

@@ -357,9 +357,39 @@ def test_the_backtest_selects_what_the_kernel_selects_in_every_direction(world, 
     config = BacktestConfig(rule_share=engine.policy.max_rule_share, physical_share=2 / 6)
     planned = plan_port_selection(
         Strategy("model+20", "model", 0.2), prepared.candidates, prepared.scores, alert_hits=prepared.alert_hits, rule_hits=hits,
-        port=port, list_date=DAY, capacity=6, seed=11, config=config, direction=direction,
+        port=port, list_date=DAY, capacity=6, seed=11, config=config, direction=direction, integrity=prepared.integrity,
     )
     assert planned.select("manifest_id", "source", "exam_type").equals(decided.selected.select("manifest_id", "source", "exam_type"))
+
+
+def test_unusual_traces_take_the_integrity_share_with_their_reasons_and_the_list_replays_identically(world, engine):
+    ask = dict(capacity=60, nii_capacity=40, physical_capacity=20, exploration_share=0.05, integrity_share=0.5)
+    lists = [engine.build_list(request(list_date=DAY - timedelta(days=d), **ask), ruleset=RULES, watchlist=NO_WATCHLIST) for d in range(8)]
+    served = max(lists, key=lambda built: sum(i.source == "INTEGRITY" for i in built.items))  # ~100 candidates a day: few are unusual
+    integrity = [i for i in served.items if i.source == "INTEGRITY"]
+    assert integrity and served.integrity_share == 0.5
+    for item in integrity:
+        assert item.selection_probability == 1.0 and item.integrity["p_value"] < 0.01
+        assert item.reasons[0].startswith(("Seal replaced: ", "Stayed ", "Gate-in only "))
+    assert engine.replay(served, ruleset=RULES, watchlist=NO_WATCHLIST) == served
+    without = engine.build_list(request(capacity=60, nii_capacity=40, physical_capacity=20, exploration_share=0.05, integrity_share=0.0),
+                                ruleset=RULES, watchlist=NO_WATCHLIST)
+    assert not [i for i in without.items if i.source == "INTEGRITY"] and len(without.items) == 60
+
+
+def test_a_model_without_integrity_norms_lists_no_integrity_item_and_says_why(world, engine):
+    bare = dataclasses.replace(kernel.Scorer.of(engine.models.version(world.version)), integrity_norms=None)
+    listed = kernel.decide(kernel.Snapshot(History.from_lake(Lake(world.lake))), bare, RULES.rules, NO_WATCHLIST, request(), ruleset_version=RULES.version)
+    assert not [i for i in listed.items if i.source == "INTEGRITY"] and all(i.integrity is None for i in listed.items)
+    assert any(w.startswith(f"No INTEGRITY items: model version {world.version} has no integrity norms") for w in listed.warnings)
+
+
+def test_a_list_recorded_before_the_integrity_slice_replays_identically(engine):
+    built = engine.build_list(request(integrity_share=0.0), ruleset=RULES, watchlist=NO_WATCHLIST)
+    old = dataclasses.replace(built, integrity_share=None, items=tuple(dataclasses.replace(i, integrity=None) for i in built.items))
+    recorded = list_to_dict(old)
+    assert "integrity_share" not in recorded and not any("integrity" in i for i in recorded["items"])
+    assert engine.replay(old, ruleset=RULES, watchlist=NO_WATCHLIST) == old
 
 
 def test_the_rows_trained_on_are_exactly_the_candidates_served(world):

@@ -106,8 +106,8 @@ def test_the_labelled_rows_kept_lazy_are_the_single_paths_rows_in_its_order(inpu
 def test_training_features_by_time_partition_from_the_lake_equal_the_single_machine_features(dask_client, inputs: Inputs, split, tmp_path) -> None:  # noqa: ANN001
     # every labelled row, each partition deriving its own days' rows, parties resolved from the workers' records, entity
     # history read from per-chunk event files: the same rows with the same features, compared with ==
-    out = training_features(dask_client, inputs.history, split, inputs.stats, tmp_path, rows_per_partition=4_000)
-    assert out["partitions"] >= 6 and out["rows"] == inputs.rows.height
+    out = training_features(dask_client, inputs.history, split, inputs.stats, tmp_path, rows_per_partition=8_000)
+    assert out["partitions"] >= 3 and out["rows"] == inputs.rows.height
     written = pl.read_parquet(out["files"])
     single = pl.concat([build_features(inputs.rows.drop("period"), inputs.history, inputs.stats), inputs.rows.select(c for c in CARRY if c != "manifest_id")],
                        how="horizontal")
@@ -124,7 +124,7 @@ def test_a_days_candidates_get_the_identical_feature_frame_on_the_cluster_in_inp
     candidates = inputs.rows.filter(pl.col("period") != "train").drop("period")
     assert not candidates["decision_at"].is_sorted()
     single = build_features(candidates, inputs.history, inputs.stats)
-    on_cluster = build_features_on_cluster(dask_client, candidates, inputs.history, inputs.stats, rows_per_partition=2_000)
+    on_cluster = build_features_on_cluster(dask_client, candidates, inputs.history, inputs.stats, rows_per_partition=3_000)
     assert on_cluster.height == candidates.height > 5_000
     assert on_cluster.equals(single)
 
@@ -154,7 +154,7 @@ def test_the_same_model_gives_identical_scores_and_lists_from_cluster_and_single
     from models.tracking import configure
 
     loaded = load_version(configure(cli_cluster_run["store"]), cli_cluster_run["out"]["version"])
-    scorer = kernel.Scorer.of(loaded)
+    scorer = kernel.Scorer(version=loaded.version, artifact_sha256=loaded.model_sha256, booster=loaded.booster, stats=FeatureStats.from_json(loaded.stats_json))
     day = split.valid_end + timedelta(days=2)
     busiest = inputs.rows.filter(pl.col("decision_at") == decision_time(day), pl.col("direction") == "IMPORT")["port"].mode().sort()[0]
     request = ListRequest(port=busiest, list_date=day, capacity=12)

@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import polars as pl  # noqa: E402
 
 from features.integrity import fit_integrity_norms  # noqa: E402
-from targeting.evaluation.drift import aggregate, new_pattern  # noqa: E402
+from targeting.evaluation.drift import ORDINARY, aggregate, new_pattern  # noqa: E402
 from targeting.evaluation.drift.metrics import ALL, cumulative_recall, patterns_of, selection_metrics, sliced_top  # noqa: E402
 from bench.bench_drift import ordinary_np  # noqa: E402
-from targeting.evaluation.drift.report import cell, check_targets, headline_markdown, recall_plot, targets_markdown  # noqa: E402
+from targeting.evaluation.drift.report import cell, check_targets, headline_markdown, pattern_markdown, recall_plot, targets_markdown  # noqa: E402
 from targeting.evaluation.drift.run import CURVE_SCHEMA, RECORD_SCHEMA, integrity_slice_values  # noqa: E402
 
 STEM = re.compile(r"^(?P<scenario>.+)_(?P<seed>\d+)_(?P<phase>before|after)_window\.parquet$")
@@ -53,6 +53,11 @@ def window_records(
         window = pl.read_parquet(path)
         frame = window.with_columns(pl.col(f"score_{spec}").alias("score"), integrity_slice_values(fit_integrity_norms(train), window))
         patterns = patterns_of(frame, [new_pattern(scenario)])
+        rows += [
+            {"scenario": scenario, "seed": seed, "mode": f"slice{share:g}", "phase": phase, "pattern": p, "metric": "rows",
+             "value": float(frame.filter(pl.col("illicit").fill_null(False) if p == ALL else pl.col("pattern") == p).height)}
+            for p in patterns for share in shares
+        ]
         for share in shares:
             for rate in rates:
                 for per_day, prefix in ((False, "pooled_"), (True, "list_")):
@@ -94,7 +99,7 @@ def markdown(records: pl.DataFrame, shares: list[float]) -> str:
     return "\n".join(lines) + "\n"
 
 
-POOLED_AS_FROZEN = {"pooled_recall@1": "recall@1", "pooled_recall@5": "recall@5", "pooled_norm_precision@1": "norm_precision@1"}
+POOLED_AS_FROZEN = {"pooled_recall@1": "recall@1", "pooled_recall@5": "recall@5", "pooled_norm_precision@1": "norm_precision@1", "list_recall@1": "list_recall", "rows": "rows"}
 
 
 def slice_as_frozen(records: pl.DataFrame, share: float) -> pl.DataFrame:
@@ -111,7 +116,9 @@ def targets_text(records: pl.DataFrame, share: float, replays: pl.DataFrame | No
     both = frozen if replays is None else pl.concat([frozen, replays.select(frozen.columns).cast(frozen.schema)])
     reference = ordinary_np(slice_as_frozen(records, 0.0))
     checks = check_targets(aggregate(frozen), scenarios, reference_ordinary=reference)
-    return f"\nFrozen model with a {share:.0%} integrity slice:\n\n" + headline_markdown(aggregate(both), scenarios) + "\n" + targets_markdown(checks)
+    agg = aggregate(both)
+    per_pattern = "".join(f"\nPer pattern, {s}:\n\n" + pattern_markdown(agg, s) for s in scenarios if s != ORDINARY)
+    return f"\nFrozen model with a {share:.0%} integrity slice:\n\n" + headline_markdown(agg, scenarios) + "\n" + targets_markdown(checks) + per_pattern
 
 
 def main(argv: list[str] | None = None) -> int:

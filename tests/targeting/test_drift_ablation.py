@@ -106,5 +106,6 @@ def test_frozen_lists_with_an_integrity_slice_match_the_slice_computed_on_the_du
         assert value(slice_as_frozen(dumped, 0.2), "norm_precision@1") == value(sliced, "norm_precision@1")
     text = targets_text(dumped, 0.2, None)
     assert "Frozen model with a 20% integrity slice" in text and "| moved-origin-cover: new pattern R@1 after |" in text
+    assert "| **moved-origin-cover:new** |" in text  # the per-pattern table
     with pytest.raises(DriftError, match="integrity_share"):
         dataclasses.replace(TINY, integrity_share=1.0)

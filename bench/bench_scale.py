@@ -220,14 +220,22 @@ def cluster_training(client, files: list[Path], rounds: int, negative_fraction: 
     return {"trained_rows": trained, "negative_fraction": negative_fraction, "rounds": booster.num_trees(), "fit_seconds": time.perf_counter() - start}
 
 
-def cluster_train_command(client, root: Path, tiles, rounds: int, negative_fraction: float) -> dict:  # noqa: ANN001
-    """``targeting train --cluster``'s training (:func:`models.distributed.train_on_cluster`) on the world's history, ``rounds`` rounds."""
+def cluster_train_command(client, root: Path, tiles, rounds: int, negative_fraction: float, eval_days: int | None = None) -> dict:  # noqa: ANN001
+    """``targeting train --cluster``'s training (:func:`models.distributed.train_on_cluster`) on the world's history, ``rounds`` rounds.
+
+    The split ``targeting train`` chooses, or with ``eval_days`` validation and test periods of that many days each at the end.
+    """
+    from datetime import timedelta
+
+    from models.dataset import TimeSplit
     from models.distributed import train_on_cluster
     from models.split_choice import choose_split
     from models.training import TrainConfig
 
     history = history_of(root, tiles)
     split = choose_split(history).split
+    if eval_days:
+        split = TimeSplit(split.train_start, split.test_end - timedelta(days=2 * eval_days), split.test_end - timedelta(days=eval_days), split.test_end)
     (root / "runs").mkdir(exist_ok=True)
     config = TrainConfig(split=split, num_threads=1, model={"n_estimators": rounds})
     result = train_on_cluster(client, history, config, negative_fraction=negative_fraction, scratch=root / "runs")
@@ -448,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=50, help="Boosting rounds of the training phase (fixed, no early stopping).")
     parser.add_argument("--negative-fraction", type=float, default=1.0,
                         help="Cluster training on every seizure and this fraction of the other rows, weights divided by it (recorded as phase training-s<fraction>).")
+    parser.add_argument("--eval-days", type=int, default=None, help="Phase train: validation and test periods of this many days each (default: the split targeting train chooses).")
     parser.add_argument("--report", action="store_true", help="Only print the table and the sizing of the results measured so far.")
     parser.add_argument("--fresh", action="store_true", help="Measure again the sizes already in the results file.")
     parser.add_argument("--force", action="store_true", help="Run a phase even when its predicted peak or CPU time passes the limits (the prediction is still recorded).")
@@ -497,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
                     if phase == "train" and path != "cluster":
                         continue
                     results = _load_results(results_path(root))
-                    key = result_key(path, phase, args.negative_fraction)
+                    key = result_key(path, phase, args.negative_fraction, args.eval_days)
                     done = results.get(key, {}).get(str(rows))
                     if done and _ok(done) and not args.fresh:
                         print("  " + describe(path, phase, done) + "  (measured earlier; --fresh measures again)", flush=True)
@@ -517,17 +526,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def result_key(path: str, phase: str, negative_fraction: float) -> str:
+def result_key(path: str, phase: str, negative_fraction: float, eval_days: int | None = None) -> str:
     """``path/phase`` in the results file; down-sampled cluster training is its own phase, ``training-s<fraction>``."""
     if phase in ("training", "train") and path == "cluster" and negative_fraction < 1:
-        return f"{path}/{phase}-s{negative_fraction:g}"
+        return f"{path}/{phase}-s{negative_fraction:g}" + (f"-e{eval_days}" if phase == "train" and eval_days else "")
     return f"{path}/{phase}"
 
 
 def _run_phase(args, results: dict, root: Path, phase: str, path: str, rows: int, client) -> dict:  # noqa: ANN001
     """One phase of one path at one size, unless its predicted peak memory or CPU time rules it out."""
     limit = int((args.memory_cap_gib if path == "single" else args.worker_memory_gib) * GIB)
-    expected, skip = gate(results, result_key(path, phase, args.negative_fraction), rows, limit, args.max_cpu_minutes * 60 if args.max_cpu_minutes else None,
+    expected, skip = gate(results, result_key(path, phase, args.negative_fraction, args.eval_days), rows, limit, args.max_cpu_minutes * 60 if args.max_cpu_minutes else None,
                           driver_limit=int(args.memory_cap_gib * GIB))
     if skip and not args.force:
         return skip
@@ -545,7 +554,8 @@ def _measure_phase(args, root: Path, phase: str, path: str, rows: int, client) -
     if phase == "features":
         return measure_cluster(client(), lambda: cluster_features(client(), root, tiles, cluster_out, args.rows_per_partition))
     if phase == "train":
-        return {**measure_cluster(client(), lambda: cluster_train_command(client(), root, tiles, args.rounds, args.negative_fraction)), "rows": rows}
+        run = lambda: cluster_train_command(client(), root, tiles, args.rounds, args.negative_fraction, args.eval_days)  # noqa: E731
+        return {**measure_cluster(client(), run), "rows": rows}
     features = feature_files(single_out, cluster_out)
     if not features:
         return {"rows": rows, "skipped": True, "note": "no feature table of this size (features phase not run or failed)"}

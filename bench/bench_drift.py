@@ -43,10 +43,11 @@ from targeting.evaluation.drift.metrics import ALL  # noqa: E402
 
 
 def reference_ordinary(config: DriftConfig, baseline: str, seeds: tuple[int, ...]) -> float | None:
-    """The current model's ordinary-period NP@1 (frozen, mean over seeds); ``None`` when its features equal the candidate's."""
-    if resolve_features(baseline) == resolve_features(config.features):
+    """The current model's ordinary-period NP@1 (frozen, the model alone: no integrity slice; mean over seeds); ``None`` when the
+    candidate is that model (same features, no slice)."""
+    if resolve_features(baseline) == resolve_features(config.features) and config.integrity_share == 0.0:
         return None
-    result = run_drift(replace(config, features=baseline, replay=False, frozen=True), (ORDINARY,), seeds)
+    result = run_drift(replace(config, features=baseline, replay=False, frozen=True, integrity_share=0.0), (ORDINARY,), seeds)
     return ordinary_np(result.records)
 
 

@@ -32,7 +32,7 @@ def drift(
     reference: Annotated[Optional[float], typer.Option("--reference-ordinary", help="Current model's ordinary-period NP@1, for the target check.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also copy the recall plot to this path (e.g. docs/img/drift_new_pattern_recall.png).")] = None,
     threads: Annotated[int, typer.Option(min=1, max=64, help="LightGBM threads.")] = 1,
-    integrity_share: Annotated[float, typer.Option("--integrity-share", min=0.0, max=0.99, help="Frozen model: share of each 1 % list given to the most unusual seal/dwell traces the model left (0: the model alone).")] = 0.0,
+    integrity_share: Annotated[float, typer.Option("--integrity-share", min=0.0, max=0.99, help="Frozen model: share of each 1 % list given to the most unusual seal/dwell traces the model left (the product's 0.10; 0: the model alone).")] = 0.10,
     replay_integrity_share: Annotated[float, typer.Option("--replay-integrity-share", min=0.0, max=1.0, help="Replay: the policy's INTEGRITY share (the product's 0.10; 0: the lists before the slice).")] = 0.10,
 ) -> None:
     """Run drift scenarios: recall of the new pattern and normalised precision before/after the change, frozen model vs replay, over seeds."""

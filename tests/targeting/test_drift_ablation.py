@@ -8,7 +8,7 @@ import pytest
 from targeting.evaluation.drift import DriftConfig, DriftError, resolve_features, run_drift
 from targeting.evaluation.drift.ablation import ablation_markdown, run_ablation, write_ablation
 
-TINY = DriftConfig(containers_per_day=300, change_day=45, window_days=8, warmup_days=10, train_days=25, legit_churn="static", replay=False, n_estimators=20)
+TINY = DriftConfig(containers_per_day=300, change_day=45, window_days=8, warmup_days=10, train_days=25, legit_churn="static", replay=False, n_estimators=20, integrity_share=0.0)
 
 
 def test_trader_change_names_the_four_trader_change_counts():

@@ -209,7 +209,8 @@ class DriftConfig:
     integrity_share
         Frozen model only: share of each list (the daily lists and the window's pooled top ``n`` %)
         given to the containers with the most unusual seal and dwell trace the model did not take
-        (:mod:`features.integrity`, norms fitted on the model's training rows); 0: the model alone.
+        (:mod:`features.integrity`, norms fitted on the model's training rows, the product's rule and default
+        0.10, as its lists do); 0: the model alone.
     replay_integrity_share
         Replay: the production policy's INTEGRITY share (:class:`~targeting.evaluation.backtest.config.BacktestConfig`;
         default the product's 0.10, each retraining fitting its own norms); 0: the replay's lists before the slice.
@@ -234,7 +235,7 @@ class DriftConfig:
     n_estimators: int = 150
     learning_rate: float = 0.05
     num_threads: int = 1
-    integrity_share: float = 0.0
+    integrity_share: float = 0.10
     replay_integrity_share: float = 0.10
 
     def __post_init__(self) -> None:

@@ -39,7 +39,7 @@ from serve.web.render import page_context, redirect, render, risk_band, risk_cha
 router = APIRouter(include_in_schema=False)
 ListId = Annotated[uuid.UUID, Path()]
 ManifestId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
-LIST_DEFAULTS = {"capacity": 15, "nii_capacity": 10, "physical_capacity": 5, "exploration_share": 0.1}
+LIST_DEFAULTS = {"capacity": 15, "nii_capacity": 10, "physical_capacity": 5, "exploration_share": 0.1, "integrity_share": 0.1}
 DIRECTIONS = (("IMPORT", N_("Import (discharged here)")), ("EXPORT", N_("Export (loaded here)")), ("TRANSSHIPMENT", N_("Transshipment (via here)")))
 
 
@@ -195,16 +195,17 @@ async def generate_list(request: Request, port: Annotated[str, Path(min_length=5
 def _generate(request: Request, port: str, page: PageCaller, form: dict[str, str]) -> Response:
     errors: dict[str, str] = {}
     values = {name: _int_field(form, name, errors) for name in ("capacity", "nii_capacity", "physical_capacity")}
-    try:
-        share = float(form.get("exploration_share") or LIST_DEFAULTS["exploration_share"])
-    except ValueError:
-        errors["exploration_share"] = N_("Enter a number between 0 and 0.5.")
-        share = 0.1
+    shares = {}
+    for name in ("exploration_share", "integrity_share"):
+        try:
+            shares[name] = float(form.get(name) or LIST_DEFAULTS[name])
+        except ValueError:
+            errors[name] = N_("Enter a number between 0 and 0.5.")
     if not errors:
         try:
             direction = {"direction": form.get("direction") or "IMPORT"} if "direction" in ListCreate.model_fields else {}
             body = ListCreate(date=form.get("date") or clock.now().date().isoformat(), capacity=values["capacity"] or 0,
-                              nii_capacity=values["nii_capacity"], physical_capacity=values["physical_capacity"], exploration_share=share,
+                              nii_capacity=values["nii_capacity"], physical_capacity=values["physical_capacity"], **shares,
                               **direction)
         except ValidationError as exc:
             errors["capacity"] = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())

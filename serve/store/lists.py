@@ -38,6 +38,8 @@ CSV_COLUMNS = (
     "direction",
     "risk_band",
     "risk_probability",
+    "integrity_surprisal",
+    "integrity_p_value",
 )
 REASON_SEPARATOR = " | "
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -314,7 +316,7 @@ def csv_safe(value: str) -> str:
 
 
 def items_csv(record: InspectionList) -> str:
-    """CSV of a list's selected items (header :data:`CSV_COLUMNS`; reasons joined by ``' | '``)."""
+    """CSV of a list's selected items (header :data:`CSV_COLUMNS`; reasons joined by ``' | '``; integrity empty without norms)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -332,6 +334,8 @@ def items_csv(record: InspectionList) -> str:
                 record.direction,
                 item.risk_band or "NOT_RATED",
                 "" if item.risk_probability is None else repr(float(item.risk_probability)),
+                "" if item.integrity is None else repr(float(item.integrity["surprisal"])),
+                "" if item.integrity is None else repr(float(item.integrity["p_value"])),
             ]
         )
     return buffer.getvalue()

@@ -3,6 +3,8 @@ unusual seal/dwell traces the model left get their share of the list, with offic
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 
 import pytest
@@ -32,6 +34,8 @@ def test_a_list_gives_its_integrity_share_to_unusual_traces_with_reasons_and_an_
     assert all(item["integrity"] is not None for item in listed["items"])  # every item's trace is on record for audit
     sources = [item["source"] for item in listed["items"]]
     assert sources == sorted(sources, key=["WATCHLIST", "RULE", "MODEL", "INTEGRITY", "RANDOM"].index)
+    exported = list(csv.DictReader(io.StringIO(e2e_service.client.get(f"/v1/inspection-lists/{listed['id']}.csv", headers=officer).text)))
+    assert [float(row["integrity_p_value"]) < 0.01 for row in exported if row["source"] == "INTEGRITY"] == [True] * len(integrity)
 
     item = integrity[0]
     outcome = {

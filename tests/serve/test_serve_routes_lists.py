@@ -75,13 +75,14 @@ def test_csv_export_lists_items_with_reasons(client, database, make_key):
     rows = list(csv.DictReader(io.StringIO(first.text)))
     assert list(rows[0]) == [
         "rank", "container_number", "manifest_id", "score", "source", "exam_type", "selection_probability", "reasons", "direction",
-        "risk_band", "risk_probability",
+        "risk_band", "risk_probability", "integrity_surprisal", "integrity_p_value",
     ]
     assert rows[0]["reasons"] == "Watchlist: consignee alert | '=cmd|x"  # every reason neutralised, not only the first
     assert rows[1] == {
         "rank": "2", "container_number": "TEXU3070079", "manifest_id": "M-2", "score": "0.81", "source": "RULE",
         "exam_type": "NII", "selection_probability": "1.0", "reasons": "Reefer with bananas from EC", "direction": "IMPORT",
         "risk_band": "NOT_RATED", "risk_probability": "",  # a record without calibrated risk
+        "integrity_surprisal": "", "integrity_p_value": "",  # nor integrity (a model without norms, or a list before them)
     }
 
 

@@ -47,6 +47,7 @@ tested on the same split. Scoring with the same booster gives identical scores.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import tempfile
 import warnings
@@ -61,6 +62,7 @@ import polars as pl
 from features.candidates import decision_time
 from features.distributed import POSITION
 from features.history import History
+from features.integrity import INTEGRITY_COLUMNS, ROW_COLUMNS, IntegrityNorms, fit_integrity_norms
 from features.registry import categorical_columns, feature_columns
 from features.stats import FeatureStats
 from models.baselines import baseline_scores
@@ -268,6 +270,25 @@ def period_counts(client, files: list[str]) -> dict[str, int]:  # noqa: ANN001
     return out
 
 
+def _integrity_part(path: str) -> pl.DataFrame:
+    """On a worker: the row key and the integrity feature columns of a written feature partition's ``train`` rows."""
+    columns = [c for c in INTEGRITY_COLUMNS if c not in ROW_COLUMNS]
+    return pl.scan_parquet(path).filter(pl.col(PERIOD) == "train").select(*ROW_KEY, *columns).collect()
+
+
+def integrity_norms_on_cluster(client, files: list[str], train_rows: pl.DataFrame) -> IntegrityNorms:  # noqa: ANN001
+    """:func:`features.integrity.fit_integrity_norms` on the training period's rows, as :func:`train_model` fits them.
+
+    ``train_rows``: the ``train`` rows' :data:`ROW_KEY` and manifest columns on this process; their seal and
+    dwell features (three numeric columns) are gathered from the written partitions and joined by row key.
+    """
+    features = pl.concat(client.gather([client.submit(_integrity_part, f, pure=False) for f in files]), how="vertical")
+    aligned = train_rows.select(*ROW_KEY, *ROW_COLUMNS).join(features, on=list(ROW_KEY), how="inner", maintain_order="left")
+    if aligned.height != train_rows.height:
+        raise AssertionError(f"integrity features of {aligned.height:,} rows for {train_rows.height:,} training rows")
+    return fit_integrity_norms(aligned.select(INTEGRITY_COLUMNS))
+
+
 def _held_out(path: str) -> pl.DataFrame:
     return pl.read_parquet(path).filter(pl.col(PERIOD) != "train")
 
@@ -320,7 +341,10 @@ def train_on_cluster(
         say(f"ignoring {ignored_outcomes:,} outcomes that do not match their manifest (unknown manifest, other container or port)")
     split = config.split
     say("fitting feature statistics on the training period")
-    stats = fit_feature_stats(history, labelled_rows(history, split).filter(pl.col(PERIOD) == "train").collect(), split)
+    train_rows = labelled_rows(history, split).filter(pl.col(PERIOD) == "train").collect()
+    stats = fit_feature_stats(history, train_rows, split)
+    train_keys = train_rows.select(*ROW_KEY, *ROW_COLUMNS)
+    del train_rows
     model = RiskModel(num_threads=config.num_threads, seed=config.seed, categorical_features=tuple(categorical_columns()), **config.model)
     with tempfile.TemporaryDirectory(prefix="ccp-cluster-", dir=scratch) as tmp:
         say("computing features by time partition on the cluster")
@@ -332,12 +356,14 @@ def train_on_cluster(
         del parts
         rows = with_oracle(labelled_rows_between(history, split, decision_time(split.train_end), decision_time(split.test_end)).collect(), oracle)
         held_out = held_out_frames(client, files, rows)
+        say("fitting the seal/dwell integrity norms on the training rows")
+        norms = integrity_norms_on_cluster(client, files, train_keys)
     valid = held_out["valid"]
     y, w = _sample_weights(valid, config)
     best = best_iteration(booster, valid, y, w, rounds=model.early_stopping_rounds)
     model = fitted_model(config, booster, best)
     say(f"kept {best} of {booster.num_trees()} rounds (validation average precision); evaluating on the test period")
-    return _result(model, stats, config, history, rows.filter(pl.col(PERIOD) == "test"), held_out, counts)
+    return dataclasses.replace(_result(model, stats, config, history, rows.filter(pl.col(PERIOD) == "test"), held_out, counts), integrity_norms=norms)
 
 
 def _result(model: RiskModel, stats, config: TrainConfig, history: History, test_manifests: pl.DataFrame, held_out: dict, counts: dict) -> TrainResult:  # noqa: ANN001

@@ -150,6 +150,13 @@ def test_the_cluster_run_records_its_path_and_negative_fraction_and_its_model_lo
     assert 1 <= loaded.booster.current_iteration() <= 600
 
 
+def test_a_cluster_trained_model_carries_the_single_paths_integrity_norms(cli_cluster_run: dict, single_run: TrainResult) -> None:
+    from models.tracking import configure
+
+    loaded = load_version(configure(cli_cluster_run["store"]), cli_cluster_run["out"]["version"])
+    assert single_run.integrity_norms is not None and loaded.integrity_norms_json == single_run.integrity_norms.to_json()
+
+
 def test_the_same_model_gives_identical_scores_and_lists_from_cluster_and_single_machine_features(dask_client, cli_cluster_run: dict, inputs: Inputs, split) -> None:  # noqa: ANN001
     from models.tracking import configure
 

@@ -90,7 +90,9 @@ def write_entity_events(client, chunks: Sequence[pl.LazyFrame], outcomes: pl.Laz
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.parquet"):
         old.unlink()
-    shared = client.scatter(resolution, broadcast=True)
+    # hash=False: a content-hashed key would be shared with the next scatter of the same resolution, which then races this
+    # one's release and loses the data ("lost dependencies")
+    shared = client.scatter(resolution, broadcast=True, hash=False)
     paths = [(str(out_dir / f"events-{k:04d}.parquet"), str(out_dir / f"outcomes-{k:04d}.parquet")) for k in range(len(chunks))]
     client.gather([client.submit(_chunk_events, c, outcomes, shared, e, o, pure=False) for c, (e, o) in zip(chunks, paths, strict=True)])
     return EntityEvents(tuple(e for e, _ in paths), tuple(o for _, o in paths))
@@ -220,7 +222,7 @@ def lake_feature_partitions(
     events = write_entity_events(client, chunks, history.outcomes, resolution, out_dir / "entity-events")
     ranges = day_partitions(candidates, rows_per_partition, threads=threads)
     source = rows_between or candidates
-    shared = client.scatter([history, stats, resolution, events], broadcast=True)
+    shared = client.scatter([history, stats, resolution, events], broadcast=True, hash=False)  # unique keys: see write_entity_events
     files = [str(out_dir / f"part-{k:04d}.parquet") for k in range(len(ranges))]
     counts = client.gather([
         client.submit(_partition_features, source, bounds, prefilter, *shared, path, tuple(carry), pure=False)

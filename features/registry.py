@@ -73,18 +73,28 @@ OFF_BY_DEFAULT: frozenset[str] = frozenset(
 """Registered features the pipeline computes but the default model does not learn from."""
 
 
+def _canonical() -> list[FeatureSpec]:
+    """Every registered feature by :data:`FAMILIES` order, then in registration order within its family.
+
+    Not :data:`REGISTRY`'s own order: modules register their features when they are imported, and the
+    import order differs between processes (a Dask worker, a test process that imported one family's
+    module first), so it must not decide the columns' order.
+    """
+    return sorted(REGISTRY.values(), key=lambda spec: FAMILIES.index(spec.family))
+
+
 def feature_columns() -> list[str]:
     """The default model's input columns in their canonical order (the model's column order): every registered feature but :data:`OFF_BY_DEFAULT`."""
-    return [name for name in REGISTRY if name not in OFF_BY_DEFAULT]
+    return [spec.name for spec in _canonical() if spec.name not in OFF_BY_DEFAULT]
 
 
 def computed_columns() -> list[str]:
     """Every registered feature in canonical order: what :func:`features.pipeline.build_features` outputs (default inputs and :data:`OFF_BY_DEFAULT`)."""
-    return list(REGISTRY)
+    return [spec.name for spec in _canonical()]
 
 
 def categorical_columns() -> list[str]:
-    return [s.name for s in REGISTRY.values() if s.categorical]
+    return [spec.name for spec in _canonical() if spec.categorical]
 
 
 def render_markdown() -> str:

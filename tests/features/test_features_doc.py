@@ -39,3 +39,19 @@ def test_cli_prints_the_doc_exactly(tmp_path: Path) -> None:
     written = CliRunner().invoke(app, ["docs", "features", "--out", str(tmp_path / "docs" / "features.md")])
     assert written.exit_code == 0, written.output
     assert (tmp_path / "docs" / "features.md").read_text(encoding="utf-8") == render_features_doc()
+
+
+def test_the_column_order_does_not_depend_on_which_feature_module_a_process_imports_first() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import importlib, sys\n"
+        "for name in sys.argv[1].split(','): importlib.import_module(name)\n"
+        "import features.pipeline\n"
+        "from features.registry import computed_columns\n"
+        "print(','.join(computed_columns()))\n"
+    )
+    orders = ["features.pipeline", "features.entity,features.priors,features.anomaly,features.routing,features.loading,features.manifest"]
+    seen = [subprocess.run([sys.executable, "-c", probe, order], capture_output=True, text=True, check=True).stdout.strip() for order in orders]
+    assert seen[0] == seen[1] == ",".join(computed_columns())

@@ -197,7 +197,7 @@ CASES: list[tuple[str, dict[str, str | None], str]] = [
     ("outcomes", {"exam_type": "XRAY"}, "exam_type: not one of NII, PHYSICAL"),
     ("outcomes", {"result": "HIT"}, "result: not one of NO_FINDING, DISCREPANCY, SEIZURE"),
     ("outcomes", {"seal_status": "OK"}, "seal_status: not one of INTACT, BROKEN, MISMATCH, MISSING, NOT_CHECKED"),
-    ("outcomes", {"selection_source": "TIP"}, "selection_source: not one of WATCHLIST, RULE, MODEL, RANDOM, OFFICER"),
+    ("outcomes", {"selection_source": "TIP"}, "selection_source: not one of WATCHLIST, RULE, MODEL, INTEGRITY, RANDOM, OFFICER"),
     ("outcomes", {"direction": "INBOUND"}, "direction: not one of IMPORT, EXPORT, TRANSSHIPMENT"),
     ("outcomes", {"port": "XXXXX"}, "port: unknown UN/LOCODE (not in the port reference)"),
     # alerts

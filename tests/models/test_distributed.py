@@ -135,7 +135,7 @@ def test_train_cluster_local_registers_a_model_within_the_stated_tolerance_of_th
     assert out["counts"] == trained.counts  # the same rows, periods, exams and seizures
     ours, theirs = out["metrics"], trained.evaluation.headline()
     for metric, tolerance in QUALITY_TOLERANCE.items():
-        assert abs(ours[metric] - theirs[metric]) <= tolerance, f"{metric}: cluster {ours[metric]:.4f} vs single machine {theirs[metric]:.4f}"
+        assert abs(ours[metric] - theirs[metric]) <= tolerance + 1e-9, f"{metric}: cluster {ours[metric]:.4f} vs single machine {theirs[metric]:.4f}"
 
 
 def test_the_cluster_run_records_its_path_and_negative_fraction_and_its_model_loads_as_a_local_booster(cli_cluster_run: dict, inputs: Inputs) -> None:

@@ -75,7 +75,7 @@ INTEGRITY_COLUMNS = ("seal_changes", "origin_dwell_hours", "transshipment_dwell_
 COMPONENT_COLUMNS = tuple(column for column, _, _ in COMPONENTS)
 """The scored components, in order."""
 UNUSUAL_P_VALUE = 0.01
-"""A row is unusual when Fisher's combined p-value of its measured components is below this (conventional level)."""
+"""A row is unusual when Šidák's family-wise p-value of its smallest measured component p-value is below this (conventional level)."""
 NORMS_FORMAT = "ccp-integrity-norms"
 NORMS_VERSION = 1
 USUAL_RANGE = (0.05, 0.95)

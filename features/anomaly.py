@@ -80,17 +80,31 @@ def fit_anomaly_norms(manifests: pl.DataFrame) -> dict[str, dict]:
     """
     out: dict[str, dict] = {}
     for measure, (expr, levels) in MEASURES.items():
-        frame = manifests.select(expr.alias("_v"), *(key.alias(name) for name, key in levels)).filter(pl.col("_v").is_not_null() & pl.col("_v").is_finite())
-        norms: dict = {}
-        for name, _key in levels:
-            grouped = frame.group_by(name).agg(_robust(pl.col("_v"))).filter((pl.col("n") >= MIN_NORM_COUNT) & pl.col(name).is_not_null()).sort(name)
-            norms[name] = {
-                row[name]: [_finite(row["median"]) or 0.0, max(_finite(row["scale"]) or 0.0, MIN_SCALE)] for row in grouped.iter_rows(named=True)
-            }
-        overall = frame.select(_robust(pl.col("_v"))).row(0, named=True) if frame.height else {"median": 0.0, "scale": 1.0}
-        norms["all"] = [_finite(overall["median"]) or 0.0, max(_finite(overall["scale"]) or 0.0, MIN_SCALE)]
+        frame = manifests.select(expr.alias("_v"), *(key.alias(name) for name, key in levels)).filter(usable(pl.col("_v")))
+        norms: dict = {name: level_norms(frame.group_by(name).agg(_robust(pl.col("_v"))).rename({name: "key"})) for name, _key in levels}
+        norms["all"] = overall_norm(frame.select(_robust(pl.col("_v"))).row(0, named=True) if frame.height else None)
         out[measure] = norms
     return out
+
+
+def usable(values: pl.Expr) -> pl.Expr:
+    """Values a norm is fitted on: known and finite."""
+    return values.is_not_null() & values.is_finite()
+
+
+def level_norms(grouped: pl.DataFrame) -> dict[str, list[float]]:
+    """One level's norms from its groups (``key``, ``n`` usable rows, ``median``, ``scale``): groups of enough rows."""
+    kept = grouped.filter((pl.col("n") >= MIN_NORM_COUNT) & pl.col("key").is_not_null()).sort("key")
+    return {row["key"]: _norm(row) for row in kept.iter_rows(named=True)}
+
+
+def overall_norm(row: dict | None) -> list[float]:
+    """The norm of all usable rows (``median``, ``scale``), or (0, 1) when there is none."""
+    return _norm(row or {"median": 0.0, "scale": 1.0})
+
+
+def _norm(row: dict) -> list[float]:
+    return [_finite(row["median"]) or 0.0, max(_finite(row["scale"]) or 0.0, MIN_SCALE)]
 
 
 def _z(measure: str, norms: dict) -> pl.Expr:

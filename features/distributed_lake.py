@@ -182,6 +182,7 @@ def lake_feature_partitions(
     prefilter: Callable[[datetime, datetime], pl.Expr] | None = None,
     rows_between: Callable[[datetime, datetime], pl.LazyFrame] | None = None,
     carry: Sequence[str] = (),
+    ranges: Sequence[tuple[datetime, datetime]] | None = None,
 ) -> dict:
     """The features of ``candidates`` (lazy, e.g. lake-backed), written by the workers to ``out_dir/part-*.parquet``.
 
@@ -207,6 +208,8 @@ def lake_feature_partitions(
         days only, when deriving them from the whole history would cost every partition the whole history).
     carry
         Columns of ``candidates`` written beside the features (labels, weights).
+    ranges
+        The partitions' ``[lo, hi)`` decision days, when the caller has cut them already (:func:`day_partitions`).
 
     Returns
     -------
@@ -220,7 +223,7 @@ def lake_feature_partitions(
     chunks = list(chunks) if chunks is not None else hash_chunks(history.manifests, 4 * threads)
     resolution = party_resolution_on_cluster(client, chunks)
     events = write_entity_events(client, chunks, history.outcomes, resolution, out_dir / "entity-events")
-    ranges = day_partitions(candidates, rows_per_partition, threads=threads)
+    ranges = list(ranges) if ranges is not None else day_partitions(candidates, rows_per_partition, threads=threads)
     source = rows_between or candidates
     shared = client.scatter([history, stats, resolution, events], broadcast=True, hash=False)  # unique keys: see write_entity_events
     files = [str(out_dir / f"part-{k:04d}.parquet") for k in range(len(ranges))]

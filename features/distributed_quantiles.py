@@ -61,7 +61,8 @@ def _rows(path: str, measure: Measure) -> pl.LazyFrame:
     if measure.where is not None:
         scan = scan.filter(measure.where)
     key = measure.key.cast(pl.String) if measure.key is not None else pl.lit(ALL)
-    frame = scan.select(key.alias("g"), measure.value.cast(pl.Float64).alias("v")).filter(pl.col("g").is_not_null())
+    # with_columns, not select: a literal key or value is one per row, not one row
+    frame = scan.with_columns(key.alias("g"), measure.value.cast(pl.Float64).alias("v")).select("g", "v").filter(pl.col("g").is_not_null())
     if measure.center is not None:
         centers = measure.center.lazy().select(pl.col("g").cast(pl.String), pl.col("center").cast(pl.Float64))
         frame = frame.join(centers, on="g", how="inner").select("g", (pl.col("v") - pl.col("center")).abs().alias("v"))

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -154,6 +155,34 @@ def _with_keys(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _reference(values: np.ndarray) -> Reference:
     return Reference(np.quantile(values, np.linspace(0.0, 1.0, GRID)), int(len(values)))
+
+
+def grid_ranks(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For ``n`` sorted values: the 0-based ranks below and above each of the :data:`GRID` quantiles, and its weight.
+
+    NumPy's default (``linear``) method: virtual index ``(n - 1) q``, its floor and the next rank
+    (both the last rank at the top), weight the fractional part.
+    """
+    virtual = (n - 1) * np.linspace(0.0, 1.0, GRID)
+    below = np.floor(virtual)
+    weight = virtual - below
+    below = below.astype(np.int64)
+    above = np.minimum(below + 1, n - 1)
+    below = np.minimum(below, n - 1)
+    return below, above, weight
+
+
+def reference_from_ranks(n: int, value_at: Callable[[np.ndarray], np.ndarray]) -> Reference:
+    """The :class:`Reference` of ``n`` values known only by ``value_at(ranks)`` (sorted values at 0-based ranks).
+
+    Equal, bit for bit, to the reference of the values themselves: the interpolation is NumPy's (``_lerp``:
+    from the lower value below half the way, from the upper one from half the way on).
+    """
+    below, above, weight = grid_ranks(n)
+    low, high = value_at(below).astype(float), value_at(above).astype(float)
+    step = high - low
+    quantiles = np.where(weight >= 0.5, high - step * (1 - weight), low + step * weight)
+    return Reference(quantiles, int(n))
 
 
 def fit_integrity_norms(frame: pl.DataFrame, *, min_group: int = 50) -> IntegrityNorms:

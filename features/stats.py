@@ -107,17 +107,30 @@ def log_mass() -> pl.Expr:
 
 
 def _norms(frame: pl.DataFrame, by: str) -> dict[str, dict[str, float]]:
-    grouped = (
-        frame.group_by(by)
-        .agg(pl.len().alias("n"), pl.col("_lvpk").median().alias("log_vpk"), pl.col("_lmass").median().alias("log_mass"))
-        .filter(pl.col("n") >= MIN_NORM_COUNT)
-        .sort(by)
-    )
-    return {
-        row[by]: {"log_vpk": _finite(row["log_vpk"]), "log_mass": _finite(row["log_mass"])}
-        for row in grouped.iter_rows(named=True)
-        if row[by] is not None
-    }
+    grouped = frame.group_by(by).agg(pl.len().alias("n"), pl.col("_lvpk").median().alias("log_vpk"), pl.col("_lmass").median().alias("log_mass"))
+    return norm_table(grouped.rename({by: "key"}))
+
+
+def norm_table(grouped: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """Norms of the groups (``key``, ``n`` rows, medians ``log_vpk`` and ``log_mass``) with at least :data:`MIN_NORM_COUNT` rows."""
+    kept = grouped.filter((pl.col("n") >= MIN_NORM_COUNT) & pl.col("key").is_not_null()).sort("key")
+    return {row["key"]: {"log_vpk": _finite(row["log_vpk"]), "log_mass": _finite(row["log_mass"])} for row in kept.iter_rows(named=True)}
+
+
+def vocabulary(counts: pl.DataFrame) -> list[str]:
+    """Values (``key``, ``n`` rows) seen at least :data:`MIN_VOCAB_COUNT` times, sorted (nulls are never a value)."""
+    return sorted(counts.filter((pl.col("n") >= MIN_VOCAB_COUNT) & pl.col("key").is_not_null())["key"].to_list())
+
+
+def tare_table(grouped: pl.DataFrame) -> dict[str, float]:
+    """Typical tare per container type (``key``, ``n`` rows with a verified mass, median ``tare``) with enough rows."""
+    kept = grouped.filter((pl.col("n") >= MIN_NORM_COUNT) & pl.col("key").is_not_null()).sort("key")
+    return {row["key"]: _finite(row["tare"]) for row in kept.iter_rows(named=True)}
+
+
+def finding_prior(inspections: int, findings: int) -> float:
+    """Prior finding rate of the smoothed rates: (findings + 1) / (inspections + 100)."""
+    return (findings + 1.0) / (inspections + 100.0)
 
 
 def _finite(value: float | None, default: float = 0.0) -> float:
@@ -136,16 +149,14 @@ def fit_stats(manifests: pl.DataFrame, outcomes: pl.DataFrame) -> FeatureStats:
         Outcomes recorded in the training period (for the finding-rate prior).
     """
     frame = manifests.with_columns(log_value_per_kg().alias("_lvpk"), log_mass().alias("_lmass"))
-    vocabularies = {}
-    for column, source in CATEGORICAL_SOURCES.items():
-        counts = frame.group_by(source).agg(pl.len().alias("n")).filter((pl.col("n") >= MIN_VOCAB_COUNT) & pl.col(source).is_not_null())
-        vocabularies[column] = sorted(counts[source].to_list())
+    vocabularies = {
+        column: vocabulary(frame.group_by(source).agg(pl.len().alias("n")).rename({source: "key"}))
+        for column, source in CATEGORICAL_SOURCES.items()
+    }
     tare = (
         manifests.filter(pl.col("verified_gross_mass_kg").is_not_null())
         .group_by("container_type")
         .agg((pl.col("verified_gross_mass_kg") - pl.col("gross_mass_kg")).median().alias("tare"), pl.len().alias("n"))
-        .filter(pl.col("n") >= MIN_NORM_COUNT)
-        .sort("container_type")
     )
     from features.anomaly import fit_anomaly_norms  # features.anomaly reads FeatureStats: import here, not at module level
 
@@ -156,8 +167,8 @@ def fit_stats(manifests: pl.DataFrame, outcomes: pl.DataFrame) -> FeatureStats:
         heading_norms=_norms(frame, "hs_heading"),
         chapter_norms=_norms(frame, "hs_chapter"),
         global_norm={"log_vpk": _finite(frame["_lvpk"].median()), "log_mass": _finite(frame["_lmass"].median())},
-        tare_by_type={r["container_type"]: _finite(r["tare"]) for r in tare.iter_rows(named=True)},
-        prior_finding_rate=(findings + 1.0) / (inspections + 100.0),
+        tare_by_type=tare_table(tare.rename({"container_type": "key"})),
+        prior_finding_rate=finding_prior(inspections, findings),
         anomaly_norms=fit_anomaly_norms(manifests),
         hierarchy_strengths=fit_strengths(frame, outcomes, LEVEL_KEYS, default=PRIOR_STRENGTH) if "origin_region" in frame.columns else {},
         fitted_on={"manifests": manifests.height, "outcomes": inspections, "findings": findings},

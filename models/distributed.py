@@ -14,12 +14,14 @@ How to call it from Python::
     # plain lightgbm.Booster, logged, registered, promoted and served exactly like a single-machine one
     # (models.workflow.train_and_register(..., cluster=client) does all of it).
 
-What runs where (nothing proportional to the training rows is held by the driver, but the
-training period's manifests while it fits the feature statistics, and the validation and test periods):
+What runs where (nothing proportional to the training rows is held by the driver, only the
+validation and test periods, the training period's outcomes, and counts, medians and quantiles):
 
 1. the training rows are :func:`models.training.labelled_frame`'s, kept lazy (:func:`labelled_rows`):
-   the driver counts them per decision day; the feature statistics are fitted on the driver from the
-   training period's manifests (exact vocabularies and medians, as :func:`models.training.train_model`);
+   the driver counts them per decision day and cuts the days into partitions; each worker writes its
+   partition's training-period manifests with their derived columns, and the feature statistics are
+   fitted from those files (:func:`features.distributed_stats.fit_stats_on_cluster`: summed counts,
+   medians selected exactly), the same statistics as :func:`models.training.train_model` fits;
 2. features: :func:`features.distributed_lake.lake_feature_partitions` (parties resolved from the
    workers' partial records, entity events written per hash chunk, each time partition computed by a
    worker from its own days' rows, :func:`labelled_rows_between`), written by the workers to Parquet
@@ -36,7 +38,9 @@ training period's manifests while it fits the feature statistics, and the valida
    applies on the single machine (first metric ``average_precision``, weighted, stop after
    ``early_stopping_rounds`` rounds without a strict improvement);
 5. evaluation and calibration: the validation and test periods' features are gathered (small
-   periods) and evaluated, and the calibrator fitted, with the same functions as the single path.
+   periods) and evaluated, and the calibrator fitted, with the same functions as the single path;
+   the seal/dwell integrity norms are selected from the written training rows
+   (:func:`features.distributed_stats.integrity_norms_on_cluster`), equal to the single path's.
 
 The cluster model is not bit-identical to the single-machine one (data-parallel LightGBM builds
 its histograms per worker and combines them; bin boundaries and bagging see each worker's rows;
@@ -61,9 +65,11 @@ import polars as pl
 
 from features.candidates import decision_time
 from features.distributed import POSITION
-from features.history import History
-from features.integrity import INTEGRITY_COLUMNS, ROW_COLUMNS, IntegrityNorms, fit_integrity_norms
+from features.history import DECISION_COLUMN, History, with_derived_columns
+from features.integrity import ROW_COLUMNS
 from features.registry import categorical_columns, feature_columns
+from features.distributed_lake import day_partitions
+from features.distributed_stats import STATS_COLUMNS, fit_stats_on_cluster, integrity_norms_on_cluster
 from features.stats import FeatureStats
 from models.baselines import baseline_scores
 from models.dataset import ROW_KEY, TimeSplit, served_rows, with_labels, with_oracle
@@ -75,7 +81,6 @@ from models.training import (
     _sample_weights,
     calibration_report,
     evaluate_scores,
-    fit_feature_stats,
     fit_risk_calibrator,
     matched_history,
 )
@@ -93,7 +98,8 @@ spread seen (0.001)."""
 LABEL, WEIGHT, PERIOD = "__ccp_label", "__ccp_weight", "period"
 LABEL_COLUMNS = ("inspected", "label", "random_slice")
 """What :func:`models.training._sample_weights` reads: written beside each row's features with its period and key."""
-CARRY = (PERIOD, *LABEL_COLUMNS, *(c for c in ROW_KEY if c != "manifest_id"))
+CARRY = (PERIOD, *LABEL_COLUMNS, *(c for c in ROW_KEY if c != "manifest_id"), *ROW_COLUMNS)
+"""Columns written beside each row's features: its period, labels and key, and the manifest columns the integrity norms read."""
 _EVALUATION_COLUMNS = ("period", "inspected", "label", "random_slice", "seized_kg", "illicit", "oracle_kg")
 
 
@@ -224,7 +230,8 @@ def labelled_rows_between(history: History, split: TimeSplit, lo: datetime, hi: 
 
 
 def training_features(
-    client, history: History, split: TimeSplit, stats: FeatureStats, out_dir: Path, *, rows_per_partition: int | None = None  # noqa: ANN001
+    client, history: History, split: TimeSplit, stats: FeatureStats, out_dir: Path, *, rows_per_partition: int | None = None,  # noqa: ANN001
+    ranges: list | None = None,
 ) -> dict:
     """The features of every labelled row, written by the workers under ``out_dir`` with the :data:`CARRY` columns.
 
@@ -234,7 +241,7 @@ def training_features(
     from features.distributed_lake import lake_feature_partitions
 
     return lake_feature_partitions(client, labelled_rows(history, split), history, stats, out_dir, rows_per_partition=rows_per_partition,
-                                   rows_between=partial(labelled_rows_between, history, split), carry=CARRY)
+                                   rows_between=partial(labelled_rows_between, history, split), carry=CARRY, ranges=ranges)
 
 
 def training_part(path: str, part: int, config: TrainConfig, negative_fraction: float = 1.0) -> pl.DataFrame:
@@ -270,23 +277,29 @@ def period_counts(client, files: list[str]) -> dict[str, int]:  # noqa: ANN001
     return out
 
 
-def _integrity_part(path: str) -> pl.DataFrame:
-    """On a worker: the row key and the integrity feature columns of a written feature partition's ``train`` rows."""
-    columns = [c for c in INTEGRITY_COLUMNS if c not in ROW_COLUMNS]
-    return pl.scan_parquet(path).filter(pl.col(PERIOD) == "train").select(*ROW_KEY, *columns).collect()
+def _stage_training_manifests(rows_between: Callable[[datetime, datetime], pl.LazyFrame], bounds: tuple[datetime, datetime], path: str) -> int:
+    """On a worker: the ``train`` rows decided in ``[lo, hi)`` with their derived columns (what the statistics read), written to ``path``."""
+    lo, hi = bounds
+    decided = pl.col(DECISION_COLUMN).cast(pl.Datetime("us", "UTC"))
+    rows = rows_between(lo, hi).filter((pl.col(PERIOD) == "train") & (decided >= lo) & (decided < hi))
+    frame = with_derived_columns(rows).select(STATS_COLUMNS).collect()
+    if frame.height:
+        frame.write_parquet(path)
+    return frame.height
 
 
-def integrity_norms_on_cluster(client, files: list[str], train_rows: pl.DataFrame) -> IntegrityNorms:  # noqa: ANN001
-    """:func:`features.integrity.fit_integrity_norms` on the training period's rows, as :func:`train_model` fits them.
+def feature_stats_on_cluster(client, history: History, split: TimeSplit, ranges: list, out_dir: Path) -> FeatureStats:  # noqa: ANN001
+    """:func:`models.training.fit_feature_stats` with the training rows staged and read by the workers (exactly the same statistics).
 
-    ``train_rows``: the ``train`` rows' :data:`ROW_KEY` and manifest columns on this process; their seal and
-    dwell features (three numeric columns) are gathered from the written partitions and joined by row key.
+    ``ranges``: the decision-day partitions of the labelled rows; each worker writes its partition's training
+    period manifests under ``out_dir`` and :func:`features.distributed_stats.fit_stats_on_cluster` reads them.
     """
-    features = pl.concat(client.gather([client.submit(_integrity_part, f, pure=False) for f in files]), how="vertical")
-    aligned = train_rows.select(*ROW_KEY, *ROW_COLUMNS).join(features, on=list(ROW_KEY), how="inner", maintain_order="left")
-    if aligned.height != train_rows.height:
-        raise AssertionError(f"integrity features of {aligned.height:,} rows for {train_rows.height:,} training rows")
-    return fit_integrity_norms(aligned.select(INTEGRITY_COLUMNS))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [str(out_dir / f"train-{k:04d}.parquet") for k in range(len(ranges))]
+    stage = partial(labelled_rows_between, history, split)
+    written = client.gather([client.submit(_stage_training_manifests, stage, bounds, path, pure=False) for bounds, path in zip(ranges, paths, strict=True)])
+    outcomes = history.outcomes.filter(pl.col("inspected_at") < decision_time(split.train_end)).collect()
+    return fit_stats_on_cluster(client, [p for p, n in zip(paths, written, strict=True) if n], outcomes)
 
 
 def _held_out(path: str) -> pl.DataFrame:
@@ -340,15 +353,14 @@ def train_on_cluster(
     if ignored_outcomes:
         say(f"ignoring {ignored_outcomes:,} outcomes that do not match their manifest (unknown manifest, other container or port)")
     split = config.split
-    say("fitting feature statistics on the training period")
-    train_rows = labelled_rows(history, split).filter(pl.col(PERIOD) == "train").collect()
-    stats = fit_feature_stats(history, train_rows, split)
-    train_keys = train_rows.select(*ROW_KEY, *ROW_COLUMNS)
-    del train_rows
     model = RiskModel(num_threads=config.num_threads, seed=config.seed, categorical_features=tuple(categorical_columns()), **config.model)
+    threads = sum(client.nthreads().values()) or 1
+    ranges = day_partitions(labelled_rows(history, split), rows_per_partition, threads=threads)
     with tempfile.TemporaryDirectory(prefix="ccp-cluster-", dir=scratch) as tmp:
+        say("fitting feature statistics on the training period (on the cluster)")
+        stats = feature_stats_on_cluster(client, history, split, ranges, Path(tmp) / "stats")
         say("computing features by time partition on the cluster")
-        files = training_features(client, history, split, stats, Path(tmp), rows_per_partition=rows_per_partition)["files"]
+        files = training_features(client, history, split, stats, Path(tmp), ranges=ranges)["files"]
         counts = {**period_counts(client, files), "ignored_outcomes": ignored_outcomes}
         parts = [client.submit(training_part, f, k, config, negative_fraction, pure=False) for k, f in enumerate(files)]
         say(f"training DaskLGBMClassifier on the cluster ({counts['train_rows']:,} rows, negatives kept: {negative_fraction:g})")
@@ -357,7 +369,7 @@ def train_on_cluster(
         rows = with_oracle(labelled_rows_between(history, split, decision_time(split.train_end), decision_time(split.test_end)).collect(), oracle)
         held_out = held_out_frames(client, files, rows)
         say("fitting the seal/dwell integrity norms on the training rows")
-        norms = integrity_norms_on_cluster(client, files, train_keys)
+        norms = integrity_norms_on_cluster(client, files, where=pl.col(PERIOD) == "train")
     valid = held_out["valid"]
     y, w = _sample_weights(valid, config)
     best = best_iteration(booster, valid, y, w, rounds=model.early_stopping_rounds)

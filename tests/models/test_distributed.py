@@ -31,7 +31,8 @@ from features.registry import feature_columns
 from features.rules.language import default_rule_profiles
 from features.stats import FeatureStats
 from models.dataset import ROW_KEY, TimeSplit
-from models.distributed import CARRY, QUALITY_TOLERANCE, labelled_rows, training_features
+from features.distributed_lake import day_partitions
+from models.distributed import CARRY, QUALITY_TOLERANCE, feature_stats_on_cluster, labelled_rows, training_features
 from models.risk_model import predict_proba
 from models.tracking import load_version
 from models.training import TrainConfig, TrainResult, fit_feature_stats, labelled_frame, matched_history, train_model
@@ -101,6 +102,15 @@ def test_the_labelled_rows_kept_lazy_are_the_single_paths_rows_in_its_order(inpu
     assert lazy.height == inputs.rows.height > 20_000
     assert lazy.equals(inputs.rows)
     assert fit_feature_stats(inputs.history, lazy.filter(pl.col("period") == "train"), split).to_json() == inputs.stats.to_json()
+
+
+def test_the_feature_statistics_fitted_by_the_workers_equal_the_single_paths_byte_for_byte(dask_client, inputs: Inputs, split, tmp_path) -> None:  # noqa: ANN001
+    """Vocabularies, value/mass/tare medians, anomaly medians and MADs, strengths: selected from the workers' files, not the driver's rows."""
+    ranges = day_partitions(labelled_rows(inputs.history, split), 3_000)
+    assert len(ranges) > 3  # several files, so that counts and selections really combine partitions
+    stats = feature_stats_on_cluster(dask_client, inputs.history, split, ranges, tmp_path)
+    assert stats.fitted_on["manifests"] > 3_000 and stats.anomaly_norms["value"]["hs4"]
+    assert stats.to_json() == inputs.stats.to_json()
 
 
 def test_training_features_by_time_partition_from_the_lake_equal_the_single_machine_features(dask_client, inputs: Inputs, split, tmp_path) -> None:  # noqa: ANN001

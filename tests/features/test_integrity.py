@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.integrity import fit_integrity_norms, integrity_surprisal
+from features.integrity import _reference, fit_integrity_norms, integrity_surprisal, reference_from_ranks
 
 
 def _rows(n: int, port: str, dwell: float, *, hub: str | None = None, hub_dwell: float = -1.0, seals: int = 0, jitter: float = 10.0, seed: int = 0) -> pl.DataFrame:
@@ -107,3 +107,15 @@ def test_one_significant_trace_makes_a_row_unusual_after_correcting_for_the_comp
     assert reasons[21][0].startswith("Stayed 300 h at a transshipment hub (usual up to ") and reasons[21][0].endswith(" h via HHHHH)")
     assert reasons[22][0].startswith("Gate-in only 2 h before loading at AAAAA (usual ")
     assert reasons[23] == []
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_reference_built_from_the_sorted_values_at_its_grid_ranks_equals_numpys_quantiles_bit_for_bit(seed: int) -> None:
+    """What the cluster path builds from selected order statistics (no array of all values) is NumPy's quantile grid."""
+    rng = np.random.default_rng(seed)
+    for n in (1, 2, 3, 999, 1000, 1001, 1002, int(rng.integers(5, 20_000))):
+        values = rng.choice([rng.normal(50.0, 30.0, n), rng.integers(0, 4, n).astype(float), rng.lognormal(3.0, 2.0, n)])
+        ordered = np.sort(values)
+        rebuilt = reference_from_ranks(n, lambda ranks: ordered[ranks])  # noqa: B023 - called at once
+        expected = _reference(values)
+        assert rebuilt.rows == expected.rows and np.array_equal(rebuilt.quantiles, expected.quantiles)

@@ -133,15 +133,21 @@ def child_training(root: Path, tiles, feature_paths: list[Path], rounds: int, th
                                   "peak_rss": peak_rss_bytes(), "positives": int(np.sum(y))}))
 
 
-def training_targets(table: pl.DataFrame):  # noqa: ANN201
-    """Labels and sample weights as ``train_model`` sets them (unlabelled rows are weighted negatives, random-slice exams up-weighted)."""
+def default_weights():  # noqa: ANN201 - what models.training._sample_weights reads of a TrainConfig
+    """``train_model``'s default sample weights (unlabelled rows are weighted negatives, random-slice exams up-weighted)."""
     from types import SimpleNamespace
 
-    from models.training import TrainConfig, _sample_weights
+    from models.training import TrainConfig
 
     defaults = TrainConfig.__dataclass_fields__
-    weights = SimpleNamespace(unlabelled_weight=defaults["unlabelled_weight"].default, random_weight=defaults["random_weight"].default)
-    return _sample_weights(table, weights)
+    return SimpleNamespace(unlabelled_weight=defaults["unlabelled_weight"].default, random_weight=defaults["random_weight"].default)
+
+
+def training_targets(table: pl.DataFrame):  # noqa: ANN201
+    """Labels and sample weights as ``train_model`` sets them (:func:`default_weights`)."""
+    from models.training import _sample_weights
+
+    return _sample_weights(table, default_weights())
 
 
 # ----------------------------------------------------------------------------- LocalCluster
@@ -188,31 +194,13 @@ def cluster_features(client, root: Path, tiles, out_dir: Path, rows_per_partitio
     return {"rows": out["rows"], "partitions": out["partitions"], "parties": out["parties"]}
 
 
-def _training_part(path: str, part: int, negative_fraction: float) -> pl.DataFrame:
-    """A written feature partition as ``models.distributed`` trains on it: Float32 features, period ``train``, label, weight, row position.
-
-    With ``negative_fraction`` < 1, every seizure and that fraction of the other rows (weights divided by it).
-    """
-    import features.pipeline  # noqa: F401 - registers every feature
-    from features.distributed import POSITION
-    from features.registry import feature_columns
-    from models.distributed import LABEL, PERIOD, WEIGHT, as_float32, negative_sample
-
-    frame = pl.read_parquet(path)
-    y, w = training_targets(frame)
-    frame = frame.select("manifest_id", *feature_columns()).with_columns(pl.Series(LABEL, y), pl.Series(WEIGHT, w))
-    frame = as_float32(negative_sample(frame, negative_fraction).drop("manifest_id"))
-    position = pl.int_range(frame.height, dtype=pl.Int64, eager=True) + part * 1_000_000_000
-    return frame.with_columns(pl.lit("train").alias(PERIOD), position.alias(POSITION))
-
-
 def cluster_training(client, files: list[Path], rounds: int, negative_fraction: float = 1.0) -> dict:  # noqa: ANN001
     """``models.distributed.fit_on_cluster`` (``lightgbm.dask``, data-parallel) on the written feature partitions, ``rounds`` rounds."""
     from features.registry import categorical_columns
-    from models.distributed import fit_on_cluster
+    from models.distributed import fit_on_cluster, training_part
     from models.risk_model import RiskModel
 
-    parts = [client.submit(_training_part, str(f), k, negative_fraction, pure=False) for k, f in enumerate(files)]
+    parts = [client.submit(training_part, str(f), k, default_weights(), negative_fraction, pure=False) for k, f in enumerate(files)]
     trained = sum(client.gather(client.map(len, parts, pure=False)))
     model = RiskModel(n_estimators=rounds, categorical_features=tuple(categorical_columns()))
     start = time.perf_counter()

@@ -101,14 +101,22 @@ def write_entity_events(client, chunks: Sequence[pl.LazyFrame], outcomes: pl.Laz
 def day_partitions(candidates: pl.LazyFrame, rows_per_partition: int | None = None, *, threads: int = 1) -> list[tuple[datetime, datetime]]:
     """Contiguous ``[lo, hi)`` ranges of whole UTC days of ``decision_at``, about ``rows_per_partition`` rows each.
 
-    Only a count per day is collected (a day is never split, so a day busier than ``rows_per_partition``
-    is a partition of its own). ``None``: 250,000 rows, or fewer so that each of ``threads`` worker
-    threads gets at least two partitions.
+    Only a count per day is collected (:func:`ranges_of_days`).
     """
     days = (
         ensure_decision_column(candidates).select(pl.col(DECISION_COLUMN).dt.truncate("1d").alias("day"))
-        .group_by("day").len().sort("day").collect(engine="streaming")
+        .group_by("day").len().collect(engine="streaming")
     )
+    return ranges_of_days(days, rows_per_partition, threads=threads)
+
+
+def ranges_of_days(days: pl.DataFrame, rows_per_partition: int | None = None, *, threads: int = 1) -> list[tuple[datetime, datetime]]:
+    """Contiguous ``[lo, hi)`` ranges of whole days from a count per day (``day``, ``len``), about ``rows_per_partition`` rows each.
+
+    A day is never split, so a day busier than ``rows_per_partition`` is a partition of its own. ``None``:
+    250,000 rows, or fewer so that each of ``threads`` worker threads gets at least two partitions.
+    """
+    days = days.group_by("day").agg(pl.col("len").sum()).sort("day")
     if rows_per_partition is None:
         rows_per_partition = max(1, min(250_000, int(days["len"].sum() or 0) // (2 * max(1, threads))))
     ranges, start, rows = [], None, 0

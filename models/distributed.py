@@ -18,10 +18,11 @@ What runs where (nothing proportional to the training rows is held by the driver
 validation and test periods, the training period's outcomes, and counts, medians and quantiles):
 
 1. the training rows are :func:`models.training.labelled_frame`'s, kept lazy (:func:`labelled_rows`):
-   the driver counts them per decision day and cuts the days into partitions; each worker writes its
-   partition's training-period manifests with their derived columns, and the feature statistics are
-   fitted from those files (:func:`features.distributed_stats.fit_stats_on_cluster`: summed counts,
-   medians selected exactly), the same statistics as :func:`models.training.train_model` fits;
+   each worker derives a week of them, counts them per decision day and writes their training-period
+   manifests with derived columns (:func:`staged_statistics`); the driver cuts the days into
+   partitions and the feature statistics are fitted from those files
+   (:func:`features.distributed_stats.fit_stats_on_cluster`: summed counts, medians selected exactly),
+   the same statistics as :func:`models.training.train_model` fits;
 2. features: :func:`features.distributed_lake.lake_feature_partitions` (parties resolved from the
    workers' partial records, entity events written per hash chunk, each time partition computed by a
    worker from its own days' rows, :func:`labelled_rows_between`), written by the workers to Parquet
@@ -55,7 +56,7 @@ import dataclasses
 import sys
 import tempfile
 import warnings
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -65,11 +66,11 @@ import polars as pl
 
 from features.candidates import decision_time
 from features.distributed import POSITION
+from features.distributed_lake import ranges_of_days
+from features.distributed_stats import STATS_COLUMNS, fit_stats_on_cluster, integrity_norms_on_cluster
 from features.history import DECISION_COLUMN, History, with_derived_columns
 from features.integrity import ROW_COLUMNS
 from features.registry import categorical_columns, feature_columns
-from features.distributed_lake import day_partitions
-from features.distributed_stats import STATS_COLUMNS, fit_stats_on_cluster, integrity_norms_on_cluster
 from features.stats import FeatureStats
 from models.baselines import baseline_scores
 from models.dataset import ROW_KEY, TimeSplit, served_rows, with_labels, with_oracle
@@ -251,7 +252,9 @@ def training_part(path: str, part: int, config: TrainConfig, negative_fraction: 
     :data:`POSITION`; with ``negative_fraction`` < 1, every seizure and that fraction of the other rows
     (chosen by manifest id, weights divided by the fraction: :func:`negative_sample`).
     """
-    frame = pl.read_parquet(path).filter(pl.col(PERIOD) == "train")
+    frame = pl.read_parquet(path)
+    if PERIOD in frame.columns:  # a partition written without periods (a benchmark's training rows) is all training rows
+        frame = frame.filter(pl.col(PERIOD) == "train")
     y, w = _sample_weights(frame, config)
     frame = frame.select("manifest_id", *feature_columns()).with_columns(pl.Series(LABEL, y), pl.Series(WEIGHT, w))
     frame = as_float32(negative_sample(frame, negative_fraction).drop("manifest_id"))
@@ -277,29 +280,40 @@ def period_counts(client, files: list[str]) -> dict[str, int]:  # noqa: ANN001
     return out
 
 
-def _stage_training_manifests(rows_between: Callable[[datetime, datetime], pl.LazyFrame], bounds: tuple[datetime, datetime], path: str) -> int:
-    """On a worker: the ``train`` rows decided in ``[lo, hi)`` with their derived columns (what the statistics read), written to ``path``."""
+STAGE_DAYS = 7
+"""Decision days of labelled rows each worker derives when it counts them and stages the training period's manifests."""
+
+
+def _stage_window(rows_between: Callable[[datetime, datetime], pl.LazyFrame], bounds: tuple[datetime, datetime], path: str) -> pl.DataFrame:
+    """On a worker: the labelled rows decided in ``[lo, hi)`` counted per decision day; their ``train`` rows' manifests
+    with derived columns (what the statistics read) written to ``path`` (nothing written when there are none)."""
     lo, hi = bounds
     decided = pl.col(DECISION_COLUMN).cast(pl.Datetime("us", "UTC"))
-    rows = rows_between(lo, hi).filter((pl.col(PERIOD) == "train") & (decided >= lo) & (decided < hi))
-    frame = with_derived_columns(rows).select(STATS_COLUMNS).collect()
-    if frame.height:
-        frame.write_parquet(path)
-    return frame.height
+    rows = rows_between(lo, hi).filter((decided >= lo) & (decided < hi)).collect()
+    train = with_derived_columns(rows.lazy().filter(pl.col(PERIOD) == "train")).select(STATS_COLUMNS).collect()
+    if train.height:
+        train.write_parquet(path)
+    return rows.select(decided.dt.truncate("1d").alias("day")).group_by("day").len()
 
 
-def feature_stats_on_cluster(client, history: History, split: TimeSplit, ranges: list, out_dir: Path) -> FeatureStats:  # noqa: ANN001
-    """:func:`models.training.fit_feature_stats` with the training rows staged and read by the workers (exactly the same statistics).
+def staged_statistics(client, history: History, split: TimeSplit, out_dir: Path, *, rows_per_partition: int | None = None) -> tuple[list, FeatureStats]:  # noqa: ANN001
+    """The feature partitions' decision-day ranges and :func:`models.training.fit_feature_stats`' statistics, both from the workers.
 
-    ``ranges``: the decision-day partitions of the labelled rows; each worker writes its partition's training
-    period manifests under ``out_dir`` and :func:`features.distributed_stats.fit_stats_on_cluster` reads them.
+    Each worker derives :data:`STAGE_DAYS` days of labelled rows (:func:`labelled_rows_between`), counts them per
+    day and writes their training period's manifests under ``out_dir``; the driver cuts the days into partitions
+    (:func:`features.distributed_lake.ranges_of_days`) and :func:`features.distributed_stats.fit_stats_on_cluster`
+    fits the statistics from the files: exactly the single path's.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [str(out_dir / f"train-{k:04d}.parquet") for k in range(len(ranges))]
+    days = (split.test_end - split.train_start).days
+    windows = [(decision_time(split.train_start + timedelta(days=d)), decision_time(min(split.test_end, split.train_start + timedelta(days=d + STAGE_DAYS))))
+               for d in range(0, days, STAGE_DAYS)]
+    paths = [str(out_dir / f"train-{k:04d}.parquet") for k in range(len(windows))]
     stage = partial(labelled_rows_between, history, split)
-    written = client.gather([client.submit(_stage_training_manifests, stage, bounds, path, pure=False) for bounds, path in zip(ranges, paths, strict=True)])
+    counts = client.gather([client.submit(_stage_window, stage, bounds, path, pure=False) for bounds, path in zip(windows, paths, strict=True)])
+    ranges = ranges_of_days(pl.concat(counts, how="vertical"), rows_per_partition, threads=sum(client.nthreads().values()) or 1)
     outcomes = history.outcomes.filter(pl.col("inspected_at") < decision_time(split.train_end)).collect()
-    return fit_stats_on_cluster(client, [p for p, n in zip(paths, written, strict=True) if n], outcomes)
+    return ranges, fit_stats_on_cluster(client, [p for p in paths if Path(p).exists()], outcomes)
 
 
 def _held_out(path: str) -> pl.DataFrame:
@@ -354,11 +368,9 @@ def train_on_cluster(
         say(f"ignoring {ignored_outcomes:,} outcomes that do not match their manifest (unknown manifest, other container or port)")
     split = config.split
     model = RiskModel(num_threads=config.num_threads, seed=config.seed, categorical_features=tuple(categorical_columns()), **config.model)
-    threads = sum(client.nthreads().values()) or 1
-    ranges = day_partitions(labelled_rows(history, split), rows_per_partition, threads=threads)
     with tempfile.TemporaryDirectory(prefix="ccp-cluster-", dir=scratch) as tmp:
-        say("fitting feature statistics on the training period (on the cluster)")
-        stats = feature_stats_on_cluster(client, history, split, ranges, Path(tmp) / "stats")
+        say("counting the labelled rows and fitting feature statistics on the training period (on the cluster)")
+        ranges, stats = staged_statistics(client, history, split, Path(tmp) / "stats", rows_per_partition=rows_per_partition)
         say("computing features by time partition on the cluster")
         files = training_features(client, history, split, stats, Path(tmp), ranges=ranges)["files"]
         counts = {**period_counts(client, files), "ignored_outcomes": ignored_outcomes}

@@ -32,7 +32,7 @@ from features.rules.language import default_rule_profiles
 from features.stats import FeatureStats
 from models.dataset import ROW_KEY, TimeSplit
 from features.distributed_lake import day_partitions
-from models.distributed import CARRY, QUALITY_TOLERANCE, feature_stats_on_cluster, labelled_rows, training_features
+from models.distributed import CARRY, QUALITY_TOLERANCE, labelled_rows, staged_statistics, training_features
 from models.risk_model import predict_proba
 from models.tracking import load_version
 from models.training import TrainConfig, TrainResult, fit_feature_stats, labelled_frame, matched_history, train_model
@@ -104,11 +104,12 @@ def test_the_labelled_rows_kept_lazy_are_the_single_paths_rows_in_its_order(inpu
     assert fit_feature_stats(inputs.history, lazy.filter(pl.col("period") == "train"), split).to_json() == inputs.stats.to_json()
 
 
-def test_the_feature_statistics_fitted_by_the_workers_equal_the_single_paths_byte_for_byte(dask_client, inputs: Inputs, split, tmp_path) -> None:  # noqa: ANN001
-    """Vocabularies, value/mass/tare medians, anomaly medians and MADs, strengths: selected from the workers' files, not the driver's rows."""
-    ranges = day_partitions(labelled_rows(inputs.history, split), 3_000)
-    assert len(ranges) > 3  # several files, so that counts and selections really combine partitions
-    stats = feature_stats_on_cluster(dask_client, inputs.history, split, ranges, tmp_path)
+def test_the_workers_count_the_rows_per_day_and_fit_the_single_paths_statistics_byte_for_byte(dask_client, inputs: Inputs, split, tmp_path) -> None:  # noqa: ANN001
+    """Vocabularies, value/mass/tare medians, anomaly medians and MADs, strengths: selected from the workers' weekly files, not the
+    driver's rows; and the partitions cut from the workers' counts per day are the ones the driver would cut from the rows."""
+    ranges, stats = staged_statistics(dask_client, inputs.history, split, tmp_path, rows_per_partition=3_000)
+    assert len(list(tmp_path.glob("*.parquet"))) > 3  # several files, so that counts and selections really combine them
+    assert ranges == day_partitions(labelled_rows(inputs.history, split), 3_000)
     assert stats.fitted_on["manifests"] > 3_000 and stats.anomaly_norms["value"]["hs4"]
     assert stats.to_json() == inputs.stats.to_json()
 

@@ -75,9 +75,9 @@ def _centred(measures: dict[str, Measure], medians: dict[str, pl.DataFrame]) -> 
     }
 
 
-def _anomaly_norms(client, files: Sequence[str]) -> dict[str, dict]:  # noqa: ANN001
+def _anomaly_norms(client, files: Sequence[str], medians: dict[str, pl.DataFrame]) -> dict[str, dict]:  # noqa: ANN001
+    """:func:`features.anomaly.fit_anomaly_norms` from the measures' ``medians`` (one more selection: the MADs)."""
     measures = _anomaly_measures()
-    medians = grouped_medians(client, files, measures)
     scales = grouped_medians(client, files, _centred(measures, medians))
     out: dict[str, dict] = {}
     for measure, (_expr, levels) in MEASURES.items():
@@ -92,9 +92,13 @@ def _anomaly_norms(client, files: Sequence[str]) -> dict[str, dict]:  # noqa: AN
     return out
 
 
-def _vocabularies(client, files: Sequence[str]) -> dict[str, list[str]]:  # noqa: ANN001
-    counts = group_counts(client, files, {column: Measure(pl.lit(0.0), key=pl.col(source)) for column, source in CATEGORICAL_SOURCES.items()})
-    return {column: vocabulary(counts[column].select(pl.col("g").alias("key"), pl.col("rows").alias("n"))) for column in CATEGORICAL_SOURCES}
+def _counted_measures() -> dict[str, Measure]:
+    """Rows per value of each categorical source, and all rows (``rows``)."""
+    return {"rows": Measure(pl.lit(0.0)), **{column: Measure(pl.lit(0.0), key=pl.col(source)) for column, source in CATEGORICAL_SOURCES.items()}}
+
+
+def _vocabulary(counts: pl.DataFrame) -> list[str]:
+    return vocabulary(counts.select(pl.col("g").alias("key"), pl.col("rows").alias("n")))
 
 
 def _inspected_manifests(path: str, outcome_ids: pl.DataFrame) -> pl.DataFrame:
@@ -117,7 +121,8 @@ def fit_stats_on_cluster(client, files: Sequence[str], outcomes: pl.DataFrame) -
     ``files``: Parquet files holding together the training period's manifest rows with their derived
     columns (at least :data:`STATS_COLUMNS`); ``outcomes``: the training period's outcomes.
     """
-    medians = grouped_medians(client, files, _stats_measures())
+    medians = grouped_medians(client, files, {**_stats_measures(), **_anomaly_measures()})  # one selection for both
+    counts = group_counts(client, files, _counted_measures())
 
     def norms(level: str) -> pl.DataFrame:
         vpk, mass = medians[f"log_vpk@{level}"], medians[f"log_mass@{level}"]
@@ -125,17 +130,17 @@ def fit_stats_on_cluster(client, files: Sequence[str], outcomes: pl.DataFrame) -
             mass.select(pl.col("g").alias("key"), pl.col("median").alias("log_mass")), on="key", how="left", maintain_order="left"
         )
 
-    rows = int(group_counts(client, files, {"rows": Measure(pl.lit(0.0))})["rows"]["rows"].sum())
+    rows = int(counts["rows"]["rows"].sum())
     inspections = outcomes.height
     findings = int((outcomes["result"] == "SEIZURE").sum()) if inspections else 0
     return FeatureStats(
-        vocabularies=_vocabularies(client, files),
+        vocabularies={column: _vocabulary(counts[column]) for column in CATEGORICAL_SOURCES},
         heading_norms=norm_table(norms("hs_heading")),
         chapter_norms=norm_table(norms("hs_chapter")),
         global_norm={column: _finite(_only(medians[f"{column}@all"])) for column in ("log_vpk", "log_mass")},
         tare_by_type=tare_table(medians["tare"].select(pl.col("g").alias("key"), pl.col("rows").alias("n"), pl.col("median").alias("tare"))),
         prior_finding_rate=finding_prior(inspections, findings),
-        anomaly_norms=_anomaly_norms(client, files),
+        anomaly_norms=_anomaly_norms(client, files, medians),
         hierarchy_strengths=_strengths(client, files, outcomes),
         fitted_on={"manifests": rows, "outcomes": inspections, "findings": findings},
     )

@@ -161,6 +161,8 @@ def _calls(rows: pl.LazyFrame, direction: Direction, port: str | None) -> pl.Laz
 
 def _shut_out(due: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
     """``__row`` of the due rows whose container was shut out at loading, as known at their ``decision_at``."""
+    containers = due.select("container_number").unique()
+    events = events.join(containers, on="container_number", how="semi")  # only the due containers' events are held
     at_loading = due.select("__row", "container_number", "port_of_loading", "etd", DECISION_COLUMN).join(
         events.select(
             "container_number",
@@ -194,13 +196,23 @@ def _due(
     window: tuple[datetime, datetime] | None,
 ) -> pl.LazyFrame:
     columns = [c for c in manifests.collect_schema().names() if c not in (DECISION_COLUMN, DIRECTION_COLUMN, PORT_COLUMN)]
+    if window is not None:
+        start, end = (pl.lit(t, dtype=UTC_DATETIME) for t in window)
+        # every call (discharge, loading, a hub between them) is between etd and eta: rows whose voyage misses the window
+        # cannot be due in it, and leaving them out before the row index lets a scan skip them (memory of the window, not the lake)
+        manifests = manifests.filter((pl.min_horizontal("etd", "eta") < end) & (pl.max_horizontal("etd", "eta") >= start))
     rows = manifests.with_row_index("__row")
     calls = _calls(rows, direction, port).with_columns(pl.col("__call_at").dt.truncate("1d").alias(DECISION_COLUMN))
     if window is not None:
-        start, end = (pl.lit(t, dtype=UTC_DATETIME) for t in window)
         calls = calls.filter((pl.col("__call_at") >= start) & (pl.col("__call_at") < end))
     due = rows.join(calls.drop("__call_at"), on="__row", how="inner").filter(pl.col("filed_at") < pl.col(DECISION_COLUMN))
     if events is not None:
+        if window is not None:
+            # the shut-out rule reads events from SHUT_OUT_LOOKBACK before a due row's etd to its decision time: bound them by the
+            # earliest etd of the window's rows (one scan of two columns) so that only those weeks of events are read
+            first = manifests.select(pl.min_horizontal("etd", "eta").min()).collect(engine="streaming").item()
+            since = pl.lit(first - SHUT_OUT_LOOKBACK if first is not None else window[1], dtype=UTC_DATETIME)
+            events = events.filter((pl.col("event_time").cast(UTC_DATETIME) >= since) & (pl.col("event_time").cast(UTC_DATETIME) < end))
         due = due.join(_shut_out(due, events), on="__row", how="anti")
     return due.sort("manifest_id", PORT_COLUMN, "__row").select(
         *columns,

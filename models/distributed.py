@@ -65,6 +65,7 @@ import numpy as np
 import polars as pl
 
 from features.candidates import decision_time
+from features.data.handling import matching_outcomes
 from features.distributed import POSITION
 from features.distributed_lake import ranges_of_days
 from features.distributed_stats import STATS_COLUMNS, fit_stats_on_cluster, integrity_norms_on_cluster
@@ -83,7 +84,6 @@ from models.training import (
     calibration_report,
     evaluate_scores,
     fit_risk_calibrator,
-    matched_history,
 )
 
 QUALITY_TOLERANCE = {"oracle/model/roc_auc": 0.05, "oracle/model/norm_precision_at_1": 0.25}
@@ -340,6 +340,19 @@ def held_out_frames(client, files: list[str], rows: pl.DataFrame) -> dict[str, p
 
 
 # ----------------------------------------------------------------------------- training
+def matched_outcomes_on_disk(history: History, path: Path) -> tuple[History, int]:
+    """:func:`models.training.matched_history` with its outcomes matched once and written to ``path`` (read by every worker).
+
+    Outcomes are few (one per exam); matching them reads only the manifests they name (a filter the lake scan
+    applies), so neither this process nor a worker reads the whole manifest table to label its rows.
+    """
+    outcomes = history.outcomes.collect()
+    named = history.manifests.filter(pl.col("manifest_id").is_in(outcomes.get_column("manifest_id").unique()))
+    matching, ignored = matching_outcomes(outcomes.lazy(), named)
+    matching.collect().write_parquet(path)
+    return dataclasses.replace(history, outcomes=pl.scan_parquet(path)), int(ignored.select(pl.len()).collect().item())
+
+
 def train_on_cluster(
     client,  # noqa: ANN001 - distributed.Client
     history: History,
@@ -363,12 +376,12 @@ def train_on_cluster(
     if not 0 < negative_fraction <= 1:
         raise ValueError(f"negative fraction must be in (0, 1], got {negative_fraction}")
     say = progress or (lambda _: None)
-    history, ignored_outcomes = matched_history(history)
-    if ignored_outcomes:
-        say(f"ignoring {ignored_outcomes:,} outcomes that do not match their manifest (unknown manifest, other container or port)")
     split = config.split
     model = RiskModel(num_threads=config.num_threads, seed=config.seed, categorical_features=tuple(categorical_columns()), **config.model)
     with tempfile.TemporaryDirectory(prefix="ccp-cluster-", dir=scratch) as tmp:
+        history, ignored_outcomes = matched_outcomes_on_disk(history, Path(tmp) / "outcomes.parquet")
+        if ignored_outcomes:
+            say(f"ignoring {ignored_outcomes:,} outcomes that do not match their manifest (unknown manifest, other container or port)")
         say("counting the labelled rows and fitting feature statistics on the training period (on the cluster)")
         ranges, stats = staged_statistics(client, history, split, Path(tmp) / "stats", rows_per_partition=rows_per_partition)
         say("computing features by time partition on the cluster")
@@ -382,12 +395,13 @@ def train_on_cluster(
         held_out = held_out_frames(client, files, rows)
         say("fitting the seal/dwell integrity norms on the training rows")
         norms = integrity_norms_on_cluster(client, files, where=pl.col(PERIOD) == "train")
-    valid = held_out["valid"]
-    y, w = _sample_weights(valid, config)
-    best = best_iteration(booster, valid, y, w, rounds=model.early_stopping_rounds)
-    model = fitted_model(config, booster, best)
-    say(f"kept {best} of {booster.num_trees()} rounds (validation average precision); evaluating on the test period")
-    return dataclasses.replace(_result(model, stats, config, history, rows.filter(pl.col(PERIOD) == "test"), held_out, counts), integrity_norms=norms)
+        valid = held_out["valid"]
+        y, w = _sample_weights(valid, config)
+        best = best_iteration(booster, valid, y, w, rounds=model.early_stopping_rounds)
+        model = fitted_model(config, booster, best)
+        say(f"kept {best} of {booster.num_trees()} rounds (validation average precision); evaluating on the test period")
+        result = _result(model, stats, config, history, rows.filter(pl.col(PERIOD) == "test"), held_out, counts)  # reads the outcomes file
+    return dataclasses.replace(result, integrity_norms=norms)
 
 
 def _result(model: RiskModel, stats, config: TrainConfig, history: History, test_manifests: pl.DataFrame, held_out: dict, counts: dict) -> TrainResult:  # noqa: ANN001

@@ -76,8 +76,11 @@ def seizure_days(history: History) -> list[date]:
     """
     matching, _ = matching_outcomes(history.outcomes, history.manifests)
     seized = matching.filter(pl.col("result") == "SEIZURE").select("manifest_id", PORT_COLUMN).unique()
-    manifests = history.manifests.join(seized.select("manifest_id").unique(), on="manifest_id", how="semi")
-    rows = served_rows(dataclasses.replace(history, manifests=manifests))
+    manifests = history.manifests.join(seized.select("manifest_id").unique(), on="manifest_id", how="semi").collect()
+    # only the seized containers' events (a filter the scan applies: memory of the seizures, not of the lake)
+    containers = manifests.get_column("container_number").unique()
+    events = history.events.filter(pl.col("container_number").is_in(containers)) if history.events is not None else None
+    rows = served_rows(dataclasses.replace(history, manifests=manifests.lazy(), events=events))
     days = rows.join(seized, on=["manifest_id", PORT_COLUMN], how="semi").select(pl.col(DECISION_COLUMN).dt.date().alias("day")).collect()
     return sorted(days["day"].to_list())
 

@@ -86,7 +86,9 @@ def matching_outcomes(outcomes: pl.LazyFrame, manifests: pl.LazyFrame) -> tuple[
     """
     if "direction" not in outcomes.collect_schema().names():
         outcomes = outcomes.with_columns(pl.lit(None, dtype=pl.String).alias("direction"))
-    keys = manifests.select(
+    # only the manifests some outcome names are read (a semi join keeps their order): memory of the outcomes, not of the lake
+    named = manifests.join(outcomes.select("manifest_id").unique(), on="manifest_id", how="semi", maintain_order="left")
+    keys = named.select(
         "manifest_id",
         pl.col("container_number").alias("_manifest_container"),
         "port_of_loading",

@@ -226,7 +226,10 @@ def cluster_train_command(client, root: Path, tiles, rounds: int, negative_fract
         split = TimeSplit(split.train_start, split.test_end - timedelta(days=2 * eval_days), split.test_end - timedelta(days=eval_days), split.test_end)
     (root / "runs").mkdir(exist_ok=True)
     config = TrainConfig(split=split, num_threads=1, model={"n_estimators": rounds})
-    result = train_on_cluster(client, history, config, negative_fraction=negative_fraction, scratch=root / "runs")
+    def progress(message: str) -> None:  # each step with the time it starts: where the wall time goes
+        print(f"    {time.strftime('%H:%M:%S')} {message}", flush=True)
+
+    result = train_on_cluster(client, history, config, negative_fraction=negative_fraction, scratch=root / "runs", progress=progress)
     headline = result.evaluation.headline()
     return {"split": split.as_dict(), "counts": result.counts, "negative_fraction": negative_fraction, "rounds": result.model.booster_.num_trees(),
             "metrics": {k: headline[k] for k in ("labelled/model/pr_auc", "labelled/model/roc_auc", "random_slice/model/recall_at_1") if k in headline}}

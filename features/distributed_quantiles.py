@@ -77,7 +77,8 @@ def _in_intervals(path: str, measure: Measure, intervals: pl.DataFrame) -> pl.La
     """The usable values of ``path`` that fall in one of the (disjoint) ``intervals`` of their group, with that interval."""
     values = _rows(path, measure).filter(_usable()).sort("v")
     bounds = intervals.lazy().sort("lo")
-    return values.join_asof(bounds, left_on="v", right_on="lo", by="g", strategy="backward", check_sortedness=False).filter(pl.col("v") <= pl.col("hi"))
+    joined = values.join_asof(bounds, left_on="v", right_on="lo", by="g", strategy="backward", check_sortedness=False)
+    return joined.filter(pl.col("v") <= pl.col("hi"))
 
 
 def _count_file(path: str, measures: Measures) -> Frames:

@@ -200,7 +200,8 @@ def _due(
         start, end = (pl.lit(t, dtype=UTC_DATETIME) for t in window)
         # every call (discharge, loading, a hub between them) is between etd and eta: rows whose voyage misses the window
         # cannot be due in it, and leaving them out before the row index lets a scan skip them (memory of the window, not the lake)
-        manifests = manifests.filter((pl.min_horizontal("etd", "eta") < end) & (pl.max_horizontal("etd", "eta") >= start))
+        # (min(etd, eta) < end and max(etd, eta) >= start, written as plain comparisons so that the scan skips row groups by their statistics)
+        manifests = manifests.filter(((pl.col("etd") < end) | (pl.col("eta") < end)) & ((pl.col("etd") >= start) | (pl.col("eta") >= start)))
     rows = manifests.with_row_index("__row")
     calls = _calls(rows, direction, port).with_columns(pl.col("__call_at").dt.truncate("1d").alias(DECISION_COLUMN))
     if window is not None:

@@ -213,17 +213,11 @@ def cluster_train_command(client, root: Path, tiles, rounds: int, negative_fract
 
     The split ``targeting train`` chooses, or with ``eval_days`` validation and test periods of that many days each at the end.
     """
-    from datetime import timedelta
-
-    from models.dataset import TimeSplit
     from models.distributed import train_on_cluster
-    from models.split_choice import choose_split
     from models.training import TrainConfig
 
     history = history_of(root, tiles)
-    split = choose_split(history).split
-    if eval_days:
-        split = TimeSplit(split.train_start, split.test_end - timedelta(days=2 * eval_days), split.test_end - timedelta(days=eval_days), split.test_end)
+    split = command_split(history, eval_days)
     (root / "runs").mkdir(exist_ok=True)
     config = TrainConfig(split=split, num_threads=1, model={"n_estimators": rounds})
     def progress(message: str) -> None:  # each step with the time it starts: where the wall time goes
@@ -233,6 +227,35 @@ def cluster_train_command(client, root: Path, tiles, rounds: int, negative_fract
     headline = result.evaluation.headline()
     return {"split": split.as_dict(), "counts": result.counts, "negative_fraction": negative_fraction, "rounds": result.model.booster_.num_trees(),
             "metrics": {k: headline[k] for k in ("labelled/model/pr_auc", "labelled/model/roc_auc", "random_slice/model/recall_at_1") if k in headline}}
+
+
+def command_split(history, eval_days: int | None):  # noqa: ANN001, ANN201 - History -> TimeSplit
+    """The split ``targeting train`` chooses, or with ``eval_days`` validation and test periods of that many days each at the end."""
+    from datetime import timedelta
+
+    from models.dataset import TimeSplit
+    from models.split_choice import choose_split
+
+    split = choose_split(history).split
+    if eval_days:
+        split = TimeSplit(split.train_start, split.test_end - timedelta(days=2 * eval_days), split.test_end - timedelta(days=eval_days), split.test_end)
+    return split
+
+
+def cluster_statistics(client, root: Path, tiles, eval_days: int | None = None) -> dict:  # noqa: ANN001
+    """The first step of ``targeting train --cluster`` alone: the outcomes matched once, the labelled rows counted per
+    decision day and the feature statistics fitted from the workers' files (:func:`models.distributed.staged_statistics`)."""
+    import tempfile
+
+    from models.distributed import matched_outcomes_on_disk, staged_statistics
+
+    history = history_of(root, tiles)
+    split = command_split(history, eval_days)
+    (root / "runs").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ccp-statistics-", dir=root / "runs") as tmp:
+        history, _ = matched_outcomes_on_disk(history, Path(tmp) / "outcomes.parquet")
+        ranges, stats = staged_statistics(client, history, split, Path(tmp) / "stats")
+    return {"split": split.as_dict(), "partitions": len(ranges), "training_rows": stats.fitted_on["manifests"], "stats_sha256": stats.sha256()}
 
 
 def measure_cluster(client, run) -> dict:  # noqa: ANN001
@@ -439,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="1e6,5e6,20e6", help="World sizes in manifests, comma-separated (rounded up to whole tiles).")
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (one thread each).")
-    parser.add_argument("--phases", default="features,training", help="features, training (on the features phase's files) and/or train (targeting train --cluster end to end; cluster path only).")
+    parser.add_argument("--phases", default="features,training", help="features, training (on the features phase's files), train (targeting train --cluster end to end) and/or statistics (its first step alone: rows counted per day, feature statistics fitted by the workers); the last two on the cluster path only.")
     parser.add_argument("--paths", default="single,cluster", help="single, cluster or both.")
     parser.add_argument("--memory-cap-gib", type=float, default=10.0, help="Kill the single process past this RSS.")
     parser.add_argument("--worker-memory-gib", type=float, default=4.5, help="Dask memory_limit of each worker.")
@@ -494,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== {rows:,} manifests ({len(tiles)} tiles) ==", flush=True)
             for phase in phases:
                 for path in paths:
-                    if phase == "train" and path != "cluster":
+                    if phase in ("train", "statistics") and path != "cluster":
                         continue
                     results = _load_results(results_path(root))
                     key = result_key(path, phase, args.negative_fraction, args.eval_days)
@@ -519,6 +542,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def result_key(path: str, phase: str, negative_fraction: float, eval_days: int | None = None) -> str:
     """``path/phase`` in the results file; down-sampled cluster training is its own phase, ``training-s<fraction>``."""
+    if phase == "statistics":
+        return f"{path}/{phase}" + (f"-e{eval_days}" if eval_days else "")
     if phase in ("training", "train") and path == "cluster" and negative_fraction < 1:
         return f"{path}/{phase}-s{negative_fraction:g}" + (f"-e{eval_days}" if phase == "train" and eval_days else "")
     return f"{path}/{phase}"
@@ -544,6 +569,8 @@ def _measure_phase(args, root: Path, phase: str, path: str, rows: int, client) -
         return run_single(rows, child_argv("--child", "features", "--child-rows", str(rows), "--child-report", str(report), *_world_args(args)), cap, report)
     if phase == "features":
         return measure_cluster(client(), lambda: cluster_features(client(), root, tiles, cluster_out, args.rows_per_partition))
+    if phase == "statistics":
+        return {**measure_cluster(client(), lambda: cluster_statistics(client(), root, tiles, args.eval_days)), "rows": rows}
     if phase == "train":
         run = lambda: cluster_train_command(client(), root, tiles, args.rounds, args.negative_fraction, args.eval_days)  # noqa: E731
         return {**measure_cluster(client(), run), "rows": rows}

@@ -30,9 +30,11 @@ import polars as pl
 
 ALL = "\x00all"
 """Group of every row when a measure has no key."""
-GATHER_ROWS = 4096
-"""An interval holding at most this many values is gathered and sorted on the driver."""
+GATHER_ROWS = 256
+"""An interval holding at most this many values is gathered and sorted on the driver (a refined interval holds about a quarter)."""
 MAX_BINS = 4096
+FAN_IN = 8
+"""Per-file counts and histograms are merged on the workers, this many at a time, until one is left for the driver."""
 MAX_LEVELS = 8
 """Refinements before an interval is gathered whatever its size (only reached by values spanning the whole float range)."""
 
@@ -109,21 +111,32 @@ def _gather_file(path: str, measures: Measures, intervals: Frames) -> Frames:
     return {name: _in_intervals(path, measures[name], table).select("g", "lo", "v").collect() for name, table in intervals.items()}
 
 
-def _on_files(client, files: Sequence[str], work: Callable, *args) -> list[Frames]:  # noqa: ANN001
+def _on_files(client, files: Sequence[str], work: Callable, *args) -> list:  # noqa: ANN001
+    """Futures of ``work(file, *args)`` for every file (``args`` sent to every worker once)."""
     shared = client.scatter(list(args), broadcast=True, hash=False) if args else []
-    return client.gather([client.submit(work, f, *shared, pure=False) for f in files])
+    return [client.submit(work, f, *shared, pure=False) for f in files]
 
 
-def _merged(parts: list[Frames], name: str, by: list[str], aggs: list[pl.Expr]) -> pl.DataFrame:
-    frame = pl.concat([p[name] for p in parts], how="vertical")
-    return frame.with_columns(pl.col(c).cast(pl.Int64) for c in ("rows", "n") if c in frame.columns).group_by(by).agg(aggs).sort(by)
+def _merge(merges: dict[str, tuple[list[str], list[pl.Expr]]], *parts: Frames) -> Frames:
+    """Per measure, the parts' frames combined: grouped by its keys with its aggregations, sorted."""
+    out = {}
+    for name, (by, aggs) in merges.items():
+        frame = pl.concat([p[name] for p in parts], how="vertical")
+        out[name] = frame.with_columns(pl.col(c).cast(pl.Int64) for c in ("rows", "n") if c in frame.columns).group_by(by).agg(aggs).sort(by)
+    return out
+
+
+def _reduced(client, futures: list, merges: dict[str, tuple[list[str], list[pl.Expr]]]) -> Frames:  # noqa: ANN001
+    """The per-file results merged on the workers, :data:`FAN_IN` at a time (a tree): the driver receives one merged result."""
+    while len(futures) > 1:
+        futures = [client.submit(_merge, merges, *futures[k:k + FAN_IN], pure=False) for k in range(0, len(futures), FAN_IN)]
+    return client.submit(_merge, merges, *futures, pure=False).result()
 
 
 def group_counts(client, files: Sequence[str], measures: Measures) -> Frames:  # noqa: ANN001
     """Per measure: ``g``, ``rows`` (rows kept), ``n`` (usable values), ``lo`` and ``hi`` (their min and max), sorted by ``g``."""
-    parts = _on_files(client, files, _count_file, dict(measures))
     aggs = [pl.col("rows").sum(), pl.col("n").sum(), pl.col("lo").min(), pl.col("hi").max()]
-    return {name: _merged(parts, name, ["g"], aggs) for name in measures}
+    return _reduced(client, _on_files(client, files, _count_file, dict(measures)), {name: (["g"], aggs) for name in measures})
 
 
 def values_at_ranks(client, files: Sequence[str], measures: Measures, counts: Frames, wanted: Frames) -> Frames:  # noqa: ANN001
@@ -174,13 +187,14 @@ def _intervals(targets: Frames, *, with_bins: bool) -> Frames:
 def _refined(client, files: Sequence[str], measures: Measures, targets: Frames) -> Frames:  # noqa: ANN001
     """One histogram pass: every target moves to the bin of its interval that holds its rank."""
     intervals = _intervals(targets, with_bins=True)
-    parts = _on_files(client, files, _histogram_file, dict(measures), intervals)
+    aggs = [pl.col("n").sum(), pl.col("bmin").min(), pl.col("bmax").max()]
+    merged = _reduced(client, _on_files(client, files, _histogram_file, dict(measures), intervals), {name: (["g", "lo", "bin"], aggs) for name in targets})
     out = {}
     for name, t in targets.items():
         if t.height == 0:
             out[name] = t
             continue
-        hist = _merged(parts, name, ["g", "lo", "bin"], [pl.col("n").sum(), pl.col("bmin").min(), pl.col("bmax").max()])
+        hist = merged[name]
         hist = hist.with_columns((pl.col("n").cum_sum().over("g", "lo") - pl.col("n")).alias("start")).sort("start")
         moved = t.sort("r").join_asof(hist, left_on="r", right_on="start", by=["g", "lo"], strategy="backward",
                                           check_sortedness=False)  # sorted globally, so within every group
@@ -192,7 +206,7 @@ def _refined(client, files: Sequence[str], measures: Measures, targets: Frames) 
 def _gathered(client, files: Sequence[str], measures: Measures, targets: Frames) -> Frames:  # noqa: ANN001
     """One gather pass: the values of the targets' intervals, sorted, each target answered by its rank within."""
     intervals = {name: t for name, t in _intervals(targets, with_bins=False).items() if t.height}
-    parts = _on_files(client, files, _gather_file, dict(measures), intervals)
+    parts = client.gather(_on_files(client, files, _gather_file, dict(measures), intervals))
     out = {}
     for name in intervals:
         values = pl.concat([p[name] for p in parts], how="vertical").sort("g", "lo", "v")

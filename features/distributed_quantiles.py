@@ -33,6 +33,8 @@ ALL = "\x00all"
 GATHER_ROWS = 256
 """An interval holding at most this many values is gathered and sorted on the driver (a refined interval holds about a quarter)."""
 MAX_BINS = 4096
+BIN_BUDGET = 1 << 18
+"""Bins of one measure's histogram pass, all its intervals together (a pass's result, whatever the rows: at most this many rows)."""
 FAN_IN = 8
 """Per-file counts and histograms are merged on the workers, this many at a time, until one is left for the driver."""
 MAX_LEVELS = 8
@@ -177,8 +179,9 @@ def _intervals(targets: Frames, *, with_bins: bool) -> Frames:
     out = {}
     for name, t in targets.items():
         table = t.select("g", "lo", "hi", "cnt").unique(["g", "lo"])
-        if with_bins:
-            bins = (pl.col("cnt") * 4 // GATHER_ROWS + 1).clip(2, MAX_BINS).cast(pl.Float64)
+        if with_bins:  # about a quarter of GATHER_ROWS per bin, and at most BIN_BUDGET bins in all: a histogram's size is bounded
+            most = max(2, min(MAX_BINS, BIN_BUDGET // max(1, table.height)))
+            bins = (pl.col("cnt") * 4 // GATHER_ROWS + 1).clip(2, most).cast(pl.Float64)
             table = table.with_columns(bins.alias("bins"))
         out[name] = table.drop("cnt")
     return out

@@ -60,11 +60,11 @@ def _expected_medians(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
     return {"by_group": by_group.rename({"group": "g"}).sort("g"), "all_positive": positive.with_columns(pl.lit(dq.ALL).alias("g"))}
 
 
-@pytest.mark.parametrize("forced", [False, True], ids=["default-bins", "many-levels"])
-def test_grouped_medians_equal_polars_median_over_every_row_bit_for_bit(dask_client, files, forced: bool, monkeypatch) -> None:  # noqa: ANN001
-    if forced:
-        monkeypatch.setattr(dq, "GATHER_ROWS", 8)
-        monkeypatch.setattr(dq, "MAX_BINS", 3)
+@pytest.mark.parametrize("limits", [{}, {"GATHER_ROWS": 8, "MAX_BINS": 3}, {"GATHER_ROWS": 8, "BIN_BUDGET": 4}],
+                         ids=["default-bins", "many-levels", "bin-budget"])
+def test_grouped_medians_equal_polars_median_over_every_row_bit_for_bit(dask_client, files, limits: dict, monkeypatch) -> None:  # noqa: ANN001
+    for name, value in limits.items():  # the driver decides bins and gathers: small limits force many passes
+        monkeypatch.setattr(dq, name, value)
     got = dq.grouped_medians(dask_client, files, MEASURES)
     expected = _expected_medians(_all(files))
     for name, frame in expected.items():

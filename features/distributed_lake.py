@@ -103,11 +103,12 @@ def day_partitions(candidates: pl.LazyFrame, rows_per_partition: int | None = No
 
     Only a count per day is collected (:func:`ranges_of_days`).
     """
-    days = (
-        ensure_decision_column(candidates).select(pl.col(DECISION_COLUMN).dt.truncate("1d").alias("day"))
-        .group_by("day").len().collect(engine="streaming")
-    )
-    return ranges_of_days(days, rows_per_partition, threads=threads)
+    return ranges_of_days(day_counts(candidates).collect(engine="streaming"), rows_per_partition, threads=threads)
+
+
+def day_counts(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Rows per UTC day of ``decision_at`` (``day``, ``len``): what :func:`ranges_of_days` cuts."""
+    return ensure_decision_column(rows).select(pl.col(DECISION_COLUMN).dt.truncate("1d").alias("day")).group_by("day").len()
 
 
 def ranges_of_days(days: pl.DataFrame, rows_per_partition: int | None = None, *, threads: int = 1) -> list[tuple[datetime, datetime]]:
@@ -151,6 +152,12 @@ def features_from_events(rows: pl.DataFrame, history: History, stats: FeatureSta
     return assemble_features(cands, entity, history, stats).collect()
 
 
+def decided_in(lo: datetime, hi: datetime) -> pl.Expr:
+    """Rows whose ``decision_at`` (as UTC microseconds) is in ``[lo, hi)``: the rows of one partition or window."""
+    decided = pl.col(DECISION_COLUMN).cast(pl.Datetime("us", "UTC"))
+    return (decided >= lo) & (decided < hi)
+
+
 def _partition_features(
     candidates: pl.LazyFrame | Callable[[datetime, datetime], pl.LazyFrame],
     bounds: tuple[datetime, datetime],
@@ -169,8 +176,7 @@ def _partition_features(
     lo, hi = bounds
     scan = candidates(lo, hi) if callable(candidates) else candidates
     scan = scan.filter(prefilter(lo, hi)) if prefilter else scan
-    decided = pl.col(DECISION_COLUMN).cast(pl.Datetime("us", "UTC"))
-    rows = scan.filter((decided >= lo) & (decided < hi)).collect()
+    rows = scan.filter(decided_in(lo, hi)).collect()
     if rows.height == 0:
         return 0
     frame = features_from_events(rows, history, stats, resolution, events)

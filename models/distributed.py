@@ -67,9 +67,9 @@ import polars as pl
 from features.candidates import decision_time
 from features.data.handling import matching_outcomes
 from features.distributed import POSITION
-from features.distributed_lake import ranges_of_days
+from features.distributed_lake import day_counts, decided_in, ranges_of_days
 from features.distributed_stats import STATS_COLUMNS, fit_stats_on_cluster, integrity_norms_on_cluster
-from features.history import DECISION_COLUMN, History, with_derived_columns
+from features.history import History, with_derived_columns
 from features.integrity import ROW_COLUMNS
 from features.registry import categorical_columns, feature_columns
 from features.stats import FeatureStats
@@ -287,13 +287,11 @@ STAGE_DAYS = 7
 def _stage_window(rows_between: Callable[[datetime, datetime], pl.LazyFrame], bounds: tuple[datetime, datetime], path: str) -> pl.DataFrame:
     """On a worker: the labelled rows decided in ``[lo, hi)`` counted per decision day; their ``train`` rows' manifests
     with derived columns (what the statistics read) written to ``path`` (nothing written when there are none)."""
-    lo, hi = bounds
-    decided = pl.col(DECISION_COLUMN).cast(pl.Datetime("us", "UTC"))
-    rows = rows_between(lo, hi).filter((decided >= lo) & (decided < hi)).collect()
+    rows = rows_between(*bounds).filter(decided_in(*bounds)).collect()
     train = with_derived_columns(rows.lazy().filter(pl.col(PERIOD) == "train")).select(STATS_COLUMNS).collect()
     if train.height:
         train.write_parquet(path)
-    return rows.select(decided.dt.truncate("1d").alias("day")).group_by("day").len()
+    return day_counts(rows.lazy()).collect()
 
 
 def staged_statistics(client, history: History, split: TimeSplit, out_dir: Path, *, rows_per_partition: int | None = None) -> tuple[list, FeatureStats]:  # noqa: ANN001
